@@ -1,0 +1,379 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/clock"
+	"github.com/okpay/okpay/ledger"
+	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/sqldb"
+	"github.com/okpay/okpay/sqldb/sqldbtest"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	l     *ledger.Ledger
+	db    *sqldb.DB
+	clock *clock.Manual
+	world int64 // external:card, the source of deposits
+}
+
+func newFixture(t *testing.T, db *sqldb.DB) *fixture {
+	t.Helper()
+	c := clock.NewManual(t0)
+	l, err := ledger.New(context.Background(), db, ledger.Options{Clock: c, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	f := &fixture{l: l, db: db, clock: c}
+	f.world = f.account(t, ledger.KindExternal, "USD", 0).ID
+	return f
+}
+
+func (f *fixture) account(t *testing.T, kind ledger.Kind, cur money.Currency, flags ledger.Flags) *ledger.Account {
+	t.Helper()
+	a, err := f.l.CreateAccount(context.Background(), ledger.AccountInput{Owner: "o", Currency: cur, Kind: kind, Flags: flags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (f *fixture) wallet(t *testing.T, funds int64) int64 {
+	t.Helper()
+	a := f.account(t, ledger.KindUserWallet, "USD", ledger.FlagNoOverdraft)
+	if funds > 0 {
+		f.move(t, fmt.Sprintf("fund-%d", a.ID), f.world, a.ID, funds)
+	}
+	return a.ID
+}
+
+func (f *fixture) move(t *testing.T, ref string, from, to, amount int64) *ledger.Entry {
+	t.Helper()
+	e, err := f.l.Post(context.Background(), ledger.EntryInput{Reference: ref, Type: "transfer",
+		Postings: []ledger.Posting{{Debit: from, Credit: to, Amount: amount, Currency: "USD"}}})
+	if err != nil {
+		t.Fatalf("move %s: %v", ref, err)
+	}
+	return e
+}
+
+func (f *fixture) balance(t *testing.T, id int64) ledger.Balance {
+	t.Helper()
+	a, err := f.l.FindAccountByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Balance
+}
+
+func (f *fixture) verify(t *testing.T) {
+	t.Helper()
+	r, err := f.l.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("ledger invariants broken:\n%s", r)
+	}
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := okpay.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func TestTransferAndBalances(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		a, b := f.wallet(t, 10000), f.wallet(t, 0)
+		e := f.move(t, "t1", a, b, 2550)
+		if e.Phase != ledger.PhasePosted || len(e.Postings) != 1 || !e.CreatedAt.Equal(t0) {
+			t.Fatalf("entry %+v", e)
+		}
+		if got := f.balance(t, a); got.Available() != 7450 || got.PostedDebits != 2550 || got.PostedCredits != 10000 {
+			t.Fatalf("a: %+v", got)
+		}
+		if got := f.balance(t, b).Available(); got != 2550 {
+			t.Fatalf("b available %d", got)
+		}
+		// Insufficient funds changes nothing.
+		_, err := f.l.Post(ctx, ledger.EntryInput{Reference: "t2", Type: "transfer",
+			Postings: []ledger.Posting{{Debit: b, Credit: a, Amount: 2551, Currency: "USD"}}})
+		wantCode(t, err, ledger.EInsufficientFunds)
+		if got := f.balance(t, b).Available(); got != 2550 {
+			t.Fatalf("b available %d after a refused transfer", got)
+		}
+		// Wrong currency, unknown account.
+		eur := f.account(t, ledger.KindUserWallet, "EUR", ledger.FlagNoOverdraft)
+		_, err = f.l.Post(ctx, ledger.EntryInput{Reference: "t3", Type: "transfer",
+			Postings: []ledger.Posting{{Debit: a, Credit: eur.ID, Amount: 1, Currency: "USD"}}})
+		wantCode(t, err, ledger.ECurrencyMismatch)
+		_, err = f.l.Post(ctx, ledger.EntryInput{Reference: "t4", Type: "transfer",
+			Postings: []ledger.Posting{{Debit: a, Credit: 999, Amount: 1, Currency: "USD"}}})
+		wantCode(t, err, ledger.EAccountNotFound)
+		// History, newest first, with a cursor.
+		f.move(t, "t5", a, b, 1)
+		f.move(t, "t6", a, b, 1)
+		page, more, err := f.l.FindEntries(ctx, ledger.EntryFilter{AccountID: a, Limit: 2})
+		if err != nil || !more || len(page) != 2 || page[0].Reference != "t6" || page[1].Reference != "t5" {
+			t.Fatalf("page 1: %v %v %v", page, more, err)
+		}
+		page, more, err = f.l.FindEntries(ctx, ledger.EntryFilter{AccountID: a, Limit: 2, Before: page[1].ID})
+		if err != nil || more || len(page) != 2 || page[0].Reference != "t1" {
+			t.Fatalf("page 2: %v %v %v", page, more, err)
+		}
+		f.verify(t)
+	})
+}
+
+func TestReferenceIdempotency(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		a, b := f.wallet(t, 1000), f.wallet(t, 0)
+		e1 := f.move(t, "same", a, b, 100)
+		e2 := f.move(t, "same", a, b, 100)
+		if e1.ID != e2.ID {
+			t.Fatalf("retry made a new entry: %d vs %d", e1.ID, e2.ID)
+		}
+		_, err := f.l.Post(context.Background(), ledger.EntryInput{Reference: "same", Type: "transfer",
+			Postings: []ledger.Posting{{Debit: a, Credit: b, Amount: 101, Currency: "USD"}}})
+		wantCode(t, err, ledger.EReferenceConflict)
+		if got := f.balance(t, b).Available(); got != 100 {
+			t.Fatalf("b has %d, want 100", got)
+		}
+		f.verify(t)
+	})
+}
+
+func TestHoldsPostPartlyVoidExpire(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		w := f.wallet(t, 10000)
+		clearing := f.account(t, ledger.KindClearing, "USD", 0).ID
+		fees := f.account(t, ledger.KindFees, "USD", 0).ID
+		hold := func(ref string, amount, fee int64, timeout time.Duration) *ledger.Entry {
+			t.Helper()
+			e, err := f.l.Post(ctx, ledger.EntryInput{Reference: ref, Type: "withdrawal", Pending: true, Timeout: timeout,
+				Postings: []ledger.Posting{
+					{Debit: w, Credit: clearing, Amount: amount, Currency: "USD"},
+					{Debit: w, Credit: fees, Amount: fee, Currency: "USD"},
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		h1 := hold("h1", 5000, 100, 0)
+		if got := f.balance(t, w); got.Available() != 4900 || got.PendingDebits != 5100 || got.Posted() != 10000 {
+			t.Fatalf("after hold: %+v", got)
+		}
+		// The held money cannot be spent twice.
+		_, err := f.l.Post(ctx, ledger.EntryInput{Reference: "h-too-much", Type: "withdrawal", Pending: true,
+			Postings: []ledger.Posting{{Debit: w, Credit: clearing, Amount: 4901, Currency: "USD"}}})
+		wantCode(t, err, ledger.EInsufficientFunds)
+		// Post 4000 of the 5000 and all the fee; 1000 goes back.
+		p, err := f.l.Resolve(ctx, ledger.ResolveInput{Reference: "h1-post", PendingID: h1.ID, Amounts: []int64{4000, 100}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Phase != ledger.PhasePost || p.PendingID != h1.ID {
+			t.Fatalf("resolution %+v", p)
+		}
+		if got := f.balance(t, w); got.Available() != 5900 || got.PendingDebits != 0 || got.PostedDebits != 4100 {
+			t.Fatalf("after post: %+v", got)
+		}
+		_, err = f.l.Resolve(ctx, ledger.ResolveInput{Reference: "h1-void", PendingID: h1.ID, Void: true})
+		wantCode(t, err, ledger.EPendingAlreadyResolved)
+		// Retrying the same resolution returns it.
+		again, err := f.l.Resolve(ctx, ledger.ResolveInput{Reference: "h1-post", PendingID: h1.ID, Amounts: []int64{4000, 100}})
+		if err != nil || again.ID != p.ID {
+			t.Fatalf("retry: %v %v", again, err)
+		}
+		h2 := hold("h2", 1000, 0+1, 0)
+		_, err = f.l.Resolve(ctx, ledger.ResolveInput{Reference: "h2-post", PendingID: h2.ID, Amounts: []int64{1001, 1}})
+		wantCode(t, err, ledger.EExceedsPendingAmount)
+		if _, err := f.l.Resolve(ctx, ledger.ResolveInput{Reference: "h2-void", PendingID: h2.ID, Void: true}); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.balance(t, w).Available(); got != 5900 {
+			t.Fatalf("after void: %d", got)
+		}
+		// A hold with a timeout: posting after it fails, the sweeper voids it once.
+		h3 := hold("h3", 500, 1, time.Minute)
+		f.clock.Advance(59 * time.Second)
+		if n, err := f.l.SweepExpired(ctx); err != nil || n != 0 {
+			t.Fatalf("early sweep: %d %v", n, err)
+		}
+		f.clock.Advance(time.Second)
+		_, err = f.l.Resolve(ctx, ledger.ResolveInput{Reference: "h3-post", PendingID: h3.ID})
+		wantCode(t, err, ledger.EPendingExpired)
+		if n, err := f.l.SweepExpired(ctx); err != nil || n != 1 {
+			t.Fatalf("sweep: %d %v", n, err)
+		}
+		if n, err := f.l.SweepExpired(ctx); err != nil || n != 0 {
+			t.Fatalf("second sweep: %d %v", n, err)
+		}
+		st, err := f.l.FindEntryByID(ctx, h3.ID)
+		if err != nil || st.Resolution == nil || st.Resolution.Phase != ledger.PhaseExpire {
+			t.Fatalf("h3 status %+v %v", st, err)
+		}
+		if got := f.balance(t, w).Available(); got != 5900 {
+			t.Fatalf("after expiry: %d", got)
+		}
+		f.verify(t)
+	})
+}
+
+func TestReversal(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		a, b := f.wallet(t, 1000), f.wallet(t, 0)
+		e := f.move(t, "pay", a, b, 600)
+		r1, err := f.l.Reverse(ctx, ledger.ReverseInput{Reference: "rev1", EntryID: e.ID, Amounts: []int64{200}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r1.ReversesID != e.ID || r1.Postings[0].Debit != b || r1.Postings[0].Amount != 200 {
+			t.Fatalf("reversal %+v", r1)
+		}
+		_, err = f.l.Reverse(ctx, ledger.ReverseInput{Reference: "rev2", EntryID: e.ID, Amounts: []int64{401}})
+		wantCode(t, err, ledger.EExceedsReversible)
+		if _, err := f.l.Reverse(ctx, ledger.ReverseInput{Reference: "rev3", EntryID: e.ID}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.l.Reverse(ctx, ledger.ReverseInput{Reference: "rev4", EntryID: e.ID})
+		wantCode(t, err, ledger.ENotReversible)
+		if got := f.balance(t, a).Available(); got != 1000 {
+			t.Fatalf("a has %d after full reversal", got)
+		}
+		st, _ := f.l.FindEntryByID(ctx, e.ID)
+		if len(st.Reversals) != 2 {
+			t.Fatalf("reversals %v", st.Reversals)
+		}
+		f.verify(t)
+	})
+}
+
+// TestDoubleSpend: 100 goroutines try to move the whole balance at once;
+// exactly one wins, every round (REL-03).
+func TestDoubleSpend(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		rounds := 20
+		if testing.Short() {
+			rounds = 3
+		}
+		for round := 0; round < rounds; round++ {
+			funds := int64(1 + round*37)
+			src := f.wallet(t, funds)
+			dsts := make([]int64, 4)
+			for i := range dsts {
+				dsts[i] = f.wallet(t, 0)
+			}
+			var wins, losses atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for g := 0; g < 100; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					ref := fmt.Sprintf("r%d-g%d", round, g)
+					var err error
+					if g%2 == 0 {
+						_, err = f.l.Post(ctx, ledger.EntryInput{Reference: ref, Type: "transfer",
+							Postings: []ledger.Posting{{Debit: src, Credit: dsts[g%4], Amount: funds, Currency: "USD"}}})
+					} else {
+						_, err = f.l.Post(ctx, ledger.EntryInput{Reference: ref, Type: "withdrawal", Pending: true,
+							Postings: []ledger.Posting{{Debit: src, Credit: dsts[g%4], Amount: funds, Currency: "USD"}}})
+					}
+					switch okpay.ErrorCode(err) {
+					case "":
+						wins.Add(1)
+					case ledger.EInsufficientFunds:
+						losses.Add(1)
+					default:
+						t.Errorf("round %d: unexpected error %v", round, err)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if wins.Load() != 1 || losses.Load() != 99 {
+				t.Fatalf("round %d: %d wins, %d losses", round, wins.Load(), losses.Load())
+			}
+			if got := f.balance(t, src).Available(); got != 0 {
+				t.Fatalf("round %d: source has %d available", round, got)
+			}
+		}
+		f.verify(t)
+	})
+}
+
+func TestValidation(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	f := newFixture(t, db)
+	ctx := context.Background()
+	for name, in := range map[string]ledger.EntryInput{
+		"no reference": {Type: "t", Postings: []ledger.Posting{{Debit: 1, Credit: 2, Amount: 1, Currency: "USD"}}},
+		"no postings":  {Reference: "r", Type: "t"},
+		"zero amount":  {Reference: "r", Type: "t", Postings: []ledger.Posting{{Debit: 1, Credit: 2, Amount: 0, Currency: "USD"}}},
+		"negative":     {Reference: "r", Type: "t", Postings: []ledger.Posting{{Debit: 1, Credit: 2, Amount: -5, Currency: "USD"}}},
+		"same account": {Reference: "r", Type: "t", Postings: []ledger.Posting{{Debit: 1, Credit: 1, Amount: 5, Currency: "USD"}}},
+		"bad currency": {Reference: "r", Type: "t", Postings: []ledger.Posting{{Debit: 1, Credit: 2, Amount: 5, Currency: "XYZ"}}},
+		"bad type":     {Reference: "r", Type: "Bad Type", Postings: []ledger.Posting{{Debit: 1, Credit: 2, Amount: 5, Currency: "USD"}}},
+		"timeout":      {Reference: "r", Type: "t", Timeout: time.Second, Postings: []ledger.Posting{{Debit: 1, Credit: 2, Amount: 5, Currency: "USD"}}},
+	} {
+		_, err := f.l.Post(ctx, in)
+		if okpay.ErrorCode(err) != okpay.EInvalid {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err := f.l.CreateAccount(ctx, ledger.AccountInput{Currency: "USD", Kind: "nope"})
+	wantCode(t, err, okpay.EInvalid)
+	a1, err := f.l.CreateAccount(ctx, ledger.AccountInput{Code: "fees:revenue:USD", Currency: "USD", Kind: ledger.KindFees})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := f.l.CreateAccount(ctx, ledger.AccountInput{Code: "fees:revenue:USD", Currency: "USD", Kind: ledger.KindFees})
+	if err != nil || a2.ID != a1.ID {
+		t.Fatalf("second create with the same code: %v %v", a2, err)
+	}
+	_, err = f.l.CreateAccount(ctx, ledger.AccountInput{Code: "fees:revenue:USD", Currency: "EUR", Kind: ledger.KindFees})
+	wantCode(t, err, okpay.EConflict)
+}
+
+// TestVerifyDetectsTampering edits a balance behind the ledger's back.
+func TestVerifyDetectsTampering(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		a, b := f.wallet(t, 500), f.wallet(t, 0)
+		f.move(t, "x", a, b, 100)
+		f.verify(t)
+		if _, err := db.Write.Exec(`UPDATE balances SET posted_credits = posted_credits + 7 WHERE account_id = $1`, b); err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.l.Verify(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK() || len(r.Violations) != 2 {
+			t.Fatalf("want 2 violations (sum and replay), got:\n%s", r)
+		}
+	})
+}

@@ -1,0 +1,75 @@
+package ledger
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+func (l *Ledger) sweeper(ctx context.Context, every time.Duration) {
+	defer l.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := l.SweepExpired(ctx); err != nil && ctx.Err() == nil {
+				l.log.Warn("ledger: sweeping expired holds failed", "err", err)
+			}
+		}
+	}
+}
+
+// SweepExpired voids pending entries whose timeout has passed, oldest
+// first, and returns how many it voided. Each void has the reference
+// "expire:<pending id>", so sweepers on several nodes never void twice.
+func (l *Ledger) SweepExpired(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		now := l.clock.Now().UnixMicro()
+		rows, err := l.db.Read.QueryContext(ctx, `
+			SELECT e.id FROM journal_entries e
+			WHERE e.phase = 'pending' AND e.expires_at IS NOT NULL AND e.expires_at <= $1
+			  AND NOT EXISTS (SELECT 1 FROM journal_entries r WHERE r.pending_id = e.id)
+			ORDER BY e.expires_at, e.id LIMIT 256`, now)
+		if err != nil {
+			return n, err
+		}
+		var due []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return n, err
+			}
+			due = append(due, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+		if len(due) == 0 {
+			return n, nil
+		}
+		reqs := make([]*request, len(due))
+		for i, id := range due {
+			r := &request{expireID: id, expireRef: "expire:" + strconv.FormatInt(id, 10), done: make(chan struct{})}
+			// The content hash of a sweep is the pending id: a second
+			// sweeper's request is a retry, not a conflict.
+			copy(r.hash[:], r.expireRef)
+			reqs[i] = r
+			if _, err := l.submitRequest(ctx, r); err != nil && isCode(err, EPendingAlreadyResolved) {
+				continue // posted or voided just before the sweep
+			} else if err != nil {
+				return n, err
+			}
+			n++
+			l.metrics.expired.Inc()
+		}
+		if len(due) < 256 {
+			return n, nil
+		}
+	}
+}

@@ -1,0 +1,850 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/sqldb"
+)
+
+// acctState is what a batch needs to know of an account.
+type acctState struct {
+	id       int64
+	currency money.Currency
+	kind     Kind
+	flags    Flags
+	bal      Balance
+	version  int64
+	touched  bool
+}
+
+// maxCache bounds the SQLite balance cache; past it the cache starts over.
+const maxCache = 1 << 20
+
+// maxAttempts bounds the retries of a batch after transient conflicts.
+const maxAttempts = 6
+
+// writer is one committer: it takes what is queued, up to MaxBatch
+// requests, and commits them together. Under light load batches hold one
+// request; as load grows, requests queue up during a commit and the next
+// batch takes them all.
+func (l *Ledger) writer(ctx context.Context) {
+	defer l.wg.Done()
+	cache := newStmtCache(l.sql)
+	batch := make([]*request, 0, l.max)
+	for {
+		var first *request
+		select {
+		case first = <-l.queue:
+		case <-l.closed:
+			// Drain what is queued, then stop.
+			select {
+			case first = <-l.queue:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < l.max {
+			select {
+			case r := <-l.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		l.commit(context.WithoutCancel(ctx), cache, batch)
+		clear(batch)
+	}
+}
+
+// commit applies reqs in one transaction and answers each of them.
+func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		b, err := l.tryBatch(ctx, sc, reqs)
+		if err == nil {
+			l.metrics.observeBatch(len(reqs), time.Since(start))
+			if l.db.Dialect == sqldb.SQLite {
+				l.cacheMu.Lock()
+				if len(l.cache) > maxCache {
+					clear(l.cache)
+				}
+				for id, a := range b.accts {
+					if a.touched {
+						a.touched = false
+					}
+					l.cache[id] = a
+				}
+				l.cacheMu.Unlock()
+			}
+			for i, r := range reqs {
+				r.finish(b.outs[i], b.errs[i])
+			}
+			return
+		}
+		// Whatever the batch saw of balances may be stale now.
+		l.dropCache()
+		transient := sqldb.IsRetryable(err) || sqldb.IsUniqueViolation(err)
+		if transient && attempt < maxAttempts {
+			l.metrics.retries.Inc()
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond))))
+			continue
+		}
+		if len(reqs) > 1 {
+			// Something in the batch fails in the database itself: commit
+			// each request alone, so one bad request cannot fail the rest.
+			l.log.Warn("ledger batch failed; committing its requests one by one", "size", len(reqs), "err", err)
+			for _, r := range reqs {
+				l.commit(ctx, sc, []*request{r})
+			}
+			return
+		}
+		l.log.Error("ledger commit failed", "err", err, "reference", reqs[0].reference())
+		code := okpay.EInternal
+		if transient {
+			code = okpay.EUnavailable
+		}
+		reqs[0].finish(Outcome{}, &okpay.Error{Code: code, Message: "the ledger could not commit this request; retry it with the same idempotency key"})
+		return
+	}
+}
+
+func (l *Ledger) dropCache() {
+	l.cacheMu.Lock()
+	clear(l.cache)
+	l.cacheMu.Unlock()
+}
+
+// batch is the state of one transaction of the commit queue.
+type batch struct {
+	l    *Ledger
+	sc   *stmtCache
+	tx   *sql.Tx
+	ctx  context.Context
+	now  time.Time
+	reqs []*request
+	outs []Outcome
+	errs []error
+
+	accts map[int64]*acctState
+
+	storedIdem map[string]*Response // principal\x00key → stored response
+	idemHash   map[string][]byte
+	batchIdem  map[string]bool
+
+	existingRef map[string]refInfo // reference → stored entry
+	batchRef    map[string]int     // reference → index of the request that made it here
+
+	targets  map[int64]*target // pending or reversed entries
+	newEnts  []*Entry
+	hashes   [][32]byte
+	idemRows []idemRow
+
+	deltas []delta
+}
+
+type refInfo struct {
+	id   int64
+	hash []byte
+}
+
+type target struct {
+	entry    *Entry
+	resolved bool
+	reversed map[int]int64 // seq → amount already reversed
+}
+
+type idemRow struct {
+	principal, key string
+	hash           []byte
+	status         int
+	body           []byte
+}
+
+type delta struct {
+	a                 *acctState
+	pd, pc, pnd, pnc  int64
+	debited           bool
+}
+
+func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request) (*batch, error) {
+	tx, err := l.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tx.Rollback()
+		}
+	}()
+	b := &batch{
+		l: l, sc: sc, tx: tx, ctx: ctx, now: l.clock.Now().UTC().Truncate(time.Microsecond), reqs: reqs,
+		outs:        make([]Outcome, len(reqs)),
+		errs:        make([]error, len(reqs)),
+		accts:       make(map[int64]*acctState),
+		batchRef:    make(map[string]int, len(reqs)),
+		existingRef: map[string]refInfo{},
+		targets:     map[int64]*target{},
+	}
+	if err := b.load(); err != nil {
+		return nil, err
+	}
+	for i, r := range reqs {
+		b.apply(i, r)
+	}
+	if err := b.loadExisting(); err != nil {
+		return nil, err
+	}
+	b.render()
+	if err := b.write(); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	committed = true
+	return b, nil
+}
+
+// load reads, in the transaction, everything the batch's requests refer to.
+func (b *batch) load() error {
+	// 1. Stored idempotency records.
+	var keys []any
+	for _, r := range b.reqs {
+		if r.idem != nil {
+			keys = append(keys, r.idem.Key)
+		}
+	}
+	if len(keys) > 0 {
+		b.storedIdem = map[string]*Response{}
+		b.idemHash = map[string][]byte{}
+		b.batchIdem = map[string]bool{}
+		rows, err := b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT principal, key, request_hash, status, response FROM idempotency_keys WHERE key IN (?)`, len(keys)), keys...)
+		if err != nil {
+			return fmt.Errorf("read idempotency keys: %w", err)
+		}
+		for rows.Next() {
+			var p, k string
+			var h, body []byte
+			var status int
+			if err := rows.Scan(&p, &k, &h, &status, &body); err != nil {
+				rows.Close()
+				return err
+			}
+			b.storedIdem[p+"\x00"+k] = &Response{Status: status, Body: body, Replayed: true}
+			b.idemHash[p+"\x00"+k] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	// 2. Existing references.
+	refs := make([]any, 0, len(b.reqs))
+	for _, r := range b.reqs {
+		if r.invalid == nil {
+			refs = append(refs, r.reference())
+		}
+	}
+	if len(refs) > 0 {
+		rows, err := b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT id, reference, content_hash FROM journal_entries WHERE reference IN (?)`, len(refs)), refs...)
+		if err != nil {
+			return fmt.Errorf("read references: %w", err)
+		}
+		for rows.Next() {
+			var ri refInfo
+			var ref string
+			if err := rows.Scan(&ri.id, &ref, &ri.hash); err != nil {
+				rows.Close()
+				return err
+			}
+			b.existingRef[ref] = ri
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	// 3. Pending entries to resolve and entries to reverse.
+	var tids []int64
+	for _, r := range b.reqs {
+		if r.invalid != nil {
+			continue
+		}
+		if r.op.Resolve != nil {
+			tids = append(tids, r.op.Resolve.PendingID)
+		} else if r.op.Reverse != nil {
+			tids = append(tids, r.op.Reverse.EntryID)
+		} else if r.expireID != 0 {
+			tids = append(tids, r.expireID)
+		}
+	}
+	if len(tids) > 0 {
+		slices.Sort(tids)
+		tids = slices.Compact(tids)
+		if err := b.loadTargets(tids); err != nil {
+			return err
+		}
+	}
+	// 4. Accounts and balances.
+	var aids []int64
+	for _, r := range b.reqs {
+		if r.invalid != nil {
+			continue
+		}
+		switch {
+		case r.op.Entry != nil:
+			for _, p := range r.op.Entry.Postings {
+				aids = append(aids, p.Debit, p.Credit)
+			}
+		case r.op.Resolve != nil:
+			if t := b.targets[r.op.Resolve.PendingID]; t != nil {
+				for _, p := range t.entry.Postings {
+					aids = append(aids, p.Debit, p.Credit)
+				}
+			}
+		case r.op.Reverse != nil:
+			if t := b.targets[r.op.Reverse.EntryID]; t != nil {
+				for _, p := range t.entry.Postings {
+					aids = append(aids, p.Debit, p.Credit)
+				}
+			}
+		case r.expireID != 0:
+			if t := b.targets[r.expireID]; t != nil {
+				for _, p := range t.entry.Postings {
+					aids = append(aids, p.Debit, p.Credit)
+				}
+			}
+		}
+	}
+	return b.loadAccounts(aids)
+}
+
+func (b *batch) loadTargets(tids []int64) error {
+	args := make([]any, len(tids))
+	for i, id := range tids {
+		args[i] = id
+	}
+	if b.l.db.Dialect == sqldb.Postgres {
+		// Serialise resolutions and reversals of one entry across writers
+		// and nodes; sorted, and always taken before row locks.
+		for _, id := range tids {
+			if _, err := b.tx.ExecContext(b.ctx, `SELECT pg_advisory_xact_lock($1)`, id); err != nil {
+				return err
+			}
+		}
+	}
+	ents, err := loadEntries(b.ctx, b.tx, b.sc, tids)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		b.targets[e.ID] = &target{entry: e, reversed: map[int]int64{}}
+	}
+	rows, err := b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT pending_id FROM journal_entries WHERE pending_id IN (?)`, len(args)), args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		if t := b.targets[id]; t != nil {
+			t.resolved = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT e.reverses_id, p.seq, p.amount FROM journal_entries e JOIN postings p ON p.entry_id = e.id WHERE e.reverses_id IN (?)`, len(args)), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, amount int64
+		var seq int
+		if err := rows.Scan(&id, &seq, &amount); err != nil {
+			return err
+		}
+		if t := b.targets[id]; t != nil {
+			t.reversed[seq] += amount
+		}
+	}
+	return rows.Err()
+}
+
+func (b *batch) loadAccounts(aids []int64) error {
+	if len(aids) == 0 {
+		return nil
+	}
+	slices.Sort(aids)
+	aids = slices.Compact(aids)
+	var need []any
+	if b.l.db.Dialect == sqldb.SQLite {
+		b.l.cacheMu.Lock()
+		for _, id := range aids {
+			if a, ok := b.l.cache[id]; ok {
+				c := *a
+				b.accts[id] = &c
+			} else {
+				need = append(need, id)
+			}
+		}
+		b.l.cacheMu.Unlock()
+	} else {
+		need = make([]any, len(aids))
+		for i, id := range aids {
+			need[i] = id
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	q := b.sc.inList(`SELECT a.id, a.currency, a.kind, a.flags, b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id IN (?)`+b.l.sql.lockSuffix, len(need))
+	rows, err := b.tx.QueryContext(b.ctx, q, need...)
+	if err != nil {
+		return fmt.Errorf("read balances: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a := &acctState{}
+		var cur, kind string
+		if err := rows.Scan(&a.id, &cur, &kind, &a.flags, &a.bal.PostedDebits, &a.bal.PostedCredits, &a.bal.PendingDebits, &a.bal.PendingCredits, &a.version); err != nil {
+			return err
+		}
+		a.currency, a.kind = money.Currency(cur), Kind(kind)
+		b.accts[a.id] = a
+	}
+	return rows.Err()
+}
+
+// apply decides request i against the batch's state, in memory.
+func (b *batch) apply(i int, r *request) {
+	if r.idem != nil {
+		k := r.idem.Principal + "\x00" + r.idem.Key
+		if stored := b.storedIdem[k]; stored != nil {
+			if !bytes.Equal(b.idemHash[k], r.idem.RequestHash) {
+				b.errs[i] = okpay.Errorf(EIdempotencyKeyReused, "this idempotency key was used with a different request")
+				return
+			}
+			b.outs[i] = Outcome{Response: stored}
+			return
+		}
+		if b.batchIdem[k] {
+			b.errs[i] = okpay.Errorf(EIdempotencyInFlight, "a request with this idempotency key is still in progress")
+			return
+		}
+		b.batchIdem[k] = true
+	}
+	if r.invalid != nil {
+		b.errs[i] = r.invalid
+		return
+	}
+	ref := r.reference()
+	if ri, ok := b.existingRef[ref]; ok {
+		if !bytes.Equal(ri.hash, r.hash[:]) {
+			b.errs[i] = okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
+			return
+		}
+		b.outs[i] = Outcome{Existing: true, Entry: &Entry{ID: ri.id}} // filled by loadExisting
+		return
+	}
+	if j, ok := b.batchRef[ref]; ok {
+		if b.hashes[j] != r.hash {
+			b.errs[i] = okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
+			return
+		}
+		b.outs[i] = Outcome{Existing: true, Entry: b.newEnts[j]}
+		return
+	}
+	var e *Entry
+	var err error
+	switch {
+	case r.op.Entry != nil:
+		e, err = b.applyEntry(r.op.Entry)
+	case r.op.Resolve != nil:
+		e, err = b.applyResolve(r.op.Resolve, false)
+	case r.op.Reverse != nil:
+		e, err = b.applyReverse(r.op.Reverse)
+	default:
+		e, err = b.applyResolve(&ResolveInput{Reference: ref, PendingID: r.expireID, Void: true}, true)
+	}
+	if err != nil {
+		b.errs[i] = err
+		return
+	}
+	e.Reference = ref
+	b.batchRef[ref] = len(b.newEnts)
+	b.newEnts = append(b.newEnts, e)
+	b.hashes = append(b.hashes, r.hash)
+	b.outs[i] = Outcome{Entry: e}
+}
+
+// delta returns the index in b.deltas of a's delta, adding one if needed.
+// (An index, not a pointer: appending may move the slice.)
+func (b *batch) delta(a *acctState) int {
+	for i := range b.deltas {
+		if b.deltas[i].a == a {
+			return i
+		}
+	}
+	b.deltas = append(b.deltas, delta{a: a})
+	return len(b.deltas) - 1
+}
+
+func (b *batch) account(id int64, cur money.Currency) (*acctState, error) {
+	a := b.accts[id]
+	if a == nil {
+		return nil, okpay.Errorf(EAccountNotFound, "account %d does not exist", id)
+	}
+	if a.currency != cur {
+		return nil, okpay.Errorf(ECurrencyMismatch, "account %d holds %s, not %s", id, a.currency, cur)
+	}
+	return a, nil
+}
+
+// commitDeltas checks b.deltas against the balances and applies them, or
+// applies nothing and returns why.
+func (b *batch) commitDeltas() error {
+	next := make([]Balance, len(b.deltas))
+	for i, d := range b.deltas {
+		nb := d.a.bal
+		var ok1, ok2, ok3, ok4 bool
+		nb.PostedDebits, ok1 = addChecked(nb.PostedDebits, d.pd)
+		nb.PostedCredits, ok2 = addChecked(nb.PostedCredits, d.pc)
+		nb.PendingDebits, ok3 = addChecked(nb.PendingDebits, d.pnd)
+		nb.PendingCredits, ok4 = addChecked(nb.PendingCredits, d.pnc)
+		if !(ok1 && ok2 && ok3 && ok4) {
+			return okpay.Errorf(EOverflow, "the amount would overflow account %d", d.a.id)
+		}
+		if d.debited && d.a.flags&FlagNoOverdraft != 0 && nb.Available() < 0 {
+			return okpay.Errorf(EInsufficientFunds, "account %d has insufficient funds", d.a.id)
+		}
+		next[i] = nb
+	}
+	for i, d := range b.deltas {
+		d.a.bal = next[i]
+		if !d.a.touched {
+			d.a.touched = true
+			d.a.version++
+		}
+	}
+	return nil
+}
+
+func addChecked(a, b int64) (int64, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) || s < 0 {
+		return s, false
+	}
+	return s, true
+}
+
+func (b *batch) applyEntry(in *EntryInput) (*Entry, error) {
+	b.deltas = b.deltas[:0]
+	ps := make([]Posting, len(in.Postings))
+	for i, p := range in.Postings {
+		d, err := b.account(p.Debit, p.Currency)
+		if err != nil {
+			return nil, err
+		}
+		c, err := b.account(p.Credit, p.Currency)
+		if err != nil {
+			return nil, err
+		}
+		di, ci := b.delta(d), b.delta(c)
+		dd, cd := &b.deltas[di], &b.deltas[ci]
+		dd.debited = true
+		if in.Pending {
+			dd.pnd += p.Amount
+			cd.pnc += p.Amount
+		} else {
+			dd.pd += p.Amount
+			cd.pc += p.Amount
+		}
+		p.Seq = i
+		ps[i] = p
+	}
+	if err := b.commitDeltas(); err != nil {
+		return nil, err
+	}
+	e := &Entry{
+		ID: b.l.ids.Next(), Type: in.Type, Phase: PhasePosted, Postings: ps,
+		Metadata: in.Metadata, EffectiveAt: in.EffectiveAt.UTC().Truncate(time.Microsecond), CreatedAt: b.now,
+	}
+	if e.EffectiveAt.IsZero() {
+		e.EffectiveAt = b.now
+	}
+	if in.Pending {
+		e.Phase = PhasePending
+		if in.Timeout > 0 {
+			e.ExpiresAt = b.now.Add(in.Timeout)
+		}
+	}
+	return e, nil
+}
+
+func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
+	t := b.targets[in.PendingID]
+	if t == nil || t.entry.Phase != PhasePending {
+		return nil, okpay.Errorf(EPendingNotFound, "there is no pending entry %d", in.PendingID)
+	}
+	if t.resolved {
+		return nil, okpay.Errorf(EPendingAlreadyResolved, "pending entry %d was already posted, voided or expired", in.PendingID)
+	}
+	exp := t.entry.ExpiresAt
+	expired := !exp.IsZero() && !b.now.Before(exp)
+	if expire && !expired {
+		return nil, okpay.Errorf(okpay.EConflict, "pending entry %d has not expired", in.PendingID)
+	}
+	if !expire && expired {
+		return nil, okpay.Errorf(EPendingExpired, "pending entry %d expired at %s", in.PendingID, exp.Format(time.RFC3339))
+	}
+	orig := t.entry.Postings
+	if in.Amounts != nil && len(in.Amounts) != len(orig) {
+		return nil, okpay.Invalid(map[string]string{"amounts": fmt.Sprintf("give one amount for each of the %d postings", len(orig))})
+	}
+	b.deltas = b.deltas[:0]
+	var ps []Posting
+	for i, p := range orig {
+		d, err := b.account(p.Debit, p.Currency)
+		if err != nil {
+			return nil, err
+		}
+		c, err := b.account(p.Credit, p.Currency)
+		if err != nil {
+			return nil, err
+		}
+		di, ci := b.delta(d), b.delta(c)
+		dd, cd := &b.deltas[di], &b.deltas[ci]
+		dd.pnd -= p.Amount
+		cd.pnc -= p.Amount
+		if in.Void {
+			continue
+		}
+		amt := p.Amount
+		if in.Amounts != nil {
+			amt = in.Amounts[i]
+			if amt > p.Amount {
+				return nil, okpay.Errorf(EExceedsPendingAmount, "posting %d holds %d, less than the %d asked", i, p.Amount, amt)
+			}
+		}
+		if amt > 0 {
+			dd.pd += amt
+			cd.pc += amt
+			ps = append(ps, Posting{Seq: p.Seq, Debit: p.Debit, Credit: p.Credit, Amount: amt, Currency: p.Currency})
+		}
+	}
+	if err := b.commitDeltas(); err != nil {
+		return nil, err
+	}
+	t.resolved = true
+	phase := PhasePost
+	if expire {
+		phase = PhaseExpire
+	} else if in.Void {
+		phase = PhaseVoid
+	}
+	return &Entry{
+		ID: b.l.ids.Next(), Type: t.entry.Type, Phase: phase, PendingID: in.PendingID, Postings: ps,
+		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
+	}, nil
+}
+
+func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
+	t := b.targets[in.EntryID]
+	if t == nil {
+		return nil, okpay.Errorf(EEntryNotFound, "there is no entry %d", in.EntryID)
+	}
+	if t.entry.Phase != PhasePosted && t.entry.Phase != PhasePost {
+		return nil, okpay.Errorf(ENotReversible, "entry %d is %s; only posted entries can be reversed", in.EntryID, t.entry.Phase)
+	}
+	orig := t.entry.Postings
+	if in.Amounts != nil && len(in.Amounts) != len(orig) {
+		return nil, okpay.Invalid(map[string]string{"amounts": fmt.Sprintf("give one amount for each of the %d postings", len(orig))})
+	}
+	b.deltas = b.deltas[:0]
+	var ps []Posting
+	for i, p := range orig {
+		left := p.Amount - t.reversed[p.Seq]
+		amt := left
+		if in.Amounts != nil {
+			amt = in.Amounts[i]
+			if amt > left {
+				return nil, okpay.Errorf(EExceedsReversible, "posting %d has %d left to reverse, less than the %d asked", i, left, amt)
+			}
+		}
+		if amt == 0 {
+			continue
+		}
+		// The reversal moves the money back: the original credit account is debited.
+		d, err := b.account(p.Credit, p.Currency)
+		if err != nil {
+			return nil, err
+		}
+		c, err := b.account(p.Debit, p.Currency)
+		if err != nil {
+			return nil, err
+		}
+		di, ci := b.delta(d), b.delta(c)
+		dd, cd := &b.deltas[di], &b.deltas[ci]
+		dd.debited = true
+		dd.pd += amt
+		cd.pc += amt
+		ps = append(ps, Posting{Seq: p.Seq, Debit: p.Credit, Credit: p.Debit, Amount: amt, Currency: p.Currency})
+	}
+	if len(ps) == 0 {
+		return nil, okpay.Errorf(ENotReversible, "entry %d has nothing left to reverse", in.EntryID)
+	}
+	if err := b.commitDeltas(); err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		t.reversed[p.Seq] += p.Amount
+	}
+	return &Entry{
+		ID: b.l.ids.Next(), Type: "reversal", Phase: PhasePosted, ReversesID: in.EntryID, Postings: ps,
+		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
+	}, nil
+}
+
+// loadExisting fills in the entries that retried references point at.
+func (b *batch) loadExisting() error {
+	var want []int64
+	for i := range b.outs {
+		if b.outs[i].Existing && b.outs[i].Entry != nil && b.outs[i].Entry.Reference == "" {
+			want = append(want, b.outs[i].Entry.ID)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	ents, err := loadEntries(b.ctx, b.tx, b.sc, want)
+	if err != nil {
+		return err
+	}
+	byID := make(map[int64]*Entry, len(ents))
+	for _, e := range ents {
+		byID[e.ID] = e
+	}
+	for i := range b.outs {
+		if o := &b.outs[i]; o.Existing && o.Entry != nil && o.Entry.Reference == "" {
+			if e := byID[o.Entry.ID]; e != nil {
+				o.Entry = e
+			} else {
+				return errors.New("ledger: an entry vanished during a batch")
+			}
+		}
+	}
+	return nil
+}
+
+// render builds the responses of requests that carry an idempotency key.
+func (b *batch) render() {
+	for i, r := range b.reqs {
+		if r.idem == nil || b.outs[i].Response != nil {
+			continue
+		}
+		if isCode(b.errs[i], EIdempotencyKeyReused) || isCode(b.errs[i], EIdempotencyInFlight) {
+			continue
+		}
+		status, body, store := r.idem.Render(b.outs[i].Entry, b.errs[i])
+		b.outs[i].Response = &Response{Status: status, Body: body}
+		if store {
+			b.idemRows = append(b.idemRows, idemRow{principal: r.idem.Principal, key: r.idem.Key, hash: r.idem.RequestHash, status: status, body: body})
+		}
+	}
+}
+
+// chunk bounds the rows of one multi-row statement (parameter limits).
+const chunk = 256
+
+func (b *batch) write() error {
+	ents := b.newEnts
+	for len(ents) > 0 {
+		n := min(len(ents), chunk)
+		args := make([]any, 0, n*entryCols)
+		for j, e := range ents[:n] {
+			h := b.hashes[len(b.newEnts)-len(ents)+j]
+			args = append(args, e.ID, e.Reference, e.Type, string(e.Phase), nullID(e.PendingID), nullID(e.ReversesID),
+				nullMicros(e.ExpiresAt), h[:], encodeMeta(e.Metadata), micros(e.EffectiveAt), micros(e.CreatedAt))
+		}
+		if _, err := b.tx.ExecContext(b.ctx, b.sc.insertEntries(n), args...); err != nil {
+			return fmt.Errorf("insert entries: %w", err)
+		}
+		ents = ents[n:]
+	}
+	var pargs []any
+	rows := 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		if _, err := b.tx.ExecContext(b.ctx, b.sc.insertPostings(rows), pargs...); err != nil {
+			return fmt.Errorf("insert postings: %w", err)
+		}
+		pargs, rows = pargs[:0], 0
+		return nil
+	}
+	for _, e := range b.newEnts {
+		for _, p := range e.Postings {
+			pargs = append(pargs, e.ID, p.Seq, p.Debit, p.Credit, p.Amount, string(p.Currency))
+			rows++
+			if rows == chunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	var bargs []any
+	rows = 0
+	for _, a := range b.accts {
+		if !a.touched {
+			continue
+		}
+		bargs = append(bargs, a.id, a.bal.PostedDebits, a.bal.PostedCredits, a.bal.PendingDebits, a.bal.PendingCredits, a.version)
+		rows++
+		if rows == chunk {
+			if _, err := b.tx.ExecContext(b.ctx, b.sc.updateBalances(rows), bargs...); err != nil {
+				return fmt.Errorf("update balances: %w", err)
+			}
+			bargs, rows = bargs[:0], 0
+		}
+	}
+	if rows > 0 {
+		if _, err := b.tx.ExecContext(b.ctx, b.sc.updateBalances(rows), bargs...); err != nil {
+			return fmt.Errorf("update balances: %w", err)
+		}
+	}
+	for irows := b.idemRows; len(irows) > 0; {
+		n := min(len(irows), chunk)
+		args := make([]any, 0, n*idemCols)
+		for _, r := range irows[:n] {
+			args = append(args, r.principal, r.key, r.hash, r.status, r.body, micros(b.now))
+		}
+		if _, err := b.tx.ExecContext(b.ctx, b.sc.insertIdem(n), args...); err != nil {
+			return fmt.Errorf("insert idempotency keys: %w", err)
+		}
+		irows = irows[n:]
+	}
+	return nil
+}

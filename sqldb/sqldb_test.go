@@ -1,0 +1,90 @@
+package sqldb_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/okpay/okpay/sqldb"
+	"github.com/okpay/okpay/sqldb/sqldbtest"
+)
+
+func TestMigrateTwiceChangesNothing(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		n, err := db.Migrate(ctx) // sqldbtest.Open already migrated once
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("second migrate applied %d migrations", n)
+		}
+		cur, latest, err := db.MigrationVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur != latest || cur < 1 {
+			t.Fatalf("version %d, latest %d", cur, latest)
+		}
+	})
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ctx := context.Background()
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"} {
+		var got string
+		if err := db.Write.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ToLower(got) != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+	if _, err := db.Read.ExecContext(ctx, "CREATE TABLE x(a)"); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+}
+
+func TestJournalIsAppendOnly(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		mustExec := func(q string) {
+			t.Helper()
+			if _, err := db.Write.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		mustExec(`INSERT INTO currencies(code, exponent) VALUES ('USD', 2)`)
+		mustExec(`INSERT INTO accounts(id, currency, kind, created_at) VALUES (1, 'USD', 'user_wallet', 0), (2, 'USD', 'user_wallet', 0)`)
+		mustExec(`INSERT INTO journal_entries(id, reference, type, phase, content_hash, effective_at, created_at) VALUES (10, 'r1', 'transfer', 'posted', 'x', 0, 0)`)
+		mustExec(`INSERT INTO postings(entry_id, seq, debit_account, credit_account, amount, currency) VALUES (10, 0, 1, 2, 5, 'USD')`)
+		for _, q := range []string{
+			`UPDATE journal_entries SET type = 'x'`,
+			`DELETE FROM journal_entries`,
+			`UPDATE postings SET amount = 6`,
+			`DELETE FROM postings`,
+		} {
+			if _, err := db.Write.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s: err = %v, want append-only refusal", q, err)
+			}
+		}
+		if db.Dialect == sqldb.Postgres {
+			if _, err := db.Write.ExecContext(ctx, `TRUNCATE postings`); err == nil {
+				t.Error("TRUNCATE postings succeeded")
+			}
+		}
+	})
+}
+
+func TestOpenDefaultsToSQLite(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqldb.Open(context.Background(), dir+"/sub/okpay.db", sqldb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.Dialect != sqldb.SQLite || db.Path != dir+"/sub/okpay.db" {
+		t.Fatalf("dialect %s path %s", db.Dialect, db.Path)
+	}
+}
