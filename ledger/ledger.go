@@ -407,18 +407,15 @@ type Op struct {
 	Reverse *ReverseInput
 }
 
-// Submit queues op (with an optional idempotency record) and waits until
+// Submit validates op, queues it (with an optional idempotency record) and waits until
 // the transaction holding it has committed. When ctx ends first, Submit
 // returns ctx's error, and the op may still be applied: retry with the same
 // reference or key to learn its fate.
 func (l *Ledger) Submit(ctx context.Context, op Op, idem *Idem) (Outcome, error) {
 	r, err := newRequest(op, idem)
 	if err != nil {
-		if idem != nil {
-			// Validation failures are answered (and remembered) like any
-			// other outcome, so a retry sees the same response.
-			return l.submitRequest(ctx, &request{op: op, idem: idem, invalid: err, done: make(chan struct{})})
-		}
+		// Invalid requests execute nothing, so nothing is remembered under
+		// an idempotency key either: the caller may fix and resend.
 		return Outcome{}, err
 	}
 	return l.submitRequest(ctx, r)

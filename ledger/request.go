@@ -210,7 +210,10 @@ func printable(s string) bool {
 }
 
 type hasher struct {
-	h   interface{ Write([]byte) (int, error); Sum([]byte) []byte }
+	h interface {
+		Write([]byte) (int, error)
+		Sum([]byte) []byte
+	}
 	buf [8]byte
 }
 

@@ -172,9 +172,9 @@ type idemRow struct {
 }
 
 type delta struct {
-	a                 *acctState
-	pd, pc, pnd, pnc  int64
-	debited           bool
+	a                *acctState
+	pd, pc, pnd, pnc int64
+	debited          bool
 }
 
 func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request) (*batch, error) {

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/okpay/okpay/apikey"
+	"github.com/okpay/okpay/clock"
+	"github.com/okpay/okpay/httpapi"
+	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/ledger"
+	"github.com/okpay/okpay/sqldb"
+	"github.com/okpay/okpay/web"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// dbFlags are the storage flags shared by the commands that open the database.
+type dbFlags struct {
+	url      string
+	maxConns int
+}
+
+func (d *dbFlags) register(fs *flagSet) {
+	fs.StringVar(&d.url, "database", sqldb.DefaultURL, "database: sqlite:PATH or postgres://user@host:5432/db")
+	fs.IntVar(&d.maxConns, "db-max-conns", 0, "connection pool size (0: automatic)")
+	fs.bindEnv("db-max-conns")
+	fs.envs["database"] = "OKPAY_DATABASE_URL"
+}
+
+func (d *dbFlags) open(ctx context.Context) (*sqldb.DB, error) {
+	db, err := sqldb.Open(ctx, d.url, sqldb.Options{MaxConns: d.maxConns})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func newLogger(e *env, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+type serveConfig struct {
+	db           dbFlags
+	addr         string
+	logLevel     string
+	nodeID       int
+	maxBatch     int
+	writers      int
+	shutdownWait time.Duration
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("serve", "Start OKPay. With no configuration it keeps its data in ./okpay-data/okpay.db (SQLite) and listens on http://127.0.0.1:8080.", e)
+	var c serveConfig
+	c.db.register(fs)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.IntVar(&c.nodeID, "node-id", 0, "this node's number (0-1023), unique among the nodes sharing a database")
+	fs.IntVar(&c.maxBatch, "ledger-max-batch", 512, "most ledger requests committed in one transaction")
+	fs.IntVar(&c.writers, "ledger-writers", 4, "concurrent ledger committers (PostgreSQL only; SQLite has one writer)")
+	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	return serve(ctx, e, c)
+}
+
+func serve(ctx context.Context, e *env, c serveConfig) error {
+	log, err := newLogger(e, c.logLevel)
+	if err != nil {
+		return err
+	}
+	db, err := c.db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	clk := clock.System{}
+	idgen, err := ids.NewSnowflake(c.nodeID, clk.Now)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	led, err := ledger.New(ctx, db, ledger.Options{Clock: clk, IDs: idgen, Logger: log, Registerer: reg, MaxBatch: c.maxBatch, Writers: c.writers})
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	catalog, err := i18n.New()
+	if err != nil {
+		return err
+	}
+	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString()})
+	if err != nil {
+		return err
+	}
+	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := db.Write.PingContext(pctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("database unavailable\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	api.Register(mux)
+	pages.Register(mux)
+	handler := api.Observe(web.SecurityHeaders(web.CrossOrigin(mux)))
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	where := "database " + string(db.Dialect)
+	if db.Path != "" {
+		where = "SQLite file " + db.Path
+	}
+	log.Info("okpay started", "version", versionString(), "addr", ln.Addr().String(), "storage", where)
+	fmt.Fprintf(e.stdout, "OKPay %s is listening on http://%s (%s)\n", versionString(), displayAddr(ln.Addr()), where)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("okpay shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "OKPay stopped")
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	s := a.String()
+	if strings.HasPrefix(s, "[::]:") {
+		return "localhost:" + strings.TrimPrefix(s, "[::]:")
+	}
+	if strings.HasPrefix(s, "0.0.0.0:") {
+		return "localhost:" + strings.TrimPrefix(s, "0.0.0.0:")
+	}
+	return s
+}

@@ -1,0 +1,186 @@
+// Package i18n holds OKPay's message catalogs (Simplified Chinese and English)
+// and chooses the language of a request.
+//
+// The catalogs are TOML files embedded from locales/. Every message id exists
+// in every language; a test enforces it. Message ids are dotted, lower-case
+// and stable ("home.title", "problem.not_found.title"): code refers to them by
+// id, never by text.
+package i18n
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+)
+
+// Lang is a language OKPay speaks, as a BCP 47 tag.
+type Lang string
+
+// The languages OKPay speaks.
+const (
+	ZhCN Lang = "zh-CN" // Simplified Chinese
+	En   Lang = "en"    // English, the default
+)
+
+// Default is the language used when nothing in a request asks for another.
+const Default = En
+
+// CookieName is the name of the cookie that keeps the language chosen with the
+// page's language switch.
+const CookieName = "lang"
+
+// Langs returns the supported languages, default first.
+func Langs() []Lang { return []Lang{En, ZhCN} }
+
+// ParseLang returns the supported language named exactly (ignoring case) by s.
+// It accepts only the canonical tags "zh-CN" and "en"; use Negotiate for
+// free-form input such as an Accept-Language header.
+func ParseLang(s string) (Lang, bool) {
+	for _, l := range Langs() {
+		if strings.EqualFold(s, string(l)) {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// Tag returns the language tag of l, for formatting numbers, money and dates
+// with golang.org/x/text. An unsupported Lang yields the default's tag.
+func (l Lang) Tag() language.Tag {
+	if l == ZhCN {
+		return language.SimplifiedChinese
+	}
+	return language.English
+}
+
+// String returns the BCP 47 tag, as used in <html lang> and Content-Language.
+func (l Lang) String() string { return string(l) }
+
+//go:embed locales/*.toml
+var localeFS embed.FS
+
+// Catalog translates message ids into the supported languages. It is safe for
+// concurrent use. Create one with New and pass it to whoever needs it.
+type Catalog struct {
+	localizers map[Lang]*goi18n.Localizer
+	ids        map[Lang]map[string]struct{}
+}
+
+// New loads the embedded catalogs.
+func New() (*Catalog, error) {
+	return newFromFS(localeFS)
+}
+
+func newFromFS(fsys fs.FS) (*Catalog, error) {
+	bundle := goi18n.NewBundle(Default.Tag())
+	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	c := &Catalog{
+		localizers: make(map[Lang]*goi18n.Localizer),
+		ids:        make(map[Lang]map[string]struct{}),
+	}
+	for _, l := range Langs() {
+		path := "locales/" + string(l) + ".toml"
+		mf, err := bundle.LoadMessageFileFS(fsys, path)
+		if err != nil {
+			return nil, fmt.Errorf("i18n: load %s: %w", path, err)
+		}
+		ids := make(map[string]struct{}, len(mf.Messages))
+		for _, m := range mf.Messages {
+			ids[m.ID] = struct{}{}
+		}
+		c.ids[l] = ids
+		c.localizers[l] = goi18n.NewLocalizer(bundle, string(l))
+	}
+	return c, nil
+}
+
+// T returns the message id in lang, with data filled into its {{.Field}}
+// placeholders. An unsupported lang is treated as the default. A message that
+// is missing (or fails to render) yields the id itself, so a gap shows on the
+// page instead of breaking it.
+func (c *Catalog) T(lang Lang, id string, data map[string]any) string {
+	if _, ok := c.localizers[lang]; !ok {
+		lang = Default
+	}
+	if _, ok := c.ids[lang][id]; !ok {
+		return id
+	}
+	msg, err := c.localizers[lang].Localize(&goi18n.LocalizeConfig{
+		MessageID:    id,
+		TemplateData: data,
+	})
+	if err != nil {
+		return id
+	}
+	return msg
+}
+
+// Has reports whether id exists in every supported language.
+func (c *Catalog) Has(id string) bool {
+	for _, l := range Langs() {
+		if _, ok := c.ids[l][id]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// IDs returns the sorted message ids of lang (nil for an unsupported lang).
+func (c *Catalog) IDs(lang Lang) []string {
+	ids := make([]string, 0, len(c.ids[lang]))
+	for id := range c.ids[lang] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// matcher maps requested tags onto the supported languages, in the order of
+// Langs (English first, so it is the fallback). It is immutable.
+var matcher = language.NewMatcher([]language.Tag{language.English, language.SimplifiedChinese})
+
+// Negotiate returns the language for r: the "lang" cookie set by the page's
+// language switch if it names a supported language, then the Accept-Language
+// header (q-values honoured), then English. Every Chinese tag (zh, zh-CN,
+// zh-Hans, zh-SG, zh-TW, zh-HK, ...) maps to Simplified Chinese, the only
+// Chinese OKPay has. A malformed header counts as absent.
+func Negotiate(r *http.Request) Lang {
+	if ck, err := r.Cookie(CookieName); err == nil {
+		if l, ok := ParseLang(ck.Value); ok {
+			return l
+		}
+	}
+	return FromAcceptLanguage(r.Header.Get("Accept-Language"))
+}
+
+// FromAcceptLanguage returns the supported language that best fits an
+// Accept-Language header value, or the default.
+func FromAcceptLanguage(header string) Lang {
+	if strings.TrimSpace(header) == "" {
+		return Default
+	}
+	tags, _, err := language.ParseAcceptLanguage(header)
+	if err != nil || len(tags) == 0 {
+		return Default
+	}
+	zh := language.MustParseBase("zh")
+	for i, t := range tags {
+		// Traditional Chinese readers still read Chinese better than
+		// English; the matcher alone would send them to English.
+		if b, _ := t.Base(); b == zh {
+			tags[i] = language.SimplifiedChinese
+		}
+	}
+	_, idx, conf := matcher.Match(tags...)
+	if conf == language.No {
+		return Default
+	}
+	return Langs()[idx]
+}

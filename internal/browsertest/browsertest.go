@@ -1,0 +1,101 @@
+// Package browsertest starts a headless Chromium for end-to-end tests of the
+// web pages, through chromedp.
+//
+// Browser tests run only when OKPAY_TEST_CHROMIUM names the Chromium binary
+// (for example /usr/bin/chromium, from Debian's chromium package); otherwise
+// they skip, so `go test ./...` passes on machines without a browser.
+package browsertest
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// EnvChromium is the environment variable that enables browser tests; it
+// holds the path of the Chromium binary.
+const EnvChromium = "OKPAY_TEST_CHROMIUM"
+
+// Timeout bounds one test's whole use of the browser, start included.
+const Timeout = 60 * time.Second
+
+// New starts a fresh headless Chromium with its own temporary profile and
+// returns a chromedp context for one tab in it, bounded by Timeout (or the
+// test's deadline, if sooner). The browser is closed when the test ends.
+// Without OKPAY_TEST_CHROMIUM the test is skipped.
+func New(t testing.TB) context.Context {
+	t.Helper()
+	execPath := os.Getenv(EnvChromium)
+	if execPath == "" {
+		t.Skip("OKPAY_TEST_CHROMIUM not set: set it to the chromium binary (e.g. /usr/bin/chromium) to run browser tests")
+	}
+	// Created before the cleanup below is registered, so it is removed
+	// after the browser has exited (cleanups run last-in, first-out).
+	profile := t.TempDir()
+
+	timeout := Timeout
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if d, ok := tt.Deadline(); ok {
+			if left := time.Until(d) - 5*time.Second; left < timeout {
+				timeout = max(left, time.Second)
+			}
+		}
+	}
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), timeout)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
+		chromedp.ExecPath(execPath),
+		chromedp.UserDataDir(profile),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(1280, 800),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider"),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("use-mock-keychain", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("lang", "en-US"),
+	)
+	// chromedp may report errors from its own goroutines; testing.T must not
+	// be used once the test has finished, so stop forwarding at cleanup.
+	var mu sync.Mutex
+	finished := false
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !finished {
+			t.Logf("chromium: "+format, args...)
+		}
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(logf))
+	t.Cleanup(func() {
+		cancelBrowser() // closes the tab and the browser
+		cancelAlloc()   // waits for the process to exit
+		cancelTimeout()
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+	})
+	// Start the browser now, so a broken install fails here clearly.
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("browsertest: start %s: %v", execPath, err)
+	}
+	return browserCtx
+}
