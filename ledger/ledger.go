@@ -235,6 +235,9 @@ type Options struct {
 	// SweepInterval is how often expired holds are voided (default 1 s;
 	// negative disables the sweeper).
 	SweepInterval time.Duration
+	// IdempotencyRetention is how long stored Idempotency-Key responses
+	// are kept (default and minimum 24 h).
+	IdempotencyRetention time.Duration
 }
 
 // Ledger is the ledger service.
@@ -247,6 +250,8 @@ type Ledger struct {
 	max     int
 	metrics *metrics
 	sql     *dialectSQL
+	// retention of idempotency records
+	retention time.Duration
 
 	// cache holds account facts and, on SQLite where this process is the
 	// only writer, authoritative balances. Guarded by cacheMu.
@@ -300,6 +305,8 @@ func New(ctx context.Context, db *sqldb.DB, opts Options) (*Ledger, error) {
 		sql:     sqlFor(db.Dialect),
 		cache:   make(map[int64]*acctState),
 		closed:  make(chan struct{}),
+
+		retention: opts.IdempotencyRetention,
 	}
 	if err := l.syncCurrencies(ctx); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,10 @@ const (
 // stmtCache builds multi-row statement texts once per row count. Each
 // writer has its own.
 type stmtCache struct {
-	d        *dialectSQL
+	d *dialectSQL
+	// prepared holds, on SQLite, statements prepared once on the single
+	// writer connection and reused by every transaction.
+	prepared map[string]*sql.Stmt
 	entries  map[int]string
 	postings map[int]string
 	balances map[int]string
@@ -53,10 +57,13 @@ type stmtCache struct {
 }
 
 func newStmtCache(d *dialectSQL) *stmtCache {
-	return &stmtCache{d: d, entries: map[int]string{}, postings: map[int]string{}, balances: map[int]string{}, idem: map[int]string{}, in: map[string]string{}}
+	return &stmtCache{d: d, prepared: map[string]*sql.Stmt{}, entries: map[int]string{}, postings: map[int]string{}, balances: map[int]string{}, idem: map[int]string{}, in: map[string]string{}}
 }
 
-func values(prefix string, rows, cols int, pgCasts []string, suffix string) string {
+// values builds "prefix (..),(..) suffix". SQLite gets anonymous "?"
+// placeholders: with thousands of "$N" its parser spends quadratic time
+// mapping names to numbers.
+func values(d sqldb.Dialect, prefix string, rows, cols int, pgCasts []string, suffix string) string {
 	var b strings.Builder
 	b.Grow(len(prefix) + rows*cols*6 + len(suffix))
 	b.WriteString(prefix)
@@ -70,8 +77,12 @@ func values(prefix string, rows, cols int, pgCasts []string, suffix string) stri
 			if c > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
+			if d == sqldb.SQLite {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(n))
+			}
 			if r == 0 && pgCasts != nil {
 				b.WriteString("::")
 				b.WriteString(pgCasts[c])
@@ -88,7 +99,7 @@ func (c *stmtCache) insertEntries(n int) string {
 	if s, ok := c.entries[n]; ok {
 		return s
 	}
-	s := values(`INSERT INTO journal_entries(id, reference, type, phase, pending_id, reverses_id, expires_at, content_hash, metadata, effective_at, created_at) VALUES `, n, entryCols, nil, "")
+	s := values(c.d.dialect, `INSERT INTO journal_entries(id, reference, type, phase, pending_id, reverses_id, expires_at, content_hash, metadata, effective_at, created_at) VALUES `, n, entryCols, nil, "")
 	c.entries[n] = s
 	return s
 }
@@ -97,7 +108,7 @@ func (c *stmtCache) insertPostings(n int) string {
 	if s, ok := c.postings[n]; ok {
 		return s
 	}
-	s := values(`INSERT INTO postings(entry_id, seq, debit_account, credit_account, amount, currency) VALUES `, n, postingCols, nil, "")
+	s := values(c.d.dialect, `INSERT INTO postings(entry_id, seq, debit_account, credit_account, amount, currency) VALUES `, n, postingCols, nil, "")
 	c.postings[n] = s
 	return s
 }
@@ -108,10 +119,10 @@ func (c *stmtCache) updateBalances(n int) string {
 	}
 	var s string
 	if c.d.dialect == sqldb.Postgres {
-		s = values(`UPDATE balances AS b SET posted_debits = v.pd, posted_credits = v.pc, pending_debits = v.pnd, pending_credits = v.pnc, version = v.ver FROM (VALUES `, n, balanceCols,
+		s = values(c.d.dialect, `UPDATE balances AS b SET posted_debits = v.pd, posted_credits = v.pc, pending_debits = v.pnd, pending_credits = v.pnc, version = v.ver FROM (VALUES `, n, balanceCols,
 			[]string{"bigint", "bigint", "bigint", "bigint", "bigint", "bigint"}, `) AS v(id, pd, pc, pnd, pnc, ver) WHERE b.account_id = v.id`)
 	} else {
-		s = values(`UPDATE balances SET posted_debits = v.column2, posted_credits = v.column3, pending_debits = v.column4, pending_credits = v.column5, version = v.column6 FROM (VALUES `, n, balanceCols,
+		s = values(c.d.dialect, `UPDATE balances SET posted_debits = v.column2, posted_credits = v.column3, pending_debits = v.column4, pending_credits = v.column5, version = v.column6 FROM (VALUES `, n, balanceCols,
 			nil, `) AS v WHERE balances.account_id = v.column1`)
 	}
 	c.balances[n] = s
@@ -122,7 +133,7 @@ func (c *stmtCache) insertIdem(n int) string {
 	if s, ok := c.idem[n]; ok {
 		return s
 	}
-	s := values(`INSERT INTO idempotency_keys(principal, key, request_hash, status, response, created_at) VALUES `, n, idemCols, nil, "")
+	s := values(c.d.dialect, `INSERT INTO idempotency_keys(principal, key, request_hash, status, response, created_at) VALUES `, n, idemCols, nil, "")
 	c.idem[n] = s
 	return s
 }
@@ -133,7 +144,13 @@ func (c *stmtCache) inList(query string, n int) string {
 	if s, ok := c.in[key]; ok {
 		return s
 	}
-	ph := string(sqldb.Placeholders(nil, 1, n))
+	var ph string
+	if c.d != nil && c.d.dialect == sqldb.SQLite {
+		ph = strings.Repeat("?,", n)
+		ph = ph[:len(ph)-1]
+	} else {
+		ph = string(sqldb.Placeholders(nil, 1, n))
+	}
 	s := strings.Replace(query, "(?)", "("+ph+")", 1)
 	if len(c.in) > 4096 {
 		clear(c.in)
@@ -177,4 +194,90 @@ func decodeMeta(s string) map[string]string {
 		return map[string]string{"_undecodable": s}
 	}
 	return m
+}
+
+// Queries run by every batch with an IN list of varying length; the list
+// is padded to a power of two so a few prepared statements serve all sizes.
+const (
+	qIdemKeys   = `SELECT principal, key, request_hash, status, response FROM idempotency_keys WHERE key IN (?)`
+	qReferences = `SELECT id, reference, content_hash FROM journal_entries WHERE reference IN (?)`
+	qAccounts   = `SELECT a.id, a.currency, a.kind, a.flags, b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id IN (?)`
+)
+
+// sizes are the row counts of the multi-row statements: powers of two up
+// to chunk.
+func sizes() []int {
+	var out []int
+	for n := 1; n <= chunk; n <<= 1 {
+		out = append(out, n)
+	}
+	return out
+}
+
+// prepare readies, on SQLite, every statement a batch uses. It must run
+// while the writer connection is free (before a transaction starts).
+func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, lockSuffix string) error {
+	if c.d.dialect != sqldb.SQLite {
+		return nil
+	}
+	for _, n := range sizes() {
+		for _, q := range []string{
+			c.insertEntries(n), c.insertPostings(n), c.updateBalances(n), c.insertIdem(n),
+			c.inList(qIdemKeys, n), c.inList(qReferences, n), c.inList(qAccounts+lockSuffix, n),
+		} {
+			if _, ok := c.prepared[q]; ok {
+				continue
+			}
+			st, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare %.60s...: %w", q, err)
+			}
+			c.prepared[q] = st
+		}
+	}
+	return nil
+}
+
+func (c *stmtCache) close() {
+	for _, st := range c.prepared {
+		st.Close()
+	}
+}
+
+// chunkSize returns the largest statement size not above rows.
+func chunkSize(rows int) int {
+	n := chunk
+	for n > rows {
+		n >>= 1
+	}
+	return n
+}
+
+// exec runs q in tx, through its prepared statement when there is one.
+func (c *stmtCache) exec(ctx context.Context, tx *sql.Tx, q string, args []any) error {
+	if st, ok := c.prepared[q]; ok {
+		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		return err
+	}
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
+}
+
+// query runs a padded IN-list query (see qIdemKeys) with vals.
+func (c *stmtCache) query(ctx context.Context, tx *sql.Tx, q string, vals []any) (*sql.Rows, error) {
+	n := 1
+	for n < len(vals) {
+		n <<= 1
+	}
+	if n > chunk {
+		n = len(vals)
+	}
+	for len(vals) < n {
+		vals = append(vals, vals[len(vals)-1])
+	}
+	text := c.inList(q, n)
+	if st, ok := c.prepared[text]; ok {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, vals...)
+	}
+	return tx.QueryContext(ctx, text, vals...)
 }

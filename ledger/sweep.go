@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"time"
 )
@@ -10,6 +11,7 @@ func (l *Ledger) sweeper(ctx context.Context, every time.Duration) {
 	defer l.wg.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastPrune := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -17,6 +19,12 @@ func (l *Ledger) sweeper(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			if _, err := l.SweepExpired(ctx); err != nil && ctx.Err() == nil {
 				l.log.Warn("ledger: sweeping expired holds failed", "err", err)
+			}
+			if now := l.clock.Now(); now.Sub(lastPrune) >= time.Hour || now.Before(lastPrune) {
+				lastPrune = now
+				if _, err := l.PruneIdempotency(ctx, l.retention); err != nil && ctx.Err() == nil {
+					l.log.Warn("ledger: pruning idempotency keys failed", "err", err)
+				}
 			}
 		}
 	}
@@ -72,4 +80,23 @@ func (l *Ledger) SweepExpired(ctx context.Context) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// PruneIdempotency deletes stored idempotency responses older than the
+// retention period (at least 24 hours) and returns how many it deleted.
+func (l *Ledger) PruneIdempotency(ctx context.Context, retention time.Duration) (int64, error) {
+	if retention < 24*time.Hour {
+		retention = 24 * time.Hour
+	}
+	cutoff := l.clock.Now().Add(-retention).UnixMicro()
+	var n int64
+	err := l.withWriteTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, cutoff)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }

@@ -39,6 +39,10 @@ const maxAttempts = 6
 func (l *Ledger) writer(ctx context.Context) {
 	defer l.wg.Done()
 	cache := newStmtCache(l.sql)
+	defer cache.close()
+	if err := cache.prepare(ctx, l.db.Write, l.sql.lockSuffix); err != nil {
+		l.log.Error("ledger: preparing statements failed; running unprepared", "err", err)
+	}
 	batch := make([]*request, 0, l.max)
 	for {
 		var first *request
@@ -230,7 +234,7 @@ func (b *batch) load() error {
 		b.storedIdem = map[string]*Response{}
 		b.idemHash = map[string][]byte{}
 		b.batchIdem = map[string]bool{}
-		rows, err := b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT principal, key, request_hash, status, response FROM idempotency_keys WHERE key IN (?)`, len(keys)), keys...)
+		rows, err := b.sc.query(b.ctx, b.tx, qIdemKeys, keys)
 		if err != nil {
 			return fmt.Errorf("read idempotency keys: %w", err)
 		}
@@ -258,7 +262,7 @@ func (b *batch) load() error {
 		}
 	}
 	if len(refs) > 0 {
-		rows, err := b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT id, reference, content_hash FROM journal_entries WHERE reference IN (?)`, len(refs)), refs...)
+		rows, err := b.sc.query(b.ctx, b.tx, qReferences, refs)
 		if err != nil {
 			return fmt.Errorf("read references: %w", err)
 		}
@@ -415,8 +419,7 @@ func (b *batch) loadAccounts(aids []int64) error {
 	if len(need) == 0 {
 		return nil
 	}
-	q := b.sc.inList(`SELECT a.id, a.currency, a.kind, a.flags, b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id IN (?)`+b.l.sql.lockSuffix, len(need))
-	rows, err := b.tx.QueryContext(b.ctx, q, need...)
+	rows, err := b.sc.query(b.ctx, b.tx, qAccounts+b.l.sql.lockSuffix, need)
 	if err != nil {
 		return fmt.Errorf("read balances: %w", err)
 	}
@@ -774,77 +777,59 @@ func (b *batch) render() {
 // chunk bounds the rows of one multi-row statement (parameter limits).
 const chunk = 256
 
+// execRows runs a multi-row statement over args (cols values per row) in
+// chunks whose sizes are powers of two, so few statement texts exist.
+func (b *batch) execRows(text func(int) string, args []any, cols int) error {
+	for len(args) > 0 {
+		n := chunkSize(len(args) / cols)
+		if err := b.sc.exec(b.ctx, b.tx, text(n), args[:n*cols]); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
+
 func (b *batch) write() error {
-	ents := b.newEnts
-	for len(ents) > 0 {
-		n := min(len(ents), chunk)
-		args := make([]any, 0, n*entryCols)
-		for j, e := range ents[:n] {
-			h := b.hashes[len(b.newEnts)-len(ents)+j]
+	if len(b.newEnts) > 0 {
+		args := make([]any, 0, len(b.newEnts)*entryCols)
+		nposts := 0
+		for j, e := range b.newEnts {
+			h := b.hashes[j]
 			args = append(args, e.ID, e.Reference, e.Type, string(e.Phase), nullID(e.PendingID), nullID(e.ReversesID),
 				nullMicros(e.ExpiresAt), h[:], encodeMeta(e.Metadata), micros(e.EffectiveAt), micros(e.CreatedAt))
+			nposts += len(e.Postings)
 		}
-		if _, err := b.tx.ExecContext(b.ctx, b.sc.insertEntries(n), args...); err != nil {
+		if err := b.execRows(b.sc.insertEntries, args, entryCols); err != nil {
 			return fmt.Errorf("insert entries: %w", err)
 		}
-		ents = ents[n:]
-	}
-	var pargs []any
-	rows := 0
-	flush := func() error {
-		if rows == 0 {
-			return nil
+		args = make([]any, 0, nposts*postingCols)
+		for _, e := range b.newEnts {
+			for _, p := range e.Postings {
+				args = append(args, e.ID, p.Seq, p.Debit, p.Credit, p.Amount, string(p.Currency))
+			}
 		}
-		if _, err := b.tx.ExecContext(b.ctx, b.sc.insertPostings(rows), pargs...); err != nil {
+		if err := b.execRows(b.sc.insertPostings, args, postingCols); err != nil {
 			return fmt.Errorf("insert postings: %w", err)
 		}
-		pargs, rows = pargs[:0], 0
-		return nil
 	}
-	for _, e := range b.newEnts {
-		for _, p := range e.Postings {
-			pargs = append(pargs, e.ID, p.Seq, p.Debit, p.Credit, p.Amount, string(p.Currency))
-			rows++
-			if rows == chunk {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	var bargs []any
-	rows = 0
+	var args []any
 	for _, a := range b.accts {
-		if !a.touched {
-			continue
-		}
-		bargs = append(bargs, a.id, a.bal.PostedDebits, a.bal.PostedCredits, a.bal.PendingDebits, a.bal.PendingCredits, a.version)
-		rows++
-		if rows == chunk {
-			if _, err := b.tx.ExecContext(b.ctx, b.sc.updateBalances(rows), bargs...); err != nil {
-				return fmt.Errorf("update balances: %w", err)
-			}
-			bargs, rows = bargs[:0], 0
+		if a.touched {
+			args = append(args, a.id, a.bal.PostedDebits, a.bal.PostedCredits, a.bal.PendingDebits, a.bal.PendingCredits, a.version)
 		}
 	}
-	if rows > 0 {
-		if _, err := b.tx.ExecContext(b.ctx, b.sc.updateBalances(rows), bargs...); err != nil {
-			return fmt.Errorf("update balances: %w", err)
-		}
+	if err := b.execRows(b.sc.updateBalances, args, balanceCols); err != nil {
+		return fmt.Errorf("update balances: %w", err)
 	}
-	for irows := b.idemRows; len(irows) > 0; {
-		n := min(len(irows), chunk)
-		args := make([]any, 0, n*idemCols)
-		for _, r := range irows[:n] {
+	if len(b.idemRows) > 0 {
+		args = make([]any, 0, len(b.idemRows)*idemCols)
+		for _, r := range b.idemRows {
 			args = append(args, r.principal, r.key, r.hash, r.status, r.body, micros(b.now))
 		}
-		if _, err := b.tx.ExecContext(b.ctx, b.sc.insertIdem(n), args...); err != nil {
+		if err := b.execRows(b.sc.insertIdem, args, idemCols); err != nil {
 			return fmt.Errorf("insert idempotency keys: %w", err)
 		}
-		irows = irows[n:]
 	}
 	return nil
 }

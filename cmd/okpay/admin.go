@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/okpay/okpay/apikey"
 	"github.com/okpay/okpay/clock"
@@ -36,8 +38,7 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 
 func runLedger(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(e.stderr, "Usage: okpay ledger verify [flags]")
-		return &exitError{code: 2, err: fmt.Errorf("unknown ledger command %q", args)}
+		return groupUsage(e, args, "Usage: okpay ledger verify [flags]   (okpay ledger verify -h for its flags)")
 	}
 	fs := newFlagSet("ledger verify", "Check every ledger invariant; exit 1 with a report when one is violated.", e)
 	var d dbFlags
@@ -45,11 +46,25 @@ func runLedger(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	db, err := d.open(ctx)
+	// Verify never creates or migrates a database: a mistyped path must
+	// fail, not pass as an empty ledger.
+	if p := sqlitePath(d.url); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("no database at %s: %w", p, err)
+		}
+	}
+	db, err := openRaw(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	cur, latest, err := db.MigrationVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("%s is not an OKPay database: %w", d.url, err)
+	}
+	if cur != latest {
+		return fmt.Errorf("the database is at schema version %d, this binary at %d: run okpay migrate first", cur, latest)
+	}
 	l, err := ledger.New(ctx, db, ledger.Options{SweepInterval: -1})
 	if err != nil {
 		return err
@@ -69,8 +84,7 @@ func runLedger(ctx context.Context, e *env, args []string) error {
 
 func runAPIKey(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(e.stderr, "Usage: okpay apikey create --name NAME [flags]")
-		return &exitError{code: 2, err: fmt.Errorf("unknown apikey command %q", args)}
+		return groupUsage(e, args, "Usage: okpay apikey create --name NAME [flags]   (okpay apikey create -h for its flags)")
 	}
 	fs := newFlagSet("apikey create", "Create an API key for programs and print it once.", e)
 	var d dbFlags
@@ -95,6 +109,22 @@ func runAPIKey(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, secret)
-	fmt.Fprintf(e.stderr, "created API key %s (%q); it is shown only once\n", k.Principal(), k.Name)
+	where := string(db.Dialect) + " database"
+	if db.Path != "" {
+		where = db.Path
+	}
+	fmt.Fprintf(e.stderr, "created API key %s (%q) in %s; it is shown only once\n", k.Principal(), k.Name, where)
 	return nil
+}
+
+// sqlitePath returns the file of a SQLite database URL ("" for PostgreSQL).
+func sqlitePath(u string) string {
+	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return ""
+	}
+	p := strings.TrimPrefix(strings.TrimPrefix(u, "sqlite:"), "file:")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	return p
 }

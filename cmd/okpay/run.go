@@ -25,6 +25,21 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+// groupUsage handles a group command (ledger, apikey, bench) called
+// without its subcommand: -h prints the usage and succeeds; anything else
+// is a usage error.
+func groupUsage(e *env, args []string, usage string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(e.stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(e.stderr, usage)
+	if len(args) == 0 {
+		return &exitError{code: 2, err: errors.New("a subcommand is required")}
+	}
+	return &exitError{code: 2, err: fmt.Errorf("unknown subcommand %q", args[0])}
+}
+
 func exitCode(err error) int {
 	var e *exitError
 	if errors.As(err, &e) {
@@ -185,9 +200,18 @@ func (f *flagSet) bindEnv(names ...string) {
 }
 
 // Parse parses args, then applies environment values to flags not given.
+// No command takes positional arguments: one is a usage error (exit 2),
+// like an unknown flag.
 func (f *flagSet) Parse(args []string) error {
 	if err := f.FlagSet.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: 2, err: err}
+	}
+	if f.NArg() > 0 {
+		f.Usage()
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", f.Arg(0))}
 	}
 	given := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { given[fl.Name] = true })

@@ -1,0 +1,210 @@
+// Package bench measures OKPay: a lean HTTP/1.1 load generator (keep-alive
+// connections, one request in flight per connection, so concurrency N
+// means N connections) and the ledger benchmark behind "okpay bench ledger".
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Result summarises one load run.
+type Result struct {
+	Name        string
+	Concurrency int
+	Requests    int           // completed with the expected status
+	Errors      int           // wrong status or transport failures
+	Elapsed     time.Duration // measured window
+	P50, P99    time.Duration
+	FirstError  string
+}
+
+// Rate is successful requests per second.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// Request builds the n-th request of worker w: the raw HTTP/1.1 request
+// bytes appended to buf.
+type Request func(buf []byte, w, n int) []byte
+
+// HTTPLoad runs `conc` workers against addr for warm+dur, each on its own
+// keep-alive connection, and measures the last dur. A response with a
+// status other than want counts as an error.
+func HTTPLoad(ctx context.Context, addr string, conc int, warm, dur time.Duration, want int, req Request) (Result, error) {
+	res := Result{Concurrency: conc}
+	type stats struct {
+		lat    []time.Duration
+		errs   int
+		first  string
+		failed error
+	}
+	all := make([]stats, conc)
+	start := time.Now()
+	measureFrom := start.Add(warm)
+	stop := measureFrom.Add(dur)
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			st := &all[w]
+			st.lat = make([]time.Duration, 0, 4096)
+			var c *conn
+			defer func() {
+				if c != nil {
+					c.nc.Close()
+				}
+			}()
+			buf := make([]byte, 0, 1024)
+			for n := 0; ctx.Err() == nil; n++ {
+				t0 := time.Now()
+				if !t0.Before(stop) {
+					return
+				}
+				if c == nil {
+					nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					if err != nil {
+						st.errs++
+						if st.first == "" {
+							st.first = err.Error()
+						}
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					c = &conn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}
+				}
+				buf = req(buf[:0], w, n)
+				status, err := c.roundTrip(buf)
+				t1 := time.Now()
+				if err != nil {
+					c.nc.Close()
+					c = nil
+				}
+				if t0.Before(measureFrom) {
+					continue
+				}
+				if err != nil || status != want {
+					st.errs++
+					if st.first == "" {
+						if err != nil {
+							st.first = err.Error()
+						} else {
+							st.first = "status " + strconv.Itoa(status)
+						}
+					}
+					continue
+				}
+				st.lat = append(st.lat, t1.Sub(t0))
+			}
+		}(w)
+	}
+	wg.Wait()
+	res.Elapsed = dur
+	if end := time.Since(measureFrom); end < dur {
+		res.Elapsed = end
+	}
+	var lat []time.Duration
+	for _, st := range all {
+		lat = append(lat, st.lat...)
+		res.Errors += st.errs
+		if res.FirstError == "" {
+			res.FirstError = st.first
+		}
+	}
+	res.Requests = len(lat)
+	res.P50, res.P99 = percentiles(lat)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+func percentiles(lat []time.Duration) (p50, p99 time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	slices.Sort(lat)
+	return lat[len(lat)*50/100], lat[min(len(lat)-1, len(lat)*99/100)]
+}
+
+type conn struct {
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+var errProtocol = errors.New("malformed HTTP response")
+
+// roundTrip writes a request and reads one response, discarding its body.
+func (c *conn) roundTrip(req []byte) (int, error) {
+	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.nc.Write(req); err != nil {
+		return 0, err
+	}
+	line, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return 0, errProtocol
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, errProtocol
+	}
+	length := -1
+	for {
+		h, err := c.r.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		if len(h) > 16 && (h[0] == 'C' || h[0] == 'c') && bytes.EqualFold(h[:15], []byte("Content-Length:")) {
+			length, err = strconv.Atoi(string(bytes.TrimSpace(h[15:])))
+			if err != nil {
+				return 0, errProtocol
+			}
+		}
+	}
+	if length < 0 {
+		return 0, fmt.Errorf("%w: no Content-Length", errProtocol)
+	}
+	if _, err := c.r.Discard(length); err != nil {
+		return 0, err
+	}
+	return status, nil
+}
+
+// Post formats a raw HTTP/1.1 POST request.
+func Post(buf []byte, host, path string, headers []string, body []byte) []byte {
+	buf = append(buf, "POST "...)
+	buf = append(buf, path...)
+	buf = append(buf, " HTTP/1.1\r\nHost: "...)
+	buf = append(buf, host...)
+	buf = append(buf, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	buf = strconv.AppendInt(buf, int64(len(body)), 10)
+	buf = append(buf, "\r\n"...)
+	for _, h := range headers {
+		buf = append(buf, h...)
+		buf = append(buf, "\r\n"...)
+	}
+	buf = append(buf, "\r\n"...)
+	return append(buf, body...)
+}
+
+// drain is used by tests.
+var _ = io.Discard
