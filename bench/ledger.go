@@ -36,7 +36,10 @@ type Config struct {
 	Warmup      time.Duration
 	Duration    time.Duration
 	Accounts    int
-	WorkDir     string
+	// Scenarios selects what runs: "ceilings", "http", "inprocess"
+	// (empty: all).
+	Scenarios []string
+	WorkDir   string
 	Log         io.Writer // progress
 }
 
@@ -72,27 +75,27 @@ func Ledger(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Started: time.Now().UTC(), Config: cfg, Machine: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())}
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
 
-	// Ceiling 1: a trivial JSON handler behind the same load generator.
-	logf("ceiling: trivial HTTP handler")
-	for _, c := range cfg.Concurrency {
-		r, err := trivialCeiling(ctx, cfg, c)
-		if err != nil {
+	want := func(s string) bool {
+		if len(cfg.Scenarios) == 0 {
+			return true
+		}
+		for _, x := range cfg.Scenarios {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	if want("ceilings") {
+		if err := ceilings(ctx, cfg, rep, logf); err != nil {
 			return rep, err
 		}
-		rep.Ceilings = append(rep.Ceilings, r)
-		logf("  %s", r.line())
 	}
-	// Ceiling 2: raw batched SQLite inserts.
-	logf("ceiling: raw SQLite, 100 transfers per commit")
-	r, err := rawSQLite(ctx, cfg, 100)
-	if err != nil {
-		return rep, err
-	}
-	rep.Ceilings = append(rep.Ceilings, r)
-	logf("  %s", r.line())
-
 	for _, engine := range cfg.Engines {
 		for _, c := range cfg.Concurrency {
+			if !want("http") {
+				break
+			}
 			logf("%s over HTTP, concurrency %d", engine, c)
 			r, err := httpLedger(ctx, cfg, engine, c)
 			if err != nil {
@@ -102,6 +105,9 @@ func Ledger(ctx context.Context, cfg Config) (*Report, error) {
 			logf("  %s", r.line())
 		}
 		for _, c := range cfg.Concurrency {
+			if !want("inprocess") {
+				break
+			}
 			logf("%s in-process, concurrency %d", engine, c)
 			r, err := inProcess(ctx, cfg, engine, c)
 			if err != nil {
@@ -112,6 +118,28 @@ func Ledger(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+func ceilings(ctx context.Context, cfg Config, rep *Report, logf func(string, ...any)) error {
+	// Ceiling 1: a trivial JSON handler behind the same load generator.
+	logf("ceiling: trivial HTTP handler")
+	for _, c := range cfg.Concurrency {
+		r, err := trivialCeiling(ctx, cfg, c)
+		if err != nil {
+			return err
+		}
+		rep.Ceilings = append(rep.Ceilings, r)
+		logf("  %s", r.line())
+	}
+	// Ceiling 2: raw batched SQLite inserts.
+	logf("ceiling: raw SQLite, 100 transfers per commit")
+	r, err := rawSQLite(ctx, cfg, 100)
+	if err != nil {
+		return err
+	}
+	rep.Ceilings = append(rep.Ceilings, r)
+	logf("  %s", r.line())
+	return nil
 }
 
 func (r Result) line() string {

@@ -117,6 +117,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("sqldb: create data folder: %w", err)
 		}
 	}
+	if err := createSQLite(ctx, path); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", sqliteDSN(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open %s: %w", path, err)
@@ -150,6 +153,31 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	cp.SetMaxOpenConns(1)
 	go db.checkpointer(cp)
 	return db, nil
+}
+
+// sqlitePageSize is the page size of new SQLite files. Every commit
+// writes each page it dirtied to the WAL and fsyncs it, and a ledger
+// commit dirties index pages all over the file, so smaller pages mean
+// fewer bytes per commit.
+var sqlitePageSize = 4096
+
+// createSQLite makes a new database file with the chosen page size (which
+// must be set before the file is switched to WAL mode).
+func createSQLite(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, q := range []string{fmt.Sprintf("PRAGMA page_size = %d", sqlitePageSize), "PRAGMA journal_mode = WAL", "VACUUM"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqldb: create %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // checkpointInterval is how often the background checkpointer copies the

@@ -28,6 +28,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	dur := fs.Duration("duration", 5*time.Second, "measured time per row")
 	warm := fs.Duration("warmup", time.Second, "unmeasured time before each row")
 	accounts := fs.Int("accounts", 1000, "wallets the transfers move between")
+	scen := fs.String("scenarios", "ceilings,http,inprocess", "what to run: ceilings, http, inprocess")
 	out := fs.String("out", "bench-results/ledger.md", "file to write the results to (markdown)")
 	fs.envs["postgres"] = "OKPAY_BENCH_POSTGRES_URL"
 	if err := fs.Parse(args[1:]); err != nil {
@@ -41,6 +42,15 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	for _, s := range strings.Split(*engines, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			cfg.Engines = append(cfg.Engines, s)
+		}
+	}
+	for _, s := range strings.Split(*scen, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "ceilings", "http", "inprocess":
+			cfg.Scenarios = append(cfg.Scenarios, s)
+		case "":
+		default:
+			return fmt.Errorf("--scenarios: unknown scenario %q", s)
 		}
 	}
 	for _, s := range strings.Split(*conc, ",") {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -64,6 +65,7 @@ type serveConfig struct {
 	maxBatch     int
 	writers      int
 	shutdownWait time.Duration
+	debugAddr    string
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -76,7 +78,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&c.maxBatch, "ledger-max-batch", 512, "most ledger requests committed in one transaction")
 	fs.IntVar(&c.writers, "ledger-writers", 4, "concurrent ledger committers (PostgreSQL only; SQLite has one writer)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
-	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060")
+	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,6 +159,20 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	}
 	log.Info("okpay started", "version", versionString(), "addr", ln.Addr().String(), "storage", where)
 	fmt.Fprintf(e.stdout, "OKPay %s is listening on http://%s (%s)\n", versionString(), displayAddr(ln.Addr()), where)
+	if c.debugAddr != "" {
+		dln, err := net.Listen("tcp", c.debugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", c.debugAddr, err)
+		}
+		dmux := http.NewServeMux()
+		dmux.HandleFunc("/debug/pprof/", pprof.Index)
+		dmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dsrv := &http.Server{Handler: dmux, ReadHeaderTimeout: 10 * time.Second}
+		go dsrv.Serve(dln)
+		defer dsrv.Close()
+		log.Info("profiling enabled", "addr", dln.Addr().String())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -78,7 +78,7 @@ CREATE TABLE idempotency_keys (
     status       INTEGER NOT NULL,
     response     BYTEA NOT NULL,
     created_at   BIGINT NOT NULL,
-    PRIMARY KEY (principal, key)
+    PRIMARY KEY (key, principal)
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
 

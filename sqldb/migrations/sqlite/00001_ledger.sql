@@ -69,7 +69,8 @@ CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings
 BEGIN SELECT RAISE(ABORT, 'postings is append-only'); END;
 
 -- HTTP Idempotency-Key records, written in the same transaction as the
--- effect they describe. Pruned after the retention period.
+-- effect they describe (keyed by key first: a batch looks keys up with
+-- "key IN (...)" across principals). Pruned after the retention period.
 CREATE TABLE idempotency_keys (
     principal    TEXT NOT NULL,
     key          TEXT NOT NULL,
@@ -77,7 +78,7 @@ CREATE TABLE idempotency_keys (
     status       INTEGER NOT NULL,
     response     BLOB NOT NULL,
     created_at   INTEGER NOT NULL,
-    PRIMARY KEY (principal, key)
+    PRIMARY KEY (key, principal)
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
 
