@@ -40,7 +40,7 @@ type Config struct {
 	// (empty: all).
 	Scenarios []string
 	WorkDir   string
-	Log         io.Writer // progress
+	Log       io.Writer // progress
 }
 
 // Report is what the benchmark measured.
