@@ -61,20 +61,35 @@ func (l *Ledger) SweepExpired(ctx context.Context) (int, error) {
 		if len(due) == 0 {
 			return n, nil
 		}
+		// Submit every void at once so they share commits, then collect.
 		reqs := make([]*request, len(due))
+		errs := make(chan error, len(due))
 		for i, id := range due {
 			r := &request{expireID: id, expireRef: "expire:" + strconv.FormatInt(id, 10), done: make(chan struct{})}
 			// The content hash of a sweep is the pending id: a second
 			// sweeper's request is a retry, not a conflict.
 			copy(r.hash[:], r.expireRef)
 			reqs[i] = r
-			if _, err := l.submitRequest(ctx, r); err != nil && isCode(err, EPendingAlreadyResolved) {
-				continue // posted or voided just before the sweep
-			} else if err != nil {
-				return n, err
+			go func() {
+				_, err := l.submitRequest(ctx, r)
+				errs <- err
+			}()
+		}
+		var firstErr error
+		for range due {
+			err := <-errs
+			switch {
+			case err == nil:
+				n++
+				l.metrics.expired.Inc()
+			case isCode(err, EPendingAlreadyResolved):
+				// posted or voided just before the sweep
+			case firstErr == nil:
+				firstErr = err
 			}
-			n++
-			l.metrics.expired.Inc()
+		}
+		if firstErr != nil {
+			return n, firstErr
 		}
 		if len(due) < 256 {
 			return n, nil
