@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,8 @@ func BenchmarkTransfers(b *testing.B) {
 		b.Run(string(d), func(b *testing.B) {
 			db := sqldbtest.Open(b, d)
 			ctx := context.Background()
-			l, err := ledger.New(ctx, db, ledger.Options{})
+			w, _ := strconv.Atoi(os.Getenv("OKPAY_BENCH_WRITERS"))
+			l, err := ledger.New(ctx, db, ledger.Options{Writers: w})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -76,7 +76,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&c.nodeID, "node-id", 0, "this node's number (0-1023), unique among the nodes sharing a database")
 	fs.IntVar(&c.maxBatch, "ledger-max-batch", 512, "most ledger requests committed in one transaction")
-	fs.IntVar(&c.writers, "ledger-writers", 4, "concurrent ledger committers (PostgreSQL only; SQLite has one writer)")
+	fs.IntVar(&c.writers, "ledger-writers", 1, "concurrent ledger committers (PostgreSQL only; SQLite has one writer)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060")
 	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr")
