@@ -69,17 +69,20 @@ CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings
 BEGIN SELECT RAISE(ABORT, 'postings is append-only'); END;
 
 -- HTTP Idempotency-Key records, written in the same transaction as the
--- effect they describe (keyed by key first: a batch looks keys up with
+-- effect they describe (indexed by key first: a batch looks keys up with
 -- "key IN (...)" across principals). Pruned after the retention period.
 CREATE TABLE idempotency_keys (
+    id           INTEGER PRIMARY KEY,
     principal    TEXT NOT NULL,
     key          TEXT NOT NULL,
     request_hash BLOB NOT NULL,
     status       INTEGER NOT NULL,
     response     BLOB NOT NULL,
-    created_at   INTEGER NOT NULL,
-    PRIMARY KEY (key, principal)
-) WITHOUT ROWID;
+    created_at   INTEGER NOT NULL
+);
+-- A rowid table: the large response rows are appended in order, and only
+-- this small index takes random inserts.
+CREATE UNIQUE INDEX idempotency_keys_key ON idempotency_keys(key, principal);
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
 
 -- API keys for programs; only the SHA-256 of the secret is stored.
