@@ -359,3 +359,51 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("okpay_http_requests_total{route=\"GET /api/v1/accounts\",status=\"200\"} is not 2")
 	}
 }
+
+// Every code the API can answer with has a title and a detail in both
+// languages.
+func TestEveryErrorCodeIsTranslated(t *testing.T) {
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range ErrorCodes() {
+		for _, part := range []string{"title", "detail"} {
+			if id := "problem." + code + "." + part; !cat.Has(id) {
+				t.Errorf("%s is missing in a catalog", id)
+			}
+		}
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	f := startAPI(t, sqldbtest.Open(t, sqldb.SQLite), "")
+	st, h, out := f.do("DELETE", "/api/v1/accounts/acc_0000000000001", "", nil)
+	if st != 405 || out["code"] != "method_not_allowed" || h.Get("Allow") != "GET" {
+		t.Fatalf("DELETE: %d %v %v", st, out, h)
+	}
+	st, _, out = f.do("GET", "/api/v1/transfers", "", nil)
+	if st != 405 || out["code"] != "method_not_allowed" {
+		t.Fatalf("GET transfers: %d %v", st, out)
+	}
+}
+
+func TestHoldAmountsMustMatchCurrency(t *testing.T) {
+	f := startAPI(t, sqldbtest.Open(t, sqldb.SQLite), "")
+	world, a, clearing := f.account("external"), f.account("user_wallet", "no_overdraft"), f.account("clearing")
+	f.do("POST", "/api/v1/transfers", "fund", map[string]any{"from": world, "to": a, "amount": usd("100.00")})
+	_, _, hold := f.do("POST", "/api/v1/holds", "h", map[string]any{"type": "withdrawal",
+		"postings": []any{map[string]any{"debit": a, "credit": clearing, "amount": usd("60.00")}}})
+	id := hold["id"].(string)
+	st, _, out := f.do("POST", "/api/v1/holds/"+id+"/post", "p1", map[string]any{"amounts": []any{map[string]string{"amount": "5", "currency": "JPY"}}})
+	if st != 422 || out["code"] != "currency_mismatch" {
+		t.Fatalf("JPY amount on a USD hold: %d %v", st, out)
+	}
+	st, _, out = f.do("POST", "/api/v1/holds/"+id+"/post", "p2", map[string]any{"amounts": []any{}})
+	if st != 422 {
+		t.Fatalf("empty amounts: %d %v", st, out)
+	}
+	if got := f.available(a); got != "40.00" {
+		t.Fatalf("a refused post moved money: %s", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"sort"
 	"strconv"
@@ -41,10 +42,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 func isJSON(ct string) bool {
-	if len(ct) >= 16 && ct[:16] == "application/json" {
-		return len(ct) == 16 || ct[16] == ';' || ct[16] == ' '
-	}
-	return false
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 // decode parses body into v: strict (unknown fields rejected), one value
@@ -209,8 +208,8 @@ func appendMeta(b []byte, m map[string]string) []byte {
 
 // Id prefixes.
 const (
-	prefixAccount = "acc"
-	prefixEntry   = "ent"
+	prefixAccount = ledger.AccountPrefix
+	prefixEntry   = ledger.EntryPrefix
 )
 
 // appendEntry renders an entry. status, when non-empty, is the entry's

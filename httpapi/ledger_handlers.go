@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -11,8 +12,42 @@ import (
 	"github.com/okpay/okpay/money"
 )
 
+// handleNotFound answers what no route matched: 405 with Allow when the
+// path exists for other methods, 404 otherwise.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, rt := range Routes {
+		if pathMatches(rt.Pattern, r.URL.Path) {
+			allow = append(allow, rt.Method)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, okpay.Errorf(EMethodNotAllowed, "%s is not allowed here; use %s", r.Method, strings.Join(allow, " or ")))
+		return
+	}
 	s.writeError(w, r, okpay.Errorf(okpay.ENotFound, "there is no such API route"))
+}
+
+// pathMatches reports whether path fits a route pattern whose {name}
+// segments match any one segment.
+func pathMatches(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if strings.HasPrefix(ps[i], "{") {
+			if xs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type createAccountRequest struct {
@@ -195,6 +230,9 @@ func (s *Server) buildTransfer(r *http.Request, body []byte, ref string) (ledger
 	} else if req.Amount.Minor <= 0 {
 		fields["amount"] = "must be greater than zero"
 	}
+	if from != 0 && from == to {
+		fields["to"] = "must differ from from"
+	}
 	if len(fields) > 0 {
 		return ledger.Op{}, okpay.Invalid(fields)
 	}
@@ -292,8 +330,12 @@ func (s *Server) buildResolve(void bool) func(*http.Request, []byte, string) (le
 		if req.Reference != "" {
 			in.Reference = req.Reference
 		}
+		if req.Amounts != nil { // [] is "no amounts", not "everything"
+			in.Amounts, in.Currencies = make([]int64, 0, len(req.Amounts)), make([]money.Currency, 0, len(req.Amounts))
+		}
 		for _, a := range req.Amounts {
 			in.Amounts = append(in.Amounts, a.Minor)
+			in.Currencies = append(in.Currencies, a.Currency)
 		}
 		return ledger.Op{Resolve: in}, nil
 	}
@@ -314,8 +356,12 @@ func (s *Server) buildReverse(r *http.Request, body []byte, ref string) (ledger.
 	if req.Reference != "" {
 		in.Reference = req.Reference
 	}
+	if req.Amounts != nil {
+		in.Amounts, in.Currencies = make([]int64, 0, len(req.Amounts)), make([]money.Currency, 0, len(req.Amounts))
+	}
 	for _, a := range req.Amounts {
 		in.Amounts = append(in.Amounts, a.Minor)
+		in.Currencies = append(in.Currencies, a.Currency)
 	}
 	return ledger.Op{Reverse: in}, nil
 }

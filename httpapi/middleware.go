@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/okpay/okpay"
-	"github.com/okpay/okpay/apikey"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,10 +27,17 @@ func requestID(ctx context.Context) string {
 	return s
 }
 
+// principalSlot is set in the context by observe and filled by
+// authenticated, so the access log can name the caller without handlers
+// modifying the request they were given.
+type principalSlot struct{ id string }
+
 // principal returns the authenticated caller ("key_...").
 func principal(ctx context.Context) string {
-	s, _ := ctx.Value(keyPrincipal).(string)
-	return s
+	if p, _ := ctx.Value(keyPrincipal).(*principalSlot); p != nil {
+		return p.id
+	}
+	return ""
 }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -98,6 +104,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", rid)
 		ctx := context.WithValue(r.Context(), keyRequestID, rid)
+		ctx = context.WithValue(ctx, keyPrincipal, &principalSlot{})
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -160,9 +167,12 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		*r = *r.WithContext(context.WithValue(r.Context(), keyPrincipal, k.Principal()))
+		slot, _ := r.Context().Value(keyPrincipal).(*principalSlot)
+		if slot == nil { // not behind observe (tests)
+			slot = &principalSlot{}
+			r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, slot))
+		}
+		slot.id = k.Principal()
 		next(w, r)
 	}
 }
-
-var _ = apikey.Prefix

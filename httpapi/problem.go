@@ -81,9 +81,12 @@ func (s *Server) problem(err error, lang i18n.Lang, requestID string) (int, []by
 	if !ok {
 		status, code = http.StatusInternalServerError, okpay.EInternal
 	}
-	title := s.catalog.T(lang, "problem."+code+".title", nil)
+	title := http.StatusText(status)
+	if s.catalog.Has("problem." + code + ".title") {
+		title = s.catalog.T(lang, "problem."+code+".title", nil)
+	}
 	detail := okpay.ErrorMessage(err)
-	if lang != i18n.En || code == okpay.EInternal {
+	if (lang != i18n.En || code == okpay.EInternal) && s.catalog.Has("problem."+code+".detail") {
 		detail = s.catalog.T(lang, "problem."+code+".detail", nil)
 	}
 	var fields map[string]string

@@ -47,6 +47,19 @@ const (
 	EEntryNotFound          = "entry_not_found"
 )
 
+// Id prefixes: accounts and entries are shown as acc_… and ent_…
+// (package ids) in messages and APIs.
+const (
+	AccountPrefix = "acc"
+	EntryPrefix   = "ent"
+)
+
+// AccountRef formats an account id for people.
+func AccountRef(id int64) string { return ids.Format(AccountPrefix, id) }
+
+// EntryRef formats an entry id for people.
+func EntryRef(id int64) string { return ids.Format(EntryPrefix, id) }
+
 // Kind is the kind of an account.
 type Kind string
 
@@ -176,8 +189,12 @@ type ResolveInput struct {
 	// Amounts, when set, posts less than held: one amount per posting of
 	// the pending entry, each between 0 and the held amount; the rest is
 	// released. Nil posts everything.
-	Amounts  []int64
-	Metadata map[string]string
+	Amounts []int64
+	// Currencies, when set, names the currency of each amount; each must
+	// be its posting's currency (callers that take amounts from outside
+	// set it so a JPY amount is never read as USD minor units).
+	Currencies []money.Currency
+	Metadata   map[string]string
 }
 
 // ReverseInput books a reversing entry for a posted entry.
@@ -186,8 +203,10 @@ type ReverseInput struct {
 	EntryID   int64
 	// Amounts, when set, reverses part: one amount per posting of the
 	// original. Nil reverses what is left to reverse.
-	Amounts  []int64
-	Metadata map[string]string
+	Amounts []int64
+	// Currencies: as in ResolveInput.
+	Currencies []money.Currency
+	Metadata   map[string]string
 }
 
 // Idem attaches an HTTP Idempotency-Key record to a request: it is stored

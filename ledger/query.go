@@ -116,7 +116,7 @@ func (l *Ledger) FindEntryByID(ctx context.Context, id int64) (*EntryStatus, err
 		return nil, okpay.Internal(err, "read entry")
 	}
 	if len(ents) == 0 {
-		return nil, okpay.Errorf(EEntryNotFound, "there is no entry %d", id)
+		return nil, okpay.Errorf(EEntryNotFound, "there is no entry %s", EntryRef(id))
 	}
 	st := &EntryStatus{Entry: ents[0]}
 	rows, err := l.db.Read.QueryContext(ctx, `SELECT id FROM journal_entries WHERE pending_id = $1 OR reverses_id = $1`, id)
@@ -297,7 +297,7 @@ func scanAccount(sc interface{ Scan(...any) error }) (*Account, error) {
 func (l *Ledger) FindAccountByID(ctx context.Context, id int64) (*Account, error) {
 	a, err := scanAccount(l.db.Read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, okpay.Errorf(EAccountNotFound, "account %d does not exist", id)
+		return nil, okpay.Errorf(EAccountNotFound, "account %s does not exist", AccountRef(id))
 	}
 	if err != nil {
 		return nil, okpay.Internal(err, "read account")

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/money"
 )
 
 // Limits on what one request may carry.
@@ -128,11 +129,13 @@ func newRequest(op Op, idem *Idem) (*request, error) {
 				fields[fmt.Sprintf("amounts[%d]", i)] = "an amount cannot be negative"
 			}
 		}
+		checkCurrencies(fields, in.Amounts, in.Currencies)
 		checkMetadata(fields, in.Metadata)
 		h.byte(2)
 		h.int(in.PendingID)
 		h.bool(in.Void)
 		h.ints(in.Amounts)
+		h.currencies(in.Currencies)
 		h.meta(in.Metadata)
 	case op.Reverse != nil:
 		in := op.Reverse
@@ -145,10 +148,12 @@ func newRequest(op Op, idem *Idem) (*request, error) {
 				fields[fmt.Sprintf("amounts[%d]", i)] = "an amount cannot be negative"
 			}
 		}
+		checkCurrencies(fields, in.Amounts, in.Currencies)
 		checkMetadata(fields, in.Metadata)
 		h.byte(3)
 		h.int(in.EntryID)
 		h.ints(in.Amounts)
+		h.currencies(in.Currencies)
 		h.meta(in.Metadata)
 	}
 	if len(fields) > 0 {
@@ -156,6 +161,12 @@ func newRequest(op Op, idem *Idem) (*request, error) {
 	}
 	h.h.Sum(r.hash[:0])
 	return r, nil
+}
+
+func checkCurrencies(fields map[string]string, amounts []int64, curs []money.Currency) {
+	if curs != nil && len(curs) != len(amounts) {
+		fields["amounts"] = "give a currency for each amount"
+	}
 }
 
 func checkReference(fields map[string]string, ref string) {
@@ -243,6 +254,17 @@ func (h *hasher) ints(v []int64) {
 		h.int(x)
 	}
 }
+func (h *hasher) currencies(c []money.Currency) {
+	if c == nil {
+		h.int(-1)
+		return
+	}
+	h.int(int64(len(c)))
+	for _, x := range c {
+		h.str(string(x))
+	}
+}
+
 func (h *hasher) time(t time.Time) {
 	if t.IsZero() {
 		h.int(0)

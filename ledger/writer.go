@@ -513,10 +513,10 @@ func (b *batch) delta(a *acctState) int {
 func (b *batch) account(id int64, cur money.Currency) (*acctState, error) {
 	a := b.accts[id]
 	if a == nil {
-		return nil, okpay.Errorf(EAccountNotFound, "account %d does not exist", id)
+		return nil, okpay.Errorf(EAccountNotFound, "account %s does not exist", AccountRef(id))
 	}
 	if a.currency != cur {
-		return nil, okpay.Errorf(ECurrencyMismatch, "account %d holds %s, not %s", id, a.currency, cur)
+		return nil, okpay.Errorf(ECurrencyMismatch, "account %s holds %s, not %s", AccountRef(id), a.currency, cur)
 	}
 	return a, nil
 }
@@ -533,10 +533,10 @@ func (b *batch) commitDeltas() error {
 		nb.PendingDebits, ok3 = addChecked(nb.PendingDebits, d.pnd)
 		nb.PendingCredits, ok4 = addChecked(nb.PendingCredits, d.pnc)
 		if !(ok1 && ok2 && ok3 && ok4) {
-			return okpay.Errorf(EOverflow, "the amount would overflow account %d", d.a.id)
+			return okpay.Errorf(EOverflow, "the amount would overflow account %s", AccountRef(d.a.id))
 		}
 		if d.debited && d.a.flags&FlagNoOverdraft != 0 && nb.Available() < 0 {
-			return okpay.Errorf(EInsufficientFunds, "account %d has insufficient funds", d.a.id)
+			return okpay.Errorf(EInsufficientFunds, "account %s has insufficient funds", AccountRef(d.a.id))
 		}
 		next[i] = nb
 	}
@@ -605,18 +605,18 @@ func (b *batch) applyEntry(in *EntryInput) (*Entry, error) {
 func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 	t := b.targets[in.PendingID]
 	if t == nil || t.entry.Phase != PhasePending {
-		return nil, okpay.Errorf(EPendingNotFound, "there is no pending entry %d", in.PendingID)
+		return nil, okpay.Errorf(EPendingNotFound, "there is no pending entry %s", EntryRef(in.PendingID))
 	}
 	if t.resolved {
-		return nil, okpay.Errorf(EPendingAlreadyResolved, "pending entry %d was already posted, voided or expired", in.PendingID)
+		return nil, okpay.Errorf(EPendingAlreadyResolved, "pending entry %s was already posted, voided or expired", EntryRef(in.PendingID))
 	}
 	exp := t.entry.ExpiresAt
 	expired := !exp.IsZero() && !b.now.Before(exp)
 	if expire && !expired {
-		return nil, okpay.Errorf(okpay.EConflict, "pending entry %d has not expired", in.PendingID)
+		return nil, okpay.Errorf(okpay.EConflict, "pending entry %s has not expired", EntryRef(in.PendingID))
 	}
 	if !expire && expired {
-		return nil, okpay.Errorf(EPendingExpired, "pending entry %d expired at %s", in.PendingID, exp.Format(time.RFC3339))
+		return nil, okpay.Errorf(EPendingExpired, "pending entry %s expired at %s", EntryRef(in.PendingID), exp.Format(time.RFC3339))
 	}
 	orig := t.entry.Postings
 	if in.Amounts != nil && len(in.Amounts) != len(orig) {
@@ -641,6 +641,9 @@ func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 			continue
 		}
 		amt := p.Amount
+		if in.Currencies != nil && in.Currencies[i] != p.Currency {
+			return nil, okpay.Errorf(ECurrencyMismatch, "posting %d holds %s, not %s", i, p.Currency, in.Currencies[i])
+		}
 		if in.Amounts != nil {
 			amt = in.Amounts[i]
 			if amt > p.Amount {
@@ -672,10 +675,10 @@ func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
 	t := b.targets[in.EntryID]
 	if t == nil {
-		return nil, okpay.Errorf(EEntryNotFound, "there is no entry %d", in.EntryID)
+		return nil, okpay.Errorf(EEntryNotFound, "there is no entry %s", EntryRef(in.EntryID))
 	}
 	if t.entry.Phase != PhasePosted && t.entry.Phase != PhasePost {
-		return nil, okpay.Errorf(ENotReversible, "entry %d is %s; only posted entries can be reversed", in.EntryID, t.entry.Phase)
+		return nil, okpay.Errorf(ENotReversible, "entry %s is %s; only posted entries can be reversed", EntryRef(in.EntryID), t.entry.Phase)
 	}
 	orig := t.entry.Postings
 	if in.Amounts != nil && len(in.Amounts) != len(orig) {
@@ -686,6 +689,9 @@ func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
 	for i, p := range orig {
 		left := p.Amount - t.reversed[p.Seq]
 		amt := left
+		if in.Currencies != nil && in.Currencies[i] != p.Currency {
+			return nil, okpay.Errorf(ECurrencyMismatch, "posting %d moved %s, not %s", i, p.Currency, in.Currencies[i])
+		}
 		if in.Amounts != nil {
 			amt = in.Amounts[i]
 			if amt > left {
@@ -712,7 +718,7 @@ func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
 		ps = append(ps, Posting{Seq: p.Seq, Debit: p.Credit, Credit: p.Debit, Amount: amt, Currency: p.Currency})
 	}
 	if len(ps) == 0 {
-		return nil, okpay.Errorf(ENotReversible, "entry %d has nothing left to reverse", in.EntryID)
+		return nil, okpay.Errorf(ENotReversible, "entry %s has nothing left to reverse", EntryRef(in.EntryID))
 	}
 	if err := b.commitDeltas(); err != nil {
 		return nil, err
