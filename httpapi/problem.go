@@ -108,21 +108,8 @@ func (s *Server) problem(err error, lang i18n.Lang, requestID string) (int, []by
 	b = append(b, `","request_id":`...)
 	b = appendString(b, requestID)
 	if len(fields) > 0 {
-		keys := make([]string, 0, len(fields))
-		for k := range fields {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b = append(b, `,"errors":{`...)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, fields[k])
-		}
-		b = append(b, '}')
+		b = append(b, `,"errors":`...)
+		b = appendMeta(b, fields)
 	}
 	b = append(b, '}')
 	return status, b

@@ -510,6 +510,21 @@ func (b *batch) delta(a *acctState) int {
 	return len(b.deltas) - 1
 }
 
+// pair returns the deltas of a posting's two accounts, checking that both
+// exist and hold its currency.
+func (b *batch) pair(debit, credit int64, cur money.Currency) (*delta, *delta, error) {
+	d, err := b.account(debit, cur)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := b.account(credit, cur)
+	if err != nil {
+		return nil, nil, err
+	}
+	di, ci := b.delta(d), b.delta(c)
+	return &b.deltas[di], &b.deltas[ci], nil
+}
+
 func (b *batch) account(id int64, cur money.Currency) (*acctState, error) {
 	a := b.accts[id]
 	if a == nil {
@@ -562,16 +577,10 @@ func (b *batch) applyEntry(in *EntryInput) (*Entry, error) {
 	b.deltas = b.deltas[:0]
 	ps := make([]Posting, len(in.Postings))
 	for i, p := range in.Postings {
-		d, err := b.account(p.Debit, p.Currency)
+		dd, cd, err := b.pair(p.Debit, p.Credit, p.Currency)
 		if err != nil {
 			return nil, err
 		}
-		c, err := b.account(p.Credit, p.Currency)
-		if err != nil {
-			return nil, err
-		}
-		di, ci := b.delta(d), b.delta(c)
-		dd, cd := &b.deltas[di], &b.deltas[ci]
 		dd.debited = true
 		if in.Pending {
 			dd.pnd += p.Amount
@@ -625,16 +634,10 @@ func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 	b.deltas = b.deltas[:0]
 	var ps []Posting
 	for i, p := range orig {
-		d, err := b.account(p.Debit, p.Currency)
+		dd, cd, err := b.pair(p.Debit, p.Credit, p.Currency)
 		if err != nil {
 			return nil, err
 		}
-		c, err := b.account(p.Credit, p.Currency)
-		if err != nil {
-			return nil, err
-		}
-		di, ci := b.delta(d), b.delta(c)
-		dd, cd := &b.deltas[di], &b.deltas[ci]
 		dd.pnd -= p.Amount
 		cd.pnc -= p.Amount
 		if in.Void {
@@ -702,16 +705,10 @@ func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
 			continue
 		}
 		// The reversal moves the money back: the original credit account is debited.
-		d, err := b.account(p.Credit, p.Currency)
+		dd, cd, err := b.pair(p.Credit, p.Debit, p.Currency)
 		if err != nil {
 			return nil, err
 		}
-		c, err := b.account(p.Debit, p.Currency)
-		if err != nil {
-			return nil, err
-		}
-		di, ci := b.delta(d), b.delta(c)
-		dd, cd := &b.deltas[di], &b.deltas[ci]
 		dd.debited = true
 		dd.pd += amt
 		cd.pc += amt
