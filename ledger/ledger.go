@@ -280,7 +280,10 @@ type Ledger struct {
 	cache   map[int64]*acctState
 
 	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // sweeper
+	writers  sync.WaitGroup
+	syncq    chan []*request // SQLite: committed, waiting for the WAL fsync
+	syncDone chan struct{}
 	closed   chan struct{}
 	closeMu  sync.RWMutex
 	isClosed bool
@@ -334,8 +337,13 @@ func New(ctx context.Context, db *sqldb.DB, opts Options) (*Ledger, error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	l.stop = cancel
+	if db.Dialect == sqldb.SQLite {
+		l.syncq = make(chan []*request, 64)
+		l.syncDone = make(chan struct{})
+		go l.syncer()
+	}
 	for i := 0; i < opts.Writers; i++ {
-		l.wg.Add(1)
+		l.writers.Add(1)
 		go l.writer(rctx)
 	}
 	if opts.SweepInterval > 0 {
@@ -357,6 +365,11 @@ func (l *Ledger) Close() {
 	close(l.closed)
 	l.closeMu.Unlock()
 	l.stop()
+	l.writers.Wait()
+	if l.syncq != nil {
+		close(l.syncq)
+		<-l.syncDone
+	}
 	l.wg.Wait()
 }
 

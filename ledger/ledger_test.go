@@ -135,6 +135,14 @@ func TestTransferAndBalances(t *testing.T) {
 			t.Fatalf("page 2: %v %v %v", page, more, err)
 		}
 		f.verify(t)
+		if db.Dialect == sqldb.SQLite {
+			// The writer commits with synchronous=NORMAL and fsyncs itself;
+			// everyone else on the connection must still get FULL.
+			var sync int
+			if err := db.Write.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
+				t.Fatalf("PRAGMA synchronous = %d (%v) after ledger batches, want 2 (FULL)", sync, err)
+			}
+		}
 	})
 }
 

@@ -37,7 +37,7 @@ const maxAttempts = 6
 // request; as load grows, requests queue up during a commit and the next
 // batch takes them all.
 func (l *Ledger) writer(ctx context.Context) {
-	defer l.wg.Done()
+	defer l.writers.Done()
 	cache := newStmtCache(l.sql)
 	defer cache.close()
 	if err := cache.prepare(ctx, l.db.Write, l.sql.lockSuffix); err != nil {
@@ -92,7 +92,16 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 				l.cacheMu.Unlock()
 			}
 			for i, r := range reqs {
-				r.finish(b.outs[i], b.errs[i])
+				r.out, r.err = b.outs[i], b.errs[i]
+			}
+			if l.syncq != nil {
+				// Acknowledged once the WAL is fsynced; meanwhile this
+				// writer goes on with the next batch.
+				l.syncq <- slices.Clone(reqs)
+				return
+			}
+			for _, r := range reqs {
+				close(r.done)
 			}
 			return
 		}
@@ -120,6 +129,38 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 		}
 		reqs[0].finish(Outcome{}, &okpay.Error{Code: code, Message: "the ledger could not commit this request; retry it with the same idempotency key"})
 		return
+	}
+}
+
+// syncer acknowledges committed SQLite batches after fsyncing the WAL,
+// one fsync for every batch committed since the last one.
+func (l *Ledger) syncer() {
+	defer close(l.syncDone)
+	for group := range l.syncq {
+		reqs := group
+	drain:
+		for {
+			select {
+			case more, ok := <-l.syncq:
+				if !ok {
+					break drain
+				}
+				reqs = append(reqs, more...)
+			default:
+				break drain
+			}
+		}
+		if err := l.db.SyncWAL(); err != nil {
+			// The commits happened but may not survive a power loss:
+			// say so; a retry with the same key replays the result.
+			l.log.Error("ledger: fsync of the WAL failed", "err", err)
+			for _, r := range reqs {
+				r.out, r.err = Outcome{}, &okpay.Error{Code: okpay.EUnavailable, Message: "the ledger could not make this request durable; retry it with the same idempotency key"}
+			}
+		}
+		for _, r := range reqs {
+			close(r.done)
+		}
 	}
 }
 
@@ -182,9 +223,30 @@ type delta struct {
 }
 
 func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request) (*batch, error) {
-	tx, err := l.db.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
+	var tx *sql.Tx
+	var err error
+	if l.syncq != nil {
+		// SQLite: pin the connection, commit without fsync (the syncer
+		// fsyncs before anyone is answered), and leave the connection as
+		// it was (synchronous=FULL) for every other writer.
+		conn, err := l.db.Write.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return nil, err
+		}
+		defer conn.ExecContext(ctx, "PRAGMA synchronous = FULL")
+		tx, err = conn.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		tx, err = l.db.Write.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
 	}
 	committed := false
 	defer func() {

@@ -2,6 +2,7 @@ package sqldb_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -86,5 +87,20 @@ func TestOpenDefaultsToSQLite(t *testing.T) {
 	defer db.Close()
 	if db.Dialect != sqldb.SQLite || db.Path != dir+"/sub/okpay.db" {
 		t.Fatalf("dialect %s path %s", db.Dialect, db.Path)
+	}
+}
+
+func TestSyncWAL(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	for i := 0; i < 3; i++ {
+		if _, err := db.Write.Exec(`INSERT INTO currencies(code, exponent) VALUES ($1, 2)`, fmt.Sprintf("Q%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SyncWAL(); err != nil {
+			t.Fatalf("SyncWAL: %v", err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
