@@ -49,6 +49,11 @@ type stmtCache struct {
 	// prepared holds, on SQLite, statements prepared once on the single
 	// writer connection and reused by every transaction.
 	prepared map[string]*sql.Stmt
+	// pin is the writer's own connection on PostgreSQL.
+	pin *sql.Conn
+	// careful counts the batches that still look up references and keys
+	// before writing (see tryBatch).
+	careful int
 	entries  map[int]string
 	postings map[int]string
 	balances map[int]string
@@ -236,6 +241,13 @@ func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, lockSuffix string) 
 		}
 	}
 	return nil
+}
+
+func (c *stmtCache) unpin() {
+	if c.pin != nil {
+		c.pin.Close()
+		c.pin = nil
+	}
 }
 
 func (c *stmtCache) close() {

@@ -40,6 +40,7 @@ func (l *Ledger) writer(ctx context.Context) {
 	defer l.writers.Done()
 	cache := newStmtCache(l.sql)
 	defer cache.close()
+	defer cache.unpin()
 	if err := cache.prepare(ctx, l.db.Write, l.sql.lockSuffix); err != nil {
 		l.log.Error("ledger: preparing statements failed; running unprepared", "err", err)
 	}
@@ -75,7 +76,11 @@ func (l *Ledger) writer(ctx context.Context) {
 func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		b, err := l.tryBatch(ctx, sc, reqs)
+		careful := sc.careful > 0
+		if careful {
+			sc.careful--
+		}
+		b, err := l.tryBatch(ctx, sc, reqs, careful)
 		if err == nil {
 			l.metrics.observeBatch(len(reqs), time.Since(start))
 			if l.db.Dialect == sqldb.SQLite {
@@ -105,8 +110,17 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 			}
 			return
 		}
-		// Whatever the batch saw of balances may be stale now.
+		// Whatever the batch saw of balances may be stale now, and the
+		// connection may be broken.
 		l.dropCache()
+		sc.unpin()
+		if sqldb.IsUniqueViolation(err) && !careful {
+			// A retried reference or Idempotency-Key: run the batch again,
+			// looking them up first, and keep looking for a while (retries
+			// come in bursts, e.g. after a restart).
+			sc.careful = carefulBatches
+			continue
+		}
 		transient := sqldb.IsRetryable(err) || sqldb.IsUniqueViolation(err)
 		if transient && attempt < maxAttempts {
 			l.metrics.retries.Inc()
@@ -196,6 +210,8 @@ type batch struct {
 	idemRows []idemRow
 
 	deltas []delta
+
+	careful bool // look references and keys up before writing
 }
 
 type refInfo struct {
@@ -222,7 +238,15 @@ type delta struct {
 	debited          bool
 }
 
-func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request) (*batch, error) {
+// carefulBatches is how many batches look references and keys up before
+// writing, after a batch failed on a duplicate.
+const carefulBatches = 64
+
+// tryBatch applies reqs in one transaction. Unless careful, it does not
+// look up whether references and Idempotency-Keys were used before: new
+// ones are the rule, and the unique indexes catch the rest (the batch
+// then fails and commit runs it again, carefully).
+func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request, careful bool) (*batch, error) {
 	var tx *sql.Tx
 	var err error
 	if l.syncq != nil {
@@ -243,7 +267,16 @@ func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request) (
 			return nil, err
 		}
 	} else {
-		tx, err = l.db.Write.BeginTx(ctx, nil)
+		// PostgreSQL: each writer keeps one connection, so the driver's
+		// prepared-statement cache stays warm (a pool hands out its
+		// connections in turn, and every one would prepare every
+		// statement again).
+		if sc.pin == nil {
+			if sc.pin, err = l.db.Write.Conn(ctx); err != nil {
+				return nil, err
+			}
+		}
+		tx, err = sc.pin.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -262,12 +295,18 @@ func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request) (
 		batchRef:    make(map[string]int, len(reqs)),
 		existingRef: map[string]refInfo{},
 		targets:     map[int64]*target{},
+		careful:     careful,
 	}
 	if err := b.load(); err != nil {
 		return nil, err
 	}
 	for i, r := range reqs {
 		b.apply(i, r)
+	}
+	if !careful {
+		if err := b.recheckFailures(); err != nil {
+			return nil, err
+		}
 	}
 	if err := b.loadExisting(); err != nil {
 		return nil, err
@@ -296,6 +335,8 @@ func (b *batch) load() error {
 		b.storedIdem = map[string]*Response{}
 		b.idemHash = map[string][]byte{}
 		b.batchIdem = map[string]bool{}
+	}
+	if len(keys) > 0 && b.careful {
 		rows, err := b.sc.query(b.ctx, b.tx, qIdemKeys, keys)
 		if err != nil {
 			return fmt.Errorf("read idempotency keys: %w", err)
@@ -323,7 +364,7 @@ func (b *batch) load() error {
 			refs = append(refs, r.reference())
 		}
 	}
-	if len(refs) > 0 {
+	if len(refs) > 0 && b.careful {
 		rows, err := b.sc.query(b.ctx, b.tx, qReferences, refs)
 		if err != nil {
 			return fmt.Errorf("read references: %w", err)
@@ -789,6 +830,88 @@ func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
 		ID: b.l.ids.Next(), Type: "reversal", Phase: PhasePosted, ReversesID: in.EntryID, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
 	}, nil
+}
+
+// recheckFailures looks up, for the requests that failed when applied
+// without lookups, whether they are retries: a retry must get the original
+// outcome, not the verdict of today's balances. (A retry that succeeded
+// instead collides with a unique index, and the batch runs again, carefully.)
+func (b *batch) recheckFailures() error {
+	var keys, refs []any
+	var failed []int
+	for i, r := range b.reqs {
+		if b.errs[i] == nil || r.invalid != nil || isCode(b.errs[i], EIdempotencyInFlight) {
+			continue
+		}
+		failed = append(failed, i)
+		refs = append(refs, r.reference())
+		if r.idem != nil {
+			keys = append(keys, r.idem.Key)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	if len(keys) > 0 {
+		rows, err := b.sc.query(b.ctx, b.tx, qIdemKeys, keys)
+		if err != nil {
+			return fmt.Errorf("read idempotency keys: %w", err)
+		}
+		for rows.Next() {
+			var p, k string
+			var h, body []byte
+			var status int
+			if err := rows.Scan(&p, &k, &h, &status, &body); err != nil {
+				rows.Close()
+				return err
+			}
+			b.storedIdem[p+"\x00"+k] = &Response{Status: status, Body: body, Replayed: true}
+			b.idemHash[p+"\x00"+k] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	rows, err := b.sc.query(b.ctx, b.tx, qReferences, refs)
+	if err != nil {
+		return fmt.Errorf("read references: %w", err)
+	}
+	for rows.Next() {
+		var ri refInfo
+		var ref string
+		if err := rows.Scan(&ri.id, &ref, &ri.hash); err != nil {
+			rows.Close()
+			return err
+		}
+		b.existingRef[ref] = ri
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, i := range failed {
+		r := b.reqs[i]
+		if r.idem != nil {
+			k := r.idem.Principal + "\x00" + r.idem.Key
+			if stored := b.storedIdem[k]; stored != nil {
+				if !bytes.Equal(b.idemHash[k], r.idem.RequestHash) {
+					b.errs[i] = okpay.Errorf(EIdempotencyKeyReused, "this idempotency key was used with a different request")
+				} else {
+					b.outs[i], b.errs[i] = Outcome{Response: stored}, nil
+				}
+				continue
+			}
+		}
+		if ri, ok := b.existingRef[r.reference()]; ok {
+			if !bytes.Equal(ri.hash, r.hash[:]) {
+				b.errs[i] = okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", r.reference())
+			} else {
+				b.outs[i], b.errs[i] = Outcome{Existing: true, Entry: &Entry{ID: ri.id}}, nil
+			}
+		}
+	}
+	return nil
 }
 
 // loadExisting fills in the entries that retried references point at.
