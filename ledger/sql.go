@@ -53,7 +53,7 @@ type stmtCache struct {
 	pin *sql.Conn
 	// careful counts the batches that still look up references and keys
 	// before writing (see tryBatch).
-	careful int
+	careful  int
 	entries  map[int]string
 	postings map[int]string
 	balances map[int]string
