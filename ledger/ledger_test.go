@@ -385,3 +385,32 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		}
 	})
 }
+
+// A retry must get the original outcome even when today's balances would
+// refuse the request (the writer looks retries up only when a request
+// fails or collides with a unique index).
+func TestRetryAfterTheMoneyIsGone(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		a, b := f.wallet(t, 100), f.wallet(t, 0)
+		first := f.move(t, "all-of-it", a, b, 100)
+		again, err := f.l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: "all-of-it", Type: "transfer",
+			Postings: []ledger.Posting{{Debit: a, Credit: b, Amount: 100, Currency: "USD"}}}}, nil)
+		if err != nil || !again.Existing || again.Entry.ID != first.ID {
+			t.Fatalf("retry: %+v %v", again, err)
+		}
+		// A retry that would succeed collides with the unique reference
+		// and is answered with the original too.
+		f.move(t, "top-up", f.world, a, 500)
+		again, err = f.l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: "all-of-it", Type: "transfer",
+			Postings: []ledger.Posting{{Debit: a, Credit: b, Amount: 100, Currency: "USD"}}}}, nil)
+		if err != nil || !again.Existing || again.Entry.ID != first.ID {
+			t.Fatalf("retry after top-up: %+v %v", again, err)
+		}
+		if got := f.balance(t, b).Available(); got != 100 {
+			t.Fatalf("b has %d", got)
+		}
+		f.verify(t)
+	})
+}
