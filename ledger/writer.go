@@ -110,10 +110,12 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 			}
 			return
 		}
-		// Whatever the batch saw of balances may be stale now, and the
-		// connection may be broken.
+		// Whatever the batch saw of balances may be stale now; after an
+		// unexpected error the connection may be broken too.
 		l.dropCache()
-		sc.unpin()
+		if !sqldb.IsUniqueViolation(err) && !sqldb.IsRetryable(err) {
+			sc.unpin()
+		}
 		if sqldb.IsUniqueViolation(err) && !careful {
 			// A retried reference or Idempotency-Key: run the batch again,
 			// looking them up first, and keep looking for a while (retries
