@@ -176,3 +176,10 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 		next(w, r)
 	}
 }
+
+// CrossOrigin is the API's answer to a cross-site state-changing request
+// (SES-09): 403 as a problem document, for http.CrossOriginProtection's
+// deny handler.
+func (s *Server) CrossOrigin(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, okpay.Errorf(okpay.EForbidden, "cross-origin requests that change state are refused"))
+}

@@ -695,3 +695,49 @@ func tamper(t *testing.T, d sqldb.Dialect, dbURL, stmt string) {
 		t.Fatalf("tamper changed %d rows, want 1", n)
 	}
 }
+
+func TestCrossSiteAPIWriteIsAProblemDocument(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"okpay", "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:" + filepath.Join(dir, "x.db"), "--log-level", "warn"}, noEnv, strings.NewReader(""), &out, &errb)
+	}()
+	var base string
+	for i := 0; i < 200 && base == ""; i++ {
+		time.Sleep(20 * time.Millisecond)
+		if m := regexp.MustCompile(`http://[0-9.:]+`).FindString(out.String()); m != "" {
+			base = m
+		}
+	}
+	if base == "" {
+		t.Fatalf("server did not start: %s", errb.String())
+	}
+	req, _ := http.NewRequest("POST", base+"/api/v1/transfers", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(body), `"code":"forbidden"`) {
+		t.Fatalf("cross-site API POST: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	req, _ = http.NewRequest("POST", base+"/lang", strings.NewReader("lang=en"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("cross-site page POST: %d", resp.StatusCode)
+	}
+	cancel()
+	<-done
+}

@@ -138,7 +138,18 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	api.Register(mux)
 	pages.Register(mux)
-	handler := api.Observe(web.SecurityHeaders(web.CrossOrigin(mux)))
+	// Cross-site state-changing requests get 403: a problem document
+	// under /api/, the page shell's answer elsewhere.
+	cop := http.NewCrossOriginProtection()
+	webDeny := web.CrossOrigin(http.NotFoundHandler())
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			api.CrossOrigin(w, r)
+			return
+		}
+		webDeny.ServeHTTP(w, r)
+	}))
+	handler := api.Observe(web.SecurityHeaders(cop.Handler(mux)))
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
