@@ -242,6 +242,16 @@ func TestHoldsAndReversalsOverHTTP(t *testing.T) {
 	if v := f.available(a); v != "50.00" {
 		t.Fatalf("after partial post %s", v)
 	}
+	// The history shows the hold as posted too.
+	st, _, hist := f.do("GET", "/api/v1/accounts/"+a+"/entries?limit=10", "", nil)
+	for _, it := range hist["data"].([]any) {
+		if e := it.(map[string]any); e["id"] == id && e["status"] != "posted" {
+			t.Fatalf("history shows the posted hold as %v", e["status"])
+		}
+	}
+	if st != 200 {
+		t.Fatalf("history: %d", st)
+	}
 	// Reverse the funding partly.
 	st, _, list := f.do("GET", "/api/v1/accounts/"+a+"/entries?limit=1", "", nil)
 	if st != 200 || list["has_more"] != true || list["next_cursor"] == nil {

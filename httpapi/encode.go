@@ -262,7 +262,7 @@ func appendEntry(b []byte, e *ledger.Entry, st *ledger.EntryStatus) []byte {
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, e.CreatedAt)
 	if st != nil {
-		if st.Resolution != nil {
+		if st.Resolution != nil && st.Resolution.ID != 0 {
 			b = append(b, `,"resolved_by":"`...)
 			b = ids.Append(b, prefixEntry, st.Resolution.ID)
 			b = append(b, '"')

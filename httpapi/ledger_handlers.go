@@ -179,7 +179,17 @@ func (s *Server) handleAccountEntries(w http.ResponseWriter, r *http.Request) {
 	if more {
 		cursor = ids.Format(prefixEntry, ents[len(ents)-1].ID)
 	}
-	writeJSON(w, http.StatusOK, appendList(nil, ents, more, cursor, func(b []byte, e *ledger.Entry) []byte { return appendEntry(b, e, nil) }))
+	resolved, err := s.ledger.Resolutions(r.Context(), ents)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, appendList(nil, ents, more, cursor, func(b []byte, e *ledger.Entry) []byte {
+		if phase, ok := resolved[e.ID]; ok {
+			return appendEntry(b, e, &ledger.EntryStatus{Entry: e, Resolution: &ledger.Entry{Phase: phase}})
+		}
+		return appendEntry(b, e, nil)
+	}))
 }
 
 func (s *Server) handleGetEntry(w http.ResponseWriter, r *http.Request) {

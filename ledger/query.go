@@ -150,6 +150,39 @@ func (l *Ledger) FindEntryByID(ctx context.Context, id int64) (*EntryStatus, err
 	return st, nil
 }
 
+// Resolutions returns, for the pending entries among ents, the phase of
+// the entry that resolved each (post, void or expire); pending entries
+// still open are absent.
+func (l *Ledger) Resolutions(ctx context.Context, ents []*Entry) (map[int64]Phase, error) {
+	var pending []any
+	for _, e := range ents {
+		if e.Phase == PhasePending {
+			pending = append(pending, e.ID)
+		}
+	}
+	out := map[int64]Phase{}
+	if len(pending) == 0 {
+		return out, nil
+	}
+	rows, err := l.db.Read.QueryContext(ctx, inList(`SELECT pending_id, phase FROM journal_entries WHERE pending_id IN (?)`, len(pending)), pending...)
+	if err != nil {
+		return nil, okpay.Internal(err, "read resolutions")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var phase string
+		if err := rows.Scan(&id, &phase); err != nil {
+			return nil, okpay.Internal(err, "read resolutions")
+		}
+		out[id] = Phase(phase)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, okpay.Internal(err, "read resolutions")
+	}
+	return out, nil
+}
+
 // EntryFilter selects entries of an account, newest first.
 type EntryFilter struct {
 	AccountID int64
