@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -142,6 +143,11 @@ func TestIdempotencySemantics(t *testing.T) {
 		}
 		if got := f.available(a); got != "10.00" {
 			t.Fatalf("after replay the wallet has %s", got)
+		}
+		// The same body sent with other whitespace is the same request.
+		spaced := fmt.Sprintf("{ \"amount\": {\"amount\": \"10.00\", \"currency\": \"USD\"},\n  \"from\" : %q, \"to\": %q }", world, a)
+		if st, h, out := f.do("POST", "/api/v1/transfers", "k-a", spaced); st != 201 || out["id"] != out1["id"] || h.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("re-spaced replay: %d %v", st, out)
 		}
 		// (b) same key, another body: 422, no effect.
 		other := map[string]any{"from": world, "to": a, "amount": usd("11.00")}

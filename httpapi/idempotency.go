@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"net/http"
 	"sync"
@@ -58,13 +60,19 @@ func idempotencyKey(r *http.Request) (string, error) {
 	return k, nil
 }
 
-// requestHash identifies a request's content: method, route and body.
+// requestHash identifies a request's content: method, route and body,
+// with insignificant JSON whitespace removed (a retry that re-serialises
+// its body is the same request).
 func requestHash(r *http.Request, body []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(r.Method))
 	h.Write([]byte{0})
 	h.Write([]byte(r.URL.Path))
 	h.Write([]byte{0})
+	var compact bytes.Buffer
+	if json.Compact(&compact, body) == nil {
+		body = compact.Bytes()
+	}
 	h.Write(body)
 	return h.Sum(nil)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -328,7 +329,7 @@ func (s *Server) buildResolve(void bool) func(*http.Request, []byte, string) (le
 			return ledger.Op{}, err
 		}
 		var req resolveRequest
-		if len(body) > 0 {
+		if len(bytes.TrimSpace(body)) > 0 {
 			if err := decode(body, &req); err != nil {
 				return ledger.Op{}, err
 			}
@@ -357,7 +358,7 @@ func (s *Server) buildReverse(r *http.Request, body []byte, ref string) (ledger.
 		return ledger.Op{}, err
 	}
 	var req resolveRequest
-	if len(body) > 0 {
+	if len(bytes.TrimSpace(body)) > 0 {
 		if err := decode(body, &req); err != nil {
 			return ledger.Op{}, err
 		}
