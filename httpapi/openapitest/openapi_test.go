@@ -1,4 +1,4 @@
-package httpapi_test
+package openapitest_test
 
 // These tests hold the API to its contract, openapi.json: the document must
 // be valid OpenAPI 3.1, describe exactly the routes of httpapi.Routes, and
