@@ -346,6 +346,10 @@ func TestErrorsAndAuth(t *testing.T) {
 	if got := f.available(a); got != "0.00" {
 		t.Fatalf("a rejected request moved money: %s", got)
 	}
+	st, _, out = f.do("POST", "/api/v1/entries", "k-time", `{"type":"t","effective_at":"yesterday","postings":[{"debit":"`+world+`","credit":"`+a+`","amount":{"amount":"1.00","currency":"USD"}}]}`)
+	if st != 422 || out["errors"] == nil {
+		t.Fatalf("bad effective_at: %d %v", st, out)
+	}
 }
 
 func TestMetrics(t *testing.T) {

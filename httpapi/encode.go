@@ -62,6 +62,10 @@ func decode(body []byte, v any) error {
 		if errors.As(err, &ce) {
 			return err // a money error: keep its code
 		}
+		var pe *time.ParseError
+		if errors.As(err, &pe) {
+			return okpay.Invalid(map[string]string{"effective_at": "must be an RFC 3339 time, e.g. 2026-11-25T19:44:11Z"})
+		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
 			return okpay.Invalid(map[string]string{ute.Field: "has the wrong type"})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -32,6 +34,24 @@ func (r *Report) String() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+var idWords = regexp.MustCompile(`\b(account|entry|resolves|pending entry) ([0-9]+)\b`)
+
+// readableIDs shows the numeric ids of a violation as the acc_/ent_ ids
+// the API uses.
+func readableIDs(s string) string {
+	return idWords.ReplaceAllStringFunc(s, func(m string) string {
+		sub := idWords.FindStringSubmatch(m)
+		id, err := strconv.ParseInt(sub[2], 10, 64)
+		if err != nil {
+			return m
+		}
+		if sub[1] == "account" {
+			return "account " + AccountRef(id)
+		}
+		return sub[1] + " " + EntryRef(id)
+	})
 }
 
 // maxReported caps the violations listed per check.
@@ -156,7 +176,7 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 				r.Violations = append(r.Violations, c.name+": (more not shown)")
 				break
 			}
-			r.Violations = append(r.Violations, c.name+": "+s)
+			r.Violations = append(r.Violations, c.name+": "+readableIDs(s))
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

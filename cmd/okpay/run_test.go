@@ -663,7 +663,7 @@ func TestLedgerVerify(t *testing.T) {
 			if code := exitCode(err); code != 1 {
 				t.Errorf("ledger verify on a tampered ledger: exit %d (%v), want 1", code, err)
 			}
-			if !strings.Contains(out, "FAILED") || !strings.Contains(out, "account "+strconv.FormatInt(tamperID, 10)) {
+			if !strings.Contains(out, "FAILED") || !strings.Contains(out, "account "+w2) {
 				t.Errorf("the report does not name account %d (%s):\n%s%s", tamperID, w2, out, errOut)
 			}
 			t.Logf("report:\n%s", out)
