@@ -128,7 +128,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := db.Write.PingContext(pctx); err != nil {
+		if err := db.Read.PingContext(pctx); err != nil { // not the writer's pool: it must not wait behind a commit
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("database unavailable\n"))
 			return
