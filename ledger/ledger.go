@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -273,6 +274,10 @@ type Ledger struct {
 	sql     *dialectSQL
 	// retention of idempotency records
 	retention time.Duration
+	// lastEntry is the last entry id handed out (SQLite: entry ids must
+	// grow across restarts, even if the clock stepped back, because the
+	// history index follows them).
+	lastEntry atomic.Int64
 
 	// cache holds account facts and, on SQLite where this process is the
 	// only writer, authoritative balances. Guarded by cacheMu.
@@ -335,6 +340,11 @@ func New(ctx context.Context, db *sqldb.DB, opts Options) (*Ledger, error) {
 	if err := l.syncCurrencies(ctx); err != nil {
 		return nil, err
 	}
+	var maxID int64
+	if err := db.Read.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM journal_entries`).Scan(&maxID); err != nil {
+		return nil, fmt.Errorf("ledger: read the last entry id: %w", err)
+	}
+	l.lastEntry.Store(maxID)
 	rctx, cancel := context.WithCancel(context.Background())
 	l.stop = cancel
 	if db.Dialect == sqldb.SQLite {
@@ -419,6 +429,26 @@ func (l *Ledger) syncCurrencies(ctx context.Context) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// entryID returns a new entry id. On SQLite (one node) it is above every
+// earlier one even if the clock stepped back since they were made; on
+// PostgreSQL ids stay those of the node's generator, which are unique
+// across nodes.
+func (l *Ledger) entryID() int64 {
+	if l.db.Dialect != sqldb.SQLite {
+		return l.ids.Next()
+	}
+	for {
+		last := l.lastEntry.Load()
+		id := l.ids.Next()
+		if id <= last {
+			id = last + 1
+		}
+		if l.lastEntry.CompareAndSwap(last, id) {
+			return id
+		}
+	}
 }
 
 var errClosed = okpay.Errorf(okpay.EUnavailable, "the ledger is shutting down")

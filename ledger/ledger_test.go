@@ -414,3 +414,81 @@ func TestRetryAfterTheMoneyIsGone(t *testing.T) {
 		f.verify(t)
 	})
 }
+
+// On SQLite the per-account history is indexed in batches; pages must be
+// the same whether entries are indexed, still in the tail, or split
+// between both, and entry ids keep growing when the clock steps back.
+func TestHistoryAcrossTheIndexWatermark(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		a, b := f.wallet(t, 1000), f.wallet(t, 0)
+		var refs []string
+		for i := 0; i < 7; i++ {
+			ref := fmt.Sprintf("h%d", i)
+			f.move(t, ref, a, b, 1)
+			refs = append(refs, ref)
+			if i == 3 {
+				if err := f.l.IndexHistory(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// The clock steps back an hour: new entries still sort last.
+		f.clock.Advance(-time.Hour)
+		f.move(t, "h7", a, b, 1)
+		refs = append(refs, "h7")
+		check := func(stage string) {
+			t.Helper()
+			var got []string
+			before := int64(0)
+			for {
+				page, more, err := f.l.FindEntries(ctx, ledger.EntryFilter{AccountID: a, Limit: 3, Before: before})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range page {
+					got = append(got, e.Reference)
+				}
+				if !more {
+					break
+				}
+				before = page[len(page)-1].ID
+			}
+			// Newest first: h7 ... h0, then the funding entry.
+			want := []string{"h7", "h6", "h5", "h4", "h3", "h2", "h1", "h0", fmt.Sprintf("fund-%d", a)}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s: history %v, want %v", stage, got, want)
+			}
+		}
+		check("partly indexed")
+		if err := f.l.IndexHistory(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check("fully indexed")
+		if err := f.l.IndexHistory(ctx); err != nil { // again: no change
+			t.Fatal(err)
+		}
+		check("indexed twice")
+		_ = refs
+		if db.Dialect != sqldb.SQLite {
+			return
+		}
+		// A restart with a clock a day behind: new entries still come last.
+		f.l.Close()
+		l2, err := ledger.New(ctx, db, ledger.Options{Clock: clock.NewManual(t0.Add(-24 * time.Hour)), SweepInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l2.Close()
+		e, err := l2.Post(ctx, ledger.EntryInput{Reference: "after-restart", Type: "transfer",
+			Postings: []ledger.Posting{{Debit: a, Credit: b, Amount: 1, Currency: "USD"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _, err := l2.FindEntries(ctx, ledger.EntryFilter{AccountID: a, Limit: 1})
+		if err != nil || len(page) != 1 || page[0].ID != e.ID {
+			t.Fatalf("after a restart with the clock behind, the newest entry is %v (%v), want %d", page, err, e.ID)
+		}
+	})
+}

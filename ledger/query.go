@@ -9,6 +9,7 @@ import (
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/sqldb"
 )
 
 const entryColumns = `id, reference, type, phase, pending_id, reverses_id, expires_at, metadata, effective_at, created_at`
@@ -205,12 +206,24 @@ func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) ([]*Entry, bool
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := l.db.Read.QueryContext(ctx, `
+	q := `
 		SELECT entry_id FROM (
 			SELECT entry_id FROM postings WHERE debit_account = $1 AND entry_id < $2
 			UNION
 			SELECT entry_id FROM postings WHERE credit_account = $1 AND entry_id < $2
-		) AS x ORDER BY entry_id DESC LIMIT $3`, f.AccountID, before, f.Limit+1)
+		) AS x ORDER BY entry_id DESC LIMIT $3`
+	if l.db.Dialect == sqldb.SQLite {
+		// The indexed history, plus the postings not indexed yet.
+		q = `
+		SELECT entry_id FROM (
+			SELECT entry_id FROM account_history WHERE account_id = $1 AND entry_id < $2
+			UNION
+			SELECT entry_id FROM postings
+			WHERE entry_id > (SELECT entry_id FROM history_watermark WHERE id = 1) AND entry_id < $2
+			  AND (debit_account = $1 OR credit_account = $1)
+		) AS x ORDER BY entry_id DESC LIMIT $3`
+	}
+	rows, err := l.db.Read.QueryContext(ctx, q, f.AccountID, before, f.Limit+1)
 	if err != nil {
 		return nil, false, okpay.Internal(err, "list entries")
 	}

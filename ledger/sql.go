@@ -53,12 +53,16 @@ type stmtCache struct {
 	pin *sql.Conn
 	// careful counts the batches that still look up references and keys
 	// before writing (see tryBatch).
-	careful  int
-	entries  map[int]string
-	postings map[int]string
-	balances map[int]string
-	idem     map[int]string
-	in       map[string]string
+	careful int
+	// unindexed counts entries not yet in account_history (SQLite), and
+	// lastIndexed is when it was last brought up to date.
+	unindexed   int
+	lastIndexed time.Time
+	entries     map[int]string
+	postings    map[int]string
+	balances    map[int]string
+	idem        map[int]string
+	in          map[string]string
 }
 
 func newStmtCache(d *dialectSQL) *stmtCache {

@@ -69,7 +69,85 @@ func (l *Ledger) writer(ctx context.Context) {
 		}
 		l.commit(context.WithoutCancel(ctx), cache, batch)
 		clear(batch)
+		l.maybeIndexHistory(context.WithoutCancel(ctx), cache)
 	}
+}
+
+// History indexing (SQLite): the writer copies new postings into
+// account_history when this many entries are waiting, or when some are
+// and this long has passed; readers scan the unindexed tail meanwhile.
+const (
+	historyBatch    = 16384
+	historyInterval = 250 * time.Millisecond
+)
+
+func (l *Ledger) maybeIndexHistory(ctx context.Context, sc *stmtCache) {
+	if l.db.Dialect != sqldb.SQLite || sc.unindexed == 0 {
+		return
+	}
+	if sc.unindexed < historyBatch && time.Since(sc.lastIndexed) < historyInterval {
+		return
+	}
+	if err := l.indexHistory(ctx); err != nil {
+		l.log.Warn("ledger: indexing account history failed; will retry", "err", err)
+		return
+	}
+	sc.unindexed = 0
+	sc.lastIndexed = time.Now()
+}
+
+// indexHistory copies postings above the watermark into account_history,
+// sorted, and moves the watermark, in one transaction. It is derived data:
+// repeating it is harmless.
+func (l *Ledger) indexHistory(ctx context.Context) error {
+	conn, err := l.db.Write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// Derived data need not be fsynced before the next commit does it.
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(ctx, "PRAGMA synchronous = FULL")
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var from, to int64
+	if err := tx.QueryRowContext(ctx, `SELECT entry_id FROM history_watermark WHERE id = 1`).Scan(&from); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM postings`).Scan(&to); err != nil {
+		return err
+	}
+	if to <= from {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT OR IGNORE INTO account_history(account_id, entry_id)
+		SELECT account_id, entry_id FROM (
+			SELECT debit_account AS account_id, entry_id FROM postings WHERE entry_id > $1 AND entry_id <= $2
+			UNION ALL
+			SELECT credit_account, entry_id FROM postings WHERE entry_id > $1 AND entry_id <= $2
+		) ORDER BY account_id, entry_id`, from, to); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE history_watermark SET entry_id = $1 WHERE id = 1`, to); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// IndexHistory brings the per-account history index up to date (SQLite;
+// on PostgreSQL postings are indexed as they are written). The ledger
+// does it by itself; tests and tools call it to force it.
+func (l *Ledger) IndexHistory(ctx context.Context) error {
+	if l.db.Dialect != sqldb.SQLite {
+		return nil
+	}
+	return l.indexHistory(ctx)
 }
 
 // commit applies reqs in one transaction and answers each of them.
@@ -83,6 +161,7 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 		b, err := l.tryBatch(ctx, sc, reqs, careful)
 		if err == nil {
 			l.metrics.observeBatch(len(reqs), time.Since(start))
+			sc.unindexed += len(b.newEnts)
 			if l.db.Dialect == sqldb.SQLite {
 				l.cacheMu.Lock()
 				if len(l.cache) > maxCache {
@@ -701,7 +780,7 @@ func (b *batch) applyEntry(in *EntryInput) (*Entry, error) {
 		return nil, err
 	}
 	e := &Entry{
-		ID: b.l.ids.Next(), Type: in.Type, Phase: PhasePosted, Postings: ps,
+		ID: b.l.entryID(), Type: in.Type, Phase: PhasePosted, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: in.EffectiveAt.UTC().Truncate(time.Microsecond), CreatedAt: b.now,
 	}
 	if e.EffectiveAt.IsZero() {
@@ -775,7 +854,7 @@ func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 		phase = PhaseVoid
 	}
 	return &Entry{
-		ID: b.l.ids.Next(), Type: t.entry.Type, Phase: phase, PendingID: in.PendingID, Postings: ps,
+		ID: b.l.entryID(), Type: t.entry.Type, Phase: phase, PendingID: in.PendingID, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
 	}, nil
 }
@@ -829,7 +908,7 @@ func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
 		t.reversed[p.Seq] += p.Amount
 	}
 	return &Entry{
-		ID: b.l.ids.Next(), Type: "reversal", Phase: PhasePosted, ReversesID: in.EntryID, Postings: ps,
+		ID: b.l.entryID(), Type: "reversal", Phase: PhasePosted, ReversesID: in.EntryID, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
 	}, nil
 }
