@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -467,8 +466,6 @@ func httpLedger(ctx context.Context, cfg Config, engine string, conc int) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	bodies := make([][]byte, 0)
-	_ = bodies
 	auth := "Authorization: Bearer " + key
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	r, err := HTTPLoad(ctx, c.addr, conc, cfg.Warmup, cfg.Duration, http.StatusCreated, func(buf []byte, w, n int) []byte {
@@ -624,5 +621,3 @@ func inProcess(ctx context.Context, cfg Config, engine string, conc int) (Result
 	r.P50, r.P99 = percentiles(lat)
 	return r, ctx.Err()
 }
-
-var _ = sql.ErrNoRows

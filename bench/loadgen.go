@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -205,6 +204,3 @@ func Post(buf []byte, host, path string, headers []string, body []byte) []byte {
 	buf = append(buf, "\r\n"...)
 	return append(buf, body...)
 }
-
-// drain is used by tests.
-var _ = io.Discard

@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strconv"
@@ -17,45 +18,63 @@ import (
 func BenchmarkTransfers(b *testing.B) {
 	for _, d := range sqldbtest.Dialects {
 		b.Run(string(d), func(b *testing.B) {
-			db := sqldbtest.Open(b, d)
-			ctx := context.Background()
-			w, _ := strconv.Atoi(os.Getenv("OKPAY_BENCH_WRITERS"))
-			l, err := ledger.New(ctx, db, ledger.Options{Writers: w})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			world, _ := l.CreateAccount(ctx, ledger.AccountInput{Currency: "USD", Kind: ledger.KindExternal})
-			const n = 1000
-			wallets := make([]int64, n)
-			for i := range wallets {
-				a, err := l.CreateAccount(ctx, ledger.AccountInput{Currency: "USD", Kind: ledger.KindUserWallet, Flags: ledger.FlagNoOverdraft})
-				if err != nil {
-					b.Fatal(err)
-				}
-				wallets[i] = a.ID
-				l.Post(ctx, ledger.EntryInput{Reference: "f" + strconv.Itoa(i), Type: "deposit", Postings: []ledger.Posting{{Debit: world.ID, Credit: a.ID, Amount: 1 << 40, Currency: "USD"}}})
-			}
-			var seq atomic.Int64
-			b.SetParallelism(128)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := seq.Add(1)
-					a, c := int(i*7919%n), int(i*104729%n)
-					if a == c {
-						c = (c + 1) % n
-					}
-					if _, err := l.Post(ctx, ledger.EntryInput{Reference: "t" + strconv.FormatInt(i, 10), Type: "transfer",
-						Postings: []ledger.Posting{{Debit: wallets[a], Credit: wallets[c], Amount: 1, Currency: "USD"}}}); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+			benchTransfers(b, d, func(i int64) (string, *ledger.Idem) { return "t" + strconv.FormatInt(i, 10), nil })
 		})
 	}
 }
 
-var _ = sqldb.SQLite
+// BenchmarkTransfersIdem is BenchmarkTransfers with what the HTTP API adds:
+// a random reference derived from an Idempotency-Key and a stored response
+// per transfer (SQLite).
+func BenchmarkTransfersIdem(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 550) // about the size of a stored transfer response
+	benchTransfers(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) {
+		ref := "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10)
+		return ref, &ledger.Idem{Principal: "key_x", Key: ref, RequestHash: body[:32],
+			Render: func(e *ledger.Entry, err error) (int, []byte, bool) { return 201, body, true }}
+	})
+}
+
+// benchTransfers moves 1 minor unit between pseudo-random pairs of 1,000
+// funded wallets; next gives the i-th transfer's reference and optional
+// idempotency record.
+func benchTransfers(b *testing.B, d sqldb.Dialect, next func(i int64) (string, *ledger.Idem)) {
+	db := sqldbtest.Open(b, d)
+	ctx := context.Background()
+	w, _ := strconv.Atoi(os.Getenv("OKPAY_BENCH_WRITERS"))
+	l, err := ledger.New(ctx, db, ledger.Options{Writers: w})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	world, _ := l.CreateAccount(ctx, ledger.AccountInput{Currency: "USD", Kind: ledger.KindExternal})
+	const n = 1000
+	wallets := make([]int64, n)
+	for i := range wallets {
+		a, err := l.CreateAccount(ctx, ledger.AccountInput{Currency: "USD", Kind: ledger.KindUserWallet, Flags: ledger.FlagNoOverdraft})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wallets[i] = a.ID
+		l.Post(ctx, ledger.EntryInput{Reference: "f" + strconv.Itoa(i), Type: "deposit", Postings: []ledger.Posting{{Debit: world.ID, Credit: a.ID, Amount: 1 << 40, Currency: "USD"}}})
+	}
+	var seq atomic.Int64
+	b.SetParallelism(128)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1)
+			a, c := int(i*7919%n), int(i*104729%n)
+			if a == c {
+				c = (c + 1) % n
+			}
+			ref, idem := next(i)
+			if _, err := l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: ref, Type: "transfer",
+				Postings: []ledger.Posting{{Debit: wallets[a], Credit: wallets[c], Amount: 1, Currency: "USD"}}}}, idem); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+}

@@ -95,9 +95,7 @@ func loadEntries(ctx context.Context, q querier, sc *stmtCache, idList []int64) 
 	return ents, rows.Err()
 }
 
-func inList(query string, n int) string {
-	return newStmtCache(nil).inList(query, n)
-}
+func inList(query string, n int) string { return expandIn(query, n, false) }
 
 // EntryStatus tells what became of an entry.
 type EntryStatus struct {
@@ -314,7 +312,7 @@ func (l *Ledger) CreateAccount(ctx context.Context, in AccountInput) (*Account, 
 		return err
 	})
 	if err != nil {
-		if in.Code != "" && isUnique(err) {
+		if in.Code != "" && sqldb.IsUniqueViolation(err) {
 			return l.CreateAccount(ctx, in) // lost a race for the code: return the winner
 		}
 		return nil, okpay.Internal(err, "create account")
@@ -421,7 +419,7 @@ func (l *Ledger) withWriteTx(ctx context.Context, fn func(*sql.Tx) error) error 
 		} else {
 			tx.Rollback()
 		}
-		if !isRetryable(err) {
+		if !sqldb.IsRetryable(err) {
 			return err
 		}
 	}

@@ -23,10 +23,9 @@ const (
 )
 
 type request struct {
-	op      Op
-	idem    *Idem
-	hash    [32]byte
-	invalid error // set when validation failed (answered without writing)
+	op   Op
+	idem *Idem
+	hash [32]byte
 
 	// expireID and expireRef are set on the sweeper's requests, which void
 	// an expired hold.

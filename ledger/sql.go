@@ -153,19 +153,25 @@ func (c *stmtCache) inList(query string, n int) string {
 	if s, ok := c.in[key]; ok {
 		return s
 	}
-	var ph string
-	if c.d != nil && c.d.dialect == sqldb.SQLite {
-		ph = strings.Repeat("?,", n)
-		ph = ph[:len(ph)-1]
-	} else {
-		ph = string(sqldb.Placeholders(nil, 1, n))
-	}
-	s := strings.Replace(query, "(?)", "("+ph+")", 1)
+	s := expandIn(query, n, c.d.dialect == sqldb.SQLite)
 	if len(c.in) > 4096 {
 		clear(c.in)
 	}
 	c.in[key] = s
 	return s
+}
+
+// expandIn replaces "(?)" in query by n placeholders: anonymous "?" for
+// SQLite's writer statements, "$1".."$n" otherwise.
+func expandIn(query string, n int, anonymous bool) string {
+	var ph string
+	if anonymous {
+		ph = strings.Repeat("?,", n)
+		ph = ph[:len(ph)-1]
+	} else {
+		ph = string(sqldb.Placeholders(nil, 1, n))
+	}
+	return strings.Replace(query, "(?)", "("+ph+")", 1)
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }

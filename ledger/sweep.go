@@ -62,14 +62,12 @@ func (l *Ledger) SweepExpired(ctx context.Context) (int, error) {
 			return n, nil
 		}
 		// Submit every void at once so they share commits, then collect.
-		reqs := make([]*request, len(due))
 		errs := make(chan error, len(due))
-		for i, id := range due {
+		for _, id := range due {
 			r := &request{expireID: id, expireRef: "expire:" + strconv.FormatInt(id, 10), done: make(chan struct{})}
 			// The content hash of a sweep is the pending id: a second
 			// sweeper's request is a retry, not a conflict.
 			copy(r.hash[:], r.expireRef)
-			reqs[i] = r
 			go func() {
 				_, err := l.submitRequest(ctx, r)
 				errs <- err

@@ -168,9 +168,7 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 					clear(l.cache)
 				}
 				for id, a := range b.accts {
-					if a.touched {
-						a.touched = false
-					}
+					a.touched = false
 					l.cache[id] = a
 				}
 				l.cacheMu.Unlock()
@@ -418,58 +416,23 @@ func (b *batch) load() error {
 		b.batchIdem = map[string]bool{}
 	}
 	if len(keys) > 0 && b.careful {
-		rows, err := b.sc.query(b.ctx, b.tx, qIdemKeys, keys)
-		if err != nil {
-			return fmt.Errorf("read idempotency keys: %w", err)
-		}
-		for rows.Next() {
-			var p, k string
-			var h, body []byte
-			var status int
-			if err := rows.Scan(&p, &k, &h, &status, &body); err != nil {
-				rows.Close()
-				return err
-			}
-			b.storedIdem[p+"\x00"+k] = &Response{Status: status, Body: body, Replayed: true}
-			b.idemHash[p+"\x00"+k] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := b.readIdem(keys); err != nil {
 			return err
 		}
 	}
 	// 2. Existing references.
-	refs := make([]any, 0, len(b.reqs))
-	for _, r := range b.reqs {
-		if r.invalid == nil {
+	if b.careful {
+		refs := make([]any, 0, len(b.reqs))
+		for _, r := range b.reqs {
 			refs = append(refs, r.reference())
 		}
-	}
-	if len(refs) > 0 && b.careful {
-		rows, err := b.sc.query(b.ctx, b.tx, qReferences, refs)
-		if err != nil {
-			return fmt.Errorf("read references: %w", err)
-		}
-		for rows.Next() {
-			var ri refInfo
-			var ref string
-			if err := rows.Scan(&ri.id, &ref, &ri.hash); err != nil {
-				rows.Close()
-				return err
-			}
-			b.existingRef[ref] = ri
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := b.readRefs(refs); err != nil {
 			return err
 		}
 	}
 	// 3. Pending entries to resolve and entries to reverse.
 	var tids []int64
 	for _, r := range b.reqs {
-		if r.invalid != nil {
-			continue
-		}
 		if r.op.Resolve != nil {
 			tids = append(tids, r.op.Resolve.PendingID)
 		} else if r.op.Reverse != nil {
@@ -488,9 +451,6 @@ func (b *batch) load() error {
 	// 4. Accounts and balances.
 	var aids []int64
 	for _, r := range b.reqs {
-		if r.invalid != nil {
-			continue
-		}
 		switch {
 		case r.op.Entry != nil:
 			for _, p := range r.op.Entry.Postings {
@@ -622,35 +582,21 @@ func (b *batch) loadAccounts(aids []int64) error {
 
 // apply decides request i against the batch's state, in memory.
 func (b *batch) apply(i int, r *request) {
+	if b.storedResponse(i, r) {
+		return
+	}
 	if r.idem != nil {
 		k := r.idem.Principal + "\x00" + r.idem.Key
-		if stored := b.storedIdem[k]; stored != nil {
-			if !bytes.Equal(b.idemHash[k], r.idem.RequestHash) {
-				b.errs[i] = okpay.Errorf(EIdempotencyKeyReused, "this idempotency key was used with a different request")
-				return
-			}
-			b.outs[i] = Outcome{Response: stored}
-			return
-		}
 		if b.batchIdem[k] {
 			b.errs[i] = okpay.Errorf(EIdempotencyInFlight, "a request with this idempotency key is still in progress")
 			return
 		}
 		b.batchIdem[k] = true
 	}
-	if r.invalid != nil {
-		b.errs[i] = r.invalid
+	if b.existingEntry(i, r) {
 		return
 	}
 	ref := r.reference()
-	if ri, ok := b.existingRef[ref]; ok {
-		if !bytes.Equal(ri.hash, r.hash[:]) {
-			b.errs[i] = okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
-			return
-		}
-		b.outs[i] = Outcome{Existing: true, Entry: &Entry{ID: ri.id}} // filled by loadExisting
-		return
-	}
 	if j, ok := b.batchRef[ref]; ok {
 		if b.hashes[j] != r.hash {
 			b.errs[i] = okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
@@ -921,7 +867,7 @@ func (b *batch) recheckFailures() error {
 	var keys, refs []any
 	var failed []int
 	for i, r := range b.reqs {
-		if b.errs[i] == nil || r.invalid != nil || isCode(b.errs[i], EIdempotencyInFlight) {
+		if b.errs[i] == nil || isCode(b.errs[i], EIdempotencyInFlight) {
 			continue
 		}
 		failed = append(failed, i)
@@ -934,65 +880,89 @@ func (b *batch) recheckFailures() error {
 		return nil
 	}
 	if len(keys) > 0 {
-		rows, err := b.sc.query(b.ctx, b.tx, qIdemKeys, keys)
-		if err != nil {
-			return fmt.Errorf("read idempotency keys: %w", err)
-		}
-		for rows.Next() {
-			var p, k string
-			var h, body []byte
-			var status int
-			if err := rows.Scan(&p, &k, &h, &status, &body); err != nil {
-				rows.Close()
-				return err
-			}
-			b.storedIdem[p+"\x00"+k] = &Response{Status: status, Body: body, Replayed: true}
-			b.idemHash[p+"\x00"+k] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := b.readIdem(keys); err != nil {
 			return err
 		}
 	}
+	if err := b.readRefs(refs); err != nil {
+		return err
+	}
+	for _, i := range failed {
+		_ = b.storedResponse(i, b.reqs[i]) || b.existingEntry(i, b.reqs[i])
+	}
+	return nil
+}
+
+// storedResponse decides request i when its Idempotency-Key has a stored
+// response: replayed, or idempotency_key_reused for another body.
+func (b *batch) storedResponse(i int, r *request) bool {
+	if r.idem == nil {
+		return false
+	}
+	k := r.idem.Principal + "\x00" + r.idem.Key
+	stored := b.storedIdem[k]
+	if stored == nil {
+		return false
+	}
+	if !bytes.Equal(b.idemHash[k], r.idem.RequestHash) {
+		b.outs[i], b.errs[i] = Outcome{}, okpay.Errorf(EIdempotencyKeyReused, "this idempotency key was used with a different request")
+	} else {
+		b.outs[i], b.errs[i] = Outcome{Response: stored}, nil
+	}
+	return true
+}
+
+// existingEntry decides request i when an entry with its reference exists:
+// returned, or reference_conflict for other content.
+func (b *batch) existingEntry(i int, r *request) bool {
+	ref := r.reference()
+	if ri, ok := b.existingRef[ref]; ok {
+		if !bytes.Equal(ri.hash, r.hash[:]) {
+			b.outs[i], b.errs[i] = Outcome{}, okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
+		} else {
+			b.outs[i], b.errs[i] = Outcome{Existing: true, Entry: &Entry{ID: ri.id}}, nil // filled by loadExisting
+		}
+		return true
+	}
+	return false
+}
+
+// readIdem loads the stored Idempotency-Key records among keys.
+func (b *batch) readIdem(keys []any) error {
+	rows, err := b.sc.query(b.ctx, b.tx, qIdemKeys, keys)
+	if err != nil {
+		return fmt.Errorf("read idempotency keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p, k string
+		var h, body []byte
+		var status int
+		if err := rows.Scan(&p, &k, &h, &status, &body); err != nil {
+			return err
+		}
+		b.storedIdem[p+"\x00"+k] = &Response{Status: status, Body: body, Replayed: true}
+		b.idemHash[p+"\x00"+k] = h
+	}
+	return rows.Err()
+}
+
+// readRefs loads the existing entries among refs.
+func (b *batch) readRefs(refs []any) error {
 	rows, err := b.sc.query(b.ctx, b.tx, qReferences, refs)
 	if err != nil {
 		return fmt.Errorf("read references: %w", err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var ri refInfo
 		var ref string
 		if err := rows.Scan(&ri.id, &ref, &ri.hash); err != nil {
-			rows.Close()
 			return err
 		}
 		b.existingRef[ref] = ri
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, i := range failed {
-		r := b.reqs[i]
-		if r.idem != nil {
-			k := r.idem.Principal + "\x00" + r.idem.Key
-			if stored := b.storedIdem[k]; stored != nil {
-				if !bytes.Equal(b.idemHash[k], r.idem.RequestHash) {
-					b.errs[i] = okpay.Errorf(EIdempotencyKeyReused, "this idempotency key was used with a different request")
-				} else {
-					b.outs[i], b.errs[i] = Outcome{Response: stored}, nil
-				}
-				continue
-			}
-		}
-		if ri, ok := b.existingRef[r.reference()]; ok {
-			if !bytes.Equal(ri.hash, r.hash[:]) {
-				b.errs[i] = okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", r.reference())
-			} else {
-				b.outs[i], b.errs[i] = Outcome{Existing: true, Entry: &Entry{ID: ri.id}}, nil
-			}
-		}
-	}
-	return nil
+	return rows.Err()
 }
 
 // loadExisting fills in the entries that retried references point at.

@@ -141,13 +141,12 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	// Cross-site state-changing requests get 403: a problem document
 	// under /api/, the page shell's answer elsewhere.
 	cop := http.NewCrossOriginProtection()
-	webDeny := web.CrossOrigin(http.NotFoundHandler())
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			api.CrossOrigin(w, r)
 			return
 		}
-		webDeny.ServeHTTP(w, r)
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 	}))
 	handler := api.Observe(web.SecurityHeaders(cop.Handler(mux)))
 

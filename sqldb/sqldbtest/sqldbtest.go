@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -40,7 +41,7 @@ func URL(t testing.TB, d sqldb.Dialect) string {
 	case sqldb.SQLite:
 		return "sqlite:" + filepath.Join(t.TempDir(), "okpay.db")
 	case sqldb.Postgres:
-		base := lookupEnv(EnvPostgres)
+		base := os.Getenv(EnvPostgres)
 		if base == "" {
 			t.Skipf("%s not set: set it (e.g. postgres://postgres@127.0.0.1:5432/okpay_test?sslmode=disable) to run PostgreSQL tests", EnvPostgres)
 		}

@@ -1,5 +1,0 @@
-package sqldbtest
-
-import "os"
-
-func lookupEnv(k string) string { return os.Getenv(k) }
