@@ -89,18 +89,25 @@ func (e *Error) Data() map[string]any {
 	return d
 }
 
-// maxQuoted is the number of bytes of user input echoed in a message.
+// maxQuoted bounds the bytes of user input echoed in a message, counted
+// after quoting (an escaped byte such as \x7f takes four).
 const maxQuoted = 24
 
-// quote returns s as a Go-quoted string for a message, cut to maxQuoted
-// bytes (on a rune boundary) with "..." appended when longer.
+// quote returns s as a Go-quoted string for a message, cut (on a rune
+// boundary) so the quoted text holds at most maxQuoted bytes of escaped
+// input, with "..." appended when it was cut.
 func quote(s string) string {
-	if len(s) <= maxQuoted {
-		return strconv.Quote(s)
+	out := make([]byte, 0, maxQuoted+5)
+	out = append(out, '"')
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		piece := strconv.Quote(s[i : i+size])
+		piece = piece[1 : len(piece)-1] // one rune, escaped as Quote would
+		if len(out)-1+len(piece) > maxQuoted {
+			return string(append(out, '"')) + "..."
+		}
+		out = append(out, piece...)
+		i += size
 	}
-	cut := maxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "..."
+	return string(append(out, '"'))
 }
