@@ -86,19 +86,48 @@ func newFromFS(fsys fs.FS) (*Catalog, error) {
 		ids:        make(map[Lang]map[string]struct{}),
 	}
 	for _, l := range Langs() {
-		path := "locales/" + string(l) + ".toml"
-		mf, err := bundle.LoadMessageFileFS(fsys, path)
+		files, err := localeFiles(fsys, l)
 		if err != nil {
-			return nil, fmt.Errorf("i18n: load %s: %w", path, err)
+			return nil, err
 		}
-		ids := make(map[string]struct{}, len(mf.Messages))
-		for _, m := range mf.Messages {
-			ids[m.ID] = struct{}{}
+		ids := make(map[string]struct{})
+		for _, path := range files {
+			mf, err := bundle.LoadMessageFileFS(fsys, path)
+			if err != nil {
+				return nil, fmt.Errorf("i18n: load %s: %w", path, err)
+			}
+			for _, m := range mf.Messages {
+				if _, dup := ids[m.ID]; dup {
+					return nil, fmt.Errorf("i18n: %s: message %q is defined twice", path, m.ID)
+				}
+				ids[m.ID] = struct{}{}
+			}
 		}
 		c.ids[l] = ids
 		c.localizers[l] = goi18n.NewLocalizer(bundle, string(l))
 	}
 	return c, nil
+}
+
+// localeFiles lists the catalog files of l: "locales/<l>.toml" and any
+// "locales/<area>.<l>.toml" (one file per area keeps each part of the
+// product's texts together).
+func localeFiles(fsys fs.FS, l Lang) ([]string, error) {
+	all, err := fs.Glob(fsys, "locales/*.toml")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range all {
+		name := strings.TrimPrefix(f, "locales/")
+		if name == string(l)+".toml" || strings.HasSuffix(name, "."+string(l)+".toml") {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("i18n: no catalog for %s in locales/", l)
+	}
+	return out, nil
 }
 
 // T returns the message id in lang, with data filled into its {{.Field}}

@@ -80,13 +80,23 @@ func TestMessagesAreTranslatedAndConsistent(t *testing.T) {
 // rawCatalog returns the raw messages of l, placeholders not filled in.
 func rawCatalog(t *testing.T, l Lang) map[string]any {
 	t.Helper()
-	b, err := localeFS.ReadFile("locales/" + string(l) + ".toml")
+	files, err := localeFiles(localeFS, l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var raw map[string]any
-	if err := toml.Unmarshal(b, &raw); err != nil {
-		t.Fatal(err)
+	raw := map[string]any{}
+	for _, f := range files {
+		b, err := localeFS.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var part map[string]any
+		if err := toml.Unmarshal(b, &part); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range part {
+			raw[k] = v
+		}
 	}
 	return raw
 }

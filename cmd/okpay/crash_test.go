@@ -91,7 +91,7 @@ type serverProc struct {
 func startServerProc(t *testing.T, bin, dbURL string) *serverProc {
 	t.Helper()
 	p := &serverProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn")
+	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn", "--dev", "on", "--secret-key", testSecretKey)
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	start := time.Now()

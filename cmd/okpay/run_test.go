@@ -446,7 +446,7 @@ func TestServe(t *testing.T) {
 	for _, d := range sqldbtest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			dbURL := sqldbtest.URL(t, d)
-			s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn")
+			s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn", "--dev", "on", "--secret-key", testSecretKey)
 			t.Logf("listening on %s (%s)", s.url, s.storage)
 			checkEndpoints(t, s.url)
 			s.stop(t)
@@ -630,7 +630,7 @@ func TestLedgerVerify(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			dbURL := sqldbtest.URL(t, d)
 			secret := createAPIKey(t, dbURL)
-			s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn")
+			s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn", "--dev", "on", "--secret-key", testSecretKey)
 			c := &apiClient{base: s.url, key: secret, hc: &http.Client{Timeout: 10 * time.Second}}
 			ext := createAccount(t, c, "bank", "external", false)
 			w1 := createAccount(t, c, "alice", "user_wallet", true)
@@ -741,3 +741,7 @@ func TestCrossSiteAPIWriteIsAProblemDocument(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// testSecretKey is the master key of servers on PostgreSQL in tests (with
+// SQLite, serve keeps one beside the database).
+const testSecretKey = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/okpay/okpay/apikey"
+	"github.com/okpay/okpay/audit"
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/httpapi"
 	"github.com/okpay/okpay/i18n"
@@ -54,7 +55,9 @@ func newLogger(e *env, level string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+	// The scrubber redacts secrets by key and escapes control characters
+	// in every record (AUD-02, AUD-03).
+	return slog.New(audit.NewHandler(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l}))), nil
 }
 
 type serveConfig struct {
@@ -66,6 +69,7 @@ type serveConfig struct {
 	writers      int
 	shutdownWait time.Duration
 	debugAddr    string
+	identity     identityFlags
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -80,6 +84,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060")
 	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr")
+	c.identity.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -113,6 +118,13 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	if err != nil {
 		return err
 	}
+	ident, err := buildIdentity(ctx, log, db, clk, idgen, catalog, &c.identity, c.addr)
+	if err != nil {
+		return err
+	}
+	runCtx, stopIdentity := context.WithCancel(context.Background())
+	defer stopIdentity()
+	ident.run(runCtx, log)
 	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString()})
 	if err != nil {
 		return err

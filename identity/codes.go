@@ -1,0 +1,174 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/identity/otp"
+)
+
+// Code purposes.
+const (
+	purposeLogin       = "login"
+	purposeStepUp      = "step_up"
+	purposeVerifyEmail = "verify_email"
+	purposeVerifyPhone = "verify_phone"
+	purposeReset       = "reset"
+	purposeResetFactor = "reset_factor"
+)
+
+// SMS send limits (MFA-03), per account and per destination; per IP a
+// looser cap stops one client spraying numbers.
+const (
+	smsMinInterval  = 60 * time.Second
+	smsPerHour      = 5
+	smsPerDay       = 10
+	smsPerIPPerHour = 30
+)
+
+// codeRequest describes one code to send.
+type codeRequest struct {
+	owner   string // "sess:<id>" or "flow:<id>": the code works only there
+	user    *userRow
+	purpose string
+	channel string // MethodSMS or MethodEmail
+	digits  int
+	ttl     time.Duration
+}
+
+// sendCode invalidates the owner's earlier codes for the purpose, stores a
+// new one as an HMAC and queues the message carrying it, all in tx.
+func (s *Service) sendCode(ctx context.Context, tx *sql.Tx, r codeRequest, m Meta) error {
+	now := s.now()
+	dest := r.user.Email
+	if r.channel == MethodSMS {
+		dest = r.user.Phone
+		if err := s.checkSMSLimits(ctx, tx, r.user.ID, dest, m.IP, now); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`,
+		micros(now), r.owner, r.purpose); err != nil {
+		return okpay.Internal(err, "invalidate codes")
+	}
+	return s.storeAndSendCode(ctx, tx, r, m)
+}
+
+// storeAndSendCode draws a code, stores its MAC and queues its message.
+func (s *Service) storeAndSendCode(ctx context.Context, tx *sql.Tx, r codeRequest, m Meta) error {
+	now := s.now()
+	dest := r.user.Email
+	if r.channel == MethodSMS {
+		dest = r.user.Phone
+	}
+	code, err := otp.NewCode(r.digits)
+	if err != nil {
+		return okpay.Internal(err, "generate code")
+	}
+	mac := s.codeMAC.Sum([]byte(r.owner), []byte(r.purpose), []byte(code))
+	id := s.IDs.Next()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (id, owner, user_id, purpose, channel, destination, ip, mac, key_id, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		id, r.owner, r.user.ID, r.purpose, r.channel, dest, m.IP, mac, s.codeMAC.KeyID(), micros(now), micros(now.Add(r.ttl))); err != nil {
+		return okpay.Internal(err, "store code")
+	}
+	return s.notifyCode(ctx, tx, r.user, r.purpose, r.channel, code, r.ttl, "code:"+strconv.FormatInt(id, 10))
+}
+
+func (s *Service) checkSMSLimits(ctx context.Context, tx *sql.Tx, userID int64, dest, ip string, now time.Time) error {
+	day := micros(now.Add(-24 * time.Hour))
+	hour := micros(now.Add(-time.Hour))
+	var retry time.Duration
+	for _, q := range []struct {
+		col string
+		val any
+	}{{"user_id", userID}, {"destination", dest}} {
+		var inDay, inHour, last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN created_at > $3 THEN 1 ELSE 0 END), 0), COALESCE(MAX(created_at), 0)
+			FROM otp_codes WHERE `+q.col+` = $1 AND channel = 'sms' AND created_at > $2`, q.val, day, hour).Scan(&inDay, &inHour, &last); err != nil {
+			return okpay.Internal(err, "count sms")
+		}
+		if last > 0 && now.Sub(fromMicros(last)) < smsMinInterval {
+			retry = max(retry, smsMinInterval-now.Sub(fromMicros(last)))
+		}
+		if inHour >= smsPerHour {
+			retry = max(retry, time.Hour)
+		}
+		if inDay >= smsPerDay {
+			retry = max(retry, 24*time.Hour)
+		}
+	}
+	if ip != "" {
+		var n int64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM otp_codes WHERE ip = $1 AND channel = 'sms' AND created_at > $2`, ip, hour).Scan(&n); err != nil {
+			return okpay.Internal(err, "count sms")
+		}
+		if n >= smsPerIPPerHour {
+			retry = max(retry, time.Hour)
+		}
+	}
+	if retry > 0 {
+		return &RateLimitError{RetryAfter: retry}
+	}
+	return nil
+}
+
+// errBadCode is the answer to every code that does not work: wrong,
+// expired, used, superseded or out of attempts.
+func errBadCode() error {
+	return okpay.Errorf(EInvalidCode, "That code is not valid. Check it, or ask for a new one.")
+}
+
+// checkCode verifies input against the owner's live code for purpose and
+// consumes it on success (compare-and-set: of two concurrent submissions
+// exactly one succeeds). A wrong code counts an attempt; after
+// MaxCodeAttempts the code is dead even when right. It returns the code's
+// channel. Failures must be committed: callers wrap them in commitThen.
+func (s *Service) checkCode(ctx context.Context, tx *sql.Tx, owner, purpose, input string, digits int) (channel string, err error) {
+	now := s.now()
+	q := `SELECT id, mac, attempts, expires_at, channel FROM otp_codes WHERE owner = $1 AND purpose = $2 AND used_at = 0 ORDER BY id DESC LIMIT 1`
+	if s.DB.Dialect == "postgres" {
+		q += ` FOR UPDATE`
+	}
+	var id, expires int64
+	var mac []byte
+	var attempts int
+	err = tx.QueryRowContext(ctx, q, owner, purpose).Scan(&id, &mac, &attempts, &expires, &channel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errBadCode()
+	}
+	if err != nil {
+		return "", okpay.Internal(err, "load code")
+	}
+	if attempts >= s.cfg.MaxCodeAttempts || !now.Before(fromMicros(expires)) {
+		return "", errBadCode()
+	}
+	code, ok := otp.ParseCode(input, digits)
+	if !ok || !s.codeMAC.Equal(mac, s.codeMAC.Sum([]byte(owner), []byte(purpose), []byte(code))) {
+		if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1`, id); err != nil {
+			return "", okpay.Internal(err, "count attempt")
+		}
+		return "", errBadCode()
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE id = $2 AND used_at = 0`, micros(now), id)
+	if err != nil {
+		return "", okpay.Internal(err, "use code")
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return "", errBadCode()
+	}
+	return channel, nil
+}
+
+// invalidateCodes kills every outstanding code of a user (REC-05).
+func (s *Service) invalidateCodes(ctx context.Context, tx *sql.Tx, userID int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE user_id = $2 AND used_at = 0`, micros(s.now()), userID)
+	if err != nil {
+		return okpay.Internal(err, "invalidate codes")
+	}
+	return nil
+}

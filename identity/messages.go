@@ -1,0 +1,165 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/notify"
+)
+
+// Security notification kinds (NOT-01). The catalog holds, for each kind K,
+// "notify.K.subject", "notify.K.body" (email and in-app) and "notify.K.sms".
+const (
+	NoteNewDevice        = "new_device"
+	NotePasswordNoMFA    = "password_no_mfa"
+	NoteLockout          = "lockout"
+	NotePasswordReset    = "password_reset"
+	NotePasswordChanged  = "password_changed"
+	NoteFactorAdded      = "factor_added"
+	NoteFactorRemoved    = "factor_removed"
+	NoteRecoveryCodeUsed = "recovery_code_used"
+	NoteFrozen           = "frozen"
+	NoteUnfrozen         = "unfrozen"
+	NoteRegisterAttempt  = "register_attempt"
+	NoteSessionsRevoked  = "sessions_revoked"
+)
+
+// notifyCode queues the message that carries a one-time code. The outbox
+// seals it at rest; no other message ever carries a code (NOT-04).
+func (s *Service) notifyCode(ctx context.Context, tx *sql.Tx, u *userRow, purpose, channel, code string, ttl time.Duration, dedupe string) error {
+	data := map[string]any{"Code": code, "Minutes": int(ttl / time.Minute)}
+	key := "notify.code." + purpose
+	m := notify.Message{DedupeKey: dedupe + ":" + channel, UserID: u.ID, Channel: channel, Kind: "code_" + purpose}
+	if channel == MethodSMS {
+		m.To = u.Phone
+		m.Body = s.Catalog.T(u.Lang, key+".sms", data)
+	} else {
+		m.To = u.Email
+		m.Subject = s.Catalog.T(u.Lang, key+".subject", data)
+		m.Body = s.Catalog.T(u.Lang, key+".body", data)
+	}
+	if err := s.Outbox.Enqueue(ctx, tx, m); err != nil {
+		return okpay.Internal(err, "queue code")
+	}
+	return nil
+}
+
+// notifySecurity queues a security notification of kind to every channel
+// (email, SMS and in-app; NOT-06: no opt-out), each carrying a fresh
+// single-use "Not you? Freeze my account" link (NOT-05). extra fills the
+// message's own placeholders; to overrides the destinations (a contact
+// change notifies the old address too).
+func (s *Service) notifySecurity(ctx context.Context, tx *sql.Tx, u *userRow, kind string, m Meta, extra map[string]any) error {
+	now := s.now()
+	link, err := s.newFreezeLink(ctx, tx, u.ID, now)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{
+		"Time":   now.Format("2006-01-02 15:04 UTC"),
+		"Device": deviceLabel(m.UserAgent),
+		"IP":     orUnknown(m.IP),
+		"Link":   link,
+	}
+	for k, v := range extra {
+		data[k] = v
+	}
+	event := strconv.FormatInt(s.IDs.Next(), 10)
+	subject := s.Catalog.T(u.Lang, "notify."+kind+".subject", data)
+	body := s.Catalog.T(u.Lang, "notify."+kind+".body", data)
+	msgs := []notify.Message{
+		{DedupeKey: kind + ":" + event + ":email", UserID: u.ID, Channel: "email", Kind: kind, To: u.Email, Subject: subject, Body: body},
+		{DedupeKey: kind + ":" + event + ":sms", UserID: u.ID, Channel: "sms", Kind: kind, To: u.Phone, Body: s.Catalog.T(u.Lang, "notify."+kind+".sms", data)},
+		{DedupeKey: kind + ":" + event + ":inapp", UserID: u.ID, Channel: "inapp", Kind: kind, Subject: subject, Body: body},
+	}
+	if u.EmailVerifiedAt.IsZero() {
+		msgs[0].Channel = "" // never mail an address nobody proved
+	}
+	out := msgs[:0]
+	for _, msg := range msgs {
+		if msg.Channel != "" {
+			out = append(out, msg)
+		}
+	}
+	if err := s.Outbox.Enqueue(ctx, tx, out...); err != nil {
+		return okpay.Internal(err, "queue notification")
+	}
+	return nil
+}
+
+// newFreezeLink stores a single-use freeze token (hashed) and returns the
+// link that carries it. Its host comes from configuration only.
+func (s *Service) newFreezeLink(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) (string, error) {
+	token := randomToken()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+		hashToken(token), userID, micros(now), micros(now.Add(s.cfg.FreezeLinkTTL))); err != nil {
+		return "", okpay.Internal(err, "store freeze link")
+	}
+	return strings.TrimRight(s.cfg.BaseURL, "/") + "/freeze/" + token, nil
+}
+
+// randomToken returns 32 random bytes, base64url (SES-01).
+func randomToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// deviceLabel makes a short "Chrome on Linux"-style label from a
+// User-Agent.
+func deviceLabel(ua string) string {
+	browser := ""
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"}, {"curl/", "curl"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	osName := ""
+	for _, o := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			osName = o.name
+			break
+		}
+	}
+	switch {
+	case browser != "" && osName != "":
+		return browser + " / " + osName
+	case browser != "":
+		return browser
+	case osName != "":
+		return osName
+	case ua == "":
+		return "?"
+	}
+	if len(ua) > 40 {
+		ua = ua[:40]
+	}
+	return ua
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+// langOr returns l when it is supported, else the default language.
+func langOr(l i18n.Lang) i18n.Lang {
+	if _, ok := i18n.ParseLang(string(l)); ok {
+		return l
+	}
+	return i18n.Default
+}

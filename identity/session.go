@@ -1,0 +1,294 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/audit"
+)
+
+// Assurance levels of a session.
+const (
+	// AAL1 is "password checked, second factor pending" (MFA-01): only
+	// the second-factor step, logout and freeze accept it.
+	AAL1 = 1
+	// AAL2 is a full login.
+	AAL2 = 2
+)
+
+// Session is a server-side login session. Its token is known only to the
+// client; the table holds the token's SHA-256 (SES-01).
+type Session struct {
+	ID         int64
+	UserID     int64
+	AAL        int
+	DeviceID   string
+	IP         string
+	UserAgent  string
+	Device     string // a short label made from the User-Agent
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	MFAAt      time.Time
+	Current    bool
+}
+
+// SessionPrefix is the id prefix of sessions in the API.
+const SessionPrefix = "ses"
+
+// Sudo reports whether a second factor was passed within the sudo window
+// (SES-08).
+func (s *Service) Sudo(sess *Session) bool {
+	return !sess.MFAAt.IsZero() && s.now().Before(sess.MFAAt.Add(s.cfg.SudoWindow))
+}
+
+// SudoUntil is when the session's sudo window closes (zero if closed).
+func (s *Service) SudoUntil(sess *Session) time.Time {
+	if !s.Sudo(sess) {
+		return time.Time{}
+	}
+	return sess.MFAAt.Add(s.cfg.SudoWindow)
+}
+
+const sessionCols = `id, user_id, aal, device_id, ip, user_agent, created_at, last_seen_at, expires_at, mfa_at, revoked_at`
+
+func scanSession(row interface{ Scan(...any) error }) (*Session, int64, error) {
+	var ss Session
+	var created, seen, expires, mfa, revoked int64
+	if err := row.Scan(&ss.ID, &ss.UserID, &ss.AAL, &ss.DeviceID, &ss.IP, &ss.UserAgent, &created, &seen, &expires, &mfa, &revoked); err != nil {
+		return nil, 0, err
+	}
+	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.MFAAt = fromMicros(created), fromMicros(seen), fromMicros(expires), fromMicros(mfa)
+	ss.Device = deviceLabel(ss.UserAgent)
+	return &ss, revoked, nil
+}
+
+// createSession starts a session and returns its token.
+func (s *Service) createSession(ctx context.Context, tx *sql.Tx, userID int64, aal int, mfaAt time.Time, m Meta) (string, *Session, error) {
+	now := s.now()
+	token := randomToken()
+	ss := &Session{ID: s.IDs.Next(), UserID: userID, AAL: aal, DeviceID: m.DeviceID, IP: m.IP, UserAgent: clip(m.UserAgent, 512),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout), MFAAt: mfaAt}
+	ss.Device = deviceLabel(ss.UserAgent)
+	mfa := int64(0)
+	if !mfaAt.IsZero() {
+		mfa = micros(mfaAt)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, user_id, aal, device_id, ip, user_agent, created_at, last_seen_at, expires_at, mfa_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		ss.ID, hashToken(token), userID, aal, ss.DeviceID, ss.IP, ss.UserAgent, micros(now), micros(now), micros(ss.ExpiresAt), mfa); err != nil {
+		return "", nil, okpay.Internal(err, "create session")
+	}
+	return token, ss, nil
+}
+
+// rotate gives the session a new token (and level), so the token the
+// client held before is dead (SES-02: fixation).
+func (s *Service) rotate(ctx context.Context, tx *sql.Tx, ss *Session, aal int, mfaAt time.Time) (string, error) {
+	token := randomToken()
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET token_hash = $1, aal = $2, mfa_at = $3, last_seen_at = $4 WHERE id = $5`,
+		hashToken(token), aal, micros(mfaAt), micros(s.now()), ss.ID); err != nil {
+		return "", okpay.Internal(err, "rotate session")
+	}
+	ss.AAL, ss.MFAAt = aal, mfaAt
+	return token, nil
+}
+
+func errNoSession() error {
+	return okpay.Errorf(okpay.EUnauthorized, "Sign in to continue.")
+}
+
+// lookupSession finds the live session of token without touching it.
+func (s *Service) lookupSession(ctx context.Context, q querier, token string) (*Session, error) {
+	if token == "" || len(token) > 128 {
+		return nil, errNoSession()
+	}
+	ss, revoked, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1`, hashToken(token)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoSession()
+	}
+	if err != nil {
+		return nil, okpay.Internal(err, "load session")
+	}
+	if revoked != 0 {
+		return nil, errNoSession()
+	}
+	now := s.now()
+	if !now.Before(ss.ExpiresAt) || !now.Before(ss.LastSeenAt.Add(s.cfg.IdleTimeout)) {
+		return nil, okpay.Errorf(ESessionExpired, "Your session has expired. Sign in again.")
+	}
+	return ss, nil
+}
+
+// Authenticate resolves a session token to its session and user, enforcing
+// the idle and absolute timeouts server-side (SES-03), and records the
+// activity. A session waiting for its second factor is returned with
+// AAL1: callers that need a full login use RequireAAL2.
+func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *User, error) {
+	ss, err := s.lookupSession(ctx, s.DB.Read, token)
+	if err != nil {
+		if okpay.ErrorCode(err) == ESessionExpired {
+			s.expire(ctx, token)
+		}
+		return nil, nil, err
+	}
+	now := s.now()
+	res, err := s.DB.Write.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at = 0`, micros(now), ss.ID)
+	if err != nil {
+		return nil, nil, okpay.Internal(err, "touch session")
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, nil, errNoSession() // revoked in the meantime (SES-05: no caching delay)
+	}
+	ss.LastSeenAt = now
+	ss.Current = true
+	u, err := s.loadUser(ctx, s.DB.Read, ss.UserID, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ss, &u.User, nil
+}
+
+// RequireAAL2 returns EMFARequired for a session still waiting for its
+// second factor (MFA-01).
+func RequireAAL2(ss *Session) error {
+	if ss.AAL < AAL2 {
+		return okpay.Errorf(EMFARequired, "Finish signing in with your second factor first.")
+	}
+	return nil
+}
+
+// expire marks a timed-out session revoked, so it shows as ended.
+func (s *Service) expire(ctx context.Context, token string) {
+	s.DB.Write.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = 'expired' WHERE token_hash = $2 AND revoked_at = 0`,
+		micros(s.now()), hashToken(token))
+}
+
+// Logout ends the session of token (SES-04). Ending an unknown or ended
+// session is not an error.
+func (s *Service) Logout(ctx context.Context, token string, m Meta) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		ss, revoked, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1`, hashToken(token)))
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked != 0) {
+			return nil
+		}
+		if err != nil {
+			return okpay.Internal(err, "load session")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout' WHERE id = $2`, micros(s.now()), ss.ID); err != nil {
+			return okpay.Internal(err, "end session")
+		}
+		return s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: userRef(ss.UserID), Subject: userRef(ss.UserID), Outcome: "success", Reason: "logout"}, m)
+	})
+}
+
+// Sessions lists the user's live sessions, newest first (SES-05).
+func (s *Service) Sessions(ctx context.Context, userID, currentID int64) ([]*Session, error) {
+	now := s.now()
+	rows, err := s.DB.Read.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions
+		WHERE user_id = $1 AND revoked_at = 0 AND expires_at > $2 AND last_seen_at > $3 ORDER BY id DESC LIMIT 100`,
+		userID, micros(now), micros(now.Add(-s.cfg.IdleTimeout)))
+	if err != nil {
+		return nil, okpay.Internal(err, "list sessions")
+	}
+	defer rows.Close()
+	var out []*Session
+	for rows.Next() {
+		ss, _, err := scanSession(rows)
+		if err != nil {
+			return nil, okpay.Internal(err, "list sessions")
+		}
+		ss.Current = ss.ID == currentID
+		out = append(out, ss)
+	}
+	return out, rows.Err()
+}
+
+func errSudo() error {
+	return okpay.Errorf(EStepUpRequired, "Confirm it is you with your second factor first.")
+}
+
+// RevokeSession ends one of the user's sessions; it needs the sudo window
+// (SES-05). Another user's session is "not found" (API-02).
+func (s *Service) RevokeSession(ctx context.Context, cur *Session, id int64, m Meta) error {
+	if err := RequireAAL2(cur); err != nil {
+		return err
+	}
+	if !s.Sudo(cur) {
+		return errSudo()
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = 'revoked' WHERE id = $2 AND user_id = $3 AND revoked_at = 0`,
+			micros(s.now()), id, cur.UserID)
+		if err != nil {
+			return okpay.Internal(err, "revoke session")
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return okpay.Errorf(okpay.ENotFound, "No such session.")
+		}
+		return s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: userRef(cur.UserID), Subject: userRef(cur.UserID), Outcome: "success",
+			Reason: "revoked by user", Details: map[string]string{"session": sessionRef(id)}}, m)
+	})
+}
+
+// RevokeOtherSessions ends every session of the user but cur (sudo).
+func (s *Service) RevokeOtherSessions(ctx context.Context, cur *Session, m Meta) (int, error) {
+	if err := RequireAAL2(cur); err != nil {
+		return 0, err
+	}
+	if !s.Sudo(cur) {
+		return 0, errSudo()
+	}
+	var n int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = s.revokeSessions(ctx, tx, cur.UserID, cur.ID, "revoked by user", m)
+		return err
+	})
+	return n, err
+}
+
+// revokeSessions ends every live session of userID except keep (0: all)
+// and audits it (SES-06: authn_token_revoked).
+func (s *Service) revokeSessions(ctx context.Context, tx *sql.Tx, userID, keep int64, reason string, m Meta) (int, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE user_id = $3 AND id <> $4 AND revoked_at = 0`,
+		micros(s.now()), clip(reason, 64), userID, keep)
+	if err != nil {
+		return 0, okpay.Internal(err, "revoke sessions")
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 {
+		if err := s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: userRef(userID), Subject: userRef(userID), Outcome: "success",
+			Reason: reason, Details: map[string]string{"sessions": itoa(n)}}, m); err != nil {
+			return 0, err
+		}
+	}
+	return int(n), nil
+}
+
+// TerminateAllSessions ends every session of a user on an administrator's
+// or agent's order (SES-11), audited with the actor and reason.
+func (s *Service) TerminateAllSessions(ctx context.Context, userID int64, actor, caseID, reason string, m Meta) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.loadUser(ctx, tx, userID, true); err != nil {
+			return err
+		}
+		var err error
+		if n, err = s.revokeSessions(ctx, tx, userID, 0, "terminated by "+actor, m); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: actor, Subject: userRef(userID), Outcome: "success", CaseID: caseID, Reason: reason}, m)
+	})
+	return n, err
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

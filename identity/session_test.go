@@ -1,0 +1,342 @@
+package identity_test
+
+import (
+	"encoding/base32"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/otp"
+	"github.com/okpay/okpay/sqldb"
+	"github.com/okpay/okpay/sqldb/sqldbtest"
+)
+
+func decodeSecret(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(s))
+	if err != nil {
+		t.Fatalf("secret %q: %v", s, err)
+	}
+	return b
+}
+
+func TestSES02_TokenRotatesAtTheSecondFactor(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		res, err := h.svc.Login(h.ctx, a.email, a.password, h.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res2, err := h.svc.VerifyFactor(h.ctx, res.Token, identity.MethodSMS, h.lastCode(a.phone, "code_login"), h.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res2.Token == res.Token {
+			t.Fatal("token not rotated")
+		}
+		if _, _, err := h.svc.Authenticate(h.ctx, res.Token); okpay.ErrorCode(err) != okpay.EUnauthorized {
+			t.Fatalf("pre-login token after login: %v", err)
+		}
+		// The table holds only the hash (SES-01).
+		var n int
+		db.Read.QueryRow(`SELECT COUNT(*) FROM sessions WHERE CAST(token_hash AS TEXT) LIKE $1`, "%"+res2.Token+"%").Scan(&n)
+		if n != 0 {
+			t.Fatal("raw token stored")
+		}
+	})
+}
+
+func TestSES03_IdleAndAbsoluteTimeouts(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		tok := h.login(a)
+		h.clock.Advance(15*time.Minute - time.Second)
+		if _, _, err := h.svc.Authenticate(h.ctx, tok); err != nil {
+			t.Fatalf("at idle−1s: %v", err)
+		}
+		h.clock.Advance(15*time.Minute + time.Second)
+		if _, _, err := h.svc.Authenticate(h.ctx, tok); okpay.ErrorCode(err) != identity.ESessionExpired {
+			t.Fatalf("at idle+1s: %v", err)
+		}
+		// Absolute: kept busy, the session still ends at 12 h.
+		tok = h.login(a)
+		for i := 0; i < 12*6-1; i++ { // every 10 minutes
+			h.clock.Advance(10 * time.Minute)
+			if _, _, err := h.svc.Authenticate(h.ctx, tok); err != nil {
+				t.Fatalf("at %v: %v", time.Duration(i+1)*10*time.Minute, err)
+			}
+		}
+		h.clock.Advance(10*time.Minute - time.Second)
+		if _, _, err := h.svc.Authenticate(h.ctx, tok); err != nil {
+			t.Fatalf("at 12h−1s: %v", err)
+		}
+		h.clock.Advance(2 * time.Second)
+		if _, _, err := h.svc.Authenticate(h.ctx, tok); okpay.ErrorCode(err) != identity.ESessionExpired {
+			t.Fatalf("at 12h+1s: %v", err)
+		}
+	})
+}
+
+func TestSES05_ListAndRevokeSessions(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		other := h.login(a)
+		h.clock.Advance(11 * time.Minute) // the sudo window of the sign-up session closes
+		cur, _, err := h.svc.Authenticate(h.ctx, a.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherSess, _, _ := h.svc.Authenticate(h.ctx, other)
+		list, err := h.svc.Sessions(h.ctx, a.id, cur.ID)
+		if err != nil || len(list) != 2 || !list[0].Current && !list[1].Current {
+			t.Fatalf("sessions %+v %v", list, err)
+		}
+		err = h.svc.RevokeSession(h.ctx, cur, otherSess.ID, h.meta)
+		wantCode(t, err, identity.EStepUpRequired)
+		// Step up with an SMS code.
+		h.clock.Advance(time.Minute)
+		if _, err := h.svc.SendLoginCode(h.ctx, a.token, h.meta); err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.svc.VerifyFactor(h.ctx, a.token, identity.MethodSMS, h.lastCode(a.phone, "code_step_up"), h.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, _, _ = h.svc.Authenticate(h.ctx, res.Token)
+		if !h.svc.Sudo(cur) {
+			t.Fatal("no sudo after step-up")
+		}
+		// Another user's session is not found (API-02).
+		b := h.signUp()
+		bs, _, _ := h.svc.Authenticate(h.ctx, b.token)
+		wantCode(t, h.svc.RevokeSession(h.ctx, cur, bs.ID, h.meta), okpay.ENotFound)
+		if err := h.svc.RevokeSession(h.ctx, cur, otherSess.ID, h.meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.svc.Authenticate(h.ctx, other); okpay.ErrorCode(err) != okpay.EUnauthorized {
+			t.Fatalf("revoked session still works: %v", err)
+		}
+		// Logout (SES-04).
+		if err := h.svc.Logout(h.ctx, res.Token, h.meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.svc.Authenticate(h.ctx, res.Token); okpay.ErrorCode(err) != okpay.EUnauthorized {
+			t.Fatalf("after logout: %v", err)
+		}
+		h.verifyAudit()
+	})
+}
+
+func TestMFA10_ResetBySMSNeedsAnotherChannel(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		// A block in progress (LOG-05: recovery still works and clears it).
+		for i := 0; i < 5; i++ {
+			h.svc.Login(h.ctx, a.email, "wrong password "+itoa(i), h.meta)
+		}
+		flow, err := h.svc.ForgotPassword(h.ctx, a.phone, identity.MethodSMS, h.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := h.lastCode(a.phone, "code_reset")
+		if len(code) != 8 {
+			t.Fatalf("reset code %q, want 8 digits", code)
+		}
+		f, err := h.svc.ResetVerifyCode(h.ctx, flow.Token, code, h.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range f.Methods {
+			if m == identity.MethodSMS {
+				t.Fatalf("SMS offered after an SMS reset code: %v", f.Methods)
+			}
+		}
+		_, err = h.svc.ResetVerifyFactor(h.ctx, flow.Token, identity.MethodSMS, "123456", h.meta)
+		wantCode(t, err, identity.EFactorUnavailable)
+		// Completing before the second factor is refused.
+		wantCode(t, h.svc.ResetComplete(h.ctx, flow.Token, "a brand new passphrase", h.meta), identity.EFlowInvalid)
+		if err := h.svc.ResetSendFactorCode(h.ctx, flow.Token, h.meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.ResetVerifyFactor(h.ctx, flow.Token, identity.MethodEmail, h.lastCode(a.email, "code_reset_factor"), h.meta); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.svc.ResetComplete(h.ctx, flow.Token, "a brand new passphrase", h.meta); err != nil {
+			t.Fatal(err)
+		}
+		// REC-05: sessions gone, hold, notification, no auto-login, block cleared.
+		if _, _, err := h.svc.Authenticate(h.ctx, a.token); err == nil {
+			t.Fatal("old session survived the reset")
+		}
+		wantCode(t, h.svc.CanMoveMoneyOut(h.ctx, nil, a.id), identity.EHoldActive)
+		if len(h.messages(a.email, identity.NotePasswordReset)) != 1 || len(h.messages(a.phone, identity.NotePasswordReset)) != 1 {
+			t.Fatal("reset not notified on every channel")
+		}
+		wantCode(t, h.svc.ResetComplete(h.ctx, flow.Token, "another new passphrase", h.meta), identity.EFlowInvalid)
+		a.password = "a brand new passphrase"
+		h.clock.Advance(time.Minute)
+		h.login(a)
+		h.clock.Advance(24*time.Hour - 3*time.Minute) // the login moved the clock 2 min 1 s
+		wantCode(t, h.svc.CanMoveMoneyOut(h.ctx, nil, a.id), identity.EHoldActive)
+		h.clock.Advance(2 * time.Minute)
+		if err := h.svc.CanMoveMoneyOut(h.ctx, nil, a.id); err != nil {
+			t.Fatalf("after 24 h: %v", err)
+		}
+	})
+}
+
+func TestREC01_ForgotLooksTheSameForUnknownIdentifiers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		known, err1 := h.svc.ForgotPassword(h.ctx, a.email, identity.MethodEmail, h.meta)
+		unknown, err2 := h.svc.ForgotPassword(h.ctx, "ghost@example.com", identity.MethodEmail, h.meta)
+		if err1 != nil || err2 != nil || len(known.Token) != len(unknown.Token) {
+			t.Fatalf("%v %v", err1, err2)
+		}
+		// No state change on the account, and REC-02: ≤3 per hour per identifier.
+		for i := 0; i < 2; i++ {
+			if _, err := h.svc.ForgotPassword(h.ctx, a.email, identity.MethodEmail, h.meta); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := h.svc.ForgotPassword(h.ctx, a.email, identity.MethodEmail, h.meta)
+		wantCode(t, err, identity.ERateLimited)
+		for i := 0; i < 2; i++ {
+			h.svc.ForgotPassword(h.ctx, "ghost@example.com", identity.MethodEmail, h.meta)
+		}
+		_, err = h.svc.ForgotPassword(h.ctx, "ghost@example.com", identity.MethodEmail, h.meta)
+		wantCode(t, err, identity.ERateLimited)
+		if _, _, err := h.svc.Authenticate(h.ctx, a.token); err != nil {
+			t.Fatalf("forgot-password touched the session: %v", err)
+		}
+	})
+}
+
+var freezeLink = regexp.MustCompile(`https://okpay\.test/freeze/([A-Za-z0-9_-]+)`)
+
+func TestNOT05_FreezeLink(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		m := h.meta
+		m.DeviceID = "dev-new"
+		m.IP = "198.51.100.9"
+		tok := h.login(&account{email: a.email, phone: a.phone, password: a.password})
+		_ = tok
+		h.meta.DeviceID = "dev-1"
+		h.clock.Advance(time.Minute)
+		res, err := h.svc.Login(h.ctx, a.email, a.password, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.VerifyFactor(h.ctx, res.Token, identity.MethodSMS, h.lastCode(a.phone, "code_login"), m); err != nil {
+			t.Fatal(err)
+		}
+		notes := h.messages(a.email, identity.NoteNewDevice)
+		if len(notes) != 1 {
+			t.Fatalf("new-device notifications = %d (LOG-09)", len(notes))
+		}
+		if !strings.Contains(notes[0].Body, "198.51.100.9") {
+			t.Fatalf("the notice does not say where from: %q", notes[0].Body)
+		}
+		link := freezeLink.FindStringSubmatch(notes[0].Body)
+		if link == nil {
+			t.Fatalf("no freeze link in %q", notes[0].Body)
+		}
+		if err := h.svc.FreezeByLink(h.ctx, link[1], identity.Meta{IP: "192.0.2.1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.svc.FreezeByLink(h.ctx, link[1], identity.Meta{IP: "192.0.2.1"}); err != nil {
+			t.Fatalf("second use: %v (must be harmless)", err)
+		}
+		wantCode(t, h.svc.FreezeByLink(h.ctx, "bogus", identity.Meta{}), identity.EFlowInvalid)
+		u, _ := h.svc.FindUser(h.ctx, a.id)
+		if !u.Frozen {
+			t.Fatal("not frozen")
+		}
+		if _, _, err := h.svc.Authenticate(h.ctx, a.token); err == nil {
+			t.Fatal("sessions survived the freeze (SES-07)")
+		}
+		wantCode(t, h.svc.CanMoveMoneyOut(h.ctx, nil, a.id), identity.EAccountFrozen)
+		// RSK-05: a frozen account can still sign in, read-only.
+		h.clock.Advance(time.Minute)
+		tok = h.login(a)
+		if _, u, err := h.svc.Authenticate(h.ctx, tok); err != nil || !u.Frozen {
+			t.Fatalf("frozen login: %v", err)
+		}
+		// Unfreezing is the desk's: audited, then a 24 h hold.
+		wantCode(t, h.svc.Unfreeze(h.ctx, a.id, "", "", "", h.meta), okpay.EInvalid)
+		if err := h.svc.Unfreeze(h.ctx, a.id, "agt_1", "case_1", "owner verified", h.meta); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, h.svc.CanMoveMoneyOut(h.ctx, nil, a.id), identity.EHoldActive)
+		h.verifyAudit()
+	})
+}
+
+func TestNoSecretsAtRest(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		tok := h.login(a)
+		cur, _, _ := h.svc.Authenticate(h.ctx, tok)
+		setup, _ := h.svc.BeginTOTP(h.ctx, cur)
+		h.svc.ConfirmTOTP(h.ctx, cur, otp.TOTPCode(decodeSecret(t, setup.Secret), h.clock.Now()), h.meta)
+		codes, _ := h.svc.RegenerateRecoveryCodes(h.ctx, cur, h.meta)
+		var secrets []string
+		secrets = append(secrets, a.password, tok, setup.Secret)
+		secrets = append(secrets, codes...)
+		for _, m := range h.mailbox.List() {
+			if c := codeRE.FindStringSubmatch(m.Body); c != nil && strings.HasPrefix(m.Kind, "code_") {
+				secrets = append(secrets, c[1])
+			}
+		}
+		dump := dumpDB(t, db)
+		for _, s := range secrets {
+			if strings.Contains(dump, s) {
+				t.Errorf("secret %q found in the database (PWD-12)", s)
+			}
+		}
+	})
+}
+
+// dumpDB renders every row of every OKPay table as text.
+func dumpDB(t *testing.T, db *sqldb.DB) string {
+	t.Helper()
+	var b strings.Builder
+	for _, table := range []string{"users", "sessions", "auth_flows", "otp_codes", "recovery_codes", "devices", "rate_counters", "freeze_links", "notification_outbox", "inapp_notifications", "audit_log"} {
+		rows, err := db.Read.Query(`SELECT * FROM ` + table)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			for _, v := range vals {
+				switch x := v.(type) {
+				case []byte:
+					b.Write(x)
+				case string:
+					b.WriteString(x)
+				}
+				b.WriteByte('|')
+			}
+			b.WriteByte('\n')
+		}
+		rows.Close()
+	}
+	return b.String()
+}

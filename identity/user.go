@@ -1,0 +1,182 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/i18n"
+)
+
+// querier is what *sql.DB, *sql.Conn and *sql.Tx offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// userRow is a users row with the columns that never leave the package.
+type userRow struct {
+	User
+	passwordHash string
+	totpSecret   []byte
+	totpPending  []byte
+	totpLastStep int64
+	compromised  bool
+	failedCount  int
+	failedSince  int64
+	lockedUntil  int64
+	lockCount    int
+	lastLockedAt int64
+}
+
+const userCols = `id, email, phone, email_verified_at, phone_verified_at, password_hash, lang, status, frozen_at, frozen_reason,
+	hold_until, hold_reason, compromised, failed_count, failed_since, locked_until, lock_count, last_locked_at,
+	totp_secret, totp_pending, totp_last_step, totp_enabled_at, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*userRow, error) {
+	var u userRow
+	var emailV, phoneV, frozenAt, holdUntil, totpEnabled, created int64
+	var lang, status string
+	var compromised int
+	if err := row.Scan(&u.ID, &u.Email, &u.Phone, &emailV, &phoneV, &u.passwordHash, &lang, &status, &frozenAt, &u.FrozenReason,
+		&holdUntil, &u.HoldReason, &compromised, &u.failedCount, &u.failedSince, &u.lockedUntil, &u.lockCount, &u.lastLockedAt,
+		&u.totpSecret, &u.totpPending, &u.totpLastStep, &totpEnabled, &created); err != nil {
+		return nil, err
+	}
+	u.EmailVerifiedAt = fromMicros(emailV)
+	u.PhoneVerifiedAt = fromMicros(phoneV)
+	u.Lang, _ = i18n.ParseLang(lang)
+	u.Frozen = status == "frozen"
+	u.FrozenAt = fromMicros(frozenAt)
+	u.HoldUntil = fromMicros(holdUntil)
+	u.TOTPEnabled = totpEnabled != 0 && len(u.totpSecret) > 0
+	u.CreatedAt = fromMicros(created)
+	u.compromised = compromised != 0
+	return &u, nil
+}
+
+// loadUser reads a user by id; lock takes the row lock on PostgreSQL (SQLite
+// transactions are already exclusive).
+func (s *Service) loadUser(ctx context.Context, q querier, id int64, lock bool) (*userRow, error) {
+	query := `SELECT ` + userCols + ` FROM users WHERE id = $1`
+	if lock && s.DB.Dialect == "postgres" {
+		query += ` FOR UPDATE`
+	}
+	u, err := scanUser(q.QueryRowContext(ctx, query, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, okpay.Errorf(okpay.ENotFound, "no such user")
+	}
+	if err != nil {
+		return nil, okpay.Internal(err, "load user")
+	}
+	return u, nil
+}
+
+// findByIdentifier finds a user by email or phone (as typed); nil when no
+// account matches.
+func (s *Service) findByIdentifier(ctx context.Context, q querier, identifier string, lock bool) (*userRow, error) {
+	col, value, ok := parseIdentifier(identifier)
+	if !ok {
+		return nil, nil
+	}
+	query := `SELECT ` + userCols + ` FROM users WHERE ` + col + ` = $1`
+	if lock && s.DB.Dialect == "postgres" {
+		query += ` FOR UPDATE`
+	}
+	u, err := scanUser(q.QueryRowContext(ctx, query, value))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, okpay.Internal(err, "find user")
+	}
+	return u, nil
+}
+
+// FindUser returns the user with id, with the counts the settings pages show.
+func (s *Service) FindUser(ctx context.Context, id int64) (*User, error) {
+	u, err := s.loadUser(ctx, s.DB.Read, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.DB.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at = 0`, id).Scan(&u.RecoveryCodes); err != nil {
+		return nil, okpay.Internal(err, "count recovery codes")
+	}
+	if s.Passkeys != nil {
+		n, err := s.Passkeys.Count(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		u.Passkeys = n
+	}
+	return &u.User, nil
+}
+
+// parseIdentifier tells an email from a phone number and normalises it.
+func parseIdentifier(s string) (col, value string, ok bool) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "@") {
+		e, err := NormalizeEmail(s)
+		if err != nil {
+			return "", "", false
+		}
+		return "email", e, true
+	}
+	p, err := NormalizePhone(s)
+	if err != nil {
+		return "", "", false
+	}
+	return "phone", p, true
+}
+
+// NormalizeEmail checks an email address and returns it lower-cased.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	at := strings.LastIndexByte(s, '@')
+	if len(s) > 254 || at < 1 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n<>()[],;:\"\\") ||
+		!strings.Contains(s[at+1:], ".") || strings.HasPrefix(s[at+1:], ".") || strings.HasSuffix(s, ".") || strings.Count(s, "@") != 1 {
+		return "", okpay.Invalid(map[string]string{"email": "Enter an email address like name@example.com."})
+	}
+	return s, nil
+}
+
+// NormalizePhone parses a mobile number in international form (E.164,
+// "+" and country code; spaces and dashes allowed) and returns it as E.164.
+func NormalizePhone(s string) (string, error) {
+	bad := okpay.Invalid(map[string]string{"phone": "Enter a mobile number with its country code, like +86 138 0013 8000."})
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "+") || len(s) > 32 {
+		return "", bad
+	}
+	num, err := phonenumbers.Parse(s, "")
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", bad
+	}
+	switch phonenumbers.GetNumberType(num) {
+	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE:
+	default:
+		return "", bad
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// maskPhone shows the last 4 digits of a number ("+86 ••• 8000").
+func maskPhone(p string) string {
+	if len(p) <= 4 {
+		return "••••"
+	}
+	return "•••• " + p[len(p)-4:]
+}
+
+// maskEmail keeps the first letter of the local part and the domain.
+func maskEmail(e string) string {
+	at := strings.IndexByte(e, '@')
+	if at < 1 {
+		return "•••"
+	}
+	return e[:1] + "•••" + e[at:]
+}

@@ -1,0 +1,121 @@
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/okpay/okpay"
+)
+
+// InApp is a notification shown to the logged-in user. It never holds a
+// one-time code.
+type InApp struct {
+	ID        int64
+	Kind      string
+	Title     string
+	Body      string
+	CreatedAt time.Time
+	// ReadAt is when the user marked it read (zero: unread).
+	ReadAt time.Time
+}
+
+// Unread reports whether the user has not read n yet.
+func (n InApp) Unread() bool { return n.ReadAt.IsZero() }
+
+// InAppSender delivers the "inapp" channel: it stores the message in
+// inapp_notifications (title = Subject, body = Body). A redelivery of the
+// same dedupe key adds no second row.
+type InAppSender struct{ o *Outbox }
+
+// InAppSender returns the sender of the "inapp" channel, writing to the
+// outbox's database.
+func (o *Outbox) InAppSender() *InAppSender { return &InAppSender{o: o} }
+
+// Send stores m for its user.
+func (s *InAppSender) Send(ctx context.Context, m Message) error {
+	if m.UserID == 0 {
+		return Permanent(fmt.Errorf("notify: in-app message without a user"))
+	}
+	o := s.o
+	now := o.clock.Now().UnixMicro()
+	id := o.ids.Next()
+	return o.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO inapp_notifications (id, dedupe_key, user_id, kind, title, body, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING`,
+			id, m.DedupeKey, m.UserID, m.Kind, m.Subject, m.Body, now)
+		return err
+	})
+}
+
+// Default and largest page of ListInApp.
+const (
+	DefaultInAppLimit = 50
+	MaxInAppLimit     = 200
+)
+
+// ListInApp returns userID's in-app notifications, newest first; limit
+// defaults to DefaultInAppLimit and is capped at MaxInAppLimit.
+func (o *Outbox) ListInApp(ctx context.Context, userID int64, limit int) ([]InApp, error) {
+	if limit <= 0 {
+		limit = DefaultInAppLimit
+	}
+	limit = min(limit, MaxInAppLimit)
+	rows, err := o.db.Read.QueryContext(ctx, `SELECT id, kind, title, body, created_at, read_at
+		FROM inapp_notifications WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("notify: list in-app: %w", err)
+	}
+	defer rows.Close()
+	var out []InApp
+	for rows.Next() {
+		var n InApp
+		var created int64
+		var read sql.NullInt64
+		if err := rows.Scan(&n.ID, &n.Kind, &n.Title, &n.Body, &created, &read); err != nil {
+			return nil, fmt.Errorf("notify: list in-app: %w", err)
+		}
+		n.CreatedAt = time.UnixMicro(created).UTC()
+		if read.Valid {
+			n.ReadAt = time.UnixMicro(read.Int64).UTC()
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("notify: list in-app: %w", err)
+	}
+	return out, nil
+}
+
+// UnreadCount returns how many of userID's in-app notifications are unread.
+func (o *Outbox) UnreadCount(ctx context.Context, userID int64) (int64, error) {
+	var n int64
+	if err := o.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM inapp_notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("notify: count unread: %w", err)
+	}
+	return n, nil
+}
+
+// MarkRead marks userID's notification id read. Marking it again keeps the
+// first time. A notification of another user is reported as not found,
+// exactly like one that does not exist.
+func (o *Outbox) MarkRead(ctx context.Context, userID, id int64) error {
+	now := o.clock.Now().UnixMicro()
+	var n int64
+	err := o.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE inapp_notifications SET read_at = COALESCE(read_at, $3) WHERE id = $1 AND user_id = $2`, id, userID, now)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("notify: mark read: %w", err)
+	}
+	if n == 0 {
+		return okpay.Errorf(okpay.ENotFound, "notification not found")
+	}
+	return nil
+}
