@@ -19,8 +19,11 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/notify"
 )
 
 //go:embed templates/*.html
@@ -31,6 +34,17 @@ type Config struct {
 	Catalog *i18n.Catalog // required
 	Logger  *slog.Logger  // nil discards logs
 	Version string        // shown in the footer when not empty
+	// Identity enables the customer account pages (sign-up, sign-in,
+	// account, security settings, password reset, freeze links); nil
+	// leaves them out.
+	Identity *identity.Service
+	// Outbox lists the in-app notifications on the account page
+	// (optional).
+	Outbox *notify.Outbox
+	// Mailbox is the development mailbox shown at /dev/mailbox. It shows
+	// one-time codes: set it only in development mode (nil: the page
+	// answers 404).
+	Mailbox *notify.DevMailbox
 }
 
 // Server renders the HTML pages. Create it with New; it is safe for
@@ -41,6 +55,9 @@ type Server struct {
 	version string
 	pages   map[string]*template.Template // by page template file name
 	static  *staticFiles
+	id      *identity.Service
+	outbox  *notify.Outbox
+	mailbox *notify.DevMailbox
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -71,10 +88,13 @@ func New(cfg Config) (*Server, error) {
 		log:     log,
 		version: cfg.Version,
 		pages:   make(map[string]*template.Template),
+		id:      cfg.Identity,
+		outbox:  cfg.Outbox,
+		mailbox: cfg.Mailbox,
 	}
-	for _, name := range []string{pageHome, pageError} {
+	for _, name := range append([]string{pageHome, pageError}, accountPages...) {
 		t, err := template.New(name).Option("missingkey=error").
-			ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("web: parse %s: %w", name, err)
 		}
@@ -85,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var missing []string
-	for _, id := range append(ids, codeMessageIDs...) {
+	for _, id := range slices.Concat(ids, codeMessageIDs, accountMessageIDs) {
 		if !s.cat.Has(id) {
 			missing = append(missing, id)
 		}
@@ -106,10 +126,37 @@ func New(cfg Config) (*Server, error) {
 // ServeMux panic) with method-less patterns such as "/api/" registered by
 // others, whereas "/" is less specific than every other pattern.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.handleHome)
-	mux.HandleFunc("POST /lang", s.handleLang)
-	mux.Handle("GET /static/", s.static.handler(s))
+	for _, rt := range s.Routes() {
+		mux.Handle(rt.Method+" "+rt.Pattern, rt.Handler)
+	}
 	mux.HandleFunc("/", s.NotFound)
+}
+
+// Route is one page route: its method (GET or POST), ServeMux pattern and
+// handler.
+type Route struct {
+	Method  string
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes lists the routes Register adds, except the catch-all: the home
+// page, the language switch, the static files and, when configured, the
+// account pages and the development mailbox. Every state change is a
+// POST; no GET handler changes state (SES-09).
+func (s *Server) Routes() []Route {
+	rs := []Route{
+		{http.MethodGet, "/{$}", http.HandlerFunc(s.handleHome)},
+		{http.MethodPost, "/lang", http.HandlerFunc(s.handleLang)},
+		{http.MethodGet, "/static/", s.static.handler(s)},
+	}
+	if s.id != nil {
+		rs = append(rs, s.accountRoutes()...)
+	}
+	if s.mailbox != nil {
+		rs = append(rs, Route{http.MethodGet, "/dev/mailbox", http.HandlerFunc(s.handleMailbox)})
+	}
+	return rs
 }
 
 // page is the data every template receives.
@@ -122,6 +169,26 @@ type page struct {
 	Status  int
 	Heading string // error pages
 	Detail  string // error pages
+
+	// Accounts tells whether the account pages exist (the nav links to
+	// them); SignedIn picks the signed-in links.
+	Accounts bool
+	SignedIn bool
+	// Script loads app.js (the password show/hide toggle).
+	Script bool
+	// NoStore sends Cache-Control: no-store (authenticated pages and
+	// auth forms, SES-10); NoReferrer sends Referrer-Policy: no-referrer
+	// (reset and freeze pages, REC-06).
+	NoStore    bool
+	NoReferrer bool
+	// Form holds the submitted values and the errors of a form page.
+	Form *form
+	// Notice is a status message shown above the page's content.
+	Notice string
+	// Data is the page's own content.
+	Data any
+	// RetryAfter, when positive, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 // newPage starts the data of a page for r. The language switch returns to the
@@ -130,6 +197,12 @@ func (s *Server) newPage(r *http.Request) *page {
 	p := &page{s: s, Lang: i18n.Negotiate(r), Version: s.version, Status: http.StatusOK, Next: "/"}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		p.Next = safeNext(r.URL.RequestURI())
+	}
+	if s.id != nil {
+		p.Accounts = true
+		// A cheap guess for pages that do not check the session: a
+		// session cookie is present. Account pages set it exactly.
+		p.SignedIn = cookieValue(r, sessionCookie) != ""
 	}
 	return p
 }
@@ -175,7 +248,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p *
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	// The language comes from a cookie or Accept-Language, so shared caches
 	// must not mix the versions.
-	h.Set("Cache-Control", "private, no-cache")
+	if p.NoStore {
+		h.Set("Cache-Control", "no-store")
+	} else {
+		h.Set("Cache-Control", "private, no-cache")
+	}
+	if p.NoReferrer {
+		h.Set("Referrer-Policy", "no-referrer")
+	}
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	}
 	h.Add("Vary", "Cookie, Accept-Language")
 	w.WriteHeader(p.Status)
 	if r.Method != http.MethodHead {

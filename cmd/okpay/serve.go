@@ -125,7 +125,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	runCtx, stopIdentity := context.WithCancel(context.Background())
 	defer stopIdentity()
 	ident.run(runCtx, log)
-	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString()})
+	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString(),
+		Identity: ident.svc, Outbox: ident.outbox, Mailbox: ident.mailbox})
 	if err != nil {
 		return err
 	}
@@ -181,6 +182,10 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	}
 	log.Info("okpay started", "version", versionString(), "addr", ln.Addr().String(), "storage", where)
 	fmt.Fprintf(e.stdout, "OKPay %s is listening on http://%s (%s)\n", versionString(), displayAddr(ln.Addr()), where)
+	if ident.dev {
+		fmt.Fprintf(e.stdout, "Development mode: the emails and SMS OKPay would send are at http://%s/dev/mailbox\n", displayAddr(ln.Addr()))
+		log.Warn("development mode: messages go to the in-memory dev mailbox, not to real people")
+	}
 	if c.debugAddr != "" {
 		dln, err := net.Listen("tcp", c.debugAddr)
 		if err != nil {
