@@ -19,6 +19,8 @@ const (
 	purposeVerifyPhone = "verify_phone"
 	purposeReset       = "reset"
 	purposeResetFactor = "reset_factor"
+	purposeChangeEmail = "change_email"
+	purposeChangePhone = "change_phone"
 )
 
 // SMS send limits (MFA-03), per account and per destination; per IP a
@@ -129,39 +131,45 @@ func errBadCode() error {
 // MaxCodeAttempts the code is dead even when right. It returns the code's
 // channel. Failures must be committed: callers wrap them in commitThen.
 func (s *Service) checkCode(ctx context.Context, tx *sql.Tx, owner, purpose, input string, digits int) (channel string, err error) {
+	channel, _, err = s.checkCodeTo(ctx, tx, owner, purpose, input, digits)
+	return channel, err
+}
+
+// checkCodeTo is checkCode that also returns where the code was sent.
+func (s *Service) checkCodeTo(ctx context.Context, tx *sql.Tx, owner, purpose, input string, digits int) (channel, destination string, err error) {
 	now := s.now()
-	q := `SELECT id, mac, attempts, expires_at, channel FROM otp_codes WHERE owner = $1 AND purpose = $2 AND used_at = 0 ORDER BY id DESC LIMIT 1`
+	q := `SELECT id, mac, attempts, expires_at, channel, destination FROM otp_codes WHERE owner = $1 AND purpose = $2 AND used_at = 0 ORDER BY id DESC LIMIT 1`
 	if s.DB.Dialect == "postgres" {
 		q += ` FOR UPDATE`
 	}
 	var id, expires int64
 	var mac []byte
 	var attempts int
-	err = tx.QueryRowContext(ctx, q, owner, purpose).Scan(&id, &mac, &attempts, &expires, &channel)
+	err = tx.QueryRowContext(ctx, q, owner, purpose).Scan(&id, &mac, &attempts, &expires, &channel, &destination)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", errBadCode()
+		return "", "", errBadCode()
 	}
 	if err != nil {
-		return "", okpay.Internal(err, "load code")
+		return "", "", okpay.Internal(err, "load code")
 	}
 	if attempts >= s.cfg.MaxCodeAttempts || !now.Before(fromMicros(expires)) {
-		return "", errBadCode()
+		return "", "", errBadCode()
 	}
 	code, ok := otp.ParseCode(input, digits)
 	if !ok || !s.codeMAC.Equal(mac, s.codeMAC.Sum([]byte(owner), []byte(purpose), []byte(code))) {
 		if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1`, id); err != nil {
-			return "", okpay.Internal(err, "count attempt")
+			return "", "", okpay.Internal(err, "count attempt")
 		}
-		return "", errBadCode()
+		return "", "", errBadCode()
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE id = $2 AND used_at = 0`, micros(now), id)
 	if err != nil {
-		return "", okpay.Internal(err, "use code")
+		return "", "", okpay.Internal(err, "use code")
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return "", errBadCode()
+		return "", "", errBadCode()
 	}
-	return channel, nil
+	return channel, destination, nil
 }
 
 // invalidateCodes kills every outstanding code of a user (REC-05).

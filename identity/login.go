@@ -56,7 +56,14 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, m Meta) (*Lo
 		return nil, err
 	}
 	if u == nil {
+		// The same work as a wrong password: one hash, one audited write
+		// (LOG-02: the timing tells nothing).
 		s.Hasher.DummyVerify(ctx, pw)
+		if err := s.inTx(ctx, func(tx *sql.Tx) error {
+			return s.audit(ctx, tx, audit.Event{Name: audit.AuthnLoginFail, Outcome: "failure", Reason: "unknown identifier"}, m)
+		}); err != nil {
+			return nil, err
+		}
 		return nil, errCredentials()
 	}
 	ok, rehash, err := s.Hasher.Verify(ctx, pw, u.passwordHash)

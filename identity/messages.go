@@ -57,6 +57,16 @@ func (s *Service) notifyCode(ctx context.Context, tx *sql.Tx, u *userRow, purpos
 // message's own placeholders; to overrides the destinations (a contact
 // change notifies the old address too).
 func (s *Service) notifySecurity(ctx context.Context, tx *sql.Tx, u *userRow, kind string, m Meta, extra map[string]any) error {
+	to := map[string]string{"sms": u.Phone, "inapp": "-"}
+	if !u.EmailVerifiedAt.IsZero() {
+		to["email"] = u.Email // never mail an address nobody proved
+	}
+	return s.notifyTo(ctx, tx, u, kind, m, extra, to)
+}
+
+// notifyTo queues security notification kind to the given channels and
+// destinations (a contact change also tells the new address).
+func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind string, m Meta, extra map[string]any, to map[string]string) error {
 	now := s.now()
 	link, err := s.newFreezeLink(ctx, tx, u.ID, now)
 	if err != nil {
@@ -74,21 +84,23 @@ func (s *Service) notifySecurity(ctx context.Context, tx *sql.Tx, u *userRow, ki
 	event := strconv.FormatInt(s.IDs.Next(), 10)
 	subject := s.Catalog.T(u.Lang, "notify."+kind+".subject", data)
 	body := s.Catalog.T(u.Lang, "notify."+kind+".body", data)
-	msgs := []notify.Message{
-		{DedupeKey: kind + ":" + event + ":email", UserID: u.ID, Channel: "email", Kind: kind, To: u.Email, Subject: subject, Body: body},
-		{DedupeKey: kind + ":" + event + ":sms", UserID: u.ID, Channel: "sms", Kind: kind, To: u.Phone, Body: s.Catalog.T(u.Lang, "notify."+kind+".sms", data)},
-		{DedupeKey: kind + ":" + event + ":inapp", UserID: u.ID, Channel: "inapp", Kind: kind, Subject: subject, Body: body},
-	}
-	if u.EmailVerifiedAt.IsZero() {
-		msgs[0].Channel = "" // never mail an address nobody proved
-	}
-	out := msgs[:0]
-	for _, msg := range msgs {
-		if msg.Channel != "" {
-			out = append(out, msg)
+	var msgs []notify.Message
+	for _, ch := range []string{"email", "sms", "inapp"} {
+		dest, ok := to[ch]
+		if !ok {
+			continue
 		}
+		msg := notify.Message{DedupeKey: kind + ":" + event + ":" + ch, UserID: u.ID, Channel: ch, Kind: kind, To: dest, Subject: subject, Body: body}
+		switch ch {
+		case "sms":
+			msg.Subject = ""
+			msg.Body = s.Catalog.T(u.Lang, "notify."+kind+".sms", data)
+		case "inapp":
+			msg.To = ""
+		}
+		msgs = append(msgs, msg)
 	}
-	if err := s.Outbox.Enqueue(ctx, tx, out...); err != nil {
+	if err := s.Outbox.Enqueue(ctx, tx, msgs...); err != nil {
 		return okpay.Internal(err, "queue notification")
 	}
 	return nil

@@ -261,17 +261,25 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 // claimSQL selects the due messages of the dispatcher's channels. A
 // message waits while an older message of the same user and channel is
 // unsent (pending, leased or in backoff), so a user's messages leave in
-// order; messages without a user are not ordered.
+// order; messages without a user are not ordered. One-time codes (kinds
+// starting with UrgentKindPrefix) are outside that order both ways: a
+// sign-in code must not wait behind a notice in backoff, and nothing
+// waits for a code.
 const claimSQL = `SELECT m.id, m.dedupe_key, m.user_id, m.channel, m.kind, m.sealed, m.attempts
 	FROM notification_outbox m
 	WHERE m.status = 'pending' AND m.next_attempt_at <= $1
 	  AND (m.locked_until IS NULL OR m.locked_until <= $1)
 	  AND m.channel IN (%s)
-	  AND (m.user_id = 0 OR NOT EXISTS (
+	  AND (m.user_id = 0 OR substr(m.kind, 1, 5) = 'code_' OR NOT EXISTS (
 	        SELECT 1 FROM notification_outbox o
-	        WHERE o.user_id = m.user_id AND o.channel = m.channel AND o.status = 'pending' AND o.id < m.id))
+	        WHERE o.user_id = m.user_id AND o.channel = m.channel AND o.status = 'pending' AND o.id < m.id
+	          AND substr(o.kind, 1, 5) <> 'code_'))
 	ORDER BY m.next_attempt_at, m.id
 	LIMIT %d`
+
+// UrgentKindPrefix starts the kinds of one-time-code messages, which the
+// per-user order does not hold back.
+const UrgentKindPrefix = "code_"
 
 // claim leases up to Batch due messages. On PostgreSQL, FOR UPDATE SKIP
 // LOCKED lets concurrent dispatchers take disjoint rows without waiting;

@@ -265,7 +265,8 @@ func TestREL11_PerUserOrder(t *testing.T) {
 		e := newEnv(t, db)
 		e.enqueue(t, email("u7-1", 7), email("u7-2", 7))
 		e.enqueue(t, email("u7-3", 7), email("u8-1", 8),
-			Message{DedupeKey: "u7-sms", UserID: 7, Channel: ChannelSMS, Kind: "transfer", To: "+447700900123", Body: "sms"})
+			Message{DedupeKey: "u7-sms", UserID: 7, Channel: ChannelSMS, Kind: "transfer", To: "+447700900123", Body: "sms"},
+			Message{DedupeKey: "u7-code", UserID: 7, Channel: ChannelEmail, Kind: UrgentKindPrefix + "login", To: "a@example.com", Subject: "code", Body: "code"})
 		rec := newRecorder()
 		rec.fail = func(m Message, call int) error {
 			if m.DedupeKey == "u7-1" && call == 1 {
@@ -274,12 +275,12 @@ func TestREL11_PerUserOrder(t *testing.T) {
 			return nil
 		}
 		d := e.dispatcher(map[string]Sender{ChannelEmail: rec, ChannelSMS: rec}, DispatcherOptions{Batch: 10, Backoff: func(int) time.Duration { return time.Minute }})
-		// u7-1 fails: u7-2 and u7-3 wait behind it; another user and
-		// another channel do not.
-		if n := runOnce(t, d); n != 2 {
-			t.Fatalf("first run sent %d, want 2", n)
+		// u7-1 fails: u7-2 and u7-3 wait behind it; another user, another
+		// channel and a one-time code do not.
+		if n := runOnce(t, d); n != 3 {
+			t.Fatalf("first run sent %d, want 3", n)
 		}
-		if got := rec.keys(); !sameSet(got, []string{"u8-1", "u7-sms"}) {
+		if got := rec.keys(); !sameSet(got, []string{"u8-1", "u7-sms", "u7-code"}) {
 			t.Fatalf("first run sent %v", got)
 		}
 		st, _ := e.outbox.Stats(context.Background())
@@ -292,7 +293,7 @@ func TestREL11_PerUserOrder(t *testing.T) {
 		}
 		var u7 []string
 		for _, k := range rec.keys() {
-			if strings.HasPrefix(k, "u7-") && k != "u7-sms" {
+			if strings.HasPrefix(k, "u7-") && k != "u7-sms" && k != "u7-code" {
 				u7 = append(u7, k)
 			}
 		}
