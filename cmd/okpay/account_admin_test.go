@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/okpay/okpay/audit"
+	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/sqldb"
+)
+
+func TestKeygenPrintsA32ByteKey(t *testing.T) {
+	out, _, err := runIn(t, noEnv, "keygen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(out))
+	if err != nil || len(b) != 32 {
+		t.Fatalf("keygen printed %q", out)
+	}
+	out2, _, _ := runIn(t, noEnv, "keygen")
+	if out2 == out {
+		t.Fatal("two keys are equal")
+	}
+}
+
+// TestREL13_AuditVerifyDetectsAnEditedRow: the command passes on a sound
+// chain and names the first broken row after an edit made behind the
+// application's back.
+func TestREL13_AuditVerifyDetectsAnEditedRow(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "okpay.db")
+	if _, _, err := runIn(t, noEnv, "audit", "verify", "--database", dbURL); err == nil {
+		t.Fatal("verify of a missing database succeeded")
+	}
+	if _, _, err := runIn(t, noEnv, "migrate", "--database", dbURL); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, dbURL, sqldb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := audit.New(db)
+	for _, r := range []string{"one", "two", "three"} {
+		if err := log.Record(ctx, audit.Event{Name: audit.AuthnLoginFail, Subject: "usr_x", Outcome: audit.Failure, Reason: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _, err := runIn(t, noEnv, "audit", "verify", "--database", dbURL)
+	if err != nil || !strings.Contains(out, "audit log OK: 3 rows") {
+		t.Fatalf("sound chain: %v %q", err, out)
+	}
+	for _, q := range []string{
+		`DROP TRIGGER audit_log_no_update`,
+		`UPDATE audit_log SET reason = 'forged' WHERE seq = 2`,
+	} {
+		if _, err := db.Write.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	out, _, err = runIn(t, noEnv, "audit", "verify", "--database", dbURL)
+	if exitCode(err) != 1 || !strings.Contains(out, "BROKEN at seq 2") {
+		t.Fatalf("edited chain: exit %d, %q", exitCode(err), out)
+	}
+}
+
+func TestUserUnfreezeIsAuditedAndHolds(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite:" + filepath.Join(dir, "okpay.db")
+	if _, _, err := runIn(t, noEnv, "migrate", "--database", dbURL); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, dbURL, sqldb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UnixMicro()
+	if _, err := db.Write.ExecContext(ctx, `INSERT INTO users (id, email, phone, password_hash, status, frozen_at, frozen_reason, created_at, updated_at)
+		VALUES (42, 'a@example.com', '+8613800138000', 'x', 'frozen', $1, 'self', $1, $1)`, now); err != nil {
+		t.Fatal(err)
+	}
+	user := ids.Format(identity.UserPrefix, 42)
+	_, _, err = runIn(t, noEnv, "user", "unfreeze", "--database", dbURL, "--user", user)
+	if exitCode(err) != 2 {
+		t.Fatalf("without actor, case and reason: %v", err)
+	}
+	out, _, err := runIn(t, noEnv, "user", "unfreeze", "--database", dbURL, "--user", user, "--actor", "li.wei", "--case", "case_7", "--reason", "owner verified by video call")
+	if err != nil || !strings.Contains(out, "unfroze "+user) {
+		t.Fatalf("unfreeze: %v %q", err, out)
+	}
+	var status string
+	var hold int64
+	db.Read.QueryRowContext(ctx, `SELECT status, hold_until FROM users WHERE id = 42`).Scan(&status, &hold)
+	if status != "active" || time.UnixMicro(hold).Before(time.Now().Add(23*time.Hour)) {
+		t.Fatalf("status %s, hold until %v", status, time.UnixMicro(hold))
+	}
+	entries, err := audit.New(db).List(ctx, user, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		if e.Name == audit.AccountUnfrozen && e.Actor == "cli:li.wei" && e.CaseID == "case_7" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no audited unfreeze in %+v", entries)
+	}
+	// Unfreezing an account that is not frozen is a conflict.
+	if _, _, err := runIn(t, noEnv, "user", "unfreeze", "--database", dbURL, "--user", user, "--actor", "a", "--case", "c", "--reason", "r"); err == nil {
+		t.Fatal("second unfreeze succeeded")
+	}
+}
