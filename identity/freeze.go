@@ -56,7 +56,7 @@ func (s *Service) freeze(ctx context.Context, tx *sql.Tx, u *userRow, reason, ac
 // frozen account, is harmless and reports success. An unknown or expired
 // link is EFlowInvalid.
 func (s *Service) FreezeByLink(ctx context.Context, token string, m Meta) error {
-	if token == "" || len(token) > 128 {
+	if token == "" || len(token) > 128 || !s.validSignedToken(token) {
 		return errFlow()
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {

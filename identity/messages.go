@@ -109,12 +109,32 @@ func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind str
 // newFreezeLink stores a single-use freeze token (hashed) and returns the
 // link that carries it. Its host comes from configuration only.
 func (s *Service) newFreezeLink(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) (string, error) {
-	token := randomToken()
+	token := s.signedToken()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		hashToken(token), userID, micros(now), micros(now.Add(s.cfg.FreezeLinkTTL))); err != nil {
 		return "", okpay.Internal(err, "store freeze link")
 	}
 	return strings.TrimRight(s.cfg.BaseURL, "/") + "/freeze/" + token, nil
+}
+
+// signedToken returns a freeze-link token: 24 random bytes and the first
+// 16 bytes of their HMAC, base64url. A forged or mistyped link fails the
+// MAC check before any database lookup; the random part, stored hashed,
+// makes it single-use (NOT-05).
+func (s *Service) signedToken() string {
+	var b [40]byte
+	rand.Read(b[:24])
+	copy(b[24:], s.freezeMAC.Sum(b[:24])[:16])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// validSignedToken checks a freeze-link token's MAC.
+func (s *Service) validSignedToken(token string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) != 40 {
+		return false
+	}
+	return s.freezeMAC.Equal(b[24:], s.freezeMAC.Sum(b[:24])[:16])
 }
 
 // randomToken returns 32 random bytes, base64url (SES-01).

@@ -340,3 +340,32 @@ func dumpDB(t *testing.T, db *sqldb.DB) string {
 	}
 	return b.String()
 }
+
+func TestNOT05_ForgedFreezeLinkIsRefused(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		// A well-formed token with a wrong MAC is refused.
+		wantCode(t, h.svc.FreezeByLink(h.ctx, strings.Repeat("A", 54), identity.Meta{}), identity.EFlowInvalid)
+		// So is a genuine link made with another master key.
+		other := newHarness(t, db)
+		b := other.signUp()
+		other.meta.DeviceID = "dev-other"
+		other.login(b)
+		notes := other.messages(b.email, identity.NoteNewDevice)
+		if len(notes) != 1 {
+			t.Fatalf("no new-device notice: %v", kinds(other.mailbox.List()))
+		}
+		l := freezeLink.FindStringSubmatch(notes[0].Body)
+		wantCode(t, h.svc.FreezeByLink(h.ctx, l[1], identity.Meta{}), identity.EFlowInvalid)
+		for _, id := range []int64{a.id, b.id} {
+			if u, _ := h.svc.FindUser(h.ctx, id); u.Frozen {
+				t.Fatal("frozen by a forged link")
+			}
+		}
+		// The genuine link works with its own key.
+		if err := other.svc.FreezeByLink(other.ctx, l[1], identity.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
