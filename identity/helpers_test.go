@@ -13,6 +13,7 @@ import (
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/notify"
@@ -36,7 +37,16 @@ type harness struct {
 	mailbox *notify.DevMailbox
 	ctx     context.Context
 	meta    identity.Meta
+	// passkeys is the WebAuthn relying party of the service: RP ID
+	// passkeyRPID, origin passkeyOrigin.
+	passkeys *passkey.Service
 }
+
+// The relying party of the harness's passkey service.
+const (
+	passkeyRPID   = "okpay.test"
+	passkeyOrigin = "https://okpay.test"
+)
 
 var (
 	sharedCatalog *i18n.Catalog
@@ -93,8 +103,12 @@ func (h *harness) build() {
 		h.mailbox = notify.NewDevMailbox(h.clock)
 	}
 	h.disp = notify.NewDispatcher(h.outbox, map[string]notify.Sender{"email": h.mailbox, "sms": h.mailbox, "inapp": h.outbox.InAppSender()}, notify.DispatcherOptions{})
+	h.passkeys, err = passkey.New(h.db, h.clock, passkey.Config{RPID: passkeyRPID, RPDisplayName: "OKPay", Origins: []string{passkeyOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.svc, err = identity.New(identity.Deps{DB: h.db, Clock: h.clock, IDs: gen, Keys: h.keys, Hasher: h.hasher, CheckPassword: policy.Check,
-		Outbox: h.outbox, Catalog: cat}, identity.Config{BaseURL: "https://okpay.test"})
+		Outbox: h.outbox, Catalog: cat, Passkeys: h.passkeys}, identity.Config{BaseURL: "https://okpay.test"})
 	if err != nil {
 		t.Fatal(err)
 	}

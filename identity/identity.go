@@ -22,6 +22,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/notify"
 	"github.com/okpay/okpay/secret"
@@ -120,8 +121,11 @@ type Deps struct {
 	CheckPassword func(pw string, context ...string) error
 	Outbox        *notify.Outbox
 	Catalog       *i18n.Catalog
-	// Passkeys is optional: without it the passkey methods are unavailable.
-	Passkeys Passkeys
+	// Passkeys is optional: without it the passkey methods are
+	// unavailable (EFactorUnavailable) and no one is offered a passkey.
+	// Inside the package reach it as s.Deps.Passkeys: the method
+	// Service.Passkeys (the user's list) shadows the promoted field.
+	Passkeys *passkey.Service
 }
 
 // Service is the identity service. It is safe for concurrent use.

@@ -104,6 +104,9 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, m Meta) (*Lo
 		if err != nil {
 			return err
 		}
+		if u.Passkeys, err = s.passkeyCount(ctx, u.ID); err != nil {
+			return err
+		}
 		res = &LoginResult{Token: token, Session: ss, Methods: s.methods(u, false)}
 		if res.Methods[0] == MethodSMS {
 			res.SMSError = s.sendLoginSMS(ctx, tx, u, ss, purposeLogin, m)
@@ -125,7 +128,7 @@ func (s *Service) methods(u *userRow, forReset bool) []string {
 		out = append(out, MethodTOTP)
 	}
 	out = append(out, MethodSMS)
-	if s.Passkeys != nil {
+	if s.Deps.Passkeys != nil && u.Passkeys > 0 {
 		out = append(out, MethodPasskey)
 	}
 	out = append(out, MethodRecovery)
@@ -164,7 +167,7 @@ func (s *Service) SendLoginCode(ctx context.Context, token string, m Meta) (stri
 
 // VerifyFactor finishes a login (AAL1 session) or refreshes the sudo
 // window (AAL2 session, step-up) with a second factor: an SMS code, a TOTP
-// code or a recovery code. Passkeys go through FinishPasskey. On success
+// code or a recovery code. Passkeys go through FinishPasskeyLogin. On success
 // the session gets a new token. A wrong factor counts toward the lockout
 // (MFA-06) and, at login, tells the owner that someone knows the password
 // (LOG-08).

@@ -56,5 +56,10 @@ func (s *Service) Sweep(ctx context.Context) error {
 			return okpay.Internal(err, "sweep")
 		}
 	}
+	if s.Deps.Passkeys != nil {
+		if _, err := s.Deps.Passkeys.PruneFlows(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }

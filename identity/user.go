@@ -106,12 +106,8 @@ func (s *Service) FindUser(ctx context.Context, id int64) (*User, error) {
 	if err := s.DB.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at = 0`, id).Scan(&u.RecoveryCodes); err != nil {
 		return nil, okpay.Internal(err, "count recovery codes")
 	}
-	if s.Passkeys != nil {
-		n, err := s.Passkeys.Count(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		u.Passkeys = n
+	if u.Passkeys, err = s.passkeyCount(ctx, id); err != nil {
+		return nil, err
 	}
 	return &u.User, nil
 }

@@ -61,7 +61,7 @@ const accountTitleSuffix = " · "
 var accountPages = []string{
 	pageSignup, pageSignupVerify, pageLogin, pageLoginVerify, pageAccount, pageSecurity,
 	pageTOTPSetup, pageRecoveryCodes, pageFreezeConfirm, pageForgot, pageReset, pageMessage,
-	pageMailbox, pageFreezeLink,
+	pageMailbox, pageFreezeLink, pagePasskey,
 }
 
 // accountMessageIDs are the ids the account pages use from Go code; New
@@ -105,7 +105,7 @@ func (s *Server) accountRoutes() []Route {
 	post := func(pattern string, h func(http.ResponseWriter, *http.Request)) Route {
 		return Route{http.MethodPost, pattern, s.account(h)}
 	}
-	return []Route{
+	routes := []Route{
 		get("/signup", s.handleSignupPage),
 		post("/signup", s.handleSignup),
 		get("/signup/verify", s.handleSignupVerifyPage),
@@ -140,6 +140,20 @@ func (s *Server) accountRoutes() []Route {
 		get("/freeze/{token}", s.handleFreezeLinkPage),
 		post("/freeze", s.handleFreezeLink),
 	}
+	if s.id.PasskeysEnabled() {
+		routes = append(routes,
+			post("/login/passkey", s.handlePasswordlessBegin),
+			post("/login/passkey/finish", s.handlePasswordlessFinish),
+			post("/login/verify/passkey", s.handleLoginPasskeyBegin),
+			post("/login/verify/passkey/finish", s.handleLoginPasskeyFinish),
+			post("/account/security/step-up/passkey", s.handleStepUpPasskeyBegin),
+			post("/account/security/step-up/passkey/finish", s.handleStepUpPasskeyFinish),
+			post("/account/passkeys/begin", s.handlePasskeyAddBegin),
+			post("/account/passkeys/finish", s.handlePasskeyAddFinish),
+			post("/account/passkeys/{id}/remove", s.handlePasskeyRemove),
+		)
+	}
+	return routes
 }
 
 type ctxKey int

@@ -316,10 +316,12 @@ func (s *Server) loginVerifyPage(r *http.Request, u *identity.User, f *form) *pa
 	p := s.accountPage(r, "login.verify.page_title")
 	p.Next = "/login/verify"
 	p.SignedIn = false
+	p.Script = true // the passkey button
 	p.Form = f
 	dest := maskPhone(u.Phone)
 	p.Data = factorForms{
 		P: p, Action: "/login/verify", SendAction: "/login/verify/sms", Submit: p.T("login.verify.submit"),
+		PasskeyAction: s.passkeyAction(u, "/login/verify/passkey"),
 		Methods: p.factorMethods(accountMethods(u), "login", func(m string) string {
 			if m == identity.MethodSMS {
 				if u.TOTPEnabled {

@@ -16,6 +16,7 @@ import (
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/notify"
@@ -85,7 +86,18 @@ type envOption func(*web.Config)
 // withoutMailbox builds the Server as in production: no /dev/mailbox.
 func withoutMailbox(c *web.Config) { c.Mailbox = nil }
 
+// testPasskeyOrigin is the WebAuthn origin (and so the RP ID) of the
+// environments of the HTTP tests.
+const testPasskeyOrigin = "https://okpay.test"
+
 func newAccountEnv(t testing.TB, opts ...envOption) *accountEnv {
+	t.Helper()
+	return newAccountEnvAt(t, testPasskeyOrigin, opts...)
+}
+
+// newAccountEnvAt builds an environment whose passkey service accepts
+// origin (a browser's, e.g. http://localhost:PORT); the RP ID is its host.
+func newAccountEnvAt(t testing.TB, origin string, opts ...envOption) *accountEnv {
 	t.Helper()
 	cat, policy, hasher := sharedParts(t)
 	db := sqldbtest.Open(t, sqldb.SQLite)
@@ -105,9 +117,17 @@ func newAccountEnv(t testing.TB, opts ...envOption) *accountEnv {
 	e := &accountEnv{t: t, ctx: context.Background(), db: db, clock: clk, cat: cat}
 	e.outbox = notify.NewOutbox(db, keys.Sealer("notify"), clk, gen)
 	e.mailbox = notify.NewDevMailbox(clk)
+	u, err := url.Parse(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := passkey.New(db, clk, passkey.Config{RPID: u.Hostname(), RPDisplayName: "OKPay", Origins: []string{origin}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.id, err = identity.New(identity.Deps{
 		DB: db, Clock: clk, IDs: gen, Keys: keys, Hasher: hasher, CheckPassword: policy.Check,
-		Outbox: e.outbox, Catalog: cat,
+		Outbox: e.outbox, Catalog: cat, Passkeys: pk,
 	}, identity.Config{BaseURL: "https://okpay.test"})
 	if err != nil {
 		t.Fatal(err)

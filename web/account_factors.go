@@ -25,6 +25,9 @@ type factorForms struct {
 	SendAction string // where the "send a code" buttons post
 	Submit     string // the code forms' button
 	Methods    []methodView
+	// PasskeyAction, when set, is where the "use a passkey" button posts
+	// (the user has a passkey; the ceremony has its own page).
+	PasskeyAction string
 }
 
 // knownMethods are the methods the pages can take a code for (passkeys

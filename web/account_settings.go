@@ -105,6 +105,7 @@ type securityData struct {
 	StepUp         factorForms
 	Sessions       []sessionView
 	Others         int // sessions other than this one
+	Passkeys       []passkeyView
 }
 
 // securityPage builds the security settings page of a.
@@ -119,6 +120,10 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, a *signedI
 		return nil, false
 	}
 	d := securityData{User: a.user, Sudo: s.id.Sudo(a.sess), SudoUntil: s.id.SudoUntil(a.sess)}
+	if d.Passkeys, err = s.passkeyViews(r, a.user.ID); err != nil {
+		s.internalError(w, r, err)
+		return nil, false
+	}
 	for _, ss := range list {
 		d.Sessions = append(d.Sessions, sessionView{
 			Ref: ids.Format(identity.SessionPrefix, ss.ID), Device: ss.Device, IP: ss.IP,
@@ -131,6 +136,7 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, a *signedI
 	dest := maskPhone(a.user.Phone)
 	d.StepUp = factorForms{
 		P: p, Action: "/account/security/step-up", SendAction: "/account/security/step-up/sms", Submit: p.T("security.step_up.submit"),
+		PasskeyAction: s.passkeyAction(a.user, "/account/security/step-up/passkey"),
 		Methods: p.factorMethods(accountMethods(a.user), "stepup", func(m string) string {
 			if m == identity.MethodSMS {
 				return p.T("account.method.sms.hint_send", "Destination", dest)
@@ -163,6 +169,10 @@ func (s *Server) handleSecurity(w http.ResponseWriter, r *http.Request) {
 		p.Notice = p.T("security.notice.totp_off")
 	case q.Get("password") == "changed":
 		p.Notice = p.T("security.notice.password_changed")
+	case q.Get("passkey") == "added":
+		p.Notice = p.T("passkey.notice.added")
+	case q.Get("passkey") == "removed":
+		p.Notice = p.T("passkey.notice.removed")
 	case q.Get("revoked") == "1":
 		p.Notice = p.T("security.notice.revoked")
 	case q.Get("revoked_others") != "":

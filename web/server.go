@@ -105,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var missing []string
-	for _, id := range slices.Concat(ids, codeMessageIDs, accountMessageIDs) {
+	for _, id := range slices.Concat(ids, codeMessageIDs, accountMessageIDs, passkeyMessageIDs) {
 		if !s.cat.Has(id) {
 			missing = append(missing, id)
 		}

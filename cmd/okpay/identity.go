@@ -17,6 +17,7 @@ import (
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/notify"
@@ -37,7 +38,7 @@ type identityFlags struct {
 }
 
 func (f *identityFlags) register(fs *flagSet) {
-	fs.StringVar(&f.baseURL, "base-url", "", "public address of this site, used in links sent by email and SMS (default: http://ADDR)")
+	fs.StringVar(&f.baseURL, "base-url", "", "public address of this site, used in links sent by email and SMS and as the passkey (WebAuthn) origin, whose host is the RP ID: passkeys need https or localhost, never an IP address (default: http://ADDR)")
 	fs.StringVar(&f.secretKey, "secret-key", "", "master key (hex or base64, ≥32 bytes; `okpay keygen` makes one) for sealed secrets and code MACs; with SQLite and none given, one is kept in okpay.key next to the database")
 	fs.StringVar(&f.dev, "dev", "auto", "development mode (dev mailbox page, messages kept in memory): on, off, or auto = on only with SQLite on a loopback address")
 	fs.StringVar(&f.smtpURL, "smtp-url", "", "mail relay: smtp://user:pass@host:587?tls=starttls&from=OKPay%20%3Cno-reply%40example.com%3E (tls: none, starttls, tls); unset in dev mode: the dev mailbox")
@@ -139,12 +140,45 @@ func newIdentityService(db *sqldb.DB, clk clock.Clock, idgen ids.Generator, cata
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, nil, nil, fmt.Errorf("--base-url %q: use http(s)://host[:port]", base)
 	}
+	// Without a base URL a browser accepts as a WebAuthn origin, the
+	// service runs without passkeys (buildIdentity says why).
+	pk, _ := newPasskeys(db, clk, base)
 	svc, err := identity.New(identity.Deps{DB: db, Clock: clk, IDs: idgen, Keys: keys, Hasher: hasher,
-		CheckPassword: password.NewPolicy(bl).Check, Outbox: outbox, Catalog: catalog}, identity.Config{BaseURL: base})
+		CheckPassword: password.NewPolicy(bl).Check, Outbox: outbox, Catalog: catalog, Passkeys: pk}, identity.Config{BaseURL: base})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return svc, outbox, hasher, nil
+}
+
+// passkeyConfig derives the WebAuthn relying party from the public base
+// URL: the RP ID is its host name and the one accepted origin is its
+// origin (scheme, host and a port other than the scheme's default, as
+// browsers write it).
+func passkeyConfig(base string) (passkey.Config, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return passkey.Config{}, fmt.Errorf("base URL %q has no host", base)
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if host == "" || net.ParseIP(host) != nil {
+		return passkey.Config{}, fmt.Errorf("base URL %q: a WebAuthn RP ID must be a host name, not an IP address (for development use http://localhost:PORT)", base)
+	}
+	origin := scheme + "://" + host
+	if port != "" && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
+		origin += ":" + port
+	}
+	return passkey.Config{RPID: host, RPDisplayName: "OKPay", Origins: []string{origin}}, nil
+}
+
+// newPasskeys builds the passkey service for base, or says why it cannot
+// (browsers allow WebAuthn only on https origins and on localhost).
+func newPasskeys(db *sqldb.DB, clk clock.Clock, base string) (*passkey.Service, error) {
+	cfg, err := passkeyConfig(base)
+	if err != nil {
+		return nil, err
+	}
+	return passkey.New(db, clk, cfg)
 }
 
 func buildIdentity(ctx context.Context, log *slog.Logger, db *sqldb.DB, clk clock.Clock, idgen ids.Generator, catalog *i18n.Catalog, f *identityFlags, addr string) (*identityStack, error) {
@@ -155,6 +189,10 @@ func buildIdentity(ctx context.Context, log *slog.Logger, db *sqldb.DB, clk cloc
 	st := &identityStack{dev: dev}
 	if st.svc, st.outbox, st.hasher, err = newIdentityService(db, clk, idgen, catalog, f, addr); err != nil {
 		return nil, err
+	}
+	if !st.svc.PasskeysEnabled() {
+		_, why := newPasskeys(db, clk, st.svc.Config().BaseURL)
+		log.Warn("passkeys are off: set --base-url to an https address, or http://localhost:PORT in development", "reason", why)
 	}
 	senders := map[string]notify.Sender{"inapp": st.outbox.InAppSender()}
 	if dev {
