@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -198,12 +197,9 @@ func validDeviceID(s string) bool {
 }
 
 // meta describes the request for the identity service. The client address
-// is the socket's (no proxy is trusted yet, API-04).
+// is the socket's unless it is a configured proxy (API-04).
 func (s *Server) meta(w http.ResponseWriter, r *http.Request) identity.Meta {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := s.clientIP.IP(r)
 	did, _ := r.Context().Value(keyDeviceID).(string)
 	return identity.Meta{
 		IP:        ip,

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/okpay/okpay/clientip"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/notify"
@@ -45,6 +46,9 @@ type Config struct {
 	// one-time codes: set it only in development mode (nil: the page
 	// answers 404).
 	Mailbox *notify.DevMailbox
+	// ClientIP finds the client's address behind trusted proxies (nil:
+	// the socket's address).
+	ClientIP *clientip.Resolver
 }
 
 // Server renders the HTML pages. Create it with New; it is safe for
@@ -58,6 +62,8 @@ type Server struct {
 	id      *identity.Service
 	outbox  *notify.Outbox
 	mailbox *notify.DevMailbox
+	// clientIP resolves client addresses (nil: the socket's).
+	clientIP *clientip.Resolver
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -84,13 +90,14 @@ func New(cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cat:     cfg.Catalog,
-		log:     log,
-		version: cfg.Version,
-		pages:   make(map[string]*template.Template),
-		id:      cfg.Identity,
-		outbox:  cfg.Outbox,
-		mailbox: cfg.Mailbox,
+		cat:      cfg.Catalog,
+		log:      log,
+		version:  cfg.Version,
+		pages:    make(map[string]*template.Template),
+		id:       cfg.Identity,
+		outbox:   cfg.Outbox,
+		mailbox:  cfg.Mailbox,
+		clientIP: cfg.ClientIP,
 	}
 	for _, name := range append([]string{pageHome, pageError}, accountPages...) {
 		t, err := template.New(name).Option("missingkey=error").

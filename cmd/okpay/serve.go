@@ -13,6 +13,7 @@ import (
 
 	"github.com/okpay/okpay/apikey"
 	"github.com/okpay/okpay/audit"
+	"github.com/okpay/okpay/clientip"
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/httpapi"
 	"github.com/okpay/okpay/i18n"
@@ -69,6 +70,7 @@ type serveConfig struct {
 	writers      int
 	shutdownWait time.Duration
 	debugAddr    string
+	proxies      string
 	identity     identityFlags
 }
 
@@ -83,7 +85,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&c.writers, "ledger-writers", 1, "concurrent ledger committers (PostgreSQL only; SQLite has one writer)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060")
-	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr")
+	fs.StringVar(&c.proxies, "trusted-proxies", "", "addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (comma-separated; default none)")
+	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr", "trusted-proxies")
 	c.identity.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,6 +121,10 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := clientip.New(c.proxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	ident, err := buildIdentity(ctx, log, db, clk, idgen, catalog, &c.identity, c.addr)
 	if err != nil {
 		return err
@@ -126,7 +133,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	defer stopIdentity()
 	ident.run(runCtx, log)
 	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString(),
-		Identity: ident.svc, Outbox: ident.outbox, Mailbox: ident.mailbox})
+		Identity: ident.svc, Outbox: ident.outbox, Mailbox: ident.mailbox, ClientIP: proxies})
 	if err != nil {
 		return err
 	}
