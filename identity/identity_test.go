@@ -130,6 +130,9 @@ func TestLOG04_BlocksDoubleAndThreeFreeze(t *testing.T) {
 		if _, err := h.svc.Login(h.ctx, a.email, a.password, h.meta); err != nil {
 			t.Fatalf("after the second block: %v", err)
 		}
+		if len(h.messages(a.email, identity.NoteFreezeWarning)) != 1 {
+			t.Fatal("no warning before the block that freezes (LOG-04)")
+		}
 		block() // third block in 24 h: the account freezes (RSK-04)
 		u, err := h.svc.FindUser(h.ctx, a.id)
 		if err != nil || !u.Frozen {

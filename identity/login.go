@@ -312,7 +312,13 @@ func (s *Service) countFailure(ctx context.Context, tx *sql.Tx, u *userRow, m Me
 	if err := s.notifySecurity(ctx, tx, u, NoteLockout, m, map[string]any{"Until": until.Format("2006-01-02 15:04 UTC")}); err != nil {
 		return err
 	}
-	// Three blocks within 24 h freeze the account (RSK-04); support lifts it.
+	// Three blocks within 24 h freeze the account (RSK-04), which only
+	// support can lift: the owner is warned at the second (LOG-04).
+	if previous+1 == 2 {
+		if err := s.notifySecurity(ctx, tx, u, NoteFreezeWarning, m, nil); err != nil {
+			return err
+		}
+	}
 	if previous+1 >= 3 {
 		return s.freeze(ctx, tx, u, "auto:repeated_lockouts", "system", m)
 	}

@@ -20,6 +20,7 @@ const (
 	NoteNewDevice        = "new_device"
 	NotePasswordNoMFA    = "password_no_mfa"
 	NoteLockout          = "lockout"
+	NoteFreezeWarning    = "freeze_warning"
 	NotePasswordReset    = "password_reset"
 	NotePasswordChanged  = "password_changed"
 	NoteFactorAdded      = "factor_added"
