@@ -245,6 +245,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 	}
 	b := &accountBrowser{t: t, ctx: ctx, base: ts.URL, e: e, problems: problems}
 	a := nextAccount()
+	secrets := []string{a.password}
 
 	// 1. Open an account. The password field follows PWD-07, and a value
 	// typed (or pasted) into it is taken as is.
@@ -305,6 +306,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 	b.at("/account/security")
 	b.click("totp-begin")
 	secret := b.text("totp-secret")
+	secrets = append(secrets, secret)
 	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
 	if err != nil {
 		t.Fatalf("secret %q: %v", secret, err)
@@ -383,7 +385,30 @@ func TestBrowserAccountJourney(t *testing.T) {
 		t.Errorf("status %q, want %q", got, want)
 	}
 
-	// 8. The account pages fit a 360 px phone screen.
+	// 8. Nothing secret was logged or stored in clear (PWD-12): both
+	// passwords, every one-time code, the TOTP secret and the session
+	// cookies are absent from the log and from the database files
+	// (tables, outbox, audit log, WAL).
+	secrets = append(secrets, a.password)
+	for _, m := range e.mailbox.List() {
+		if strings.HasPrefix(m.Kind, "code_") {
+			if c := codeRE.FindStringSubmatch(m.Body); c != nil {
+				secrets = append(secrets, c[1])
+			}
+		}
+	}
+	jar, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{ts.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range jar.Cookies {
+		if c.Name == "__Host-session" || c.Name == "__Host-flow" {
+			secrets = append(secrets, c.Value)
+		}
+	}
+	e.assertNoSecrets(secrets)
+
+	// 9. The account pages fit a 360 px phone screen.
 	b.run("phone viewport", chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile))
 	for _, p := range []string{"/account", "/account/security", "/dev/mailbox"} {
 		b.open(p)

@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"github.com/okpay/okpay/audit"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -79,6 +82,27 @@ type accountEnv struct {
 	mailbox *notify.DevMailbox
 	server  *web.Server
 	handler http.Handler // wrapped as the program wraps it
+	// logs holds everything the server and dispatcher logged, through
+	// the program's scrubber, for the secret scan (PWD-12).
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type envOption func(*web.Config)
@@ -132,7 +156,8 @@ func newAccountEnvAt(t testing.TB, origin string, opts ...envOption) *accountEnv
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e.logs = &lockedBuffer{}
+	quiet := slog.New(audit.NewHandler(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	disp := notify.NewDispatcher(e.outbox, map[string]notify.Sender{
 		notify.ChannelEmail: e.mailbox, notify.ChannelSMS: e.mailbox, notify.ChannelInApp: e.outbox.InAppSender(),
 	}, notify.DispatcherOptions{Poll: 50 * time.Millisecond, Logger: quiet})
@@ -417,4 +442,36 @@ func (e *accountEnv) user(a testAccount) *identity.User {
 		e.t.Fatal(err)
 	}
 	return u
+}
+
+// assertNoSecrets fails the test if any of secrets appears in the logs or
+// in the bytes of the database file and its WAL (PWD-12).
+func (e *accountEnv) assertNoSecrets(secrets []string) {
+	e.t.Helper()
+	if len(secrets) < 5 {
+		e.t.Fatalf("only %d secrets collected: the scan would prove little", len(secrets))
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "{") {
+		e.t.Log("note: nothing was logged")
+	}
+	var files []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(e.db.Path + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			e.t.Fatal(err)
+		}
+		files = append(files, b...)
+	}
+	for _, s := range secrets {
+		if len(s) < 6 {
+			e.t.Fatalf("secret %q too short to scan for", s)
+		}
+		if strings.Contains(logs, s) {
+			e.t.Errorf("a secret (%d characters, starting %q) is in the logs", len(s), s[:2])
+		}
+		if bytes.Contains(files, []byte(s)) {
+			e.t.Errorf("a secret (%d characters, starting %q) is in the database files", len(s), s[:2])
+		}
+	}
 }
