@@ -9,6 +9,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/audit"
 	"github.com/okpay/okpay/identity/otp"
+	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/identity/risk"
 )
 
@@ -238,6 +239,9 @@ func (s *Service) ChangePassword(ctx context.Context, ss *Session, current, next
 	}
 	if err := s.checkNewPassword(u, next); err != nil {
 		return err
+	}
+	if len(current) > password.MaxBytes {
+		return okpay.Invalid(map[string]string{"current_password": "That is not your current password."})
 	}
 	ok, _, err := s.Hasher.Verify(ctx, current, u.passwordHash)
 	if err != nil {

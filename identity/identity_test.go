@@ -53,6 +53,22 @@ func TestLOG10_RegisterWithTakenIdentifierLooksTheSame(t *testing.T) {
 		// The decoy flow can never complete.
 		_, _, err = h.svc.VerifySignup(h.ctx, flow.Token, "123456", "123456", h.meta)
 		wantCode(t, err, identity.EInvalidCode)
+		// Its resends meet the same limits as a real flow's: an SMS resend
+		// within a minute of the sign-up is refused on both.
+		real, err := h.svc.Register(h.ctx, identity.RegisterInput{Email: "fresh@example.com", Phone: "+8613700137000", Password: "another fine passphrase"}, h.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range []string{real.Token, flow.Token} {
+			wantCode(t, h.svc.ResendSignupCode(h.ctx, tok, identity.MethodSMS, h.meta), identity.ERateLimited)
+			wantCode(t, h.svc.ResendSignupCode(h.ctx, tok, "fax", h.meta), okpay.EInvalid)
+		}
+		h.clock.Advance(61 * time.Second)
+		for _, tok := range []string{real.Token, flow.Token} {
+			if err := h.svc.ResendSignupCode(h.ctx, tok, identity.MethodSMS, h.meta); err != nil {
+				t.Fatalf("resend after a minute: %v", err)
+			}
+		}
 	})
 }
 

@@ -68,6 +68,9 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, m Meta) (*Lo
 	}
 	ok, rehash, err := s.Hasher.Verify(ctx, pw, u.passwordHash)
 	if err != nil {
+		if okpay.ErrorCode(err) == okpay.EUnavailable {
+			return nil, err // cancelled while waiting for a hashing slot
+		}
 		return nil, okpay.Internal(err, "verify password")
 	}
 	newHash := ""

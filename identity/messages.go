@@ -139,10 +139,16 @@ func (s *Service) validSignedToken(token string) bool {
 }
 
 // randomToken returns 32 random bytes, base64url (SES-01).
+// It never starts with "okp_", the prefix of API keys, so the two kinds
+// of bearer token cannot be confused.
 func randomToken() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [32]byte
+		rand.Read(b[:])
+		if t := base64.RawURLEncoding.EncodeToString(b[:]); !strings.HasPrefix(t, "okp_") {
+			return t
+		}
+	}
 }
 
 // deviceLabel makes a short "Chrome on Linux"-style label from a

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"strconv"
@@ -124,7 +125,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 					return err
 				}
 			}
-			return nil
+			owner := "flow:" + strconv.FormatInt(flowID, 10)
+			if err := s.decoyCode(ctx, tx, owner, purposeVerifyEmail, MethodEmail, email, m); err != nil {
+				return err
+			}
+			return s.decoyCode(ctx, tx, owner, purposeVerifyPhone, MethodSMS, phone, m)
 		}
 		u, err := s.loadUser(ctx, tx, userID, false)
 		if err != nil {
@@ -150,6 +155,28 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 		return nil, err
 	}
 	return flow, nil
+}
+
+// decoyCode records a code that is never sent and can never match, for a
+// decoy flow: its send limits then behave like a real flow's (LOG-10).
+func (s *Service) decoyCode(ctx context.Context, tx *sql.Tx, owner, purpose, channel, dest string, m Meta) error {
+	now := s.now()
+	if channel == MethodSMS {
+		if err := s.checkSMSLimits(ctx, tx, 0, dest, m.IP, now); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`, micros(now), owner, purpose); err != nil {
+		return okpay.Internal(err, "invalidate codes")
+	}
+	var mac [32]byte
+	rand.Read(mac[:])
+	if _, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (id, owner, user_id, purpose, channel, destination, ip, mac, key_id, created_at, expires_at)
+		VALUES ($1, $2, 0, $3, $4, $5, $6, $7, 'decoy', $8, $9)`,
+		s.IDs.Next(), owner, purpose, channel, dest, m.IP, mac[:], micros(now), micros(now.Add(s.cfg.OTPTTL))); err != nil {
+		return okpay.Internal(err, "store decoy code")
+	}
+	return nil
 }
 
 var errRetrySignup = errors.New("identifier taken concurrently")
@@ -286,18 +313,26 @@ func (s *Service) ResendSignupCode(ctx context.Context, token, channel string, m
 		if err != nil {
 			return err
 		}
-		if userID == 0 {
-			return nil // a decoy flow: nothing to send, same answer
-		}
-		u, err := s.loadUser(ctx, tx, userID, true)
-		if err != nil {
-			return err
-		}
 		purpose := purposeVerifyEmail
 		if channel == MethodSMS {
 			purpose = purposeVerifyPhone
 		} else if channel != MethodEmail {
 			return okpay.Invalid(map[string]string{"channel": "Choose email or sms."})
+		}
+		owner := "flow:" + strconv.FormatInt(flowID, 10)
+		if userID == 0 {
+			// A decoy flow: nothing is sent, but the same limits apply,
+			// so the answers match a real flow's (LOG-10).
+			var dest string
+			if err := tx.QueryRowContext(ctx, `SELECT destination FROM otp_codes WHERE owner = $1 AND purpose = $2 ORDER BY id DESC LIMIT 1`,
+				owner, purpose).Scan(&dest); err != nil {
+				return okpay.Internal(err, "load decoy code")
+			}
+			return s.decoyCode(ctx, tx, owner, purpose, channel, dest, m)
+		}
+		u, err := s.loadUser(ctx, tx, userID, true)
+		if err != nil {
+			return err
 		}
 		return s.sendCode(ctx, tx, codeRequest{owner: "flow:" + strconv.FormatInt(flowID, 10), user: u, purpose: purpose, channel: channel, digits: signupDigits, ttl: s.cfg.OTPTTL}, m)
 	})
