@@ -17,7 +17,7 @@ import (
 // path exists for other methods, 404 otherwise.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, rt := range Routes {
+	for _, rt := range s.routes() {
 		if pathMatches(rt.Pattern, r.URL.Path) {
 			allow = append(allow, rt.Method)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -12,6 +13,11 @@ import (
 	"time"
 
 	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/apikey"
+	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,7 +38,7 @@ func requestID(ctx context.Context) string {
 // modifying the request they were given.
 type principalSlot struct{ id string }
 
-// principal returns the authenticated caller ("key_...").
+// principal returns the authenticated caller ("key_..." or "usr_...").
 func principal(ctx context.Context) string {
 	if p, _ := ctx.Value(keyPrincipal).(*principalSlot); p != nil {
 		return p.id
@@ -167,14 +173,164 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		slot, _ := r.Context().Value(keyPrincipal).(*principalSlot)
-		if slot == nil { // not behind observe (tests)
-			slot = &principalSlot{}
-			r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, slot))
-		}
-		slot.id = k.Principal()
+		r = setPrincipal(r, k.Principal())
 		next(w, r)
 	}
+}
+
+// setPrincipal names the caller for the access log.
+func setPrincipal(r *http.Request, id string) *http.Request {
+	slot, _ := r.Context().Value(keyPrincipal).(*principalSlot)
+	if slot == nil { // not behind observe (tests)
+		slot = &principalSlot{}
+		r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, slot))
+	}
+	slot.id = id
+	return r
+}
+
+// Cookies the customer routes read (the web pages set them).
+const (
+	// SessionCookie carries the session token of the web app (SES-01).
+	SessionCookie = "__Host-session"
+	// deviceCookie carries the browser's random device id (RSK-01).
+	deviceCookie = "__Host-did"
+	// maxTokenLen bounds a token before the service sees it.
+	maxTokenLen = 128
+)
+
+// caller is the customer behind a request of a session route.
+type caller struct {
+	token   string
+	cookie  bool // the token came in the __Host-session cookie
+	session *identity.Session
+	user    *identity.User
+	id      string // "usr_..."
+}
+
+// sessionHandler serves a request of an authenticated customer.
+type sessionHandler func(w http.ResponseWriter, r *http.Request, c *caller)
+
+// sessionToken finds the customer's session token: an Authorization
+// Bearer token (apps and programs) or else the __Host-session cookie (the
+// web app; http.CrossOriginProtection refuses cross-site writes). An API
+// key (okp_...) is not a customer session.
+func sessionToken(r *http.Request) (token string, cookie bool, err error) {
+	if vals := r.Header.Values("Authorization"); len(vals) > 0 {
+		t, ok := strings.CutPrefix(vals[0], "Bearer ")
+		if len(vals) > 1 || !ok || t == "" {
+			return "", false, okpay.Errorf(okpay.EUnauthorized, "send the session token as Authorization: Bearer <token>")
+		}
+		if strings.HasPrefix(t, apikey.Prefix) {
+			return "", false, okpay.Errorf(okpay.EUnauthorized, "an API key cannot act for a customer: sign in and send the session token")
+		}
+		return t, false, nil
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		return c.Value, true, nil
+	}
+	return "", false, okpay.Errorf(okpay.EUnauthorized, "sign in, then send the session token as Authorization: Bearer <token> or in the __Host-session cookie")
+}
+
+// customer requires a live customer session (SES-03: the service
+// enforces the idle and absolute timeouts) and, unless aal1 is set, a
+// full login: a session waiting for its second factor gets 401
+// mfa_required (MFA-01).
+func (s *Server) customer(aal1 bool, next sessionHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store") // SES-10
+		token, cookie, err := sessionToken(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if len(token) > maxTokenLen {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="okpay", error="invalid_token"`)
+			s.writeError(w, r, okpay.Errorf(okpay.EUnauthorized, "Sign in to continue."))
+			return
+		}
+		ss, u, err := s.identity.Authenticate(r.Context(), token)
+		if err != nil {
+			if code := okpay.ErrorCode(err); code == okpay.EUnauthorized || code == identity.ESessionExpired {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="okpay", error="invalid_token"`)
+				if cookie {
+					clearSessionCookie(w)
+				}
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		c := &caller{token: token, cookie: cookie, session: ss, user: u, id: ids.Format(identity.UserPrefix, u.ID)}
+		r = setPrincipal(r, c.id)
+		if !aal1 {
+			if err := identity.RequireAAL2(ss); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		next(w, r, c)
+	}
+}
+
+// optionalKey checks the optional Idempotency-Key of a security-settings
+// POST: a malformed key is 400, and while a request with the key runs a
+// duplicate gets 409. Responses are not stored or replayed (yet).
+func (s *Server) optionalKey(next sessionHandler) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		vals := r.Header.Values("Idempotency-Key")
+		if len(vals) == 0 {
+			next(w, r, c)
+			return
+		}
+		if vals[0] == "" {
+			s.writeError(w, r, okpay.Errorf(EInvalidRequest, "the Idempotency-Key must not be empty"))
+			return
+		}
+		key, err := idempotencyKey(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		flightKey := c.id + "\x00" + key
+		if !s.flight.acquire(flightKey) {
+			s.writeError(w, r, okpay.Errorf(ledger.EIdempotencyInFlight, "a request with this Idempotency-Key is still in progress; retry later"))
+			return
+		}
+		defer s.flight.release(flightKey)
+		next(w, r, c)
+	}
+}
+
+// setSessionCookie gives the web app its session's new token (the token
+// changes at the second-factor step, SES-02), with the attributes of
+// SES-01.
+func setSessionCookie(w http.ResponseWriter, token string) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// meta describes the request for the identity service. The client
+// address is the socket's, or the one a configured proxy forwarded
+// (API-04: X-Forwarded-For is believed only from those).
+func (s *Server) meta(r *http.Request) identity.Meta {
+	ip := s.clientIP.IP(r)
+	did := ""
+	if c, err := r.Cookie(deviceCookie); err == nil && validDeviceID(c.Value) {
+		did = c.Value
+	}
+	return identity.Meta{IP: ip, UserAgent: r.UserAgent(), DeviceID: did, RequestID: requestID(r.Context()), Lang: i18n.Negotiate(r)}
+}
+
+// validDeviceID accepts the web app's device ids: 16 bytes in base64url.
+func validDeviceID(s string) bool {
+	if len(s) != 22 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == 16
 }
 
 // CrossOrigin is the API's answer to a cross-site state-changing request

@@ -5,9 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
+	"time"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
 )
@@ -56,6 +60,26 @@ var statusOf = map[string]int{
 	money.CodeTooManyDecimals:      http.StatusUnprocessableEntity,
 	money.CodeUnknownCurrency:      http.StatusUnprocessableEntity,
 	money.CodeNegativeAmount:       http.StatusUnprocessableEntity,
+
+	// Identity. Every failed login is one 401 (LOG-01); a session waiting
+	// for its second factor is 401 mfa_required (MFA-01). identity's
+	// rate_limited is ERateLimited above (429 with Retry-After).
+	identity.EInvalidCredentials: http.StatusUnauthorized,
+	identity.EMFARequired:        http.StatusUnauthorized,
+	identity.ESessionExpired:     http.StatusUnauthorized,
+	identity.EInvalidCode:        http.StatusUnprocessableEntity,
+	identity.EFlowInvalid:        http.StatusUnprocessableEntity,
+	identity.EFactorUnavailable:  http.StatusUnprocessableEntity,
+	identity.EStepUpRequired:     http.StatusForbidden,
+	identity.EAccountFrozen:      http.StatusForbidden,
+	identity.EHoldActive:         http.StatusForbidden,
+	identity.EContactUnverified:  http.StatusForbidden,
+	// Password policy (PWD-02: too long is 400, before any hashing;
+	// PWD-05: every rejection has its reason code).
+	password.CodeTooLong:    http.StatusBadRequest,
+	password.CodeTooShort:   http.StatusUnprocessableEntity,
+	password.CodeCommon:     http.StatusUnprocessableEntity,
+	password.CodeContextual: http.StatusUnprocessableEntity,
 }
 
 // ErrorCodes lists every code the API can answer with, sorted.
@@ -94,6 +118,9 @@ func (s *Server) problem(err error, lang i18n.Lang, requestID string) (int, []by
 	if errors.As(err, &e) {
 		fields = e.Fields
 	}
+	if code == okpay.EInternal {
+		fields = nil
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, `{"type":"urn:okpay:problem:`...)
 	b = append(b, code...)
@@ -111,19 +138,53 @@ func (s *Server) problem(err error, lang i18n.Lang, requestID string) (int, []by
 		b = append(b, `,"errors":`...)
 		b = appendMeta(b, fields)
 	}
+	// RFC 9457 extension members.
+	var hold *identity.HoldError
+	if errors.As(err, &hold) && code == identity.EHoldActive {
+		b = append(b, `,"hold_until":`...)
+		b = appendTime(b, hold.Until)
+	}
+	var ext *extendedError
+	if errors.As(err, &ext) && code != okpay.EInternal {
+		b = append(b, ext.members...)
+	}
 	b = append(b, '}')
 	return status, b
 }
+
+// extendedError carries extension members for the problem document of its
+// error: members is a run of `,"name":value` pairs.
+type extendedError struct {
+	error
+	members []byte
+}
+
+func (e *extendedError) Unwrap() error { return e.error }
 
 // writeError answers a request with a problem document and logs internal
 // failures (only those: the rest are the client's).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	rid := requestID(r.Context())
-	if code := okpay.ErrorCode(err); code == okpay.EInternal || code == okpay.EUnavailable {
+	code := okpay.ErrorCode(err)
+	if _, known := statusOf[code]; !known || code == okpay.EInternal || code == okpay.EUnavailable {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("request_id", rid), slog.String("path", r.URL.Path), slog.Any("err", err))
 	}
 	status, body := s.problem(err, i18n.Negotiate(r), rid)
+	h := w.Header()
+	if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
+		h.Set("WWW-Authenticate", `Bearer realm="okpay"`)
+	}
+	var rl *identity.RateLimitError
+	if status == http.StatusTooManyRequests && errors.As(err, &rl) {
+		h.Set("Retry-After", strconv.FormatInt(retryAfterSeconds(rl.RetryAfter), 10))
+	}
 	writeRaw(w, status, "application/problem+json", body)
+}
+
+// retryAfterSeconds rounds a wait up to whole seconds, at least 1.
+func retryAfterSeconds(d time.Duration) int64 {
+	n := int64((d + time.Second - 1) / time.Second)
+	return max(n, 1)
 }
 
 func writeRaw(w http.ResponseWriter, status int, contentType string, body []byte) {

@@ -4,21 +4,97 @@ import (
 	"net/http"
 )
 
+// Who may call a route.
+const (
+	// AuthPublic routes need no credentials.
+	AuthPublic = "public"
+	// AuthAPIKey routes need an API key (Authorization: Bearer okp_...).
+	AuthAPIKey = "api_key"
+	// AuthSession routes need a customer's full (AAL2) session: the
+	// session token as a Bearer token or in the __Host-session cookie.
+	AuthSession = "session"
+	// AuthSessionAAL1 routes also accept a session still waiting for its
+	// second factor (MFA-01: the second-factor step, logout and freeze).
+	AuthSessionAAL1 = "session_aal1"
+)
+
+// How a route treats the Idempotency-Key header.
+const (
+	// IdemNone: the route takes no Idempotency-Key.
+	IdemNone = ""
+	// IdemRequired: the route moves money; the key is required and the
+	// response is stored and replayed.
+	IdemRequired = "required"
+	// IdemOptional: the route changes security settings; a key is checked
+	// and guards against concurrent duplicates, but nothing is stored or
+	// replayed yet.
+	IdemOptional = "optional"
+)
+
+// Route is one route of the API.
+type Route struct {
+	Method, Pattern string
+	Auth            string // AuthPublic, AuthAPIKey, AuthSession or AuthSessionAAL1
+	Idempotency     string // IdemNone, IdemRequired or IdemOptional
+}
+
+// ledgerRoutes are the ledger's routes, for API keys.
+var ledgerRoutes = []Route{
+	{"GET", "/api/openapi.json", AuthPublic, IdemNone},
+	{"POST", "/api/v1/accounts", AuthAPIKey, IdemNone},
+	{"GET", "/api/v1/accounts", AuthAPIKey, IdemNone},
+	{"GET", "/api/v1/accounts/{id}", AuthAPIKey, IdemNone},
+	{"GET", "/api/v1/accounts/{id}/entries", AuthAPIKey, IdemNone},
+	{"POST", "/api/v1/transfers", AuthAPIKey, IdemRequired},
+	{"POST", "/api/v1/entries", AuthAPIKey, IdemRequired},
+	{"GET", "/api/v1/entries/{id}", AuthAPIKey, IdemNone},
+	{"POST", "/api/v1/entries/{id}/reverse", AuthAPIKey, IdemRequired},
+	{"POST", "/api/v1/holds", AuthAPIKey, IdemRequired},
+	{"POST", "/api/v1/holds/{id}/post", AuthAPIKey, IdemRequired},
+	{"POST", "/api/v1/holds/{id}/void", AuthAPIKey, IdemRequired},
+}
+
+// identityRoutes are the customer identity routes, served when the
+// server has an identity service. Their handlers are in
+// identity_handlers.go; Register wraps each as its Auth and Idempotency
+// say, so this table is what is enforced.
+var identityRoutes = []Route{
+	{"POST", "/api/v1/signup", AuthPublic, IdemNone},
+	{"POST", "/api/v1/signup/verify", AuthPublic, IdemNone},
+	{"POST", "/api/v1/signup/resend", AuthPublic, IdemNone},
+	{"POST", "/api/v1/sessions", AuthPublic, IdemNone},
+	{"GET", "/api/v1/sessions", AuthSession, IdemNone},
+	{"DELETE", "/api/v1/sessions/current", AuthSessionAAL1, IdemNone},
+	{"POST", "/api/v1/sessions/{id}/revoke", AuthSession, IdemOptional},
+	{"POST", "/api/v1/sessions/revoke-others", AuthSession, IdemOptional},
+	{"POST", "/api/v1/mfa/sms", AuthSessionAAL1, IdemNone},
+	{"POST", "/api/v1/mfa/verify", AuthSessionAAL1, IdemNone},
+	{"GET", "/api/v1/me", AuthSession, IdemNone},
+	{"POST", "/api/v1/me/totp", AuthSession, IdemOptional},
+	{"POST", "/api/v1/me/totp/confirm", AuthSession, IdemOptional},
+	{"DELETE", "/api/v1/me/totp", AuthSession, IdemNone},
+	{"POST", "/api/v1/me/recovery-codes", AuthSession, IdemOptional},
+	{"POST", "/api/v1/me/password", AuthSession, IdemOptional},
+	{"POST", "/api/v1/me/freeze", AuthSessionAAL1, IdemOptional},
+	{"POST", "/api/v1/password/forgot", AuthPublic, IdemNone},
+	{"POST", "/api/v1/password/reset/code", AuthPublic, IdemNone},
+	{"POST", "/api/v1/password/reset/factor/send", AuthPublic, IdemNone},
+	{"POST", "/api/v1/password/reset/factor", AuthPublic, IdemNone},
+	{"POST", "/api/v1/password/reset", AuthPublic, IdemNone},
+	{"POST", "/api/v1/freeze", AuthPublic, IdemNone},
+}
+
 // Routes is the API's whole surface, for the route-table and OpenAPI
-// tests: method and pattern of every route.
-var Routes = []struct{ Method, Pattern string }{
-	{"GET", "/api/openapi.json"},
-	{"POST", "/api/v1/accounts"},
-	{"GET", "/api/v1/accounts"},
-	{"GET", "/api/v1/accounts/{id}"},
-	{"GET", "/api/v1/accounts/{id}/entries"},
-	{"POST", "/api/v1/transfers"},
-	{"POST", "/api/v1/entries"},
-	{"GET", "/api/v1/entries/{id}"},
-	{"POST", "/api/v1/entries/{id}/reverse"},
-	{"POST", "/api/v1/holds"},
-	{"POST", "/api/v1/holds/{id}/post"},
-	{"POST", "/api/v1/holds/{id}/void"},
+// tests: every route, with who may call it.
+var Routes = append(append([]Route(nil), ledgerRoutes...), identityRoutes...)
+
+// routes lists the routes this server serves: the identity routes only
+// when it has an identity service.
+func (s *Server) routes() []Route {
+	if s.identity == nil {
+		return ledgerRoutes
+	}
+	return Routes
 }
 
 // Register adds the API's routes to mux.
@@ -37,6 +113,32 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/holds", s.authenticated(s.moneyHandler(s.buildEntry(true), http.StatusCreated)))
 	mux.HandleFunc("POST /api/v1/holds/{id}/post", s.authenticated(s.moneyHandler(s.buildResolve(false), http.StatusCreated)))
 	mux.HandleFunc("POST /api/v1/holds/{id}/void", s.authenticated(s.moneyHandler(s.buildResolve(true), http.StatusCreated)))
+
+	if s.identity != nil {
+		public, session := s.identityHandlers()
+		for _, rt := range identityRoutes {
+			key := rt.Method + " " + rt.Pattern
+			switch rt.Auth {
+			case AuthPublic:
+				h := public[key]
+				if h == nil {
+					panic("httpapi: no handler for " + key)
+				}
+				mux.HandleFunc(key, h)
+			case AuthSession, AuthSessionAAL1:
+				h := session[key]
+				if h == nil {
+					panic("httpapi: no handler for " + key)
+				}
+				if rt.Idempotency == IdemOptional {
+					h = s.optionalKey(h)
+				}
+				mux.HandleFunc(key, s.customer(rt.Auth == AuthSessionAAL1, h))
+			default:
+				panic("httpapi: unexpected auth " + rt.Auth + " for " + key)
+			}
+		}
+	}
 
 	// Anything else under /api/ is a JSON 404, never an HTML page.
 	mux.HandleFunc("/api/", s.handleNotFound)

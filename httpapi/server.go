@@ -8,7 +8,9 @@ import (
 	"net/http"
 
 	"github.com/okpay/okpay/apikey"
+	"github.com/okpay/okpay/clientip"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -20,6 +22,13 @@ type Config struct {
 	Catalog    *i18n.Catalog
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Identity serves the customer identity routes (sign-up, login,
+	// sessions, second factors, recovery, freeze). Without it they are
+	// not registered and answer 404.
+	Identity *identity.Service
+	// ClientIP tells the client's address for rate limits and audit
+	// records (nil: the socket's; API-04).
+	ClientIP *clientip.Resolver
 }
 
 // Server serves the JSON API.
@@ -30,6 +39,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *httpMetrics
 	flight  *inFlight
+	// identity is nil when the identity routes are off.
+	identity *identity.Service
+	clientIP *clientip.Resolver
 }
 
 // New returns the API server.
@@ -38,12 +50,14 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		ledger:  cfg.Ledger,
-		keys:    cfg.Keys,
-		catalog: cfg.Catalog,
-		log:     cfg.Logger,
-		metrics: newHTTPMetrics(cfg.Registerer),
-		flight:  &inFlight{keys: map[string]struct{}{}},
+		ledger:   cfg.Ledger,
+		keys:     cfg.Keys,
+		catalog:  cfg.Catalog,
+		log:      cfg.Logger,
+		metrics:  newHTTPMetrics(cfg.Registerer),
+		flight:   &inFlight{keys: map[string]struct{}{}},
+		identity: cfg.Identity,
+		clientIP: cfg.ClientIP,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -148,10 +149,35 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 }
 
+// route returns the entry of httpapi.Routes for an operation.
+func route(method, path string) httpapi.Route {
+	for _, r := range httpapi.Routes {
+		if r.Method == method && r.Pattern == path {
+			return r
+		}
+	}
+	return httpapi.Route{Method: method, Pattern: path}
+}
+
 // moneyMoving reports whether a route moves money (and so needs an
 // Idempotency-Key).
 func moneyMoving(method, path string) bool {
-	return method == "POST" && strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/accounts"
+	return route(method, path).Idempotency == httpapi.IdemRequired
+}
+
+// idPrefixes gives the id prefix of the {id} of the routes under each path.
+var idPrefixes = map[string]string{
+	"/api/v1/accounts/": "acc_",
+	"/api/v1/entries/":  "ent_",
+	"/api/v1/holds/":    "ent_",
+	"/api/v1/sessions/": "ses_",
+}
+
+// lists are the operations that answer a page of a list.
+var lists = map[string]bool{
+	"GET /api/v1/accounts":              true,
+	"GET /api/v1/accounts/{id}/entries": true,
+	"GET /api/v1/sessions":              true,
 }
 
 func enumStrings(s *base.Schema) []string {
@@ -169,6 +195,7 @@ func TestOpenAPIConventions(t *testing.T) {
 	ids := map[string]string{}
 	for key, op := range operations(m) {
 		method, path, _ := strings.Cut(key, " ")
+		rt := route(method, path)
 		if op.OperationId == "" || op.Summary == "" || op.Description == "" {
 			t.Errorf("%s: needs an operationId, a summary and a description", key)
 		}
@@ -187,9 +214,11 @@ func TestOpenAPIConventions(t *testing.T) {
 			if p == nil || p.Required == nil || !*p.Required {
 				t.Errorf("%s: the {id} path parameter must be declared and required", key)
 			} else {
-				want := "^acc_"
-				if strings.HasPrefix(path, "/api/v1/entries/") || strings.HasPrefix(path, "/api/v1/holds/") {
-					want = "^ent_"
+				want := "^(no prefix for this path)"
+				for p, prefix := range idPrefixes {
+					if strings.HasPrefix(path, p) {
+						want = "^" + prefix
+					}
 				}
 				if pat := p.Schema.Schema().Pattern; !strings.HasPrefix(pat, want) {
 					t.Errorf("%s: the id pattern %q should start with %q", key, pat, want)
@@ -197,14 +226,21 @@ func TestOpenAPIConventions(t *testing.T) {
 			}
 		}
 		idem := params["header:Idempotency-Key"]
-		if moneyMoving(method, path) {
+		switch rt.Idempotency {
+		case httpapi.IdemRequired:
 			if idem == nil || idem.Required == nil || !*idem.Required {
 				t.Errorf("%s moves money: it must require the Idempotency-Key header", key)
 			}
-		} else if idem != nil {
-			t.Errorf("%s moves no money but declares Idempotency-Key", key)
+		case httpapi.IdemOptional:
+			if idem == nil || idem.Required != nil && *idem.Required {
+				t.Errorf("%s changes security settings: it must declare an optional Idempotency-Key header", key)
+			}
+		default:
+			if idem != nil {
+				t.Errorf("%s moves no money and changes no security setting but declares Idempotency-Key", key)
+			}
 		}
-		if method == "GET" && (path == "/api/v1/accounts" || strings.HasSuffix(path, "/entries")) {
+		if method == "GET" && (lists[key] || strings.HasSuffix(path, "/entries")) {
 			lim, cur := params["query:limit"], params["query:cursor"]
 			if lim == nil || cur == nil {
 				t.Errorf("%s is a list: it must take limit and cursor", key)
@@ -216,13 +252,35 @@ func TestOpenAPIConventions(t *testing.T) {
 			}
 		}
 
-		// Security: everything but the document itself needs the key.
-		public := path == "/api/openapi.json"
-		if public != (op.Security != nil && len(op.Security) == 0) {
-			t.Errorf("%s: security should be %v", key, map[bool]string{true: "[] (public)", false: "inherited (bearer)"}[public])
+		// Security, as httpapi.Routes says: public routes declare none,
+		// ledger routes inherit the API key, customer routes take the
+		// session token or cookie.
+		public := rt.Auth == httpapi.AuthPublic
+		switch rt.Auth {
+		case httpapi.AuthPublic:
+			if op.Security == nil || len(op.Security) != 0 {
+				t.Errorf("%s: public, so security should be []", key)
+			}
+		case httpapi.AuthAPIKey:
+			if op.Security != nil {
+				t.Errorf("%s: security should be inherited (the API key)", key)
+			}
+		case httpapi.AuthSession, httpapi.AuthSessionAAL1:
+			var schemes []string
+			for _, req := range op.Security {
+				for name := range req.Requirements.KeysFromOldest() {
+					schemes = append(schemes, name)
+				}
+			}
+			if !slices.Equal(schemes, []string{"sessionToken", "sessionCookie"}) {
+				t.Errorf("%s: a customer route's security should be sessionToken or sessionCookie, have %v", key, schemes)
+			}
+		default:
+			t.Errorf("%s: not in httpapi.Routes", key)
 		}
 
 		// Request body: JSON, closed, with examples.
+		hasFields := false
 		if rb := op.RequestBody; rb != nil {
 			if rb.Content.Len() != 1 || rb.Content.GetOrZero("application/json") == nil {
 				t.Errorf("%s: the request body must be application/json only", key)
@@ -235,6 +293,7 @@ func TestOpenAPIConventions(t *testing.T) {
 				if mt.Examples.Len() == 0 && mt.Example == nil {
 					t.Errorf("%s: the request body needs an example", key)
 				}
+				hasFields = s.Properties != nil && s.Properties.Len() > 0
 			}
 		} else if method == "POST" {
 			t.Errorf("%s: a POST must describe its body", key)
@@ -252,21 +311,24 @@ func TestOpenAPIConventions(t *testing.T) {
 		if op.Responses.Default != nil {
 			t.Errorf("%s: list every status instead of a default response", key)
 		}
-		if !public {
-			for _, c := range []string{"401", "500"} {
-				if codes[c] == nil {
-					t.Errorf("%s: response %s is missing", key, c)
-				}
-			}
+		if !public && codes["401"] == nil {
+			t.Errorf("%s: response 401 is missing", key)
+		}
+		if path != "/api/openapi.json" && codes["500"] == nil {
+			t.Errorf("%s: response 500 is missing", key)
 		}
 		if op.RequestBody != nil {
-			for _, c := range []string{"400", "413", "415", "422"} {
+			want := []string{"400", "413", "415"}
+			if hasFields { // only a body with fields can have an invalid one
+				want = append(want, "422")
+			}
+			for _, c := range want {
 				if codes[c] == nil {
 					t.Errorf("%s takes a body: response %s is missing", key, c)
 				}
 			}
 		}
-		if moneyMoving(method, path) && codes["409"] == nil {
+		if rt.Idempotency != httpapi.IdemNone && codes["409"] == nil {
 			t.Errorf("%s: response 409 (idempotency_request_in_flight) is missing", key)
 		}
 		if strings.Contains(path, "{id}") && codes["404"] == nil {
@@ -282,6 +344,13 @@ func TestOpenAPIConventions(t *testing.T) {
 			}
 			if h := r.Headers.GetOrZero("Cache-Control"); h == nil {
 				t.Errorf("%s %s: must declare Cache-Control", key, code)
+			}
+			if code == "204" {
+				success++
+				if r.Content != nil && r.Content.Len() > 0 {
+					t.Errorf("%s 204: must have no content", key)
+				}
+				continue
 			}
 			if code[0] == '2' {
 				success++
@@ -434,10 +503,12 @@ type harness struct {
 	clock *clock.Manual
 	led   *ledger.Ledger
 	db    *sqldb.DB
+	id    *identityDeps // the customer identity service (identity_test.go)
 
 	mu      sync.Mutex
 	seen    map[string]map[int]int // route → status → count
 	checked int
+	clients map[string]*http.Client // by source address
 }
 
 func newHarness(t *testing.T) *harness {
@@ -461,12 +532,13 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat})
+	id := newIdentity(t, db, clk, gen, cat)
+	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat, Identity: id.svc})
 	mux := http.NewServeMux()
 	api.Register(mux)
 	srv := httptest.NewServer(api.Observe(mux))
 	t.Cleanup(srv.Close)
-	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, seen: map[string]map[int]int{}}
+	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
 }
 
 // req is one request of a scenario.
@@ -478,6 +550,8 @@ type req struct {
 	idem         string // Idempotency-Key
 	noAuth       bool   // send no Authorization
 	auth         string // Authorization, instead of the test key
+	cookie       string // a __Host-session cookie
+	from         string // the client's address (127.0.0.1 by default)
 	header       http.Header
 
 	// invalid marks a request that breaks the document (so the validator
@@ -559,6 +633,9 @@ func (q req) build(base, key string, body []byte) (*http.Request, error) {
 	if q.idem != "" {
 		r.Header.Set("Idempotency-Key", q.idem)
 	}
+	if q.cookie != "" {
+		r.AddCookie(&http.Cookie{Name: httpapi.SessionCookie, Value: q.cookie})
+	}
 	switch {
 	case q.auth != "":
 		r.Header.Set("Authorization", q.auth)
@@ -600,7 +677,7 @@ func (h *harness) send(q req, body []byte) (*resp, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.srv.Client().Do(r)
+	res, err := h.client(q.from).Do(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %v", q.method, q.path, err)
 	}
@@ -708,9 +785,33 @@ func (h *harness) check(t *testing.T, q req, body []byte, out *resp) {
 		if !out.replayed && out.str("request_id") != rid {
 			t.Errorf("%s: request_id %q, X-Request-Id %q", name, out.str("request_id"), rid)
 		}
+	} else if out.status == http.StatusNoContent {
+		if len(out.raw) != 0 || ct != "" {
+			t.Errorf("%s: 204 with Content-Type %q and %d bytes", name, ct, len(out.raw))
+		}
 	} else if ct != "application/json" {
 		t.Errorf("%s: Content-Type %q, want application/json", name, ct)
 	}
+	if cc := out.header.Get("Cache-Control"); q.path != "/api/openapi.json" && cc != "no-store" {
+		t.Errorf("%s: Cache-Control %q, want no-store", name, cc)
+	}
+}
+
+// client returns an HTTP client whose connections come from ip (any
+// 127.0.0.0/8 address), so that per-address limits can be told apart.
+func (h *harness) client(ip string) *http.Client {
+	if ip == "" {
+		return h.srv.Client()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.clients[ip]; c != nil {
+		return c
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	h.clients[ip] = c
+	return c
 }
 
 func (h *harness) account(t *testing.T, body map[string]any) string {
@@ -1171,6 +1272,9 @@ func TestOpenAPIConformance(t *testing.T) {
 		}
 	})
 
+	// The customer identity routes (identity_test.go).
+	t.Run("identity", h.identityScenario)
+
 	// Failures on OKPay's side: a ledger that is shutting down answers
 	// money-moving requests with 503, a database that is gone makes every
 	// authenticated request a 500 that shows no internals.
@@ -1199,6 +1303,13 @@ func TestOpenAPIConformance(t *testing.T) {
 			{method: "GET", path: "/api/v1/accounts/" + alice + "/entries"},
 			{method: "GET", path: "/api/v1/entries/" + payment},
 		} {
+			q.want, q.code = 500, "internal_error"
+			r := h.do(t, q)
+			if d := r.str("detail"); strings.Contains(d, "sql") || strings.Contains(d, "closed") {
+				t.Errorf("%s %s: the detail shows internals: %q", q.method, q.path, d)
+			}
+		}
+		for _, q := range h.identityWithoutDatabase() {
 			q.want, q.code = 500, "internal_error"
 			r := h.do(t, q)
 			if d := r.str("detail"); strings.Contains(d, "sql") || strings.Contains(d, "closed") {
