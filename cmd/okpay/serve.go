@@ -137,7 +137,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg})
+	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg,
+		Identity: ident.svc, ClientIP: proxies})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
