@@ -1,6 +1,9 @@
 package identity_test
 
 import (
+	"github.com/okpay/okpay/audit"
+	"github.com/okpay/okpay/identity/risk"
+	"github.com/okpay/okpay/ids"
 	"strings"
 	"sync"
 	"testing"
@@ -155,6 +158,20 @@ func TestLOG04_BlocksDoubleAndThreeFreeze(t *testing.T) {
 			t.Fatalf("after three blocks: frozen=%v err=%v", u != nil && u.Frozen, err)
 		}
 		wantCode(t, h.svc.CanMoveMoneyOut(h.ctx, nil, a.id), identity.EAccountFrozen)
+		// The decision is recorded with its rule, version and inputs (RSK-07).
+		entries, err := audit.New(db).List(h.ctx, ids.Format(identity.UserPrefix, a.id), 50, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range entries {
+			if e.Name == audit.AccountFrozen && e.Details["rule"] == risk.RuleRepeatedLockouts && e.Details["version"] == "1" && e.Details["input.lockouts"] != "" {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("no risk decision record in the audit log: %+v", entries)
+		}
 	})
 }
 

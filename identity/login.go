@@ -308,6 +308,12 @@ func (s *Service) countFailure(ctx context.Context, tx *sql.Tx, u *userRow, m Me
 		return okpay.Internal(err, "lock account")
 	}
 	u.failedCount, u.failedSince, u.lockedUntil, u.lockCount, u.lastLockedAt = 0, 0, micros(until), previous+1, micros(now)
+	// The lockouts of the last 24 h, from the audit log, are the history
+	// the risk rules decide on (RSK-04, RSK-07).
+	history, err := s.recentLockouts(ctx, tx, u.ID, now)
+	if err != nil {
+		return err
+	}
 	if err := s.audit(ctx, tx, audit.Event{Name: audit.AuthnLoginLock, Actor: userRef(u.ID), Subject: userRef(u.ID), Outcome: "success",
 		Details: map[string]string{"until": until.Format(time.RFC3339), "block": itoa(previous + 1)}}, m); err != nil {
 		return err
@@ -315,17 +321,49 @@ func (s *Service) countFailure(ctx context.Context, tx *sql.Tx, u *userRow, m Me
 	if err := s.notifySecurity(ctx, tx, u, NoteLockout, m, map[string]any{"Until": until.Format("2006-01-02 15:04 UTC")}); err != nil {
 		return err
 	}
-	// Three blocks within 24 h freeze the account (RSK-04), which only
-	// support can lift: the owner is warned at the second (LOG-04).
-	if previous+1 == 2 {
-		if err := s.notifySecurity(ctx, tx, u, NoteFreezeWarning, m, nil); err != nil {
+	ev := risk.Event{At: now, Kind: risk.Lockout, UserID: u.ID, DeviceID: m.DeviceID}
+	for _, d := range risk.Evaluate(risk.Context{}, history, ev) {
+		if d.Outcome != risk.Freeze {
+			continue
+		}
+		// The decision record: rule, version, inputs, outcome (RSK-07).
+		details := map[string]string{"rule": d.RuleID, "version": itoa(d.Version), "outcome": string(d.Outcome)}
+		for k, v := range d.Inputs {
+			details["input."+k] = v
+		}
+		if err := s.audit(ctx, tx, audit.Event{Name: audit.AccountFrozen, Actor: "risk", Subject: userRef(u.ID), Outcome: "success",
+			Reason: "risk decision " + d.RuleID, Details: details}, m); err != nil {
 			return err
 		}
+		return s.freeze(ctx, tx, u, "auto:"+d.RuleID, "system", m)
 	}
-	if previous+1 >= 3 {
-		return s.freeze(ctx, tx, u, "auto:repeated_lockouts", "system", m)
+	// One more block would freeze the account, which only support can
+	// lift: the owner is warned now (LOG-04).
+	if len(history)+2 >= risk.LockoutRuleCount {
+		return s.notifySecurity(ctx, tx, u, NoteFreezeWarning, m, nil)
 	}
 	return nil
+}
+
+// recentLockouts returns the user's lockouts of the 24 h before now as
+// risk events, from the audit log (inside tx: it sees this transaction's
+// own writes).
+func (s *Service) recentLockouts(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) ([]risk.Event, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT at FROM audit_log WHERE subject = $1 AND event = $2 AND at >= $3 ORDER BY seq`,
+		userRef(userID), audit.AuthnLoginLock, micros(now.Add(-risk.LockoutRuleWindow)))
+	if err != nil {
+		return nil, okpay.Internal(err, "read lockouts")
+	}
+	defer rows.Close()
+	var out []risk.Event
+	for rows.Next() {
+		var at int64
+		if err := rows.Scan(&at); err != nil {
+			return nil, okpay.Internal(err, "read lockouts")
+		}
+		out = append(out, risk.Event{At: fromMicros(at), Kind: risk.Lockout, UserID: userID})
+	}
+	return out, rows.Err()
 }
 
 func (s *Service) auditFail(ctx context.Context, tx *sql.Tx, u *userRow, why string, m Meta) error {
