@@ -60,7 +60,7 @@ const accountTitleSuffix = " · "
 var accountPages = []string{
 	pageSignup, pageSignupVerify, pageLogin, pageLoginVerify, pageAccount, pageSecurity,
 	pageTOTPSetup, pageRecoveryCodes, pageFreezeConfirm, pageForgot, pageReset, pageMessage,
-	pageMailbox, pageFreezeLink, pagePasskey,
+	pageMailbox, pageFreezeLink, pagePasskey, pageContact, pageNotifications,
 }
 
 // accountMessageIDs are the ids the account pages use from Go code; New
@@ -152,7 +152,8 @@ func (s *Server) accountRoutes() []Route {
 			post("/account/passkeys/{id}/remove", s.handlePasskeyRemove),
 		)
 	}
-	return routes
+	routes = append(routes, s.contactRoutes()...)
+	return append(routes, s.notificationRoutes()...)
 }
 
 type ctxKey int

@@ -364,6 +364,43 @@ func TestBrowserAccountJourney(t *testing.T) {
 	// 6. Sign in with the new password.
 	b.signIn(a, "totp", totp)
 
+	// 6b. Change the mobile number (the sign-in opened the sudo window):
+	// a code to the new number, back to the account page with the notice
+	// and the hold; then the notifications page, all marked read.
+	b.click("change-phone")
+	b.at("/account/contact/phone")
+	if v := b.eval(`(el => [el.type, el.autocomplete, el.inputMode].join(' '))(document.getElementById('phone'))`); v != "tel tel tel" {
+		t.Errorf("new number input: %s", v)
+	}
+	const newPhone = "+8613911112222"
+	e.clock.Advance(61 * time.Second) // SMS codes are at least 60 s apart
+	after := e.lastMailID()
+	b.fill("contact-value", "+86 139 1111 2222")
+	b.click("contact-submit")
+	if v := b.eval(`(el => el.autocomplete + ' ' + el.inputMode)(document.getElementById('contact-code'))`); v != "one-time-code numeric" {
+		t.Errorf("code input: %s", v)
+	}
+	b.fill("contact-code", e.waitCode(newPhone, "code_change_phone", after))
+	b.click("contact-confirm")
+	b.at("/account")
+	b.run("hold banner", chromedp.WaitVisible(sel("hold-banner")))
+	if got := b.text("account-phone"); got != newPhone {
+		t.Errorf("account phone %q after the change", got)
+	}
+	if got, want := b.text("notice"), e.cat.T(i18n.En, "contact_change.phone.changed", nil); got != want {
+		t.Errorf("notice %q, want %q", got, want)
+	}
+	a.phone = newPhone
+	e.settle()
+	b.open("/account")
+	b.click("unread-count")
+	b.at("/account/notifications")
+	b.click("mark-all-read")
+	b.at("/account/notifications")
+	if n := b.eval(`String(document.querySelectorAll('[data-unread="true"]').length)`); n != "0" {
+		t.Errorf("%s notifications unread after marking all", n)
+	}
+
 	// 7. "Not you? Freeze my account" from a security email, without
 	// signing in; then the account is read-only.
 	link := b.readMail("new_device", a.email, 0)
@@ -410,7 +447,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 
 	// 9. The account pages fit a 360 px phone screen.
 	b.run("phone viewport", chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile))
-	for _, p := range []string{"/account", "/account/security", "/dev/mailbox"} {
+	for _, p := range []string{"/account", "/account/security", "/account/contact/phone", "/account/notifications", "/dev/mailbox"} {
 		b.open(p)
 		if v := b.eval(`String(document.documentElement.scrollWidth)`); v != "360" {
 			t.Errorf("%s at 360 px is %s px wide", p, v)

@@ -61,6 +61,8 @@ type accountData struct {
 	HoldActive bool
 	Unread     int64
 	Notes      []notify.InApp
+	// Inbox tells whether the notifications page exists.
+	Inbox bool
 }
 
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +71,10 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.settingsPage(r, "dashboard.page_title")
-	d := accountData{User: a.user, HoldActive: a.user.HoldUntil.After(s.id.Clock.Now())}
+	d := accountData{User: a.user, HoldActive: a.user.HoldUntil.After(s.id.Clock.Now()), Inbox: s.outbox != nil}
+	if kind := r.URL.Query().Get("changed"); kind == identity.ContactEmail || kind == identity.ContactPhone {
+		p.Notice = p.T("contact_change." + kind + ".changed")
+	}
 	if s.outbox != nil {
 		var err error
 		if d.Unread, err = s.outbox.UnreadCount(r.Context(), a.user.ID); err != nil {

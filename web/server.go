@@ -112,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var missing []string
-	for _, id := range slices.Concat(ids, codeMessageIDs, accountMessageIDs, passkeyMessageIDs) {
+	for _, id := range slices.Concat(ids, codeMessageIDs, accountMessageIDs, passkeyMessageIDs, contactMessageIDs, notificationMessageIDs) {
 		if !s.cat.Has(id) {
 			missing = append(missing, id)
 		}
