@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -49,9 +50,11 @@ func (s *Service) sendCode(ctx context.Context, tx *sql.Tx, r codeRequest, m Met
 	dest := r.user.Email
 	if r.channel == MethodSMS {
 		dest = r.user.Phone
-		if err := s.checkSMSLimits(ctx, tx, r.user.ID, dest, m.IP, now); err != nil {
-			return err
-		}
+	}
+	// Codes by email are limited like codes by SMS, or the product would
+	// mail-bomb any address for whoever asks.
+	if err := s.checkSMSLimits(ctx, tx, r.user.ID, dest, m.IP, now); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`,
 		micros(now), r.owner, r.purpose); err != nil {
@@ -82,6 +85,12 @@ func (s *Service) storeAndSendCode(ctx context.Context, tx *sql.Tx, r codeReques
 }
 
 func (s *Service) checkSMSLimits(ctx context.Context, tx *sql.Tx, userID int64, dest, ip string, now time.Time) error {
+	// The channel follows from the destination: an email address or a
+	// phone number; each channel has its own counts.
+	channel := MethodSMS
+	if strings.Contains(dest, "@") {
+		channel = MethodEmail
+	}
 	day := micros(now.Add(-24 * time.Hour))
 	hour := micros(now.Add(-time.Hour))
 	var retry time.Duration
@@ -94,7 +103,7 @@ func (s *Service) checkSMSLimits(ctx context.Context, tx *sql.Tx, userID int64, 
 		}
 		var inDay, inHour, last int64
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN created_at > $3 THEN 1 ELSE 0 END), 0), COALESCE(MAX(created_at), 0)
-			FROM otp_codes WHERE `+q.col+` = $1 AND channel = 'sms' AND created_at > $2`, q.val, day, hour).Scan(&inDay, &inHour, &last); err != nil {
+			FROM otp_codes WHERE `+q.col+` = $1 AND channel = $4 AND created_at > $2`, q.val, day, hour, channel).Scan(&inDay, &inHour, &last); err != nil {
 			return okpay.Internal(err, "count sms")
 		}
 		if last > 0 && now.Sub(fromMicros(last)) < smsMinInterval {
@@ -109,7 +118,7 @@ func (s *Service) checkSMSLimits(ctx context.Context, tx *sql.Tx, userID int64, 
 	}
 	if ip != "" {
 		var n int64
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM otp_codes WHERE ip = $1 AND channel = 'sms' AND created_at > $2`, ip, hour).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM otp_codes WHERE ip = $1 AND channel = $3 AND created_at > $2`, ip, hour, channel).Scan(&n); err != nil {
 			return okpay.Internal(err, "count sms")
 		}
 		if n >= smsPerIPPerHour {

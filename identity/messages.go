@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ const (
 	NoteSessionsRevoked  = "sessions_revoked"
 )
 
+// registerAttemptNotices caps the "someone tried to use your details"
+// notices per account and hour.
+const registerAttemptNotices = 3
+
 // notifyCode queues the message that carries a one-time code. The outbox
 // seals it at rest; no other message ever carries a code (NOT-04).
 func (s *Service) notifyCode(ctx context.Context, tx *sql.Tx, u *userRow, purpose, channel, code string, ttl time.Duration, dedupe string) error {
@@ -58,6 +63,16 @@ func (s *Service) notifyCode(ctx context.Context, tx *sql.Tx, u *userRow, purpos
 // message's own placeholders; to overrides the destinations (a contact
 // change notifies the old address too).
 func (s *Service) notifySecurity(ctx context.Context, tx *sql.Tx, u *userRow, kind string, m Meta, extra map[string]any) error {
+	if kind == NoteRegisterAttempt {
+		// Anyone can cause this notice by typing someone's address: at
+		// most a few an hour reach the owner, whatever an attacker does.
+		var rl *RateLimitError
+		if err := s.hit(ctx, tx, "notice:"+kind+":"+strconv.FormatInt(u.ID, 10), time.Hour, registerAttemptNotices); errors.As(err, &rl) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 	to := map[string]string{"sms": u.Phone, "inapp": "-"}
 	if !u.EmailVerifiedAt.IsZero() {
 		to["email"] = u.Email // never mail an address nobody proved
