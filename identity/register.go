@@ -126,10 +126,10 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 				}
 			}
 			owner := "flow:" + strconv.FormatInt(flowID, 10)
-			if err := s.decoyCode(ctx, tx, owner, purposeVerifyEmail, MethodEmail, email, m); err != nil {
+			if err := s.decoyRow(ctx, tx, owner, purposeVerifyEmail, MethodEmail, email, m); err != nil {
 				return err
 			}
-			return s.decoyCode(ctx, tx, owner, purposeVerifyPhone, MethodSMS, phone, m)
+			return s.decoyRow(ctx, tx, owner, purposeVerifyPhone, MethodSMS, phone, m)
 		}
 		u, err := s.loadUser(ctx, tx, userID, false)
 		if err != nil {
@@ -161,11 +161,17 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 // decoy flow: its send limits then behave like a real flow's (LOG-10).
 func (s *Service) decoyCode(ctx context.Context, tx *sql.Tx, owner, purpose, channel, dest string, m Meta) error {
 	now := s.now()
-	if channel == MethodSMS {
-		if err := s.checkSMSLimits(ctx, tx, 0, dest, m.IP, now); err != nil {
-			return err
-		}
+	// Every channel is limited, as sendCode limits it.
+	if err := s.checkSMSLimits(ctx, tx, 0, dest, m.IP, now); err != nil {
+		return err
 	}
+	return s.decoyRow(ctx, tx, owner, purpose, channel, dest, m)
+}
+
+// decoyRow stores a decoy code without checking the send limits: the
+// first codes of a sign-up, which a fresh identifier never meets either.
+func (s *Service) decoyRow(ctx context.Context, tx *sql.Tx, owner, purpose, channel, dest string, m Meta) error {
+	now := s.now()
 	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`, micros(now), owner, purpose); err != nil {
 		return okpay.Internal(err, "invalidate codes")
 	}
