@@ -40,6 +40,14 @@ func FuzzIdentityRequests(f *testing.F) {
 		"/api/v1/me/recovery-codes":          {`{}`},
 		"/api/v1/me/password":                {`{"current_password":"x","new_password":"another fine passphrase"}`, `{"current_password":"` + strings.Repeat("é", 600) + `","new_password":"y"}`},
 		"/api/v1/me/freeze":                  {`{}`},
+		"/api/v1/sessions/passkey/finish":    {`{"flow_id":"abc.def","credential":{"id":"x","type":"public-key","response":{}}}`, `{"flow_id":"x","credential":[]}`, `{"flow_id":"x","credential":null,"client":"tv"}`},
+		"/api/v1/sessions/refresh":           {`{"refresh_token":"abc"}`, `{"refresh_token":""}`},
+		"/api/v1/mfa/passkey/finish":         {`{"flow_id":"abc.def","credential":{},"client":"mobile"}`},
+		"/api/v1/me/passkeys/finish":         {`{"flow_id":"abc.def","credential":{"id":"x"},"label":"` + strings.Repeat("é", 70) + `"}`},
+		"/api/v1/me/email":                   {`{"email":"new@example.com"}`, `{"email":"not an email"}`},
+		"/api/v1/me/phone":                   {`{"phone":"+8613911112222"}`, `{"phone":"12"}`},
+		"/api/v1/me/email/confirm":           {`{"code":"123456"}`},
+		"/api/v1/me/phone/confirm":           {`{"code":"12 34 56"}`},
 		"/api/v1/password/forgot":            {`{"identifier":"fuzz@example.com","channel":"email"}`, `{"identifier":"+86 138 0013 8000","channel":"sms"}`},
 		"/api/v1/password/reset/code":        {`{"flow_token":"abc","code":"12345678"}`},
 		"/api/v1/password/reset/factor/send": {`{"flow_token":"abc"}`},
@@ -54,7 +62,7 @@ func FuzzIdentityRequests(f *testing.F) {
 	}
 	codes := ErrorCodes()
 	var token string
-	n := 0
+	n, keys := 0, 0
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		rt := posts[int(which)%len(posts)]
 		path := strings.ReplaceAll(rt.Pattern, "{id}", "ses_0000000000001")
@@ -66,6 +74,10 @@ func FuzzIdentityRequests(f *testing.F) {
 				token = fx.sessionFor(t, n)
 			}
 			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		if rt.Idempotency == IdemRequired {
+			keys++ // a fresh key: the body, not a stored answer, is fuzzed
+			r.Header.Set("Idempotency-Key", fmt.Sprintf("fuzz-%d", keys))
 		}
 		w := httptest.NewRecorder()
 		fx.api.Observe(fx.mux).ServeHTTP(w, r)

@@ -27,6 +27,9 @@ func (s *Server) identityHandlers() (map[string]http.HandlerFunc, map[string]ses
 		"POST /api/v1/signup/verify":              s.handleSignupVerify,
 		"POST /api/v1/signup/resend":              s.handleSignupResend,
 		"POST /api/v1/sessions":                   s.handleLogin,
+		"POST /api/v1/sessions/passkey":           s.handleBeginPasswordless,
+		"POST /api/v1/sessions/passkey/finish":    s.handleFinishPasswordless,
+		"POST /api/v1/sessions/refresh":           s.handleRefresh,
 		"POST /api/v1/password/forgot":            s.handleForgotPassword,
 		"POST /api/v1/password/reset/code":        s.handleResetCode,
 		"POST /api/v1/password/reset/factor/send": s.handleResetFactorSend,
@@ -35,19 +38,30 @@ func (s *Server) identityHandlers() (map[string]http.HandlerFunc, map[string]ses
 		"POST /api/v1/freeze":                     s.handleFreezeLink,
 	}
 	session := map[string]sessionHandler{
-		"GET /api/v1/sessions":                s.handleListSessions,
-		"DELETE /api/v1/sessions/current":     s.handleLogout,
-		"POST /api/v1/sessions/{id}/revoke":   s.handleRevokeSession,
-		"POST /api/v1/sessions/revoke-others": s.handleRevokeOtherSessions,
-		"POST /api/v1/mfa/sms":                s.handleSendMFACode,
-		"POST /api/v1/mfa/verify":             s.handleVerifyFactor,
-		"GET /api/v1/me":                      s.handleMe,
-		"POST /api/v1/me/totp":                s.handleBeginTOTP,
-		"POST /api/v1/me/totp/confirm":        s.handleConfirmTOTP,
-		"DELETE /api/v1/me/totp":              s.handleDisableTOTP,
-		"POST /api/v1/me/recovery-codes":      s.handleRecoveryCodes,
-		"POST /api/v1/me/password":            s.handleChangePassword,
-		"POST /api/v1/me/freeze":              s.handleSelfFreeze,
+		"GET /api/v1/sessions":                 s.handleListSessions,
+		"DELETE /api/v1/sessions/current":      s.handleLogout,
+		"POST /api/v1/sessions/{id}/revoke":    s.handleRevokeSession,
+		"POST /api/v1/sessions/revoke-others":  s.handleRevokeOtherSessions,
+		"POST /api/v1/mfa/sms":                 s.handleSendMFACode,
+		"POST /api/v1/mfa/verify":              s.handleVerifyFactor,
+		"GET /api/v1/me":                       s.handleMe,
+		"POST /api/v1/me/totp":                 s.handleBeginTOTP,
+		"POST /api/v1/me/totp/confirm":         s.handleConfirmTOTP,
+		"DELETE /api/v1/me/totp":               s.handleDisableTOTP,
+		"POST /api/v1/me/recovery-codes":       s.handleRecoveryCodes,
+		"POST /api/v1/me/password":             s.handleChangePassword,
+		"POST /api/v1/me/freeze":               s.handleSelfFreeze,
+		"POST /api/v1/sessions/refresh-token":  s.handleIssueRefreshToken,
+		"POST /api/v1/mfa/passkey":             s.handleBeginPasskeyFactor,
+		"POST /api/v1/mfa/passkey/finish":      s.handleFinishPasskeyFactor,
+		"GET /api/v1/me/passkeys":              s.handleListPasskeys,
+		"POST /api/v1/me/passkeys":             s.handleBeginPasskeyRegistration,
+		"POST /api/v1/me/passkeys/finish":      s.handleFinishPasskeyRegistration,
+		"POST /api/v1/me/passkeys/{id}/remove": s.handleRemovePasskey,
+		"POST /api/v1/me/email":                s.handleBeginContactChange(identity.ContactEmail),
+		"POST /api/v1/me/email/confirm":        s.handleConfirmContactChange(identity.ContactEmail),
+		"POST /api/v1/me/phone":                s.handleBeginContactChange(identity.ContactPhone),
+		"POST /api/v1/me/phone/confirm":        s.handleConfirmContactChange(identity.ContactPhone),
 	}
 	return public, session
 }
@@ -185,6 +199,7 @@ type signupVerifyRequest struct {
 	FlowToken string `json:"flow_token"`
 	EmailCode string `json:"email_code"`
 	PhoneCode string `json:"phone_code"`
+	Client    string `json:"client"`
 }
 
 // handleSignupVerify checks the sign-up codes; when both contacts are
@@ -195,11 +210,16 @@ func (s *Server) handleSignupVerify(w http.ResponseWriter, r *http.Request) {
 	if !s.readJSON(w, r, &req) {
 		return
 	}
-	if err := required("flow_token", req.FlowToken); err != nil {
+	err := required("flow_token", req.FlowToken)
+	m := s.meta(r)
+	if err == nil {
+		m.RefreshToken, err = wantsRefreshToken(req.Client)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	flow, token, err := s.identity.VerifySignup(r.Context(), req.FlowToken, req.EmailCode, req.PhoneCode, s.meta(r))
+	flow, token, err := s.identity.VerifySignup(r.Context(), req.FlowToken, req.EmailCode, req.PhoneCode, m)
 	if err != nil {
 		if flow != nil {
 			m := append(make([]byte, 0, 64), `,"email_verified":`...)
@@ -217,7 +237,7 @@ func (s *Server) handleSignupVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := append(make([]byte, 0, 256), `{"email_verified":true,"phone_verified":true,"session":`...)
-	b = s.appendSessionToken(b, token, ss)
+	b = s.appendSessionToken(b, token, flow.RefreshToken, ss)
 	writeJSON(w, http.StatusOK, append(b, '}'))
 }
 
@@ -249,10 +269,14 @@ func (s *Server) handleSignupResend(w http.ResponseWriter, r *http.Request) {
 }
 
 // appendSessionToken renders a session's new token: {token, aal,
-// expires_at, sudo_until}.
-func (s *Server) appendSessionToken(b []byte, token string, ss *identity.Session) []byte {
+// expires_at, sudo_until}, and refresh_token when one was issued.
+func (s *Server) appendSessionToken(b []byte, token, refresh string, ss *identity.Session) []byte {
 	b = append(b, `{"token":`...)
 	b = appendString(b, token)
+	if refresh != "" {
+		b = append(b, `,"refresh_token":`...)
+		b = appendString(b, refresh)
+	}
 	b = append(b, `,"aal":`...)
 	b = appendInt(b, int64(ss.AAL))
 	b = append(b, `,"expires_at":`...)
@@ -354,6 +378,25 @@ func (s *Server) handleSendMFACode(w http.ResponseWriter, r *http.Request, c *ca
 type verifyFactorRequest struct {
 	Method string `json:"method"`
 	Code   string `json:"code"`
+	Client string `json:"client"`
+}
+
+// Kinds of client a login may name ("client"): a mobile app asks for a
+// refresh token with it (SES-03); the web app, the default, does not.
+const (
+	clientWeb    = "web"
+	clientMobile = "mobile"
+)
+
+// wantsRefreshToken reads the "client" of a login request.
+func wantsRefreshToken(client string) (bool, error) {
+	if client == "" {
+		return false, nil
+	}
+	if err := oneOf("client", client, clientWeb, clientMobile); err != nil {
+		return false, err
+	}
+	return client == clientMobile, nil
 }
 
 // handleVerifyFactor passes the second factor: it finishes a login or
@@ -368,19 +411,30 @@ func (s *Server) handleVerifyFactor(w http.ResponseWriter, r *http.Request, c *c
 	if err == nil {
 		err = oneOf("method", req.Method, identity.MethodSMS, identity.MethodTOTP, identity.MethodRecovery)
 	}
+	m := s.meta(r)
+	if err == nil {
+		m.RefreshToken, err = wantsRefreshToken(req.Client)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.identity.VerifyFactor(r.Context(), c.token, req.Method, req.Code, s.meta(r))
+	res, err := s.identity.VerifyFactor(r.Context(), c.token, req.Method, req.Code, m)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if c.cookie {
+	s.writeFactorPassed(w, c, http.StatusOK, res)
+}
+
+// writeFactorPassed answers a completed second factor (or passwordless
+// sign-in) with the session's new token — and its refresh token when the
+// client asked for one at login — and gives a web app its new cookie.
+func (s *Server) writeFactorPassed(w http.ResponseWriter, c *caller, status int, res *identity.LoginResult) {
+	if c != nil && c.cookie {
 		setSessionCookie(w, res.Token)
 	}
-	writeJSON(w, http.StatusOK, s.appendSessionToken(make([]byte, 0, 192), res.Token, res.Session))
+	writeJSON(w, status, s.appendSessionToken(make([]byte, 0, 256), res.Token, res.RefreshToken, res.Session))
 }
 
 // ---------------------------------------------------------------------------
@@ -831,4 +885,118 @@ func appendStrings(b []byte, ss []string) []byte {
 		b = appendString(b, s)
 	}
 	return append(b, ']')
+}
+
+// ---------------------------------------------------------------------------
+// Refresh tokens (SES-03, mobile clients).
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// handleRefresh spends a refresh token for a new session token and a new
+// refresh token. Every failure is 401: an unknown, spent, revoked or
+// foreign token is unauthorized (a spent one also revokes its device's
+// sessions and alerts the owner), one past the session's 12 hours
+// session_expired.
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	if err := required("refresh_token", req.RefreshToken); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.identity.Refresh(r.Context(), req.RefreshToken, s.meta(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeFactorPassed(w, nil, http.StatusOK, res)
+}
+
+// handleIssueRefreshToken gives the current session a refresh token, for
+// a mobile client that signed in without asking for one. It needs the
+// sudo window; a token the session had before stops working.
+func (s *Server) handleIssueRefreshToken(w http.ResponseWriter, r *http.Request, c *caller) {
+	if !s.readEmpty(w, r) {
+		return
+	}
+	token, expires, err := s.identity.IssueRefreshToken(r.Context(), c.session, s.meta(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b := append(make([]byte, 0, 128), `{"refresh_token":`...)
+	b = appendString(b, token)
+	b = append(b, `,"expires_at":`...)
+	b = appendTime(b, expires)
+	writeJSON(w, http.StatusCreated, append(b, '}'))
+}
+
+// ---------------------------------------------------------------------------
+// Changing the email address or phone number (MFA-04).
+
+type changeEmailRequest struct {
+	Email string `json:"email"`
+}
+
+type changePhoneRequest struct {
+	Phone string `json:"phone"`
+}
+
+// handleBeginContactChange sends a code to a new email address or phone
+// number (sudo). A contact of another account gets the same answer, but
+// no code: its owner is told instead (LOG-10).
+func (s *Server) handleBeginContactChange(kind string) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		var value string
+		var err error
+		if kind == identity.ContactEmail {
+			var req changeEmailRequest
+			if !s.readJSON(w, r, &req) {
+				return
+			}
+			value, err = req.Email, required("email", req.Email)
+		} else {
+			var req changePhoneRequest
+			if !s.readJSON(w, r, &req) {
+				return
+			}
+			value, err = req.Phone, required("phone", req.Phone)
+		}
+		var dest string
+		if err == nil {
+			dest, err = s.identity.BeginContactChange(r.Context(), c.session, kind, value, s.meta(r))
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		b := append(make([]byte, 0, 64), `{"destination":`...)
+		b = appendString(b, dest)
+		writeJSON(w, http.StatusAccepted, append(b, '}'))
+	}
+}
+
+// handleConfirmContactChange makes the new contact the account's with the
+// code sent to it (sudo): the old and new contacts are told, the other
+// sessions end (SES-06) and money-out waits 24 hours.
+func (s *Server) handleConfirmContactChange(kind string) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		var req codeRequest
+		if !s.readJSON(w, r, &req) {
+			return
+		}
+		err := required("code", req.Code)
+		if err == nil {
+			err = s.identity.ConfirmContactChange(r.Context(), c.session, kind, req.Code, s.meta(r))
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeNoContent(w)
+	}
 }

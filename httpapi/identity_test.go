@@ -25,6 +25,7 @@ import (
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/identity/otp"
+	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/ledger"
@@ -82,6 +83,12 @@ func (h *countingHasher) DummyVerify(ctx context.Context, pw string) error {
 	return h.Hasher.DummyVerify(ctx, pw)
 }
 
+// The relying party of the fixture's passkey service.
+const (
+	passkeyRPID   = "okpay.test"
+	passkeyOrigin = "https://okpay.test"
+)
+
 // idFixture is the API with a real identity service (and ledger and API
 // keys) on a real database, its notifications caught by a DevMailbox.
 type idFixture struct {
@@ -126,8 +133,12 @@ func newIDFixture(t testing.TB, db *sqldb.DB) *idFixture {
 	outbox := notify.NewOutbox(db, keyring.Sealer("notify"), f.clock, gen)
 	f.mailbox = notify.NewDevMailbox(f.clock)
 	f.disp = notify.NewDispatcher(outbox, map[string]notify.Sender{"email": f.mailbox, "sms": f.mailbox, "inapp": outbox.InAppSender()}, notify.DispatcherOptions{})
+	pk, err := passkey.New(db, f.clock, passkey.Config{RPID: passkeyRPID, RPDisplayName: "OKPay", Origins: []string{passkeyOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.svc, err = identity.New(identity.Deps{DB: db, Clock: f.clock, IDs: gen, Keys: keyring, Hasher: f.hasher,
-		CheckPassword: policy.Check, Outbox: outbox, Catalog: cat}, identity.Config{BaseURL: "https://okpay.test"})
+		CheckPassword: policy.Check, Outbox: outbox, Catalog: cat, Passkeys: pk}, identity.Config{BaseURL: "https://okpay.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +180,7 @@ type call struct {
 	token        string
 	cookie       string // the __Host-session cookie
 	from         string // source address, 127.0.0.1 by default
+	key          string // Idempotency-Key
 	header       map[string]string
 }
 
@@ -217,6 +229,9 @@ func (f *idFixture) do(c call) *reply {
 	}
 	if c.cookie != "" {
 		req.Header.Set("Cookie", SessionCookie+"="+c.cookie)
+	}
+	if c.key != "" {
+		req.Header.Set("Idempotency-Key", c.key)
 	}
 	for k, v := range c.header {
 		req.Header.Set(k, v)
@@ -429,13 +444,13 @@ func TestIdentityHappyPath(t *testing.T) {
 		f.want(f.do(call{method: "GET", path: "/api/v1/me", token: aal1}), 401, "unauthorized") // SES-02: the pre-login token is dead
 
 		// An authenticator app, with a code computed as the app would.
-		r = f.want(f.do(call{method: "POST", path: "/api/v1/me/totp", token: second}), 201, "")
+		r = f.want(f.do(call{method: "POST", key: "k-432", path: "/api/v1/me/totp", token: second}), 201, "")
 		key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(r.str("secret"))
 		if err != nil || !strings.HasPrefix(r.str("otpauth_uri"), "otpauth://totp/") {
 			t.Fatalf("totp: %s %v", r.raw, err)
 		}
-		f.want(f.do(call{method: "POST", path: "/api/v1/me/totp/confirm", token: second, body: map[string]any{"code": "000000"}}), 422, "invalid_code")
-		f.want(f.do(call{method: "POST", path: "/api/v1/me/totp/confirm", token: second, body: map[string]any{"code": otp.TOTPCode(key, f.clock.Now())}}), 204, "")
+		f.want(f.do(call{method: "POST", key: "k-437", path: "/api/v1/me/totp/confirm", token: second, body: map[string]any{"code": "000000"}}), 422, "invalid_code")
+		f.want(f.do(call{method: "POST", key: "k-438", path: "/api/v1/me/totp/confirm", token: second, body: map[string]any{"code": otp.TOTPCode(key, f.clock.Now())}}), 204, "")
 		me = f.want(f.do(call{method: "GET", path: "/api/v1/me", token: second}), 200, "")
 		if me.obj["totp_enabled"] != true {
 			t.Fatalf("after enrolment: %s", me.raw)
@@ -487,7 +502,7 @@ func TestMFA01_AAL1OnlyReachesTheSecondFactorLogoutAndFreeze(t *testing.T) {
 		path := strings.ReplaceAll(rt.Pattern, "{id}", "ses_0000000000001")
 		f.want(f.do(call{method: rt.Method, path: path, token: aal1, body: "{}"}), 401, "mfa_required")
 	}
-	want := "[DELETE /api/v1/sessions/current POST /api/v1/mfa/sms POST /api/v1/mfa/verify POST /api/v1/me/freeze]"
+	want := "[DELETE /api/v1/sessions/current POST /api/v1/mfa/sms POST /api/v1/mfa/verify POST /api/v1/mfa/passkey POST /api/v1/mfa/passkey/finish POST /api/v1/me/freeze]"
 	if fmt.Sprint(open) != want {
 		t.Fatalf("routes open to AAL1: %v, want %s", open, want)
 	}
@@ -498,7 +513,7 @@ func TestMFA01_AAL1OnlyReachesTheSecondFactorLogoutAndFreeze(t *testing.T) {
 	aal1 = f.want(f.do(call{method: "POST", path: "/api/v1/sessions", body: map[string]any{"identifier": c.email, "password": c.password}}), 201, "").str("token")
 	f.clock.Advance(61 * time.Second)
 	f.want(f.do(call{method: "POST", path: "/api/v1/mfa/sms", token: aal1}), 202, "")
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/freeze", token: aal1}), 204, "")
+	f.want(f.do(call{method: "POST", key: "k-501", path: "/api/v1/me/freeze", token: aal1}), 204, "")
 	// The freeze ended every session, this one too (SES-07).
 	f.want(f.do(call{method: "GET", path: "/api/v1/me", token: c.token}), 401, "unauthorized")
 	f.want(f.do(call{method: "POST", path: "/api/v1/mfa/sms", token: aal1}), 401, "unauthorized")
@@ -518,7 +533,7 @@ func TestLOG01_LoginFailuresAreByteIdentical(t *testing.T) {
 		f := newIDFixture(t, db)
 		a := f.signUp("")
 		frozen := f.signUp("")
-		f.want(f.do(call{method: "POST", path: "/api/v1/me/freeze", token: frozen.token}), 204, "")
+		f.want(f.do(call{method: "POST", key: "k-521", path: "/api/v1/me/freeze", token: frozen.token}), 204, "")
 		login := func(id, pw, rid string) *reply {
 			var h map[string]string
 			if rid != "" {
@@ -647,21 +662,21 @@ func TestSES05_SessionsAndRevocation(t *testing.T) {
 		// The sudo window (10 minutes) has closed; the session is alive.
 		f.clock.Advance(11 * time.Minute)
 		f.want(f.do(call{method: "GET", path: "/api/v1/me", token: a.token}), 200, "")
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/" + otherID + "/revoke", token: a.token}), 403, "step_up_required")
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/revoke-others", token: a.token}), 403, "step_up_required")
+		f.want(f.do(call{method: "POST", key: "k-650", path: "/api/v1/sessions/" + otherID + "/revoke", token: a.token}), 403, "step_up_required")
+		f.want(f.do(call{method: "POST", key: "k-651", path: "/api/v1/sessions/revoke-others", token: a.token}), 403, "step_up_required")
 		f.want(f.do(call{method: "GET", path: "/api/v1/me", token: other}), 200, "")
 		a.token = f.stepUp(a, a.token)
 
 		// API-02: b's session is not found for a, malformed ids neither.
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/" + bSession + "/revoke", token: a.token}), 404, "not_found")
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/usr_0000000000001/revoke", token: a.token}), 404, "not_found")
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/nope/revoke", token: a.token}), 404, "not_found")
+		f.want(f.do(call{method: "POST", key: "k-656", path: "/api/v1/sessions/" + bSession + "/revoke", token: a.token}), 404, "not_found")
+		f.want(f.do(call{method: "POST", key: "k-657", path: "/api/v1/sessions/usr_0000000000001/revoke", token: a.token}), 404, "not_found")
+		f.want(f.do(call{method: "POST", key: "k-658", path: "/api/v1/sessions/nope/revoke", token: a.token}), 404, "not_found")
 		f.want(f.do(call{method: "GET", path: "/api/v1/me", token: b.token}), 200, "")
 
 		// Revoked: the next request is refused (no caching delay).
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/" + otherID + "/revoke", token: a.token, body: "{}"}), 204, "")
+		f.want(f.do(call{method: "POST", key: "k-662", path: "/api/v1/sessions/" + otherID + "/revoke", token: a.token, body: "{}"}), 204, "")
 		f.want(f.do(call{method: "GET", path: "/api/v1/me", token: other}), 401, "unauthorized")
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/" + otherID + "/revoke", token: a.token}), 404, "not_found")
+		f.want(f.do(call{method: "POST", key: "k-664", path: "/api/v1/sessions/" + otherID + "/revoke", token: a.token}), 404, "not_found")
 
 		// All the others.
 		f.login(a, "127.0.0.6")
@@ -675,7 +690,7 @@ func TestSES05_SessionsAndRevocation(t *testing.T) {
 			t.Fatalf("after revoking the others: %s", r.raw)
 		}
 		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/revoke-others", token: a.token, header: map[string]string{"Idempotency-Key": "has space"}}), 400, "invalid_request")
-		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/revoke-others", token: a.token, body: `{"all": true}`}), 400, "invalid_request")
+		f.want(f.do(call{method: "POST", key: "k-678", path: "/api/v1/sessions/revoke-others", token: a.token, body: `{"all": true}`}), 400, "invalid_request")
 	})
 }
 
@@ -766,8 +781,8 @@ func TestPWD02_TooLongPasswordIs400BeforeHashing(t *testing.T) {
 	if r.obj["errors"].(map[string]any)["password"] == nil {
 		t.Fatalf("no field message: %s", r.raw)
 	}
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password, "new_password": long}}), 400, "password_too_long")
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": long, "new_password": "another fine passphrase"}}), 400, "password_too_long")
+	f.want(f.do(call{method: "POST", key: "k-769", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password, "new_password": long}}), 400, "password_too_long")
+	f.want(f.do(call{method: "POST", key: "k-770", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": long, "new_password": "another fine passphrase"}}), 400, "password_too_long")
 	f.want(f.do(call{method: "POST", path: "/api/v1/password/reset", body: map[string]any{"flow_token": "x", "new_password": long}}), 400, "password_too_long")
 	if n := f.hasher.calls.Load() - before; n != 0 {
 		t.Fatalf("%d argon2 computations for passwords over 1024 bytes", n)
@@ -792,17 +807,17 @@ func TestChangePassword(t *testing.T) {
 	f := newIDFixture(t, sqldbtest.Open(t, sqldb.SQLite))
 	c := f.signUp("")
 	other := f.login(c, "127.0.0.8")
-	r := f.want(f.do(call{method: "POST", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": "not it", "new_password": "another fine passphrase"}}), 422, "validation_failed")
+	r := f.want(f.do(call{method: "POST", key: "k-795", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": "not it", "new_password": "another fine passphrase"}}), 422, "validation_failed")
 	if r.obj["errors"].(map[string]any)["current_password"] == nil {
 		t.Fatalf("wrong current password: %s", r.raw)
 	}
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password}}), 422, "validation_failed")
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password, "new_password": "short"}}), 422, "password_too_short")
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password, "new_password": "another fine passphrase"}}), 204, "")
+	f.want(f.do(call{method: "POST", key: "k-799", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password}}), 422, "validation_failed")
+	f.want(f.do(call{method: "POST", key: "k-800", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password, "new_password": "short"}}), 422, "password_too_short")
+	f.want(f.do(call{method: "POST", key: "k-801", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": c.password, "new_password": "another fine passphrase"}}), 204, "")
 	f.want(f.do(call{method: "GET", path: "/api/v1/me", token: other}), 401, "unauthorized")
 	f.want(f.do(call{method: "GET", path: "/api/v1/me", token: c.token}), 200, "")
 	f.clock.Advance(11 * time.Minute)
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": "another fine passphrase", "new_password": "yet another passphrase"}}), 403, "step_up_required")
+	f.want(f.do(call{method: "POST", key: "k-805", path: "/api/v1/me/password", token: c.token, body: map[string]any{"current_password": "another fine passphrase", "new_password": "yet another passphrase"}}), 403, "step_up_required")
 }
 
 // Recovery codes, and disabling the authenticator app, need the sudo
@@ -827,10 +842,10 @@ func TestRecoveryCodesAndTOTPDisable(t *testing.T) {
 		t.Fatalf("after a recovery code: %s", me.raw)
 	}
 	f.want(f.do(call{method: "DELETE", path: "/api/v1/me/totp", token: tok}), 204, "") // nothing to remove
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/totp/confirm", token: tok, body: map[string]any{"code": "123456"}}), 422, "flow_invalid")
+	f.want(f.do(call{method: "POST", key: "k-830", path: "/api/v1/me/totp/confirm", token: tok, body: map[string]any{"code": "123456"}}), 422, "flow_invalid")
 	f.clock.Advance(11 * time.Minute)
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/recovery-codes", token: tok}), 403, "step_up_required")
-	f.want(f.do(call{method: "POST", path: "/api/v1/me/totp", token: tok}), 403, "step_up_required")
+	f.want(f.do(call{method: "POST", key: "k-832", path: "/api/v1/me/recovery-codes", token: tok}), 403, "step_up_required")
+	f.want(f.do(call{method: "POST", key: "k-833", path: "/api/v1/me/totp", token: tok}), 403, "step_up_required")
 	f.want(f.do(call{method: "DELETE", path: "/api/v1/me/totp", token: tok}), 403, "step_up_required")
 }
 
@@ -950,23 +965,23 @@ func TestIdentityProblems(t *testing.T) {
 }
 
 // A concurrent duplicate of a security change with the same
-// Idempotency-Key is refused while the first runs.
-func TestOptionalIdempotencyKeyInFlight(t *testing.T) {
+// Idempotency-Key is refused while the first runs; once it is done, the
+// key replays its stored answer.
+func TestSecurityIdempotencyKeyInFlight(t *testing.T) {
 	t.Parallel()
-	cat, err := i18n.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(Config{Catalog: cat})
+	f := newIDFixture(t, sqldbtest.Open(t, sqldb.SQLite))
 	entered, release := make(chan struct{}, 10), make(chan struct{})
-	h := s.optionalKey(func(w http.ResponseWriter, r *http.Request, c *caller) {
-		entered <- struct{}{}
-		<-release
-		writeNoContent(w)
+	var runs atomic.Int64
+	h := f.api.securityKey("POST /api/v1/sessions/revoke-others", func(w http.ResponseWriter, r *http.Request, c *caller) {
+		if runs.Add(1) == 1 { // the first request waits
+			entered <- struct{}{}
+			<-release
+		}
+		writeJSON(w, http.StatusOK, []byte(`{"revoked":0}`))
 	})
 	c := &caller{id: "usr_0000000000001"}
 	req := func(key string) *http.Request {
-		r := httptest.NewRequest("POST", "/api/v1/me/recovery-codes", nil)
+		r := httptest.NewRequest("POST", "/api/v1/sessions/revoke-others", nil)
 		if key != "" {
 			r.Header.Set("Idempotency-Key", key)
 		}
@@ -981,24 +996,27 @@ func TestOptionalIdempotencyKeyInFlight(t *testing.T) {
 	if dup.Code != 409 || !strings.Contains(dup.Body.String(), "idempotency_request_in_flight") {
 		t.Fatalf("duplicate: %d %s", dup.Code, dup.Body)
 	}
+	// Another customer's request with the same key is another request.
+	other := httptest.NewRecorder()
+	h(other, req("k-1"), &caller{id: "usr_0000000000002"})
+	if other.Code != 200 || other.Header().Get("Idempotent-Replayed") != "" {
+		t.Fatalf("another customer: %d %v", other.Code, other.Header())
+	}
 	close(release)
 	<-done
-	// Once done, the key is free again (nothing is stored or replayed).
-	for _, k := range []string{"k-1", ""} {
-		w := httptest.NewRecorder()
-		h(w, req(k), c)
-		if w.Code != 204 {
-			t.Fatalf("key %q after the first: %d", k, w.Code)
-		}
-	}
-	if first.Code != 204 {
+	if first.Code != 200 {
 		t.Fatalf("first %d", first.Code)
 	}
-	for _, k := range []string{strings.Repeat("k", 256), "has space"} {
+	again := httptest.NewRecorder()
+	h(again, req("k-1"), c)
+	if again.Code != 200 || again.Header().Get("Idempotent-Replayed") != "true" || again.Body.String() != `{"revoked":0}` || runs.Load() != 2 {
+		t.Fatalf("replay: %d %v %s (runs %d)", again.Code, again.Header(), again.Body, runs.Load())
+	}
+	for k, want := range map[string]string{"": "idempotency_key_required", strings.Repeat("k", 256): "invalid_request", "has space": "invalid_request"} {
 		w := httptest.NewRecorder()
 		h(w, req(k), c)
-		if w.Code != 400 {
-			t.Fatalf("key %q: %d", k, w.Code)
+		if w.Code != 400 || !strings.Contains(w.Body.String(), want) {
+			t.Fatalf("key %q: %d %s", k, w.Code, w.Body)
 		}
 	}
 }

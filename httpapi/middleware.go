@@ -17,7 +17,6 @@ import (
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ids"
-	"github.com/okpay/okpay/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -268,35 +267,6 @@ func (s *Server) customer(aal1 bool, next sessionHandler) http.HandlerFunc {
 				return
 			}
 		}
-		next(w, r, c)
-	}
-}
-
-// optionalKey checks the optional Idempotency-Key of a security-settings
-// POST: a malformed key is 400, and while a request with the key runs a
-// duplicate gets 409. Responses are not stored or replayed (yet).
-func (s *Server) optionalKey(next sessionHandler) sessionHandler {
-	return func(w http.ResponseWriter, r *http.Request, c *caller) {
-		vals := r.Header.Values("Idempotency-Key")
-		if len(vals) == 0 {
-			next(w, r, c)
-			return
-		}
-		if vals[0] == "" {
-			s.writeError(w, r, okpay.Errorf(EInvalidRequest, "the Idempotency-Key must not be empty"))
-			return
-		}
-		key, err := idempotencyKey(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		flightKey := c.id + "\x00" + key
-		if !s.flight.acquire(flightKey) {
-			s.writeError(w, r, okpay.Errorf(ledger.EIdempotencyInFlight, "a request with this Idempotency-Key is still in progress; retry later"))
-			return
-		}
-		defer s.flight.release(flightKey)
 		next(w, r, c)
 	}
 }

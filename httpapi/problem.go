@@ -11,6 +11,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
@@ -54,6 +55,7 @@ var statusOf = map[string]int{
 	ledger.ENotReversible:          http.StatusConflict,
 	ledger.EIdempotencyKeyReused:   http.StatusUnprocessableEntity,
 	ledger.EIdempotencyInFlight:    http.StatusConflict,
+	EIdempotencyReplayWithheld:     http.StatusConflict,
 	ledger.EOverflow:               http.StatusUnprocessableEntity,
 	ledger.EEntryNotFound:          http.StatusNotFound,
 	money.CodeInvalidAmount:        http.StatusUnprocessableEntity,
@@ -74,6 +76,13 @@ var statusOf = map[string]int{
 	identity.EAccountFrozen:      http.StatusForbidden,
 	identity.EHoldActive:         http.StatusForbidden,
 	identity.EContactUnverified:  http.StatusForbidden,
+	// Passkeys: a ceremony to start again, a response that did not
+	// verify, a probably cloned authenticator, a credential registered
+	// already.
+	passkey.EFlowInvalid: http.StatusUnprocessableEntity,
+	passkey.EInvalid:     http.StatusUnprocessableEntity,
+	passkey.ECloned:      http.StatusForbidden,
+	passkey.EExists:      http.StatusConflict,
 	// Password policy (PWD-02: too long is 400, before any hashing;
 	// PWD-05: every rejection has its reason code).
 	password.CodeTooLong:    http.StatusBadRequest,

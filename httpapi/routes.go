@@ -22,20 +22,20 @@ const (
 const (
 	// IdemNone: the route takes no Idempotency-Key.
 	IdemNone = ""
-	// IdemRequired: the route moves money; the key is required and the
-	// response is stored and replayed.
+	// IdemRequired: the route moves money or changes security settings
+	// (API.md); the key is required, and the response is stored and
+	// replayed for a retry with the same key and body. A ledger route
+	// stores it in the transaction of the money movement; a customer
+	// route right after its effect (idempotency.go says why that is
+	// enough there).
 	IdemRequired = "required"
-	// IdemOptional: the route changes security settings; a key is checked
-	// and guards against concurrent duplicates, but nothing is stored or
-	// replayed yet.
-	IdemOptional = "optional"
 )
 
 // Route is one route of the API.
 type Route struct {
 	Method, Pattern string
 	Auth            string // AuthPublic, AuthAPIKey, AuthSession or AuthSessionAAL1
-	Idempotency     string // IdemNone, IdemRequired or IdemOptional
+	Idempotency     string // IdemNone or IdemRequired
 }
 
 // ledgerRoutes are the ledger's routes, for API keys.
@@ -63,19 +63,33 @@ var identityRoutes = []Route{
 	{"POST", "/api/v1/signup/verify", AuthPublic, IdemNone},
 	{"POST", "/api/v1/signup/resend", AuthPublic, IdemNone},
 	{"POST", "/api/v1/sessions", AuthPublic, IdemNone},
+	{"POST", "/api/v1/sessions/passkey", AuthPublic, IdemNone},
+	{"POST", "/api/v1/sessions/passkey/finish", AuthPublic, IdemNone},
+	{"POST", "/api/v1/sessions/refresh", AuthPublic, IdemNone},
+	{"POST", "/api/v1/sessions/refresh-token", AuthSession, IdemNone},
 	{"GET", "/api/v1/sessions", AuthSession, IdemNone},
 	{"DELETE", "/api/v1/sessions/current", AuthSessionAAL1, IdemNone},
-	{"POST", "/api/v1/sessions/{id}/revoke", AuthSession, IdemOptional},
-	{"POST", "/api/v1/sessions/revoke-others", AuthSession, IdemOptional},
+	{"POST", "/api/v1/sessions/{id}/revoke", AuthSession, IdemRequired},
+	{"POST", "/api/v1/sessions/revoke-others", AuthSession, IdemRequired},
 	{"POST", "/api/v1/mfa/sms", AuthSessionAAL1, IdemNone},
 	{"POST", "/api/v1/mfa/verify", AuthSessionAAL1, IdemNone},
+	{"POST", "/api/v1/mfa/passkey", AuthSessionAAL1, IdemNone},
+	{"POST", "/api/v1/mfa/passkey/finish", AuthSessionAAL1, IdemNone},
 	{"GET", "/api/v1/me", AuthSession, IdemNone},
-	{"POST", "/api/v1/me/totp", AuthSession, IdemOptional},
-	{"POST", "/api/v1/me/totp/confirm", AuthSession, IdemOptional},
+	{"POST", "/api/v1/me/totp", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/totp/confirm", AuthSession, IdemRequired},
 	{"DELETE", "/api/v1/me/totp", AuthSession, IdemNone},
-	{"POST", "/api/v1/me/recovery-codes", AuthSession, IdemOptional},
-	{"POST", "/api/v1/me/password", AuthSession, IdemOptional},
-	{"POST", "/api/v1/me/freeze", AuthSessionAAL1, IdemOptional},
+	{"POST", "/api/v1/me/recovery-codes", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/password", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/freeze", AuthSessionAAL1, IdemRequired},
+	{"GET", "/api/v1/me/passkeys", AuthSession, IdemNone},
+	{"POST", "/api/v1/me/passkeys", AuthSession, IdemNone},
+	{"POST", "/api/v1/me/passkeys/finish", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/passkeys/{id}/remove", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/email", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/email/confirm", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/phone", AuthSession, IdemRequired},
+	{"POST", "/api/v1/me/phone/confirm", AuthSession, IdemRequired},
 	{"POST", "/api/v1/password/forgot", AuthPublic, IdemNone},
 	{"POST", "/api/v1/password/reset/code", AuthPublic, IdemNone},
 	{"POST", "/api/v1/password/reset/factor/send", AuthPublic, IdemNone},
@@ -124,14 +138,21 @@ func (s *Server) Register(mux *http.ServeMux) {
 				if h == nil {
 					panic("httpapi: no handler for " + key)
 				}
+				if rt.Idempotency != IdemNone {
+					panic("httpapi: a public route has no principal to scope an Idempotency-Key: " + key)
+				}
 				mux.HandleFunc(key, h)
 			case AuthSession, AuthSessionAAL1:
 				h := session[key]
 				if h == nil {
 					panic("httpapi: no handler for " + key)
 				}
-				if rt.Idempotency == IdemOptional {
-					h = s.optionalKey(h)
+				switch rt.Idempotency {
+				case IdemNone:
+				case IdemRequired:
+					h = s.securityKey(key, h)
+				default:
+					panic("httpapi: unexpected idempotency " + rt.Idempotency + " for " + key)
 				}
 				mux.HandleFunc(key, s.customer(rt.Auth == AuthSessionAAL1, h))
 			default:

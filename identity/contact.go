@@ -25,6 +25,9 @@ const NoteContactChanged = "contact_changed"
 // It needs the sudo window, i.e. a fresh second factor on the current
 // contacts (MFA-04). A new contact that belongs to another account gets the
 // same answer, but no code: that account's owner is told instead (LOG-10).
+// Its place is taken by a decoy code that is never sent and never matches,
+// so the send limits (MFA-03) and the death of an earlier code behave as
+// for a free contact: neither tells a taken contact from a free one.
 func (s *Service) BeginContactChange(ctx context.Context, ss *Session, kind, value string, m Meta) (destination string, err error) {
 	if err := s.requireSudo(ss); err != nil {
 		return "", err
@@ -55,9 +58,7 @@ func (s *Service) BeginContactChange(ctx context.Context, ss *Session, kind, val
 		if err != nil {
 			return err
 		}
-		if other != nil {
-			return s.notifySecurity(ctx, tx, other, NoteRegisterAttempt, m, nil)
-		}
+		owner := "sess:" + strconv.FormatInt(ss.ID, 10)
 		target := *u
 		channel, purpose := MethodEmail, purposeChangeEmail
 		if kind == ContactPhone {
@@ -65,7 +66,13 @@ func (s *Service) BeginContactChange(ctx context.Context, ss *Session, kind, val
 		} else {
 			target.Email = norm
 		}
-		return s.sendCode(ctx, tx, codeRequest{owner: "sess:" + strconv.FormatInt(ss.ID, 10), user: &target, purpose: purpose,
+		if other != nil {
+			if err := s.decoyCode(ctx, tx, u.ID, owner, purpose, channel, norm, m); err != nil {
+				return err
+			}
+			return s.notifySecurity(ctx, tx, other, NoteRegisterAttempt, m, nil)
+		}
+		return s.sendCode(ctx, tx, codeRequest{owner: owner, user: &target, purpose: purpose,
 			channel: channel, digits: loginDigits, ttl: s.cfg.OTPTTL}, m)
 	})
 	return destination, err

@@ -173,6 +173,11 @@ type Meta struct {
 	DeviceID  string
 	RequestID string
 	Lang      i18n.Lang
+	// RefreshToken is set when the client asks for a refresh token with
+	// its login (a mobile app, SES-03): a second-factor step that
+	// completes a login, a passwordless sign-in or a completed sign-up
+	// then also issues one (LoginResult.RefreshToken, Flow.RefreshToken).
+	RefreshToken bool
 }
 
 // User is a customer account.

@@ -29,6 +29,9 @@ type LoginResult struct {
 	SMSError error
 	// Destination is where the SMS went, masked.
 	Destination string
+	// RefreshToken is the refresh token issued with a completed login
+	// when the client asked for one (Meta.RefreshToken); see refresh.go.
+	RefreshToken string
 }
 
 const loginDigits = 6
@@ -257,7 +260,15 @@ func (s *Service) factorPassed(ctx context.Context, tx *sql.Tx, u *userRow, ss *
 		Details: map[string]string{"method": method}}, m); err != nil {
 		return nil, err
 	}
-	return &LoginResult{Token: token, Session: ss}, nil
+	res := &LoginResult{Token: token, Session: ss}
+	if login && m.RefreshToken {
+		// Only a login starts a refresh-token family; a step-up keeps
+		// the session's (POST /sessions/refresh-token issues one later).
+		if res.RefreshToken, err = s.issueRefreshToken(ctx, tx, ss, 0, m); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // factorFailed counts a failed second factor against the account and, the

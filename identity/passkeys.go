@@ -185,20 +185,27 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, ss *Session) (op
 // Errors: the sudo errors, passkey.EFlowInvalid, passkey.EInvalid,
 // passkey.EExists, okpay.EInvalid (label).
 func (s *Service) FinishPasskeyRegistration(ctx context.Context, ss *Session, flowID string, response []byte, label string, m Meta) error {
+	_, err := s.RegisterPasskey(ctx, ss, flowID, response, label, m)
+	return err
+}
+
+// RegisterPasskey is FinishPasskeyRegistration that also returns the
+// passkey it stored.
+func (s *Service) RegisterPasskey(ctx context.Context, ss *Session, flowID string, response []byte, label string, m Meta) (passkey.Credential, error) {
 	if err := s.requireSudo(ss); err != nil {
-		return err
+		return passkey.Credential{}, err
 	}
 	pk, err := s.passkeyService()
 	if err != nil {
-		return err
+		return passkey.Credential{}, err
 	}
 	id, err := s.unbindFlow(pkFlowRegister, sessionOwner(ss.ID), flowID)
 	if err != nil {
-		return err
+		return passkey.Credential{}, err
 	}
 	u, err := s.loadUser(ctx, s.DB.Read, ss.UserID, false)
 	if err != nil {
-		return err
+		return passkey.Credential{}, err
 	}
 	if label = strings.TrimSpace(label); label == "" {
 		if label = deviceLabel(m.UserAgent); label == "?" {
@@ -208,7 +215,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, ss *Session, fl
 	}
 	cred, err := pk.FinishRegistration(ctx, passkeyUser(u), id, response, label)
 	if err != nil {
-		return err
+		return passkey.Credential{}, err
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		u, err := s.loadUser(ctx, tx, ss.UserID, true)
@@ -227,11 +234,11 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, ss *Session, fl
 	if err != nil {
 		// Nothing may happen unannounced: take the passkey back.
 		if derr := pk.Delete(context.WithoutCancel(ctx), ss.UserID, cred.ID); derr != nil {
-			return okpay.Internal(derr, "withdraw passkey after a failed enrolment")
+			return passkey.Credential{}, okpay.Internal(derr, "withdraw passkey after a failed enrolment")
 		}
-		return err
+		return passkey.Credential{}, err
 	}
-	return nil
+	return cred, nil
 }
 
 // BeginPasskeyLogin starts a passkey assertion for the session of token:

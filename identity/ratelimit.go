@@ -41,7 +41,8 @@ func ipKey(ip string) string {
 	return a.String()
 }
 
-// Sweep deletes expired throttling counters, codes and flows. Run it now
+// Sweep deletes expired throttling counters, codes, flows, freeze links
+// and refresh tokens. Run it now
 // and then (serve runs it every few minutes).
 func (s *Service) Sweep(ctx context.Context) error {
 	now := s.now()
@@ -51,6 +52,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 		`DELETE FROM otp_codes WHERE expires_at < $1`,
 		`DELETE FROM auth_flows WHERE expires_at < $1`,
 		`DELETE FROM freeze_links WHERE expires_at < $1`,
+		`DELETE FROM refresh_tokens WHERE expires_at < $1`,
 	} {
 		if _, err := s.DB.Write.ExecContext(ctx, q, old); err != nil {
 			return okpay.Internal(err, "sweep")

@@ -37,6 +37,9 @@ type Flow struct {
 	CodeVerified, FactorVerified bool
 	// Destination is where the code went, masked.
 	Destination string
+	// RefreshToken is set when a sign-up flow signed the account in and
+	// the client asked for a refresh token (Meta.RefreshToken, SES-03).
+	RefreshToken string
 }
 
 const (
@@ -126,10 +129,10 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 				}
 			}
 			owner := "flow:" + strconv.FormatInt(flowID, 10)
-			if err := s.decoyRow(ctx, tx, owner, purposeVerifyEmail, MethodEmail, email, m); err != nil {
+			if err := s.decoyRow(ctx, tx, 0, owner, purposeVerifyEmail, MethodEmail, email, m); err != nil {
 				return err
 			}
-			return s.decoyRow(ctx, tx, owner, purposeVerifyPhone, MethodSMS, phone, m)
+			return s.decoyRow(ctx, tx, 0, owner, purposeVerifyPhone, MethodSMS, phone, m)
 		}
 		u, err := s.loadUser(ctx, tx, userID, false)
 		if err != nil {
@@ -159,18 +162,19 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 
 // decoyCode records a code that is never sent and can never match, for a
 // decoy flow: its send limits then behave like a real flow's (LOG-10).
-func (s *Service) decoyCode(ctx context.Context, tx *sql.Tx, owner, purpose, channel, dest string, m Meta) error {
+// userID is the account it counts against (0 for a decoy sign-up: none).
+func (s *Service) decoyCode(ctx context.Context, tx *sql.Tx, userID int64, owner, purpose, channel, dest string, m Meta) error {
 	now := s.now()
 	// Every channel is limited, as sendCode limits it.
-	if err := s.checkSMSLimits(ctx, tx, 0, dest, m.IP, now); err != nil {
+	if err := s.checkSMSLimits(ctx, tx, userID, dest, m.IP, now); err != nil {
 		return err
 	}
-	return s.decoyRow(ctx, tx, owner, purpose, channel, dest, m)
+	return s.decoyRow(ctx, tx, userID, owner, purpose, channel, dest, m)
 }
 
 // decoyRow stores a decoy code without checking the send limits: the
 // first codes of a sign-up, which a fresh identifier never meets either.
-func (s *Service) decoyRow(ctx context.Context, tx *sql.Tx, owner, purpose, channel, dest string, m Meta) error {
+func (s *Service) decoyRow(ctx context.Context, tx *sql.Tx, userID int64, owner, purpose, channel, dest string, m Meta) error {
 	now := s.now()
 	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`, micros(now), owner, purpose); err != nil {
 		return okpay.Internal(err, "invalidate codes")
@@ -178,8 +182,8 @@ func (s *Service) decoyRow(ctx context.Context, tx *sql.Tx, owner, purpose, chan
 	var mac [32]byte
 	rand.Read(mac[:])
 	if _, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (id, owner, user_id, purpose, channel, destination, ip, mac, key_id, created_at, expires_at)
-		VALUES ($1, $2, 0, $3, $4, $5, $6, $7, 'decoy', $8, $9)`,
-		s.IDs.Next(), owner, purpose, channel, dest, m.IP, mac[:], micros(now), micros(now.Add(s.cfg.OTPTTL))); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'decoy', $9, $10)`,
+		s.IDs.Next(), owner, userID, purpose, channel, dest, m.IP, mac[:], micros(now), micros(now.Add(s.cfg.OTPTTL))); err != nil {
 		return okpay.Internal(err, "store decoy code")
 	}
 	return nil
@@ -302,9 +306,15 @@ func (s *Service) VerifySignup(ctx context.Context, token, emailCode, phoneCode 
 		if err := s.rememberDevice(ctx, tx, u.ID, m); err != nil {
 			return err
 		}
-		sessToken, _, err = s.createSession(ctx, tx, u.ID, AAL2, now, m)
+		var ss *Session
+		sessToken, ss, err = s.createSession(ctx, tx, u.ID, AAL2, now, m)
 		if err != nil {
 			return err
+		}
+		if m.RefreshToken {
+			if flow.RefreshToken, err = s.issueRefreshToken(ctx, tx, ss, 0, m); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, tx, audit.Event{Name: audit.AuthnLoginSuccess, Actor: userRef(u.ID), Subject: userRef(u.ID), Outcome: "success", Reason: "sign-up completed"}, m)
 	})
@@ -334,7 +344,7 @@ func (s *Service) ResendSignupCode(ctx context.Context, token, channel string, m
 				owner, purpose).Scan(&dest); err != nil {
 				return okpay.Internal(err, "load decoy code")
 			}
-			return s.decoyCode(ctx, tx, owner, purpose, channel, dest, m)
+			return s.decoyCode(ctx, tx, 0, owner, purpose, channel, dest, m)
 		}
 		u, err := s.loadUser(ctx, tx, userID, true)
 		if err != nil {

@@ -181,6 +181,9 @@ func (s *Service) Logout(ctx context.Context, token string, m Meta) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout' WHERE id = $2`, micros(s.now()), ss.ID); err != nil {
 			return okpay.Internal(err, "end session")
 		}
+		if err := s.revokeRefreshTokens(ctx, tx, `session_id = $3`, ss.ID, "logout"); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: userRef(ss.UserID), Subject: userRef(ss.UserID), Outcome: "success", Reason: "logout"}, m)
 	})
 }
@@ -229,6 +232,9 @@ func (s *Service) RevokeSession(ctx context.Context, cur *Session, id int64, m M
 		if n, _ := res.RowsAffected(); n != 1 {
 			return okpay.Errorf(okpay.ENotFound, "No such session.")
 		}
+		if err := s.revokeRefreshTokens(ctx, tx, `session_id = $3`, id, "revoked"); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: userRef(cur.UserID), Subject: userRef(cur.UserID), Outcome: "success",
 			Reason: "revoked by user", Details: map[string]string{"session": sessionRef(id)}}, m)
 	})
@@ -251,8 +257,12 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, cur *Session, m Meta)
 	return n, err
 }
 
-// revokeSessions ends every live session of userID except keep (0: all)
-// and audits it (SES-06: authn_token_revoked).
+// revokeSessions ends every live session of userID except keep (0: all),
+// and the refresh tokens of every session but keep, so no mobile client
+// can come back with one (SES-03), and audits it (SES-06:
+// authn_token_revoked). Every path that signs a user out in bulk goes
+// through it: password change and reset, factor and contact changes,
+// freeze, revoke-others and an agent's termination.
 func (s *Service) revokeSessions(ctx context.Context, tx *sql.Tx, userID, keep int64, reason string, m Meta) (int, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE user_id = $3 AND id <> $4 AND revoked_at = 0`,
 		micros(s.now()), clip(reason, 64), userID, keep)
@@ -260,9 +270,21 @@ func (s *Service) revokeSessions(ctx context.Context, tx *sql.Tx, userID, keep i
 		return 0, okpay.Internal(err, "revoke sessions")
 	}
 	n, _ := res.RowsAffected()
-	if n > 0 {
+	// Used tokens are marked too: one presented again after this is still
+	// reuse (refresh.go), but a revoked unused one is simply dead.
+	res, err = tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1, revoke_reason = $2 WHERE user_id = $3 AND session_id <> $4 AND revoked_at = 0`,
+		micros(s.now()), clip(reason, 64), userID, keep)
+	if err != nil {
+		return 0, okpay.Internal(err, "revoke refresh tokens")
+	}
+	rt, _ := res.RowsAffected()
+	if n > 0 || rt > 0 {
+		details := map[string]string{"sessions": itoa(n)}
+		if rt > 0 {
+			details["refresh_revoked"] = itoa(rt)
+		}
 		if err := s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: userRef(userID), Subject: userRef(userID), Outcome: "success",
-			Reason: reason, Details: map[string]string{"sessions": itoa(n)}}, m); err != nil {
+			Reason: reason, Details: details}, m); err != nil {
 			return 0, err
 		}
 	}

@@ -312,7 +312,7 @@ func TestNoSecretsAtRest(t *testing.T) {
 func dumpDB(t *testing.T, db *sqldb.DB) string {
 	t.Helper()
 	var b strings.Builder
-	for _, table := range []string{"users", "sessions", "auth_flows", "otp_codes", "recovery_codes", "devices", "rate_counters", "freeze_links", "notification_outbox", "inapp_notifications", "audit_log"} {
+	for _, table := range []string{"users", "sessions", "auth_flows", "otp_codes", "recovery_codes", "devices", "rate_counters", "freeze_links", "notification_outbox", "inapp_notifications", "audit_log", "refresh_tokens", "idempotency_keys"} {
 		rows, err := db.Read.Query(`SELECT * FROM ` + table)
 		if err != nil {
 			t.Fatalf("%s: %v", table, err)

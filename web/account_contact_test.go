@@ -48,7 +48,9 @@ func TestContactAndNotificationPagesRender(t *testing.T) {
 			checkAccountPage(t, e, string(l)+" "+pg.name, l, res)
 			wantContains(t, res.body, pg.wants...)
 		}
-		// The code step, shown after a POST (an email: no SMS spacing).
+		// The code step, shown after a POST (codes by email are spaced a
+		// minute apart, like SMS).
+		e.clock.Advance(61 * time.Second)
 		res := c.post("/account/contact/email", url.Values{"email": {"new-" + string(l) + "@example.net"}})
 		checkAccountPage(t, e, string(l)+" email code step", l, res)
 		wantContains(t, res.body, `data-testid="contact-code-step"`, `action="/account/contact/email/confirm"`,
@@ -194,6 +196,7 @@ func TestChangeEmail(t *testing.T) {
 	// Another account's address gets the same page as a free one, but no
 	// code: its owner is told instead (LOG-10).
 	after := e.lastMailID()
+	e.clock.Advance(61 * time.Second) // one code a minute, by email too
 	res := c.post("/account/contact/email", url.Values{"email": {taken.email}})
 	wantStatus(t, res, http.StatusOK)
 	takenPage := strings.NewReplacer(esc(taken.email), "V", taken.email[:1]+"•••@", "M@").Replace(res.body)
@@ -201,6 +204,7 @@ func TestChangeEmail(t *testing.T) {
 
 	const fresh = "fresh.address@example.com"
 	after = e.lastMailID()
+	e.clock.Advance(61 * time.Second)
 	res = c.post("/account/contact/email", url.Values{"email": {"  Fresh.Address@Example.com "}})
 	wantStatus(t, res, http.StatusOK)
 	freshPage := strings.NewReplacer(esc("Fresh.Address@Example.com"), "V", "f•••@", "M@").Replace(res.body)
@@ -214,7 +218,10 @@ func TestChangeEmail(t *testing.T) {
 		}
 	}
 
-	// "Send a new code": no SMS spacing for email; the first code dies.
+	// "Send a new code": within the minute it is refused (by email as by
+	// SMS); a minute later it goes and the first code dies.
+	wantStatus(t, c.post("/account/contact/email", url.Values{"email": {fresh}, "resend": {"1"}}), http.StatusTooManyRequests)
+	e.clock.Advance(61 * time.Second)
 	after = e.lastMailID()
 	res = c.post("/account/contact/email", url.Values{"email": {fresh}, "resend": {"1"}})
 	wantStatus(t, res, http.StatusOK)

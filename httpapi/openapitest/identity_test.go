@@ -20,6 +20,7 @@ import (
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/identity/otp"
+	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/notify"
@@ -57,8 +58,12 @@ func newIdentity(t *testing.T, db *sqldb.DB, clk *clock.Manual, gen ids.Generato
 	outbox := notify.NewOutbox(db, keys.Sealer("notify"), clk, gen)
 	d := &identityDeps{mailbox: notify.NewDevMailbox(clk)}
 	d.disp = notify.NewDispatcher(outbox, map[string]notify.Sender{"email": d.mailbox, "sms": d.mailbox, "inapp": outbox.InAppSender()}, notify.DispatcherOptions{})
+	pk, err := passkey.New(db, clk, passkey.Config{RPID: passkeyRPID, RPDisplayName: "OKPay", Origins: []string{passkeyOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.svc, err = identity.New(identity.Deps{DB: db, Clock: clk, IDs: gen, Keys: keys, Hasher: hasher, CheckPassword: password.NewPolicy(bl).Check,
-		Outbox: outbox, Catalog: cat}, identity.Config{BaseURL: "https://okpay.test"})
+		Outbox: outbox, Catalog: cat, Passkeys: pk}, identity.Config{BaseURL: "https://okpay.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +141,19 @@ func (h *harness) identityScenario(t *testing.T) {
 	transport := func(t *testing.T, method, path, auth string, valid any) {
 		t.Helper()
 		noAuth := auth == ""
-		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, body: `{"colour": "red"}`, invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, body: `{`, invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, body: big(valid), want: 413, code: "request_too_large"})
-		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
+		key := func() string { // a security-settings POST needs its key first
+			if idempotent(method, strings.SplitN(routeOf(method, path), " ", 2)[1]) {
+				return newKey()
+			}
+			return ""
+		}
+		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, idem: key(), body: `{"colour": "red"}`, invalid: true, want: 400, code: "invalid_request"})
+		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, idem: key(), body: `{`, invalid: true, want: 400, code: "invalid_request"})
+		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, idem: key(), body: big(valid), want: 413, code: "request_too_large"})
+		h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, idem: key(), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
+		if key() != "" {
+			h.do(t, req{method: method, path: path, auth: auth, noAuth: noAuth, body: valid, invalid: true, want: 400, code: "idempotency_key_required"})
+		}
 	}
 
 	var flow, signupSession, aal1, full string
@@ -260,36 +274,41 @@ func (h *harness) identityScenario(t *testing.T) {
 		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=x", auth: bearer(full), want: 401, code: "unauthorized"})
 
 		// An authenticator app.
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", auth: bearer(full), body: map[string]any{"code": "123456"}, want: 422, code: "flow_invalid"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", idem: newKey(), auth: bearer(full), body: map[string]any{"code": "123456"}, want: 422, code: "flow_invalid"})
 		r = h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), idem: "totp-begin-1", want: 201})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), idem: "totp-begin-1", want: 409, code: "idempotency_replay_withheld"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), idem: "totp-begin-1", body: map[string]any{}, want: 422, code: "idempotency_key_reused"})
 		var err error
 		if totpKey, err = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(r.str("secret")); err != nil {
 			t.Fatal(err)
 		}
 		h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), idem: "has space", invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), body: map[string]any{"secret": "mine"}, invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp", idem: newKey(), auth: bearer(full), body: map[string]any{"secret": "mine"}, invalid: true, want: 400, code: "invalid_request"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp", idem: newKey(), auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp", idem: newKey(), auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
 		h.do(t, req{method: "POST", path: "/api/v1/me/totp", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", auth: bearer(full), body: map[string]any{"code": "000000"}, want: 422, code: "invalid_code"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", auth: bearer(full), body: map[string]any{}, invalid: true, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", idem: newKey(), auth: bearer(full), body: map[string]any{"code": "000000"}, want: 422, code: "invalid_code"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", idem: newKey(), auth: bearer(full), body: map[string]any{}, invalid: true, want: 422, code: "validation_failed"})
 		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", noAuth: true, body: map[string]any{"code": "000000"}, invalid: true, want: 401, code: "unauthorized"})
 		transport(t, "POST", "/api/v1/me/totp/confirm", bearer(full), map[string]any{"code": "000000"})
 		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", auth: bearer(full), idem: "totp-confirm-1", body: map[string]any{"code": otp.TOTPCode(totpKey, h.clock.Now())}, want: 204})
 		h.do(t, req{method: "GET", path: "/api/v1/me", auth: bearer(signupSession), want: 401, code: "unauthorized"}) // SES-06
 
-		r = h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", auth: bearer(full), want: 201})
+		r = h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", idem: "codes-1", auth: bearer(full), want: 201})
+		// Shown once: the replay is withheld.
+		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", idem: "codes-1", auth: bearer(full), want: 409, code: "idempotency_replay_withheld"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", idem: "codes-1", auth: bearer(full), body: "{}", want: 422, code: "idempotency_key_reused"})
 		if codes, _ := r.obj["codes"].([]any); len(codes) != 10 {
 			t.Errorf("recovery codes: %s", r.raw)
 		}
-		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", auth: bearer(full), body: `{"n": 5}`, invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", idem: newKey(), auth: bearer(full), body: `{"n": 5}`, invalid: true, want: 400, code: "invalid_request"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", idem: newKey(), auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", idem: newKey(), auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
 		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 
-		h.do(t, req{method: "POST", path: "/api/v1/me/password", auth: bearer(full), body: map[string]any{"current_password": "not it", "new_password": "copper kettle under the bridge"}, want: 422, code: "validation_failed"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/password", auth: bearer(full), body: map[string]any{"current_password": pw, "new_password": "12345678"}, want: 422, code: "password_common"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/password", auth: bearer(full), body: map[string]any{"current_password": pw, "new_password": strings.Repeat("p", 1025)}, invalid: true, want: 400, code: "password_too_long"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/password", idem: newKey(), auth: bearer(full), body: map[string]any{"current_password": "not it", "new_password": "copper kettle under the bridge"}, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/password", idem: newKey(), auth: bearer(full), body: map[string]any{"current_password": pw, "new_password": "12345678"}, want: 422, code: "password_common"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/password", idem: newKey(), auth: bearer(full), body: map[string]any{"current_password": pw, "new_password": strings.Repeat("p", 1025)}, invalid: true, want: 400, code: "password_too_long"})
 		h.do(t, req{method: "POST", path: "/api/v1/me/password", noAuth: true, body: map[string]any{"current_password": pw, "new_password": "copper kettle under the bridge"}, invalid: true, want: 401, code: "unauthorized"})
 		transport(t, "POST", "/api/v1/me/password", bearer(full), map[string]any{"current_password": pw, "new_password": "copper kettle under the bridge"})
 		h.do(t, req{method: "POST", path: "/api/v1/me/password", auth: bearer(full), idem: "password-1", body: map[string]any{"current_password": pw, "new_password": "copper kettle under the bridge"}, want: 204})
@@ -321,33 +340,38 @@ func (h *harness) identityScenario(t *testing.T) {
 		other2 := h.signUp(t, "chen.jing@example.com", "+86 138 0013 8002")
 		theirs := h.do(t, req{method: "GET", path: "/api/v1/sessions", auth: bearer(other2), want: 200}).list()[0]["id"].(string)
 		rev := func(id string) string { return "/api/v1/sessions/" + id + "/revoke" }
-		h.do(t, req{method: "POST", path: rev(theirs), auth: bearer(full), want: 404, code: "not_found"})
-		h.do(t, req{method: "POST", path: rev("nope"), auth: bearer(full), invalid: true, want: 404, code: "not_found"})
+		h.do(t, req{method: "POST", path: rev(theirs), idem: newKey(), auth: bearer(full), want: 404, code: "not_found"})
+		h.do(t, req{method: "POST", path: rev("nope"), idem: newKey(), auth: bearer(full), invalid: true, want: 404, code: "not_found"})
 		h.do(t, req{method: "POST", path: rev(otherID), noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 		h.do(t, req{method: "POST", path: rev(otherID), auth: bearer(full), idem: strings.Repeat("k", 256), invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: "POST", path: rev(otherID), auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
-		h.do(t, req{method: "POST", path: rev(otherID), auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
-		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", auth: bearer(full), body: `{"all": true}`, invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
-		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
+		h.do(t, req{method: "POST", path: rev(otherID), idem: newKey(), auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
+		h.do(t, req{method: "POST", path: rev(otherID), idem: newKey(), auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
+		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", idem: newKey(), auth: bearer(full), body: `{"all": true}`, invalid: true, want: 400, code: "invalid_request"})
+		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", idem: newKey(), auth: bearer(full), body: big(map[string]any{}), want: 413, code: "request_too_large"})
+		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", idem: newKey(), auth: bearer(full), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
 		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 
 		// Outside the sudo window: 403, until a step-up.
 		h.clock.Advance(11 * time.Minute)
 		h.do(t, req{method: "GET", path: "/api/v1/me", auth: bearer(other), want: 200})
-		h.do(t, req{method: "POST", path: rev(otherID), auth: bearer(full), want: 403, code: "step_up_required"})
-		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", auth: bearer(full), want: 403, code: "step_up_required"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp", auth: bearer(full), want: 403, code: "step_up_required"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", auth: bearer(full), body: map[string]any{"code": "123456"}, want: 403, code: "step_up_required"})
+		h.do(t, req{method: "POST", path: rev(otherID), idem: newKey(), auth: bearer(full), want: 403, code: "step_up_required"})
+		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", idem: newKey(), auth: bearer(full), want: 403, code: "step_up_required"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp", idem: newKey(), auth: bearer(full), want: 403, code: "step_up_required"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", idem: newKey(), auth: bearer(full), body: map[string]any{"code": "123456"}, want: 403, code: "step_up_required"})
 		h.do(t, req{method: "DELETE", path: "/api/v1/me/totp", auth: bearer(full), want: 403, code: "step_up_required"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", auth: bearer(full), want: 403, code: "step_up_required"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/password", auth: bearer(full), body: map[string]any{"current_password": pw2, "new_password": "a third fine passphrase"}, want: 403, code: "step_up_required"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/recovery-codes", idem: newKey(), auth: bearer(full), want: 403, code: "step_up_required"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/password", idem: newKey(), auth: bearer(full), body: map[string]any{"current_password": pw2, "new_password": "a third fine passphrase"}, want: 403, code: "step_up_required"})
 		h.clock.Advance(30 * time.Second)
 		full = h.do(t, req{method: "POST", path: "/api/v1/mfa/verify", auth: bearer(full), body: map[string]any{"method": "totp", "code": otp.TOTPCode(totpKey, h.clock.Now())}, want: 200}).str("token")
 
 		h.do(t, req{method: "POST", path: rev(otherID), auth: bearer(full), idem: "revoke-1", want: 204})
+		h.do(t, req{method: "POST", path: rev(otherID), auth: bearer(full), idem: "revoke-1", body: map[string]any{}, want: 422, code: "idempotency_key_reused"})
 		h.do(t, req{method: "GET", path: "/api/v1/me", auth: bearer(other), want: 401, code: "unauthorized"})
-		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", auth: bearer(full), body: map[string]any{}, want: 200})
+		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", idem: "revoke-others-1", auth: bearer(full), body: map[string]any{}, want: 200})
+		if r := h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", idem: "revoke-others-1", auth: bearer(full), body: map[string]any{}, want: 200}); !r.replayed {
+			t.Error("revoke-others was not replayed")
+		}
+		h.do(t, req{method: "POST", path: "/api/v1/sessions/revoke-others", idem: "revoke-others-1", auth: bearer(full), want: 422, code: "idempotency_key_reused"})
 		h.do(t, req{method: "DELETE", path: "/api/v1/me/totp", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 		h.do(t, req{method: "DELETE", path: "/api/v1/me/totp", auth: bearer(full), want: 204})
 
@@ -421,9 +445,9 @@ func (h *harness) identityScenario(t *testing.T) {
 		// A self-freeze, from a session still waiting for its second
 		// factor (MFA-01 lets it).
 		token := h.signUp(t, "wang.fang@example.com", "+86 138 0013 8003")
-		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", auth: bearer(token), body: `{"why": "x"}`, invalid: true, want: 400, code: "invalid_request"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", auth: bearer(token), body: big(map[string]any{}), want: 413, code: "request_too_large"})
-		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", auth: bearer(token), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", idem: newKey(), auth: bearer(token), body: `{"why": "x"}`, invalid: true, want: 400, code: "invalid_request"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", idem: newKey(), auth: bearer(token), body: big(map[string]any{}), want: 413, code: "request_too_large"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", idem: newKey(), auth: bearer(token), body: "x", ctype: "text/plain", invalid: true, want: 415, code: "unsupported_media_type"})
 		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 		h.clock.Advance(61 * time.Second)
 		aal1 := h.do(t, req{method: "POST", path: "/api/v1/sessions", noAuth: true, body: map[string]any{"identifier": "wang.fang@example.com", "password": pw}, want: 201}).str("token")
@@ -436,11 +460,17 @@ func (h *harness) identityScenario(t *testing.T) {
 		h.clock.Advance(61 * time.Second)
 		aal1 = h.do(t, req{method: "POST", path: "/api/v1/sessions", noAuth: true, body: map[string]any{"identifier": "wang.fang@example.com", "password": pw}, want: 201}).str("token")
 		token = h.do(t, req{method: "POST", path: "/api/v1/mfa/verify", auth: bearer(aal1), body: map[string]any{"method": "sms", "code": h.code(t, "+8613800138003", "code_login")}, want: 200}).str("token")
+		// The freeze's key belongs to the customer: another session may not
+		// reuse it for another request.
+		h.do(t, req{method: "POST", path: "/api/v1/me/freeze", auth: bearer(token), idem: "freeze-1", body: map[string]any{}, want: 422, code: "idempotency_key_reused"})
 		if r := h.do(t, req{method: "GET", path: "/api/v1/me", auth: bearer(token), want: 200}); r.obj["frozen"] != true {
 			t.Errorf("frozen: %s", r.raw)
 		}
 		h.id.token = token
 	})
+
+	// Passkeys, contact changes and refresh tokens (security_test.go).
+	h.securityScenario(t, big, transport)
 }
 
 // signUp opens an account over the API and returns its session.
@@ -471,15 +501,29 @@ func (h *harness) identityWithoutDatabase() []req {
 		{method: "GET", path: "/api/v1/me", auth: tok},
 		{method: "GET", path: "/api/v1/sessions", auth: tok},
 		{method: "DELETE", path: "/api/v1/sessions/current", auth: tok},
-		{method: "POST", path: "/api/v1/sessions/ses_0000000000001/revoke", auth: tok},
-		{method: "POST", path: "/api/v1/sessions/revoke-others", auth: tok},
+		{method: "POST", path: "/api/v1/sessions/ses_0000000000001/revoke", idem: newKey(), auth: tok},
+		{method: "POST", path: "/api/v1/sessions/revoke-others", idem: newKey(), auth: tok},
 		{method: "POST", path: "/api/v1/mfa/sms", auth: tok},
 		{method: "POST", path: "/api/v1/mfa/verify", auth: tok, body: map[string]any{"method": "sms", "code": "123456"}},
-		{method: "POST", path: "/api/v1/me/totp", auth: tok},
-		{method: "POST", path: "/api/v1/me/totp/confirm", auth: tok, body: map[string]any{"code": "123456"}},
+		{method: "POST", path: "/api/v1/me/totp", idem: newKey(), auth: tok},
+		{method: "POST", path: "/api/v1/me/totp/confirm", idem: newKey(), auth: tok, body: map[string]any{"code": "123456"}},
 		{method: "DELETE", path: "/api/v1/me/totp", auth: tok},
-		{method: "POST", path: "/api/v1/me/recovery-codes", auth: tok},
-		{method: "POST", path: "/api/v1/me/password", auth: tok, body: map[string]any{"current_password": "x", "new_password": "a brand new passphrase"}},
-		{method: "POST", path: "/api/v1/me/freeze", auth: tok},
+		{method: "POST", path: "/api/v1/me/recovery-codes", idem: newKey(), auth: tok},
+		{method: "POST", path: "/api/v1/me/password", idem: newKey(), auth: tok, body: map[string]any{"current_password": "x", "new_password": "a brand new passphrase"}},
+		{method: "POST", path: "/api/v1/me/freeze", idem: newKey(), auth: tok},
+		{method: "POST", path: "/api/v1/sessions/passkey", noAuth: true},
+		{method: "POST", path: "/api/v1/sessions/passkey/finish", noAuth: true, body: map[string]any{"flow_id": "some-flow.AAAA", "credential": map[string]any{"id": "x"}}},
+		{method: "POST", path: "/api/v1/sessions/refresh", noAuth: true, body: map[string]any{"refresh_token": "some-token"}},
+		{method: "POST", path: "/api/v1/sessions/refresh-token", auth: tok},
+		{method: "POST", path: "/api/v1/mfa/passkey", auth: tok},
+		{method: "POST", path: "/api/v1/mfa/passkey/finish", auth: tok, body: map[string]any{"flow_id": "some-flow.AAAA", "credential": map[string]any{"id": "x"}}},
+		{method: "GET", path: "/api/v1/me/passkeys", auth: tok},
+		{method: "POST", path: "/api/v1/me/passkeys", auth: tok},
+		{method: "POST", path: "/api/v1/me/passkeys/finish", idem: newKey(), auth: tok, body: map[string]any{"flow_id": "some-flow.AAAA", "credential": map[string]any{"id": "x"}}},
+		{method: "POST", path: "/api/v1/me/passkeys/pkey_0000000000001/remove", idem: newKey(), auth: tok},
+		{method: "POST", path: "/api/v1/me/email", idem: newKey(), auth: tok, body: map[string]any{"email": "sun.li@example.net"}},
+		{method: "POST", path: "/api/v1/me/email/confirm", idem: newKey(), auth: tok, body: map[string]any{"code": "123456"}},
+		{method: "POST", path: "/api/v1/me/phone", idem: newKey(), auth: tok, body: map[string]any{"phone": "+86 139 2222 4444"}},
+		{method: "POST", path: "/api/v1/me/phone/confirm", idem: newKey(), auth: tok, body: map[string]any{"code": "123456"}},
 	}
 }

@@ -159,18 +159,19 @@ func route(method, path string) httpapi.Route {
 	return httpapi.Route{Method: method, Pattern: path}
 }
 
-// moneyMoving reports whether a route moves money (and so needs an
-// Idempotency-Key).
-func moneyMoving(method, path string) bool {
+// idempotent reports whether a route moves money or changes security
+// settings, and so needs an Idempotency-Key and replays its answers.
+func idempotent(method, path string) bool {
 	return route(method, path).Idempotency == httpapi.IdemRequired
 }
 
 // idPrefixes gives the id prefix of the {id} of the routes under each path.
 var idPrefixes = map[string]string{
-	"/api/v1/accounts/": "acc_",
-	"/api/v1/entries/":  "ent_",
-	"/api/v1/holds/":    "ent_",
-	"/api/v1/sessions/": "ses_",
+	"/api/v1/accounts/":    "acc_",
+	"/api/v1/entries/":     "ent_",
+	"/api/v1/holds/":       "ent_",
+	"/api/v1/sessions/":    "ses_",
+	"/api/v1/me/passkeys/": "pkey_",
 }
 
 // lists are the operations that answer a page of a list.
@@ -178,6 +179,7 @@ var lists = map[string]bool{
 	"GET /api/v1/accounts":              true,
 	"GET /api/v1/accounts/{id}/entries": true,
 	"GET /api/v1/sessions":              true,
+	"GET /api/v1/me/passkeys":           true,
 }
 
 func enumStrings(s *base.Schema) []string {
@@ -229,11 +231,7 @@ func TestOpenAPIConventions(t *testing.T) {
 		switch rt.Idempotency {
 		case httpapi.IdemRequired:
 			if idem == nil || idem.Required == nil || !*idem.Required {
-				t.Errorf("%s moves money: it must require the Idempotency-Key header", key)
-			}
-		case httpapi.IdemOptional:
-			if idem == nil || idem.Required != nil && *idem.Required {
-				t.Errorf("%s changes security settings: it must declare an optional Idempotency-Key header", key)
+				t.Errorf("%s moves money or changes security settings: it must require the Idempotency-Key header", key)
 			}
 		default:
 			if idem != nil {
@@ -360,7 +358,7 @@ func TestOpenAPIConventions(t *testing.T) {
 				} else if mt.Examples.Len() == 0 && mt.Example == nil {
 					t.Errorf("%s %s: the success response needs an example", key, code)
 				}
-				if moneyMoving(method, path) && r.Headers.GetOrZero("Idempotent-Replayed") == nil {
+				if idempotent(method, path) && r.Headers.GetOrZero("Idempotent-Replayed") == nil {
 					t.Errorf("%s %s: must declare Idempotent-Replayed", key, code)
 				}
 				continue
