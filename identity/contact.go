@@ -29,7 +29,7 @@ const NoteContactChanged = "contact_changed"
 // so the send limits (MFA-03) and the death of an earlier code behave as
 // for a free contact: neither tells a taken contact from a free one.
 func (s *Service) BeginContactChange(ctx context.Context, ss *Session, kind, value string, m Meta) (destination string, err error) {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return "", err
 	}
 	var norm string
@@ -82,7 +82,7 @@ func (s *Service) BeginContactChange(ctx context.Context, ss *Session, kind, val
 // the account's (verified). The old and the new destination are told,
 // other sessions end (SES-06) and money-out waits 24 h (RSK-02).
 func (s *Service) ConfirmContactChange(ctx context.Context, ss *Session, kind, code string, m Meta) error {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return err
 	}
 	purpose, col := purposeChangeEmail, "email"

@@ -19,6 +19,23 @@ type TOTPSetup struct {
 	URI    string // otpauth://, for a QR code
 }
 
+// requireSettings is requireSudo for a change of security settings: a
+// frozen account is read-only (RSK-05), so it changes none of them; its
+// owner recovers through the support desk.
+func (s *Service) requireSettings(ctx context.Context, ss *Session) error {
+	if err := s.requireSudo(ss); err != nil {
+		return err
+	}
+	var status string
+	if err := s.DB.Read.QueryRowContext(ctx, `SELECT status FROM users WHERE id = $1`, ss.UserID).Scan(&status); err != nil {
+		return okpay.Internal(err, "load user")
+	}
+	if status == "frozen" {
+		return okpay.Errorf(EAccountFrozen, "This account is frozen and read-only: its settings cannot change. Contact support.")
+	}
+	return nil
+}
+
 // requireSudo checks a full session inside the sudo window (SES-08).
 func (s *Service) requireSudo(ss *Session) error {
 	if err := RequireAAL2(ss); err != nil {
@@ -33,7 +50,7 @@ func (s *Service) requireSudo(ss *Session) error {
 // BeginTOTP draws a new authenticator secret and keeps it, sealed, until
 // ConfirmTOTP proves the app has it (MFA-05: enrolment needs a valid code).
 func (s *Service) BeginTOTP(ctx context.Context, ss *Session) (*TOTPSetup, error) {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return nil, err
 	}
 	key, err := otp.GenerateTOTPSecret()
@@ -59,7 +76,7 @@ func (s *Service) BeginTOTP(ctx context.Context, ss *Session) (*TOTPSetup, error
 // replayed as a login code. Other sessions end (SES-06) and every channel
 // hears of it (NOT-01).
 func (s *Service) ConfirmTOTP(ctx context.Context, ss *Session, code string, m Meta) error {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
@@ -96,7 +113,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ss *Session, code string, m M
 // SMS stays as the second factor (MFA-09: at least one remains). Other
 // sessions end, every channel hears of it, and money-out waits 24 h.
 func (s *Service) DisableTOTP(ctx context.Context, ss *Session, m Meta) error {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
@@ -126,7 +143,7 @@ func (s *Service) DisableTOTP(ctx context.Context, ss *Session, m Meta) error {
 // RegenerateRecoveryCodes replaces the user's recovery codes with ten new
 // ones, returned once for the user to keep; the old ones die (MFA-07).
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, ss *Session, m Meta) ([]string, error) {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return nil, err
 	}
 	codes, err := otp.NewRecoveryCodes(10)
@@ -230,7 +247,7 @@ func (s *Service) startHold(ctx context.Context, tx *sql.Tx, u *userRow, kind ri
 // wrong one counts toward the lockout) and the sudo window (PWD-06); other
 // sessions end (SES-06).
 func (s *Service) ChangePassword(ctx context.Context, ss *Session, current, next string, m Meta) error {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return err
 	}
 	u, err := s.loadUser(ctx, s.DB.Read, ss.UserID, false)

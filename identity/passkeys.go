@@ -159,7 +159,7 @@ func passkeyUser(u *userRow) passkey.User {
 // ({"publicKey": {...}}, base64url binary fields) and the flow token to
 // give back to FinishPasskeyRegistration from the same session.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, ss *Session) (options []byte, flowID string, err error) {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return nil, "", err
 	}
 	pk, err := s.passkeyService()
@@ -192,7 +192,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, ss *Session, fl
 // RegisterPasskey is FinishPasskeyRegistration that also returns the
 // passkey it stored.
 func (s *Service) RegisterPasskey(ctx context.Context, ss *Session, flowID string, response []byte, label string, m Meta) (passkey.Credential, error) {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return passkey.Credential{}, err
 	}
 	pk, err := s.passkeyService()
@@ -457,7 +457,7 @@ func (s *Service) FinishPasswordless(ctx context.Context, flowID string, respons
 // money-out waits 24 hours (RSK-02). Another user's passkey, or one
 // already removed, is ENotFound.
 func (s *Service) RemovePasskey(ctx context.Context, ss *Session, id int64, m Meta) error {
-	if err := s.requireSudo(ss); err != nil {
+	if err := s.requireSettings(ctx, ss); err != nil {
 		return err
 	}
 	if _, err := s.passkeyService(); err != nil {

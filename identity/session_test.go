@@ -272,6 +272,15 @@ func TestNOT05_FreezeLink(t *testing.T) {
 		if _, u, err := h.svc.Authenticate(h.ctx, tok); err != nil || !u.Frozen {
 			t.Fatalf("frozen login: %v", err)
 		}
+		// Read-only: even inside the sudo window, no setting changes.
+		cur, _, _ := h.svc.Authenticate(h.ctx, tok)
+		_, err = h.svc.BeginTOTP(h.ctx, cur)
+		wantCode(t, err, identity.EAccountFrozen)
+		_, err = h.svc.RegenerateRecoveryCodes(h.ctx, cur, h.meta)
+		wantCode(t, err, identity.EAccountFrozen)
+		_, err = h.svc.BeginContactChange(h.ctx, cur, identity.ContactEmail, "elsewhere@example.com", h.meta)
+		wantCode(t, err, identity.EAccountFrozen)
+		wantCode(t, h.svc.ChangePassword(h.ctx, cur, a.password, "a different passphrase entirely", h.meta), identity.EAccountFrozen)
 		// Unfreezing is the desk's: audited, then a 24 h hold.
 		wantCode(t, h.svc.Unfreeze(h.ctx, a.id, "", "", "", h.meta), okpay.EInvalid)
 		if err := h.svc.Unfreeze(h.ctx, a.id, "agt_1", "case_1", "owner verified", h.meta); err != nil {

@@ -66,6 +66,7 @@ var accountPages = []string{
 // accountMessageIDs are the ids the account pages use from Go code; New
 // checks that they exist.
 var accountMessageIDs = []string{
+	"account.error.frozen_read_only",
 	"account.error.credentials", "account.error.code", "account.error.code_required",
 	"account.error.factor_unavailable",
 	"account.error.email", "account.error.phone", "account.error.identifier", "account.error.channel",

@@ -217,6 +217,13 @@ func (s *Server) contactFailed(w http.ResponseWriter, r *http.Request, a *signed
 		p.Status = http.StatusForbidden
 		s.render(w, r, pageContact, p)
 		return true
+	case identity.EAccountFrozen:
+		// A frozen account is read-only (RSK-05).
+		p := s.contactPage(r, a, kind, newForm())
+		p.Form.fail(p.T("account.error.frozen_read_only"))
+		p.Status = http.StatusForbidden
+		s.render(w, r, pageContact, p)
+		return true
 	}
 	return false
 }

@@ -212,6 +212,16 @@ func (s *Server) settingsFailed(w http.ResponseWriter, r *http.Request, a *signe
 		p.Status = http.StatusForbidden
 		s.render(w, r, pageSecurity, p)
 		return true
+	case identity.EAccountFrozen:
+		// A frozen account is read-only (RSK-05).
+		p, ok := s.securityPage(w, r, a, newForm())
+		if !ok {
+			return true
+		}
+		p.Form.fail(p.T("account.error.frozen_read_only"))
+		p.Status = http.StatusForbidden
+		s.render(w, r, pageSecurity, p)
+		return true
 	}
 	return false
 }

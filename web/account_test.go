@@ -776,6 +776,13 @@ func TestSessionsRevokeAndSelfFreeze(t *testing.T) {
 	res = c1.get("/account")
 	wantStatus(t, res, http.StatusOK)
 	wantContains(t, res.body, `data-testid="frozen-banner"`, e.text(i18n.En, "dashboard.frozen.body"))
+	// Read-only: settings do not change, with a readable reason.
+	res = c1.post("/account/recovery-codes", nil)
+	wantStatus(t, res, http.StatusForbidden)
+	wantContains(t, res.body, e.text(i18n.En, "account.error.frozen_read_only"))
+	res = c1.post("/account/contact/email", url.Values{"email": {"elsewhere@example.com"}})
+	wantStatus(t, res, http.StatusForbidden)
+	wantContains(t, res.body, e.text(i18n.En, "account.error.frozen_read_only"))
 }
 
 // ---- Password reset ----
