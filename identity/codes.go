@@ -46,45 +46,57 @@ type codeRequest struct {
 // sendCode invalidates the owner's earlier codes for the purpose, stores a
 // new one as an HMAC and queues the message carrying it, all in tx.
 func (s *Service) sendCode(ctx context.Context, tx *sql.Tx, r codeRequest, m Meta) error {
-	now := s.now()
-	dest := r.user.Email
-	if r.channel == MethodSMS {
-		dest = r.user.Phone
-	}
 	// Codes by email are limited like codes by SMS, or the product would
 	// mail-bomb any address for whoever asks.
-	if err := s.checkSMSLimits(ctx, tx, r.user.ID, dest, m.IP, now); err != nil {
+	if err := s.checkSendLimits(ctx, tx, r.user.ID, r.destination(), m.IP, s.now()); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`,
-		micros(now), r.owner, r.purpose); err != nil {
-		return okpay.Internal(err, "invalidate codes")
-	}
-	return s.storeAndSendCode(ctx, tx, r, m)
+	return s.issueCode(ctx, tx, r, m)
 }
 
-// storeAndSendCode draws a code, stores its MAC and queues its message.
-func (s *Service) storeAndSendCode(ctx context.Context, tx *sql.Tx, r codeRequest, m Meta) error {
-	now := s.now()
-	dest := r.user.Email
+// destination is where the code goes: the user's email or phone.
+func (r codeRequest) destination() string {
 	if r.channel == MethodSMS {
-		dest = r.user.Phone
+		return r.user.Phone
 	}
+	return r.user.Email
+}
+
+// issueCode draws a code, stores its MAC in place of the owner's earlier
+// code for the purpose, and queues its message. It checks no send limit.
+func (s *Service) issueCode(ctx context.Context, tx *sql.Tx, r codeRequest, m Meta) error {
 	code, err := otp.NewCode(r.digits)
 	if err != nil {
 		return okpay.Internal(err, "generate code")
 	}
 	mac := s.codeMAC.Sum([]byte(r.owner), []byte(r.purpose), []byte(code))
-	id := s.IDs.Next()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (id, owner, user_id, purpose, channel, destination, ip, mac, key_id, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		id, r.owner, r.user.ID, r.purpose, r.channel, dest, m.IP, mac, s.codeMAC.KeyID(), micros(now), micros(now.Add(r.ttl))); err != nil {
-		return okpay.Internal(err, "store code")
+	id, err := s.storeCode(ctx, tx, r.owner, r.purpose, r.user.ID, r.channel, r.destination(), m.IP, mac, s.codeMAC.KeyID(), r.ttl)
+	if err != nil {
+		return err
 	}
 	return s.notifyCode(ctx, tx, r.user, r.purpose, r.channel, code, r.ttl, "code:"+strconv.FormatInt(id, 10))
 }
 
-func (s *Service) checkSMSLimits(ctx context.Context, tx *sql.Tx, userID int64, dest, ip string, now time.Time) error {
+// storeCode kills the owner's live code for purpose (a resend
+// invalidates the previous code, MFA-02) and stores a new one's MAC.
+func (s *Service) storeCode(ctx context.Context, tx *sql.Tx, owner, purpose string, userID int64, channel, dest, ip string, mac []byte, keyID string, ttl time.Duration) (int64, error) {
+	now := s.now()
+	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`,
+		micros(now), owner, purpose); err != nil {
+		return 0, okpay.Internal(err, "invalidate codes")
+	}
+	id := s.IDs.Next()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (id, owner, user_id, purpose, channel, destination, ip, mac, key_id, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		id, owner, userID, purpose, channel, dest, ip, mac, keyID, micros(now), micros(now.Add(ttl))); err != nil {
+		return 0, okpay.Internal(err, "store code")
+	}
+	return id, nil
+}
+
+// checkSendLimits applies the code send limits (MFA-03) of the account,
+// the destination and the client address, per channel.
+func (s *Service) checkSendLimits(ctx context.Context, tx *sql.Tx, userID int64, dest, ip string, now time.Time) error {
 	// The channel follows from the destination: an email address or a
 	// phone number; each channel has its own counts.
 	channel := MethodSMS

@@ -70,7 +70,7 @@ func (s *Service) BeginContactChange(ctx context.Context, ss *Session, kind, val
 			if err := s.decoyCode(ctx, tx, u.ID, owner, purpose, channel, norm, m); err != nil {
 				return err
 			}
-			return s.notifySecurity(ctx, tx, other, NoteRegisterAttempt, m, nil)
+			return s.notifyRegisterAttempt(ctx, tx, other, m)
 		}
 		return s.sendCode(ctx, tx, codeRequest{owner: owner, user: &target, purpose: purpose,
 			channel: channel, digits: loginDigits, ttl: s.cfg.OTPTTL}, m)

@@ -63,16 +63,6 @@ func (s *Service) notifyCode(ctx context.Context, tx *sql.Tx, u *userRow, purpos
 // message's own placeholders; to overrides the destinations (a contact
 // change notifies the old address too).
 func (s *Service) notifySecurity(ctx context.Context, tx *sql.Tx, u *userRow, kind string, m Meta, extra map[string]any) error {
-	if kind == NoteRegisterAttempt {
-		// Anyone can cause this notice by typing someone's address: at
-		// most a few an hour reach the owner, whatever an attacker does.
-		var rl *RateLimitError
-		if err := s.hit(ctx, tx, "notice:"+kind+":"+strconv.FormatInt(u.ID, 10), time.Hour, registerAttemptNotices); errors.As(err, &rl) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
 	to := map[string]string{"sms": u.Phone, "inapp": "-"}
 	if !u.EmailVerifiedAt.IsZero() {
 		to["email"] = u.Email // never mail an address nobody proved
@@ -120,6 +110,19 @@ func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind str
 		return okpay.Internal(err, "queue notification")
 	}
 	return nil
+}
+
+// notifyRegisterAttempt tells u that someone tried to use u's email or
+// phone for another account. Anyone can cause it by typing someone's
+// address, so at most a few an hour reach the owner.
+func (s *Service) notifyRegisterAttempt(ctx context.Context, tx *sql.Tx, u *userRow, m Meta) error {
+	var rl *RateLimitError
+	if err := s.hit(ctx, tx, "notice:"+NoteRegisterAttempt+":"+strconv.FormatInt(u.ID, 10), time.Hour, registerAttemptNotices); errors.As(err, &rl) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return s.notifySecurity(ctx, tx, u, NoteRegisterAttempt, m, nil)
 }
 
 // newFreezeLink stores a single-use freeze token (hashed) and returns the

@@ -124,7 +124,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 		}
 		if userID == 0 {
 			for _, o := range owners {
-				if err := s.notifySecurity(ctx, tx, o, NoteRegisterAttempt, m, nil); err != nil {
+				if err := s.notifyRegisterAttempt(ctx, tx, o, m); err != nil {
 					return err
 				}
 			}
@@ -164,9 +164,8 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, m Meta) (*Flow
 // decoy flow: its send limits then behave like a real flow's (LOG-10).
 // userID is the account it counts against (0 for a decoy sign-up: none).
 func (s *Service) decoyCode(ctx context.Context, tx *sql.Tx, userID int64, owner, purpose, channel, dest string, m Meta) error {
-	now := s.now()
 	// Every channel is limited, as sendCode limits it.
-	if err := s.checkSMSLimits(ctx, tx, userID, dest, m.IP, now); err != nil {
+	if err := s.checkSendLimits(ctx, tx, userID, dest, m.IP, s.now()); err != nil {
 		return err
 	}
 	return s.decoyRow(ctx, tx, userID, owner, purpose, channel, dest, m)
@@ -175,18 +174,10 @@ func (s *Service) decoyCode(ctx context.Context, tx *sql.Tx, userID int64, owner
 // decoyRow stores a decoy code without checking the send limits: the
 // first codes of a sign-up, which a fresh identifier never meets either.
 func (s *Service) decoyRow(ctx context.Context, tx *sql.Tx, userID int64, owner, purpose, channel, dest string, m Meta) error {
-	now := s.now()
-	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`, micros(now), owner, purpose); err != nil {
-		return okpay.Internal(err, "invalidate codes")
-	}
 	var mac [32]byte
 	rand.Read(mac[:])
-	if _, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (id, owner, user_id, purpose, channel, destination, ip, mac, key_id, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'decoy', $9, $10)`,
-		s.IDs.Next(), owner, userID, purpose, channel, dest, m.IP, mac[:], micros(now), micros(now.Add(s.cfg.OTPTTL))); err != nil {
-		return okpay.Internal(err, "store decoy code")
-	}
-	return nil
+	_, err := s.storeCode(ctx, tx, owner, purpose, userID, channel, dest, m.IP, mac[:], "decoy", s.cfg.OTPTTL)
+	return err
 }
 
 var errRetrySignup = errors.New("identifier taken concurrently")

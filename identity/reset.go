@@ -75,13 +75,8 @@ func (s *Service) sendResetCode(ctx context.Context, tx *sql.Tx, u *userRow, flo
 	if purpose == purposeResetFactor {
 		digits, ttl = resetFactorDigits, s.cfg.OTPTTL
 	}
-	owner := "flow:" + strconv.FormatInt(flowID, 10)
-	now := s.now()
-	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET used_at = $1 WHERE owner = $2 AND purpose = $3 AND used_at = 0`, micros(now), owner, purpose); err != nil {
-		return okpay.Internal(err, "invalidate codes")
-	}
-	r := codeRequest{owner: owner, user: u, purpose: purpose, channel: channel, digits: digits, ttl: ttl}
-	return s.storeAndSendCode(ctx, tx, r, m)
+	r := codeRequest{owner: "flow:" + strconv.FormatInt(flowID, 10), user: u, purpose: purpose, channel: channel, digits: digits, ttl: ttl}
+	return s.issueCode(ctx, tx, r, m)
 }
 
 // ResetStatus returns the state of a reset flow.

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/okpay/okpay/audit"
 	"github.com/okpay/okpay/clock"
@@ -38,12 +37,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if p := sqlitePath(d.url); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("no database at %s: %w", p, err)
-		}
-	}
-	db, err := openRaw(ctx, d)
+	db, err := openExisting(ctx, d)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/okpay/okpay/apikey"
@@ -46,25 +45,11 @@ func runLedger(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	// Verify never creates or migrates a database: a mistyped path must
-	// fail, not pass as an empty ledger.
-	if p := sqlitePath(d.url); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("no database at %s: %w", p, err)
-		}
-	}
-	db, err := openRaw(ctx, d)
+	db, err := openExisting(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	cur, latest, err := db.MigrationVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("%s is not an OKPay database: %w", d.url, err)
-	}
-	if cur != latest {
-		return fmt.Errorf("the database is at schema version %d, this binary at %d: run okpay migrate first", cur, latest)
-	}
 	l, err := ledger.New(ctx, db, ledger.Options{SweepInterval: -1})
 	if err != nil {
 		return err
