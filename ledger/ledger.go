@@ -15,6 +15,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -471,12 +472,33 @@ func (l *Ledger) Reverse(ctx context.Context, in ReverseInput) (*Entry, error) {
 	return out.Entry, err
 }
 
-// Op is one write: exactly one of its fields is set.
+// Op is one write: exactly one of Entry, Resolve and Reverse is set.
 type Op struct {
 	Entry   *EntryInput
 	Resolve *ResolveInput
 	Reverse *ReverseInput
+	// Hook, when set, lets the caller write its own rows in the same
+	// transaction as the entry: a wallet's transaction record, its limit
+	// counters, the notifications (outbox). See Hook.
+	Hook Hook
 }
+
+// Hook runs inside the commit queue's transaction, in a savepoint, just
+// before the ledger decides the request; entryID is the id the request's
+// entry will have. It is not run for a replay (a stored Idempotency-Key
+// response or an existing reference). It may run more than once for one
+// request, when a batch is retried: all its effects must go through tx.
+//
+// An error that carries a code (an *okpay.Error or a coded error of
+// another package) fails this request alone: the hook's writes are rolled
+// back to the savepoint and nothing is booked. An uncoded error fails the
+// batch's transaction (which is retried, then committed request by
+// request). When the hook succeeds but the ledger refuses the entry
+// (insufficient funds, say), the hook's writes are rolled back too.
+//
+// Hooks run one at a time on the writer's goroutine: keep them quick, and
+// never wait on another ledger request from inside one.
+type Hook func(ctx context.Context, tx *sql.Tx, entryID int64) error
 
 // Submit validates op, queues it (with an optional idempotency record) and waits until
 // the transaction holding it has committed. When ctx ends first, Submit

@@ -291,6 +291,18 @@ type batch struct {
 	deltas []delta
 
 	careful bool // look references and keys up before writing
+
+	presetID int64 // the id a hooked request's entry gets (0: none)
+}
+
+// newID returns the id of the entry being decided: the one its hook was
+// told, or a fresh one.
+func (b *batch) newID() int64 {
+	if id := b.presetID; id != 0 {
+		b.presetID = 0
+		return id
+	}
+	return b.l.entryID()
 }
 
 type refInfo struct {
@@ -380,7 +392,9 @@ func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request, c
 		return nil, err
 	}
 	for i, r := range reqs {
-		b.apply(i, r)
+		if err := b.apply(i, r); err != nil {
+			return nil, err
+		}
 	}
 	if !careful {
 		if err := b.recheckFailures(); err != nil {
@@ -580,30 +594,37 @@ func (b *batch) loadAccounts(aids []int64) error {
 	return rows.Err()
 }
 
-// apply decides request i against the batch's state, in memory.
-func (b *batch) apply(i int, r *request) {
+// apply decides request i against the batch's state, in memory (and runs
+// its hook, if any, in the transaction). An error fails the batch.
+func (b *batch) apply(i int, r *request) error {
 	if b.storedResponse(i, r) {
-		return
+		return nil
 	}
 	if r.idem != nil {
 		k := r.idem.Principal + "\x00" + r.idem.Key
 		if b.batchIdem[k] {
 			b.errs[i] = okpay.Errorf(EIdempotencyInFlight, "a request with this idempotency key is still in progress")
-			return
+			return nil
 		}
 		b.batchIdem[k] = true
 	}
 	if b.existingEntry(i, r) {
-		return
+		return nil
 	}
 	ref := r.reference()
 	if j, ok := b.batchRef[ref]; ok {
 		if b.hashes[j] != r.hash {
 			b.errs[i] = okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
-			return
+			return nil
 		}
 		b.outs[i] = Outcome{Existing: true, Entry: b.newEnts[j]}
-		return
+		return nil
+	}
+	if r.op.Hook != nil {
+		done, err := b.runHook(i, r)
+		if err != nil || done {
+			return err
+		}
 	}
 	var e *Entry
 	var err error
@@ -617,15 +638,59 @@ func (b *batch) apply(i int, r *request) {
 	default:
 		e, err = b.applyResolve(&ResolveInput{Reference: ref, PendingID: r.expireID, Void: true}, true)
 	}
+	if r.op.Hook != nil {
+		if err := b.endHook(err != nil); err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		b.errs[i] = err
-		return
+		return nil
 	}
 	e.Reference = ref
 	b.batchRef[ref] = len(b.newEnts)
 	b.newEnts = append(b.newEnts, e)
 	b.hashes = append(b.hashes, r.hash)
 	b.outs[i] = Outcome{Entry: e}
+	return nil
+}
+
+// runHook runs request i's hook in a savepoint, with the entry id the
+// request will get. done means the hook refused the request (its writes
+// are rolled back and b.errs[i] says why).
+func (b *batch) runHook(i int, r *request) (done bool, err error) {
+	if _, err := b.tx.ExecContext(b.ctx, "SAVEPOINT ledger_hook"); err != nil {
+		return false, fmt.Errorf("ledger: savepoint: %w", err)
+	}
+	b.presetID = b.l.entryID()
+	herr := r.op.Hook(b.ctx, b.tx, b.presetID)
+	if herr == nil {
+		return false, nil
+	}
+	b.presetID = 0
+	if code := okpay.ErrorCode(herr); code == okpay.EInternal {
+		return false, fmt.Errorf("ledger: hook of %q: %w", r.reference(), herr)
+	}
+	if err := b.endHook(true); err != nil {
+		return false, err
+	}
+	b.errs[i] = herr
+	return true, nil
+}
+
+// endHook releases the hook's savepoint, rolling its writes back first
+// when the request failed.
+func (b *batch) endHook(failed bool) error {
+	b.presetID = 0
+	if failed {
+		if _, err := b.tx.ExecContext(b.ctx, "ROLLBACK TO SAVEPOINT ledger_hook"); err != nil {
+			return fmt.Errorf("ledger: rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := b.tx.ExecContext(b.ctx, "RELEASE SAVEPOINT ledger_hook"); err != nil {
+		return fmt.Errorf("ledger: release savepoint: %w", err)
+	}
+	return nil
 }
 
 // delta returns the index in b.deltas of a's delta, adding one if needed.
@@ -726,7 +791,7 @@ func (b *batch) applyEntry(in *EntryInput) (*Entry, error) {
 		return nil, err
 	}
 	e := &Entry{
-		ID: b.l.entryID(), Type: in.Type, Phase: PhasePosted, Postings: ps,
+		ID: b.newID(), Type: in.Type, Phase: PhasePosted, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: in.EffectiveAt.UTC().Truncate(time.Microsecond), CreatedAt: b.now,
 	}
 	if e.EffectiveAt.IsZero() {
@@ -800,7 +865,7 @@ func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 		phase = PhaseVoid
 	}
 	return &Entry{
-		ID: b.l.entryID(), Type: t.entry.Type, Phase: phase, PendingID: in.PendingID, Postings: ps,
+		ID: b.newID(), Type: t.entry.Type, Phase: phase, PendingID: in.PendingID, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
 	}, nil
 }
@@ -854,7 +919,7 @@ func (b *batch) applyReverse(in *ReverseInput) (*Entry, error) {
 		t.reversed[p.Seq] += p.Amount
 	}
 	return &Entry{
-		ID: b.l.entryID(), Type: "reversal", Phase: PhasePosted, ReversesID: in.EntryID, Postings: ps,
+		ID: b.newID(), Type: "reversal", Phase: PhasePosted, ReversesID: in.EntryID, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
 	}, nil
 }
