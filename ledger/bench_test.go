@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -35,11 +36,31 @@ func BenchmarkTransfersIdem(b *testing.B) {
 	})
 }
 
+// BenchmarkTransfersHook is BenchmarkTransfers with a hook per transfer
+// writing one row of the caller's own, as the wallet does (SQLite).
+func BenchmarkTransfersHook(b *testing.B) {
+	benchTransfersOpt(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) { return "t" + strconv.FormatInt(i, 10), nil }, true)
+}
+
 // benchTransfers moves 1 minor unit between pseudo-random pairs of 1,000
 // funded wallets; next gives the i-th transfer's reference and optional
 // idempotency record.
 func benchTransfers(b *testing.B, d sqldb.Dialect, next func(i int64) (string, *ledger.Idem)) {
+	benchTransfersOpt(b, d, next, false)
+}
+
+func benchTransfersOpt(b *testing.B, d sqldb.Dialect, next func(i int64) (string, *ledger.Idem), hooked bool) {
 	db := sqldbtest.Open(b, d)
+	var hook ledger.Hook
+	if hooked {
+		if _, err := db.Write.Exec(`CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, ref TEXT NOT NULL)`); err != nil {
+			b.Fatal(err)
+		}
+		hook = func(ctx context.Context, tx *sql.Tx, entryID int64) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO bench_rows (id, ref) VALUES ($1, 'x')`, entryID)
+			return err
+		}
+	}
 	ctx := context.Background()
 	w, _ := strconv.Atoi(os.Getenv("OKPAY_BENCH_WRITERS"))
 	l, err := ledger.New(ctx, db, ledger.Options{Writers: w})
@@ -70,7 +91,7 @@ func benchTransfers(b *testing.B, d sqldb.Dialect, next func(i int64) (string, *
 			}
 			ref, idem := next(i)
 			if _, err := l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: ref, Type: "transfer",
-				Postings: []ledger.Posting{{Debit: wallets[a], Credit: wallets[c], Amount: 1, Currency: "USD"}}}}, idem); err != nil {
+				Postings: []ledger.Posting{{Debit: wallets[a], Credit: wallets[c], Amount: 1, Currency: "USD"}}}, Hook: hook}, idem); err != nil {
 				b.Error(err)
 				return
 			}
