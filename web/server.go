@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/okpay/okpay/agent"
 	"github.com/okpay/okpay/clientip"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
@@ -49,6 +50,9 @@ type Config struct {
 	// ClientIP finds the client's address behind trusted proxies (nil:
 	// the socket's address).
 	ClientIP *clientip.Resolver
+	// Agents enables the staff console at /staff/ (staff.go); nil leaves
+	// it out.
+	Agents *agent.Service
 }
 
 // Server renders the HTML pages. Create it with New; it is safe for
@@ -64,6 +68,7 @@ type Server struct {
 	mailbox *notify.DevMailbox
 	// clientIP resolves client addresses (nil: the socket's).
 	clientIP *clientip.Resolver
+	staff    *staffState // nil without Config.Agents
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -123,6 +128,9 @@ func New(cfg Config) (*Server, error) {
 	if s.static, err = newStaticFiles(); err != nil {
 		return nil, err
 	}
+	if err := s.initStaff(cfg.Agents); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -163,6 +171,7 @@ func (s *Server) Routes() []Route {
 	if s.mailbox != nil {
 		rs = append(rs, Route{http.MethodGet, "/dev/mailbox", http.HandlerFunc(s.handleMailbox)})
 	}
+	rs = append(rs, s.staffRoutes()...)
 	return rs
 }
 
