@@ -248,7 +248,7 @@ func (e *env) eventsFor(ref string) []psp.Event {
 // waitEvents waits until n events of ref were applied.
 func (e *env) waitEvents(ref string, n int) []psp.Event {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if ev := e.eventsFor(ref); len(ev) >= n {
 			return ev
@@ -263,7 +263,7 @@ func (e *env) waitEvents(ref string, n int) []psp.Event {
 // waitStatus waits until the method has status want.
 func (e *env) waitStatus(userID, id int64, want paymethod.Status) *paymethod.Method {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		m, err := e.svc.Get(e.ctx, userID, id)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"net/url"
 	"os"
@@ -111,8 +112,14 @@ func sqliteDSN(path string, readOnly bool) string {
 		// into the database file and its fsync.
 		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 }
+
+// uriPath escapes what would end or alter the path part of an SQLite URI
+// filename: a '#' would start a fragment and a '?' the parameters, both
+// silently truncating the path (a file elsewhere would be opened), and
+// SQLite decodes %HH sequences.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
 
 func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
@@ -170,7 +177,7 @@ func createSQLite(ctx context.Context, path string) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	db, err := sql.Open("sqlite", "file:"+path)
+	db, err := sql.Open("sqlite", "file:"+uriPath.Replace(path))
 	if err != nil {
 		return err
 	}
@@ -334,7 +341,16 @@ func (db *DB) provider() (*goose.Provider, error) {
 	dialect := goose.DialectSQLite3
 	if db.Dialect == Postgres {
 		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
+		// The lock is per database and schema: nodes migrating the same
+		// schema wait for each other, while separate schemas on one
+		// server (tests run hundreds in parallel) do not.
+		var where string
+		if err := db.Write.QueryRow(`SELECT current_database() || '.' || current_schema()`).Scan(&where); err != nil {
+			return nil, fmt.Errorf("sqldb: find the schema to lock: %w", err)
+		}
+		h := fnv.New64a()
+		h.Write([]byte(where))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64() &^ (1 << 63))))
 		if err != nil {
 			return nil, err
 		}

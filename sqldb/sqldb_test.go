@@ -3,6 +3,8 @@ package sqldb_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,5 +104,29 @@ func TestSyncWAL(t *testing.T) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A path holding '#' or '%' (a subtest named "sqlite#01" gets such a
+// temporary folder) opens that very file, not a truncated path elsewhere.
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#01 b%20c")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "okpay.db")
+	db, err := sqldb.Open(context.Background(), "sqlite:"+path, sqldb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Write.Exec(`CREATE TABLE probe (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not where it was asked to be: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "a")); err == nil {
+		t.Fatal("a truncated path was opened instead")
 	}
 }

@@ -118,7 +118,7 @@ func (r *receiver) snapshot() []psp.Event {
 // waitFor waits until ok holds for the received events.
 func (r *receiver) waitFor(t *testing.T, what string, ok func([]psp.Event) bool) []psp.Event {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(60 * time.Second)
 	for {
 		ev := r.snapshot()
 		if ok(ev) {
