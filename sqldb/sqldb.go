@@ -345,7 +345,7 @@ func (db *DB) provider() (*goose.Provider, error) {
 		// schema wait for each other, while separate schemas on one
 		// server (tests run hundreds in parallel) do not.
 		var where string
-		if err := db.Write.QueryRow(`SELECT current_database() || '.' || current_schema()`).Scan(&where); err != nil {
+		if err := db.Write.QueryRow(`SELECT current_database() || '.' || COALESCE(current_schema(), '')`).Scan(&where); err != nil {
 			return nil, fmt.Errorf("sqldb: find the schema to lock: %w", err)
 		}
 		h := fnv.New64a()
