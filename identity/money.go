@@ -105,6 +105,11 @@ func errPayeeNotFound() error {
 // masked name shows the kind of identifier used (a masked phone for a
 // phone, a masked email otherwise).
 func (s *Service) FindPayee(ctx context.Context, kind, value string) (Payee, error) {
+	return (&Money{s: s}).FindPayee(ctx, kind, value)
+}
+
+// FindPayee is Service.FindPayee through prepared statements.
+func (m *Money) FindPayee(ctx context.Context, kind, value string) (Payee, error) {
 	var col string
 	var arg any
 	switch kind {
@@ -129,7 +134,13 @@ func (s *Service) FindPayee(ctx context.Context, kind, value string) (Payee, err
 	default:
 		return Payee{}, okpay.Invalid(map[string]string{"payee_kind": "Name the payee by email, phone or id."})
 	}
-	p, err := scanPayee(s.DB.Read.QueryRowContext(ctx, `SELECT `+payeeCols+` FROM users WHERE `+col+` = $1`, arg))
+	var row *sql.Row
+	if st := m.find[col]; st != nil {
+		row = st.QueryRowContext(ctx, arg)
+	} else {
+		row = m.s.DB.Read.QueryRowContext(ctx, `SELECT `+payeeCols+` FROM users WHERE `+col+` = $1`, arg)
+	}
+	p, err := scanPayee(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Payee{}, errPayeeNotFound()
 	}
@@ -149,7 +160,18 @@ func (s *Service) FindPayee(ctx context.Context, kind, value string) (Payee, err
 // payer of a transfer, the owner of a deposit), verified or not. Its
 // masked name is its masked email.
 func (s *Service) LoadParty(ctx context.Context, userID int64) (Payee, error) {
-	p, err := scanPayee(s.DB.Read.QueryRowContext(ctx, `SELECT `+payeeCols+` FROM users WHERE id = $1`, userID))
+	return (&Money{s: s}).LoadParty(ctx, userID)
+}
+
+// LoadParty is Service.LoadParty through a prepared statement.
+func (m *Money) LoadParty(ctx context.Context, userID int64) (Payee, error) {
+	var row *sql.Row
+	if st := m.find["id"]; st != nil {
+		row = st.QueryRowContext(ctx, userID)
+	} else {
+		row = m.s.DB.Read.QueryRowContext(ctx, `SELECT `+payeeCols+` FROM users WHERE id = $1`, userID)
+	}
+	p, err := scanPayee(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Payee{}, okpay.Errorf(okpay.ENotFound, "no such user")
 	}
@@ -159,15 +181,20 @@ func (s *Service) LoadParty(ctx context.Context, userID int64) (Payee, error) {
 	return p, nil
 }
 
-// Money runs what the wallet's ledger hooks need of identity: the
-// money-out gate and the writing of notices. Those hooks run one at a
-// time in the ledger's single writer, so on SQLite its statements are
-// prepared once, on the writer connection, with anonymous parameters (the
-// driver looks named ones up at every call): a hook parses nothing.
-// Make one with Service.Money before serving; Close it when done.
+// Money runs what the wallet needs of identity on its hot path: the
+// payee and party look-ups, and in its ledger hooks the money-out gate and
+// the writing of notices. Those hooks run one at a time in the ledger's
+// single writer, so on SQLite its statements are prepared once, on the
+// writer connection (the look-ups on the readers'), with anonymous
+// parameters (the driver looks named ones up at every call): nothing is
+// parsed per payment. Make one with Service.Money before serving; Close
+// it when done.
 type Money struct {
 	s          *Service
 	gate, link *sql.Stmt // nil on PostgreSQL, whose driver caches statements
+	// find holds the look-ups of users by "email", "phone" and "id"
+	// (SQLite; nil elsewhere).
+	find map[string]*sql.Stmt
 }
 
 const (
@@ -175,19 +202,32 @@ const (
 	qLink = `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`
 )
 
-// Money prepares the statements of the wallet's hooks.
+// Money prepares the statements of the wallet's hooks (the outbox's
+// insert among them).
 func (s *Service) Money(ctx context.Context) (*Money, error) {
 	m := &Money{s: s}
 	if s.DB.Dialect != "sqlite" {
 		return m, nil
+	}
+	if err := s.Outbox.PrepareStatements(ctx); err != nil {
+		return nil, err
 	}
 	var err error
 	if m.gate, err = s.DB.Write.PrepareContext(ctx, strings.ReplaceAll(qGate, "$1", "?")); err != nil {
 		return nil, err
 	}
 	if m.link, err = s.DB.Write.PrepareContext(ctx, `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`); err != nil {
-		m.gate.Close()
+		m.Close()
 		return nil, err
+	}
+	m.find = map[string]*sql.Stmt{}
+	for _, col := range []string{"email", "phone", "id"} {
+		st, err := s.DB.Read.PrepareContext(ctx, `SELECT `+payeeCols+` FROM users WHERE `+col+` = ?`)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.find[col] = st
 	}
 	return m, nil
 }
@@ -198,6 +238,9 @@ func (m *Money) Close() {
 		if st != nil {
 			st.Close()
 		}
+	}
+	for _, st := range m.find {
+		st.Close()
 	}
 }
 
@@ -357,18 +400,19 @@ type MoneyNotice struct {
 	Meta *Meta
 }
 
-// Notice is a rendered MoneyNotice waiting to be written in the event's
-// transaction by WriteNotices.
+// Notice is a rendered MoneyNotice, its messages sealed for the outbox,
+// waiting to be written in the event's transaction by WriteNotices or
+// StageNotices.
 type Notice struct {
 	userID    int64
 	linkHash  []byte
 	createdAt time.Time
-	msgs      []notify.Message
+	msgs      []notify.Sealed
 }
 
-// PrepareNotice renders n for p without touching the database, so the
-// work is done before the transaction that records the event (where only
-// the inserts remain).
+// PrepareNotice renders n for p and seals its messages without touching
+// the database, so the work is done before the transaction that records
+// the event (where only the inserts remain).
 func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 	now := s.now()
 	data := make(map[string]any, len(n.Data)+4)
@@ -384,6 +428,7 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 		data["IP"] = orUnknown(n.Meta.IP)
 	}
 	out := &Notice{userID: p.UserID, createdAt: now}
+	var msgs []notify.Message
 	if n.FreezeLink {
 		token := s.signedToken()
 		out.linkHash = hashToken(token)
@@ -404,7 +449,7 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 			}
 			m.To = p.phone
 			m.Body = s.Catalog.T(p.lang, "notify."+n.Kind+".sms", data)
-			out.msgs = append(out.msgs, m)
+			msgs = append(msgs, m)
 			continue
 		case notify.ChannelInApp:
 		default:
@@ -415,8 +460,13 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 			body = s.Catalog.T(p.lang, "notify."+n.Kind+".body", data)
 		}
 		m.Subject, m.Body = subject, body
-		out.msgs = append(out.msgs, m)
+		msgs = append(msgs, m)
 	}
+	sealed, err := s.Outbox.Seal(msgs...)
+	if err != nil {
+		return nil, okpay.Internal(err, "seal notification")
+	}
+	out.msgs = sealed
 	return out, nil
 }
 
@@ -434,13 +484,13 @@ func (s *Service) freezeURL(token string) string {
 // inside tx, the transaction of the event (NOT-02). Nil notices are
 // skipped. Call WakeNotices after the commit.
 func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) error {
-	var msgs []notify.Message
+	var msgs []notify.Sealed
 	for _, n := range ns {
 		if n == nil {
 			continue
 		}
 		if n.linkHash != nil {
-			args := []any{n.linkHash, n.userID, micros(n.createdAt), micros(n.createdAt.Add(m.s.cfg.FreezeLinkTTL))}
+			args := m.linkArgs(n)
 			var err error
 			if m.link != nil {
 				_, err = tx.StmtContext(ctx, m.link).ExecContext(ctx, args...)
@@ -456,10 +506,32 @@ func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) err
 	if len(msgs) == 0 {
 		return nil
 	}
-	if err := m.s.Outbox.Enqueue(ctx, tx, msgs...); err != nil {
+	if err := m.s.Outbox.Write(ctx, tx, msgs...); err != nil {
 		return okpay.Internal(err, "queue notification")
 	}
 	return nil
+}
+
+// linkInto names the columns of a freeze link row, for StageNotices.
+const linkInto = `freeze_links (token_hash, user_id, created_at, expires_at)`
+
+func (m *Money) linkArgs(n *Notice) []any {
+	return []any{n.linkHash, n.userID, micros(n.createdAt), micros(n.createdAt.Add(m.s.cfg.FreezeLinkTTL))}
+}
+
+// StageNotices is WriteNotices for a ledger hook that defers its inserts
+// (ledger.TxHook): the freeze links and messages go to ins, to be
+// inserted in the event's transaction with the batch's other rows.
+func (m *Money) StageNotices(ins notify.Inserter, ns ...*Notice) {
+	for _, n := range ns {
+		if n == nil {
+			continue
+		}
+		if n.linkHash != nil {
+			ins.Insert(linkInto, "", m.linkArgs(n)...)
+		}
+		m.s.Outbox.Stage(ins, n.msgs...)
+	}
 }
 
 // WriteNotices is Money.WriteNotices without prepared statements.

@@ -37,28 +37,51 @@ func BenchmarkTransfersIdem(b *testing.B) {
 }
 
 // BenchmarkTransfersHook is BenchmarkTransfers with a hook per transfer
-// writing one row of the caller's own, as the wallet does (SQLite).
+// writing one row of the caller's own in its savepoint (SQLite).
 func BenchmarkTransfersHook(b *testing.B) {
-	benchTransfersOpt(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) { return "t" + strconv.FormatInt(i, 10), nil }, true)
+	benchTransfersOpt(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) { return "t" + strconv.FormatInt(i, 10), nil }, hookPlain)
 }
+
+// BenchmarkTransfersTxHook is BenchmarkTransfersHook with the row deferred
+// to the batch's multi-row insert (ledger.TxHook), as the wallet's
+// transfers do (SQLite).
+func BenchmarkTransfersTxHook(b *testing.B) {
+	benchTransfersOpt(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) { return "t" + strconv.FormatInt(i, 10), nil }, hookDeferred)
+}
+
+// The hook of a benchmark's transfers.
+const (
+	hookNone = iota
+	hookPlain
+	hookDeferred
+)
 
 // benchTransfers moves 1 minor unit between pseudo-random pairs of 1,000
 // funded wallets; next gives the i-th transfer's reference and optional
 // idempotency record.
 func benchTransfers(b *testing.B, d sqldb.Dialect, next func(i int64) (string, *ledger.Idem)) {
-	benchTransfersOpt(b, d, next, false)
+	benchTransfersOpt(b, d, next, hookNone)
 }
 
-func benchTransfersOpt(b *testing.B, d sqldb.Dialect, next func(i int64) (string, *ledger.Idem), hooked bool) {
+func benchTransfersOpt(b *testing.B, d sqldb.Dialect, next func(i int64) (string, *ledger.Idem), hooked int) {
 	db := sqldbtest.Open(b, d)
 	var hook ledger.Hook
-	if hooked {
+	var txHook ledger.TxHook
+	if hooked != hookNone {
 		if _, err := db.Write.Exec(`CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, ref TEXT NOT NULL)`); err != nil {
 			b.Fatal(err)
 		}
+	}
+	switch hooked {
+	case hookPlain:
 		hook = func(ctx context.Context, tx *sql.Tx, entryID int64) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO bench_rows (id, ref) VALUES ($1, 'x')`, entryID)
 			return err
+		}
+	case hookDeferred:
+		txHook = func(ctx context.Context, tx *ledger.Tx, entryID int64) error {
+			tx.Insert("bench_rows (id, ref)", "", entryID, "x")
+			return nil
 		}
 	}
 	ctx := context.Background()
@@ -91,7 +114,7 @@ func benchTransfersOpt(b *testing.B, d sqldb.Dialect, next func(i int64) (string
 			}
 			ref, idem := next(i)
 			if _, err := l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: ref, Type: "transfer",
-				Postings: []ledger.Posting{{Debit: wallets[a], Credit: wallets[c], Amount: 1, Currency: "USD"}}}, Hook: hook}, idem); err != nil {
+				Postings: []ledger.Posting{{Debit: wallets[a], Credit: wallets[c], Amount: 1, Currency: "USD"}}}, Hook: hook, TxHook: txHook}, idem); err != nil {
 				b.Error(err)
 				return
 			}

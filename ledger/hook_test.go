@@ -144,3 +144,247 @@ func TestHook(t *testing.T) {
 		f.verify(t)
 	})
 }
+
+// txInsertHook defers one hook_rows row.
+func txInsertHook(ref string) ledger.TxHook {
+	return func(ctx context.Context, tx *ledger.Tx, entryID int64) error {
+		tx.Insert("hook_rows (ref, entry_id)", "", ref, entryID)
+		return nil
+	}
+}
+
+func TestTxHook(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		hookRows(t, db)
+		if _, err := db.Write.Exec(`CREATE TABLE hook_marks (ref TEXT PRIMARY KEY, n BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		a, b := f.wallet(t, 1_000_000), f.wallet(t, 0)
+		submit := func(ref string, amount int64, hook ledger.TxHook) (ledger.Outcome, error) {
+			return f.l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: ref, Type: "transfer",
+				Postings: []ledger.Posting{{Debit: a, Credit: b, Amount: amount, Currency: "USD"}}}, TxHook: hook}, nil)
+		}
+		// concurrently submits n requests (most land in shared batches).
+		concurrently := func(n int, fn func(i int) error) []error {
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i := range errs {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs[i] = fn(i) }()
+			}
+			wg.Wait()
+			return errs
+		}
+
+		t.Run("deferred rows commit with the entry and see its id", func(t *testing.T) {
+			out, err := submit("tx-ok", 100, txInsertHook("tx-ok"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, id := hookRowCount(t, db, "tx-ok"); n != 1 || id != out.Entry.ID {
+				t.Fatalf("hook row: n=%d entry %d, want 1 row for entry %d", n, id, out.Entry.ID)
+			}
+			// A retry is answered from the journal; whatever its hook
+			// deferred (in a batch that ran before the reference was
+			// found taken) is not kept.
+			again, err := submit("tx-ok", 100, txInsertHook("tx-ok-retry"))
+			if err != nil || !again.Existing || again.Entry.ID != out.Entry.ID {
+				t.Fatalf("retry: %+v %v", again, err)
+			}
+			if n, _ := hookRowCount(t, db, "tx-ok-retry"); n != 0 {
+				t.Fatalf("the retry's hook wrote %d rows", n)
+			}
+		})
+
+		t.Run("many requests' rows, several per request and over a statement's size", func(t *testing.T) {
+			errs := concurrently(40, func(i int) error {
+				ref := fmt.Sprintf("tx-many-%d", i)
+				_, err := submit(ref, 1, func(ctx context.Context, tx *ledger.Tx, id int64) error {
+					// 10 rows in one call, then one by one.
+					var args []any
+					for j := 0; j < 10; j++ {
+						args = append(args, fmt.Sprintf("%s-%d", ref, j), id)
+					}
+					tx.Insert("hook_rows (ref, entry_id)", "", args...)
+					for j := 10; j < 20; j++ {
+						tx.Insert("hook_rows (ref, entry_id)", "", fmt.Sprintf("%s-%d", ref, j), id)
+					}
+					return nil
+				})
+				return err
+			})
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+			}
+			// One request alone with more rows than one statement holds.
+			if _, err := submit("tx-many-big", 1, func(ctx context.Context, tx *ledger.Tx, id int64) error {
+				for j := 0; j < 300; j++ {
+					tx.Insert("hook_rows (ref, entry_id)", "", fmt.Sprintf("tx-many-big-%d", j), id)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := db.Read.QueryRow(`SELECT COUNT(*) FROM hook_rows WHERE ref LIKE 'tx-many-%'`).Scan(&n); err != nil || n != 1100 {
+				t.Fatalf("%d rows (%v), want 1100", n, err)
+			}
+		})
+
+		t.Run("a refusal drops the request's rows and writes, and keeps its neighbours'", func(t *testing.T) {
+			before := f.balance(t, a)
+			errs := concurrently(30, func(i int) error {
+				ref := fmt.Sprintf("tx-mixed-%d", i)
+				amount := int64(1)
+				if i%3 == 2 {
+					amount = 1 << 40 // the ledger refuses it
+				}
+				_, err := submit(ref, amount, func(ctx context.Context, tx *ledger.Tx, id int64) error {
+					tx.Insert("hook_rows (ref, entry_id)", "", ref, id)
+					// Half the hooks write through the transaction too
+					// (and so open a savepoint); the others only defer.
+					if i%6 < 3 {
+						if _, err := tx.SQL().ExecContext(ctx, `INSERT INTO hook_marks (ref, n) VALUES ($1, 1)`, ref); err != nil {
+							return err
+						}
+					}
+					if i%3 == 1 {
+						return okpay.Errorf("limit_exceeded", "over the limit")
+					}
+					return nil
+				})
+				return err
+			})
+			kept := 0
+			for i, err := range errs {
+				ref := fmt.Sprintf("tx-mixed-%d", i)
+				n, _ := hookRowCount(t, db, ref)
+				var marks int
+				if err := db.Read.QueryRow(`SELECT COUNT(*) FROM hook_marks WHERE ref = $1`, ref).Scan(&marks); err != nil {
+					t.Fatal(err)
+				}
+				want := map[int]string{0: "", 1: "limit_exceeded", 2: ledger.EInsufficientFunds}[i%3]
+				if okpay.ErrorCode(err) != want && !(want == "" && err == nil) {
+					t.Fatalf("request %d: err %v, want %q", i, err, want)
+				}
+				if ok := err == nil; (n == 1) != ok || (marks == 1) != (ok && i%6 < 3) {
+					t.Fatalf("request %d (err %v): %d deferred rows, %d direct rows", i, err, n, marks)
+				}
+				if err == nil {
+					kept++
+				}
+			}
+			if got := f.balance(t, a); got.PostedDebits-before.PostedDebits != int64(kept) {
+				t.Fatalf("debited %d, want %d", got.PostedDebits-before.PostedDebits, kept)
+			}
+		})
+
+		t.Run("a conflict clause skips existing rows", func(t *testing.T) {
+			errs := concurrently(10, func(i int) error {
+				_, err := submit(fmt.Sprintf("tx-dup-%d", i), 1, func(ctx context.Context, tx *ledger.Tx, id int64) error {
+					tx.Insert("hook_rows (ref, entry_id)", "ON CONFLICT (ref) DO NOTHING", "tx-dup", id)
+					return nil
+				})
+				return err
+			})
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+			}
+			if n, _ := hookRowCount(t, db, "tx-dup"); n != 1 {
+				t.Fatalf("%d rows, want 1", n)
+			}
+		})
+
+		t.Run("a broken unique index runs the batch again, carefully", func(t *testing.T) {
+			if _, err := db.Write.Exec(`INSERT INTO hook_rows (ref, entry_id) VALUES ('tx-taken', 1)`); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			careful := 0
+			errs := concurrently(20, func(i int) error {
+				ref := fmt.Sprintf("tx-uniq-%d", i)
+				if i == 5 {
+					ref = "tx-taken"
+				}
+				_, err := submit(fmt.Sprintf("tx-uniq-entry-%d", i), 1, func(ctx context.Context, tx *ledger.Tx, id int64) error {
+					if tx.Careful() {
+						mu.Lock()
+						careful++
+						mu.Unlock()
+						var n int
+						if err := tx.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM hook_rows WHERE ref = $1`, ref).Scan(&n); err != nil {
+							return err
+						}
+						if n > 0 {
+							return okpay.Errorf(okpay.EConflict, "taken")
+						}
+					}
+					tx.Insert("hook_rows (ref, entry_id)", "", ref, id)
+					return nil
+				})
+				return err
+			})
+			for i, err := range errs {
+				if i == 5 {
+					if okpay.ErrorCode(err) != okpay.EConflict {
+						t.Fatalf("the colliding request: err = %v, want conflict", err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				if n, _ := hookRowCount(t, db, fmt.Sprintf("tx-uniq-%d", i)); n != 1 {
+					t.Fatalf("request %d: %d rows", i, n)
+				}
+			}
+			if careful == 0 {
+				t.Fatal("no hook ran carefully")
+			}
+		})
+
+		t.Run("a wrong number of values fails that request alone", func(t *testing.T) {
+			errs := concurrently(10, func(i int) error {
+				ref := fmt.Sprintf("tx-bad-%d", i)
+				_, err := submit(ref, 1, func(ctx context.Context, tx *ledger.Tx, id int64) error {
+					if i == 3 {
+						tx.Insert("hook_rows (ref, entry_id)", "", ref)
+					} else {
+						tx.Insert("hook_rows (ref, entry_id)", "", ref, id)
+					}
+					return nil
+				})
+				return err
+			})
+			for i, err := range errs {
+				n, _ := hookRowCount(t, db, fmt.Sprintf("tx-bad-%d", i))
+				if i == 3 {
+					if okpay.ErrorCode(err) != okpay.EInternal || n != 0 {
+						t.Fatalf("the bad request: err = %v, %d rows", err, n)
+					}
+					continue
+				}
+				if err != nil || n != 1 {
+					t.Fatalf("request %d: err %v, %d rows", i, err, n)
+				}
+			}
+		})
+
+		t.Run("Hook and TxHook together are refused", func(t *testing.T) {
+			_, err := f.l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: "tx-both", Type: "transfer",
+				Postings: []ledger.Posting{{Debit: a, Credit: b, Amount: 1, Currency: "USD"}}},
+				Hook:   func(context.Context, *sql.Tx, int64) error { return nil },
+				TxHook: func(context.Context, *ledger.Tx, int64) error { return nil }}, nil)
+			if okpay.ErrorCode(err) != okpay.EInvalid {
+				t.Fatalf("err = %v, want invalid", err)
+			}
+		})
+		f.verify(t)
+	})
+}

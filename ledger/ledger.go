@@ -481,6 +481,10 @@ type Op struct {
 	// transaction as the entry: a wallet's transaction record, its limit
 	// counters, the notifications (outbox). See Hook.
 	Hook Hook
+	// TxHook is Hook with inserts deferred to the end of the batch (see
+	// TxHook and Tx): the faster way to write rows. At most one of Hook
+	// and TxHook is set.
+	TxHook TxHook
 }
 
 // Hook runs inside the commit queue's transaction, in a savepoint, just
@@ -497,7 +501,11 @@ type Op struct {
 // (insufficient funds, say), the hook's writes are rolled back too.
 //
 // Hooks run one at a time on the writer's goroutine: keep them quick, and
-// never wait on another ledger request from inside one.
+// never wait on another ledger request from inside one. Each INSERT a Hook
+// runs is a statement per request, in a savepoint where SQLite copies
+// every page it touches: a TxHook, which defers its rows to one multi-row
+// statement per table and batch, is several times cheaper for hooks that
+// write rows.
 type Hook func(ctx context.Context, tx *sql.Tx, entryID int64) error
 
 // Submit validates op, queues it (with an optional idempotency record) and waits until

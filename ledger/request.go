@@ -68,6 +68,9 @@ func newRequest(op Op, idem *Idem) (*request, error) {
 	if n != 1 {
 		return nil, okpay.Errorf(okpay.EInvalid, "exactly one operation must be given")
 	}
+	if op.Hook != nil && op.TxHook != nil {
+		return nil, okpay.Errorf(okpay.EInvalid, "give a Hook or a TxHook, not both")
+	}
 	r := &request{op: op, idem: idem, done: make(chan struct{})}
 	fields := map[string]string{}
 	h := hasher{h: sha256.New()}

@@ -63,10 +63,17 @@ type stmtCache struct {
 	balances    map[int]string
 	idem        map[int]string
 	in          map[string]string
+	// cols, staged and late serve hooks' deferred inserts (hooktx.go):
+	// column counts, statement texts, and texts to prepare after the
+	// batch that first used them.
+	cols   map[string]int
+	staged map[stagedText]string
+	late   []string
 }
 
 func newStmtCache(d *dialectSQL) *stmtCache {
-	return &stmtCache{d: d, prepared: map[string]*sql.Stmt{}, entries: map[int]string{}, postings: map[int]string{}, balances: map[int]string{}, idem: map[int]string{}, in: map[string]string{}}
+	return &stmtCache{d: d, prepared: map[string]*sql.Stmt{}, entries: map[int]string{}, postings: map[int]string{}, balances: map[int]string{}, idem: map[int]string{}, in: map[string]string{},
+		cols: map[string]int{}, staged: map[stagedText]string{}}
 }
 
 // values builds "prefix (..),(..) suffix". SQLite gets anonymous "?"
@@ -219,6 +226,13 @@ const (
 	qAccounts   = `SELECT a.id, a.currency, a.kind, a.flags, b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id IN (?)`
 )
 
+// The savepoint of a hook (writer.go).
+const (
+	qSavepoint  = "SAVEPOINT ledger_hook"
+	qRollbackTo = "ROLLBACK TO SAVEPOINT ledger_hook"
+	qRelease    = "RELEASE SAVEPOINT ledger_hook"
+)
+
 // sizes are the row counts of the multi-row statements: powers of two up
 // to chunk.
 func sizes() []int {
@@ -234,6 +248,13 @@ func sizes() []int {
 func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, lockSuffix string) error {
 	if c.d.dialect != sqldb.SQLite {
 		return nil
+	}
+	for _, q := range []string{qSavepoint, qRollbackTo, qRelease} {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %s: %w", q, err)
+		}
+		c.prepared[q] = st
 	}
 	for _, n := range sizes() {
 		for _, q := range []string{

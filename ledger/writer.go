@@ -69,6 +69,9 @@ func (l *Ledger) writer(ctx context.Context) {
 		}
 		l.commit(context.WithoutCancel(ctx), cache, batch)
 		clear(batch)
+		if len(cache.late) > 0 {
+			cache.prepareLate(context.WithoutCancel(ctx), l.db.Write)
+		}
 		l.maybeIndexHistory(context.WithoutCancel(ctx), cache)
 	}
 }
@@ -293,6 +296,16 @@ type batch struct {
 	careful bool // look references and keys up before writing
 
 	presetID int64 // the id a hooked request's entry gets (0: none)
+
+	// Hooks' deferred inserts (hooktx.go): by statement, in first-use
+	// order, with the lengths before the running hook and the first
+	// misuse.
+	htx        Tx
+	staged     map[stagedKey]*staged
+	stagedList []*staged
+	stageMark  []int
+	stageErr   error
+	savepoint  bool // the running hook's savepoint is open
 }
 
 // newID returns the id of the entry being decided: the one its hook was
@@ -388,6 +401,7 @@ func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request, c
 		targets:     map[int64]*target{},
 		careful:     careful,
 	}
+	b.htx.b = b
 	if err := b.load(); err != nil {
 		return nil, err
 	}
@@ -620,7 +634,8 @@ func (b *batch) apply(i int, r *request) error {
 		b.outs[i] = Outcome{Existing: true, Entry: b.newEnts[j]}
 		return nil
 	}
-	if r.op.Hook != nil {
+	hooked := r.op.Hook != nil || r.op.TxHook != nil
+	if hooked {
 		done, err := b.runHook(i, r)
 		if err != nil || done {
 			return err
@@ -638,7 +653,7 @@ func (b *batch) apply(i int, r *request) error {
 	default:
 		e, err = b.applyResolve(&ResolveInput{Reference: ref, PendingID: r.expireID, Void: true}, true)
 	}
-	if r.op.Hook != nil {
+	if hooked {
 		if err := b.endHook(err != nil); err != nil {
 			return err
 		}
@@ -657,13 +672,25 @@ func (b *batch) apply(i int, r *request) error {
 
 // runHook runs request i's hook in a savepoint, with the entry id the
 // request will get. done means the hook refused the request (its writes
-// are rolled back and b.errs[i] says why).
+// are rolled back, its deferred rows dropped, and b.errs[i] says why). A
+// TxHook's savepoint opens when it first asks for the transaction: one
+// that only defers rows needs none.
 func (b *batch) runHook(i int, r *request) (done bool, err error) {
-	if _, err := b.tx.ExecContext(b.ctx, "SAVEPOINT ledger_hook"); err != nil {
-		return false, fmt.Errorf("ledger: savepoint: %w", err)
-	}
+	b.savepoint = false
+	b.markStaged()
 	b.presetID = b.l.entryID()
-	herr := r.op.Hook(b.ctx, b.tx, b.presetID)
+	var herr error
+	if r.op.TxHook != nil {
+		herr = r.op.TxHook(b.ctx, &b.htx, b.presetID)
+		if b.stageErr != nil {
+			return false, b.stageErr
+		}
+	} else {
+		if err := b.openSavepoint(); err != nil {
+			return false, err
+		}
+		herr = r.op.Hook(b.ctx, b.tx, b.presetID)
+	}
 	if herr == nil {
 		return false, nil
 	}
@@ -678,16 +705,33 @@ func (b *batch) runHook(i int, r *request) (done bool, err error) {
 	return true, nil
 }
 
-// endHook releases the hook's savepoint, rolling its writes back first
-// when the request failed.
+// openSavepoint opens the running hook's savepoint.
+func (b *batch) openSavepoint() error {
+	if err := b.sc.exec(b.ctx, b.tx, qSavepoint, nil); err != nil {
+		return fmt.Errorf("ledger: savepoint: %w", err)
+	}
+	b.savepoint = true
+	return nil
+}
+
+// endHook closes the hook's savepoint, if it opened one, rolling its
+// writes back (and dropping its deferred rows) first when the request
+// failed.
 func (b *batch) endHook(failed bool) error {
 	b.presetID = 0
 	if failed {
-		if _, err := b.tx.ExecContext(b.ctx, "ROLLBACK TO SAVEPOINT ledger_hook"); err != nil {
+		b.dropStaged()
+	}
+	if !b.savepoint {
+		return nil
+	}
+	b.savepoint = false
+	if failed {
+		if err := b.sc.exec(b.ctx, b.tx, qRollbackTo, nil); err != nil {
 			return fmt.Errorf("ledger: rollback to savepoint: %w", err)
 		}
 	}
-	if _, err := b.tx.ExecContext(b.ctx, "RELEASE SAVEPOINT ledger_hook"); err != nil {
+	if err := b.sc.exec(b.ctx, b.tx, qRelease, nil); err != nil {
 		return fmt.Errorf("ledger: release savepoint: %w", err)
 	}
 	return nil
@@ -1135,5 +1179,5 @@ func (b *batch) write() error {
 			return fmt.Errorf("insert idempotency keys: %w", err)
 		}
 	}
-	return nil
+	return b.writeStaged()
 }

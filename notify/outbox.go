@@ -4,7 +4,9 @@
 // An event writes its messages with (*Outbox).Enqueue inside the same
 // database transaction as the event itself (NOT-02): a rolled-back event
 // notifies nobody, a committed one is delivered even if the process dies
-// right after the commit. A Dispatcher claims due messages under a lease,
+// right after the commit. A caller whose transaction must stay short (a
+// ledger hook) seals its messages before it (Seal) and only writes them
+// inside it (Write, or Stage to a hook's deferred multi-row inserts). A Dispatcher claims due messages under a lease,
 // sends them through one Sender per channel and records the outcome.
 // Delivery is at least once; every message carries a dedupe key that the
 // providers see (SMTP Message-ID, SMS Idempotency-Key, the in-app row's
@@ -27,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -99,6 +102,10 @@ type Outbox struct {
 
 	mu      sync.Mutex
 	waiters map[chan struct{}]struct{}
+
+	// insert is the prepared insert of a message (SQLite, after
+	// PrepareStatements).
+	insert atomic.Pointer[sql.Stmt]
 }
 
 // NewOutbox returns an outbox over db. A nil clock means the system clock;
@@ -189,36 +196,141 @@ const noDestination = "no destination"
 // dedupe key is already in the outbox is silently skipped. An email or SMS
 // without a destination is recorded as failed ("no destination") rather
 // than refused. Call Wake after the commit to have them sent at once.
+//
+// Enqueue is Seal then Write: a caller whose transaction is precious (a
+// ledger hook) seals first, outside it.
 func (o *Outbox) Enqueue(ctx context.Context, tx *sql.Tx, msgs ...Message) error {
 	if tx == nil {
 		return errors.New("notify: Enqueue needs the caller's transaction")
 	}
+	sealed, err := o.Seal(msgs...)
+	if err != nil {
+		return err
+	}
+	return o.Write(ctx, tx, sealed...)
+}
+
+// Sealed is a message checked and sealed by Seal, ready to be written
+// inside the event's transaction by Write or Stage.
+type Sealed struct {
+	id        int64
+	dedupeKey string
+	userID    int64
+	channel   string
+	kind      string
+	sealed    []byte
+	status    string
+	lastErr   string
+	at        int64 // created, and first due (unix µs)
+}
+
+// DedupeKey is the message's dedupe key.
+func (m Sealed) DedupeKey() string { return m.dedupeKey }
+
+// Seal checks msgs, seals their content and gives each its id, without
+// touching the database: the work Enqueue does before its inserts. The
+// messages are created (and due) now. Write or Stage them inside the
+// event's transaction.
+func (o *Outbox) Seal(msgs ...Message) ([]Sealed, error) {
 	now := o.clock.Now().UnixMicro()
+	out := make([]Sealed, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
 		if err := validate(m); err != nil {
-			return err
+			return nil, err
 		}
 		plain, err := json.Marshal(content{To: m.To, Subject: m.Subject, Body: m.Body, HTML: m.HTML})
 		if err != nil {
-			return fmt.Errorf("notify: encode message: %w", err)
+			return nil, fmt.Errorf("notify: encode message: %w", err)
 		}
 		sealed, err := o.sealer.Seal(plain, aad(m.DedupeKey, m.UserID, m.Channel, m.Kind))
 		clear(plain)
 		if err != nil {
-			return fmt.Errorf("notify: seal message: %w", err)
+			return nil, fmt.Errorf("notify: seal message: %w", err)
 		}
 		status, lastErr := StatusPending, ""
 		if m.To == "" && m.Channel != ChannelInApp {
 			status, lastErr = StatusFailed, noDestination
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO notification_outbox
-			(id, dedupe_key, user_id, channel, kind, sealed, status, attempts, next_attempt_at, locked_by, last_error, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, '', $9, $8)
-			ON CONFLICT (dedupe_key) DO NOTHING`,
-			o.ids.Next(), m.DedupeKey, m.UserID, m.Channel, m.Kind, sealed, status, now, lastErr); err != nil {
+		out[i] = Sealed{id: o.ids.Next(), dedupeKey: m.DedupeKey, userID: m.UserID, channel: m.Channel, kind: m.Kind,
+			sealed: sealed, status: status, lastErr: lastErr, at: now}
+	}
+	return out, nil
+}
+
+// outboxInto names the columns of an outbox row; outboxConflict skips a
+// known dedupe key.
+const (
+	outboxInto     = `notification_outbox (id, dedupe_key, user_id, channel, kind, sealed, status, attempts, next_attempt_at, locked_by, last_error, created_at)`
+	outboxConflict = `ON CONFLICT (dedupe_key) DO NOTHING`
+	qInsert        = `INSERT INTO ` + outboxInto + ` VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ` + outboxConflict
+	// qInsertAnon is qInsert with anonymous parameters, for SQLite's
+	// prepared statement (the driver looks named ones up at every call).
+	qInsertAnon = `INSERT INTO ` + outboxInto + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ` + outboxConflict
+)
+
+// args are the values of m's row, in outboxInto's order.
+func (m *Sealed) args() []any {
+	return []any{m.id, m.dedupeKey, m.userID, m.channel, m.kind, m.sealed, m.status, 0, m.at, "", m.lastErr, m.at}
+}
+
+// Write inserts sealed messages inside tx, the event's transaction, as
+// Enqueue does (a known dedupe key is skipped). On SQLite it runs a
+// statement prepared by PrepareStatements when there is one.
+func (o *Outbox) Write(ctx context.Context, tx *sql.Tx, ms ...Sealed) error {
+	if tx == nil {
+		return errors.New("notify: Write needs the caller's transaction")
+	}
+	var st *sql.Stmt
+	if p := o.insert.Load(); p != nil {
+		st = tx.StmtContext(ctx, p)
+		defer st.Close()
+	}
+	for i := range ms {
+		var err error
+		if st != nil {
+			_, err = st.ExecContext(ctx, ms[i].args()...)
+		} else {
+			_, err = tx.ExecContext(ctx, qInsert, ms[i].args()...)
+		}
+		if err != nil {
 			return fmt.Errorf("notify: enqueue: %w", err)
 		}
+	}
+	return nil
+}
+
+// Inserter defers rows to be inserted later in the caller's transaction,
+// with one multi-row statement per table: "INSERT INTO <into> VALUES
+// (args…) <suffix>". *ledger.Tx implements it, for ledger hooks.
+type Inserter interface {
+	Insert(into, suffix string, args ...any)
+}
+
+// Stage hands sealed messages to ins, to be inserted in the event's
+// transaction with the rest of its rows (a ledger hook's deferred
+// inserts): the same rows as Write's, a known dedupe key skipped.
+func (o *Outbox) Stage(ins Inserter, ms ...Sealed) {
+	for i := range ms {
+		ins.Insert(outboxInto, outboxConflict, ms[i].args()...)
+	}
+}
+
+// PrepareStatements prepares, on SQLite, the insert Write and Enqueue run,
+// so they parse nothing (a no-op on PostgreSQL, whose driver caches
+// statements by itself). Call it at start-up, never inside a transaction:
+// it needs SQLite's one write connection. Once prepared, Write and Enqueue
+// must be given transactions of the outbox's own database.
+func (o *Outbox) PrepareStatements(ctx context.Context) error {
+	if o.db.Dialect != sqldb.SQLite || o.insert.Load() != nil {
+		return nil
+	}
+	st, err := o.db.Write.PrepareContext(ctx, qInsertAnon)
+	if err != nil {
+		return fmt.Errorf("notify: prepare: %w", err)
+	}
+	if !o.insert.CompareAndSwap(nil, st) {
+		st.Close()
 	}
 	return nil
 }

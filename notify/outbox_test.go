@@ -635,3 +635,124 @@ func TestPurge(t *testing.T) {
 		}
 	})
 }
+
+// rowsInserter is an Inserter that writes what it is given with one
+// multi-row statement per table, as a ledger batch does.
+type rowsInserter struct {
+	order []string
+	rows  map[string][][]any
+}
+
+func (r *rowsInserter) Insert(into, suffix string, args ...any) {
+	if r.rows == nil {
+		r.rows = map[string][][]any{}
+	}
+	k := into + "\x00" + suffix
+	if _, ok := r.rows[k]; !ok {
+		r.order = append(r.order, k)
+	}
+	r.rows[k] = append(r.rows[k], args)
+}
+
+func (r *rowsInserter) flush(ctx context.Context, tx *sql.Tx) error {
+	for _, k := range r.order {
+		into, suffix, _ := strings.Cut(k, "\x00")
+		var q strings.Builder
+		var args []any
+		q.WriteString("INSERT INTO " + into + " VALUES ")
+		for i, row := range r.rows[k] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(")
+			for j := range row {
+				if j > 0 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(&q, "$%d", len(args)+j+1)
+			}
+			q.WriteString(")")
+			args = append(args, row...)
+		}
+		if _, err := tx.ExecContext(ctx, q.String()+" "+suffix, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Seal, then Write or Stage, is Enqueue split in two: the same rows, the
+// same delivery, the same dedupe (NOT-02: only inside the event's
+// transaction).
+func TestNOT02_SealThenWriteOrStage(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		ctx := context.Background()
+		if err := e.outbox.PrepareStatements(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.outbox.PrepareStatements(ctx); err != nil { // twice is harmless
+			t.Fatal(err)
+		}
+		rec := newRecorder()
+		d := e.dispatcher(map[string]Sender{ChannelEmail: rec, ChannelSMS: rec}, DispatcherOptions{})
+
+		if _, err := e.outbox.Seal(Message{DedupeKey: "bad key", Channel: ChannelEmail, Kind: "k", To: "a@b.c"}); okpay.ErrorCode(err) != okpay.EInvalid {
+			t.Fatalf("Seal of an invalid message: %v", err)
+		}
+		written, err := e.outbox.Seal(email("w-1:email", 7), email("w-2:email", 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged, err := e.outbox.Seal(email("s-1:email", 8), Message{DedupeKey: "s-2:sms", UserID: 8, Channel: ChannelSMS, Kind: "k", Body: "no phone"},
+			email("w-1:email", 8)) // a dedupe key Write already used: skipped
+		if err != nil {
+			t.Fatal(err)
+		}
+		if staged[0].DedupeKey() != "s-1:email" {
+			t.Fatalf("DedupeKey = %q", staged[0].DedupeKey())
+		}
+
+		// Rolled back: nothing.
+		abort := errors.New("event failed")
+		err = db.InTx(ctx, func(tx *sql.Tx) error {
+			if err := e.outbox.Write(ctx, tx, written...); err != nil {
+				return err
+			}
+			return abort
+		})
+		if !errors.Is(err, abort) {
+			t.Fatal(err)
+		}
+		if p, _ := e.outbox.Pending(ctx); p != 0 {
+			t.Fatalf("rolled back: %d pending", p)
+		}
+		// Committed: Write, then Stage in another transaction.
+		if err := db.InTx(ctx, func(tx *sql.Tx) error { return e.outbox.Write(ctx, tx, written...) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTx(ctx, func(tx *sql.Tx) error {
+			var ins rowsInserter
+			e.outbox.Stage(&ins, staged...)
+			return ins.flush(ctx, tx)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.row(t, "s-2:sms"); r.Status != StatusFailed || r.LastError != noDestination {
+			t.Fatalf("staged without destination: %+v", r)
+		}
+		if n := runOnce(t, d); n != 3 {
+			t.Fatalf("sent %d, want 3", n)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		byKey := map[string]Message{}
+		for _, m := range rec.sent {
+			byKey[m.DedupeKey] = m
+		}
+		if len(byKey) != 3 || byKey["w-1:email"].UserID != 7 || byKey["s-1:email"].UserID != 8 ||
+			byKey["s-1:email"].Body != email("s-1:email", 8).Body || byKey["w-2:email"].To != "user@example.com" {
+			t.Fatalf("sent %+v", rec.sent)
+		}
+	})
+}

@@ -147,7 +147,7 @@ func (s *Service) planTransfer(ctx context.Context, in TransferInput) (*transfer
 	if payee.UserID == in.UserID {
 		return nil, okpay.Errorf(ESelfTransfer, "You cannot send money to yourself. To move money between your currencies, exchange it.")
 	}
-	payer, err := s.id.LoadParty(ctx, in.UserID)
+	payer, err := s.money.LoadParty(ctx, in.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (s *Service) findPayee(ctx context.Context, kind, value string) (identity.P
 		}
 		kind, value = PayeeUserID, ids.Format(identity.UserPrefix, userID)
 	}
-	return s.id.FindPayee(ctx, kind, value)
+	return s.money.FindPayee(ctx, kind, value)
 }
 
 // knownPayee reports whether userID has paid payee before (cached once
@@ -345,8 +345,12 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 	}
 	mv := move{userID: done.UserID, amount: done.Total(), transfers: 1, newPayees: boolInt(done.NewPayee)}
 	var committed *Txn
-	hook := func(ctx context.Context, tx *sql.Tx, entryID int64) error {
+	// The hook checks and counts through the batch's transaction, and
+	// defers its rows (both transactions, the payee, the notices) to the
+	// batch's multi-row inserts.
+	hook := func(ctx context.Context, htx *ledger.Tx, entryID int64) error {
 		committed = nil
+		tx := htx.SQL()
 		if err := s.money.CheckMoneyOut(ctx, tx, done.UserID, done.NewPayee); err != nil {
 			return err
 		}
@@ -362,31 +366,31 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 			if n != 1 {
 				return errStale
 			}
-			if _, err := s.insertTxn(ctx, tx, in); err != nil {
-				return err
-			}
+			htx.Insert(txnInto, "", in.args()...)
 		} else {
-			n, err := affected(s.st.exec(ctx, tx, qInsertTxnPair, append(done.args(), in.args()...)...))
-			if err != nil {
-				return okpay.Internal(err, "record transfer")
+			// A key already used breaks the unique index when the rows
+			// are written, and the ledger runs the batch again carefully:
+			// then the key is looked up.
+			if htx.Careful() {
+				taken, err := s.keyTaken(ctx, tx, done.UserID, done.Key)
+				if err != nil {
+					return err
+				}
+				if taken {
+					return errDuplicate
+				}
 			}
-			if n != 2 {
-				return errDuplicate
-			}
+			htx.Insert(txnInto, "", append(done.args(), in.args()...)...)
 		}
 		if done.NewPayee {
-			if _, err := s.st.exec(ctx, tx, qInsertPayee, done.UserID, done.CounterpartyID, micros(now)); err != nil {
-				return okpay.Internal(err, "record payee")
-			}
+			htx.Insert(payeeInto, payeeConflict, done.UserID, done.CounterpartyID, micros(now))
 		}
-		if err := s.money.WriteNotices(ctx, tx, sent, received); err != nil {
-			return err
-		}
+		s.money.StageNotices(htx, sent, received)
 		committed = &done
 		return nil
 	}
 	entry := transferEntry(reference("p2p", out.UserID, out.Key), payerAcct, payeeAcct, feeAcct, out.Amount, out.Fee)
-	res, err := s.ledger.Submit(ctx, ledger.Op{Entry: entry, Hook: hook}, ledgerIdem(idem, &committed))
+	res, err := s.ledger.Submit(ctx, ledger.Op{Entry: entry, TxHook: hook}, ledgerIdem(idem, &committed))
 	if err == nil {
 		if res.Response != nil && res.Response.Replayed {
 			return &TransferResult{Response: res.Response}, nil
@@ -514,11 +518,11 @@ func (s *Service) ConfirmTransfer(ctx context.Context, in ConfirmInput) (*Transf
 	default:
 		return nil, okpay.Errorf(okpay.EConflict, "This payment cannot be confirmed now.")
 	}
-	payer, err := s.id.LoadParty(ctx, t.UserID)
+	payer, err := s.money.LoadParty(ctx, t.UserID)
 	if err != nil {
 		return nil, err
 	}
-	payee, err := s.id.LoadParty(ctx, t.CounterpartyID)
+	payee, err := s.money.LoadParty(ctx, t.CounterpartyID)
 	if err != nil {
 		return nil, err
 	}
@@ -632,3 +636,23 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 
 // qInsertPayee remembers a payee paid.
 const qInsertPayee = `INSERT INTO wallet_payees (user_id, payee_id, first_paid_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, payee_id) DO NOTHING`
+
+// The deferred inserts of a transfer's hook (ledger.Tx.Insert): a
+// transaction row, and a payee paid.
+const (
+	txnInto       = `wallet_txns (` + txnCols + `)`
+	payeeInto     = `wallet_payees (user_id, payee_id, first_paid_at)`
+	payeeConflict = `ON CONFLICT (user_id, payee_id) DO NOTHING`
+)
+
+// qKeyTaken finds a transaction of a user by its idempotency key.
+const qKeyTaken = `SELECT COUNT(*) FROM wallet_txns WHERE user_id = $1 AND idem_key = $2`
+
+// keyTaken reports whether userID has a transaction with key.
+func (s *Service) keyTaken(ctx context.Context, tx *sql.Tx, userID int64, key string) (bool, error) {
+	var n int
+	if err := s.st.queryRow(ctx, tx, qKeyTaken, userID, key).Scan(&n); err != nil {
+		return false, okpay.Internal(err, "look up idempotency key")
+	}
+	return n > 0, nil
+}
