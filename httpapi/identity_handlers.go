@@ -487,6 +487,28 @@ func appendSession(b []byte, ss *identity.Session) []byte {
 	b = appendString(b, ss.Device)
 	b = append(b, `,"ip":`...)
 	b = appendString(b, ss.IP)
+	// SES-05: the approximate location, null when unknown (no GeoIP
+	// database, or an address it does not know).
+	b = append(b, `,"location":`...)
+	if loc := ss.Location; loc.Known() {
+		b = append(b, `{"city":`...)
+		if loc.City != "" {
+			b = appendString(b, loc.City)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `,"country":`...)
+		if loc.Country != "" {
+			b = appendString(b, loc.Country)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `,"label":`...)
+		b = appendString(b, loc.Label("en"))
+		b = append(b, '}')
+	} else {
+		b = append(b, "null"...)
+	}
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, ss.CreatedAt)
 	b = append(b, `,"last_seen_at":`...)
@@ -561,6 +583,11 @@ func appendUser(b []byte, u *identity.User, now time.Time) []byte {
 	b = strconv.AppendBool(b, !u.PhoneVerifiedAt.IsZero())
 	b = append(b, `,"frozen":`...)
 	b = strconv.AppendBool(b, u.Frozen)
+	// PWD-08: true when every route but this one, the password change,
+	// logout, freeze and the second-factor steps answers 403
+	// password_change_required.
+	b = append(b, `,"password_change_required":`...)
+	b = strconv.AppendBool(b, u.MustChangePassword())
 	if u.Frozen && !u.FrozenAt.IsZero() {
 		b = append(b, `,"frozen_at":`...)
 		b = appendTime(b, u.FrozenAt)
@@ -587,7 +614,7 @@ func (s *Server) handleBeginTOTP(w http.ResponseWriter, r *http.Request, c *call
 	}
 	setup, err := s.identity.BeginTOTP(r.Context(), c.session)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, withAcceptedMethods(err))
 		return
 	}
 	b := append(make([]byte, 0, 192), `{"secret":`...)
@@ -613,16 +640,17 @@ func (s *Server) handleConfirmTOTP(w http.ResponseWriter, r *http.Request, c *ca
 		err = s.identity.ConfirmTOTP(r.Context(), c.session, req.Code, s.meta(r))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, withAcceptedMethods(err))
 		return
 	}
 	writeNoContent(w)
 }
 
-// handleDisableTOTP removes the authenticator app (sudo; SMS remains).
+// handleDisableTOTP removes the authenticator app (sudo, opened with the
+// app or a passkey: MFA-09; SMS remains).
 func (s *Server) handleDisableTOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 	if err := s.identity.DisableTOTP(r.Context(), c.session, s.meta(r)); err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, withAcceptedMethods(err))
 		return
 	}
 	writeNoContent(w)
@@ -636,7 +664,7 @@ func (s *Server) handleRecoveryCodes(w http.ResponseWriter, r *http.Request, c *
 	}
 	codes, err := s.identity.RegenerateRecoveryCodes(r.Context(), c.session, s.meta(r))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, withAcceptedMethods(err))
 		return
 	}
 	b := append(make([]byte, 0, 256), `{"codes":`...)

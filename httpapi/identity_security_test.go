@@ -299,7 +299,15 @@ func TestRefreshTokensOverTheAPI(t *testing.T) {
 			t.Fatalf("refresh: %s (first %s)", next.raw, first.raw)
 		}
 		f.want(f.do(call{method: "GET", path: "/api/v1/me", token: next.str("token")}), 200, "")
-		// The spent token again: the device is signed out.
+		// The spent token again within the grace (the app lost the answer
+		// while the new pair is unused): the same pair, nothing revoked.
+		f.clock.Advance(identity.DefaultRefreshGrace)
+		again := f.want(f.do(call{method: "POST", path: "/api/v1/sessions/refresh", header: device(phoneDevice), body: map[string]any{"refresh_token": rt}}), 200, "")
+		if again.str("token") != next.str("token") || again.str("refresh_token") != next.str("refresh_token") {
+			t.Fatalf("resent %s, want %s", again.raw, next.raw)
+		}
+		// After the grace: the device is signed out.
+		f.clock.Advance(time.Second)
 		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/refresh", header: device(phoneDevice), body: map[string]any{"refresh_token": rt}}), 401, "unauthorized")
 		f.want(f.do(call{method: "GET", path: "/api/v1/me", token: next.str("token")}), 401, "unauthorized")
 		f.want(f.do(call{method: "POST", path: "/api/v1/sessions/refresh", header: device(phoneDevice), body: map[string]any{"refresh_token": next.str("refresh_token")}}), 401, "unauthorized")

@@ -110,6 +110,13 @@ type idFixture struct {
 
 func newIDFixture(t testing.TB, db *sqldb.DB) *idFixture {
 	t.Helper()
+	return newIDFixtureWith(t, db, nil)
+}
+
+// newIDFixtureWith is newIDFixture with a hook that can change the
+// identity service's dependencies (a GeoIP database) before it is built.
+func newIDFixtureWith(t testing.TB, db *sqldb.DB, hook func(*identity.Deps)) *idFixture {
+	t.Helper()
 	ctx := context.Background()
 	f := &idFixture{t: t, db: db, clock: clock.NewManual(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)), clients: map[string]*http.Client{}}
 	master, err := secret.Generate()
@@ -137,8 +144,12 @@ func newIDFixture(t testing.TB, db *sqldb.DB) *idFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc, err = identity.New(identity.Deps{DB: db, Clock: f.clock, IDs: gen, Keys: keyring, Hasher: f.hasher,
-		CheckPassword: policy.Check, Outbox: outbox, Catalog: cat, Passkeys: pk}, identity.Config{BaseURL: "https://okpay.test"})
+	deps := identity.Deps{DB: db, Clock: f.clock, IDs: gen, Keys: keyring, Hasher: f.hasher,
+		CheckPassword: policy.Check, Outbox: outbox, Catalog: cat, Passkeys: pk}
+	if hook != nil {
+		hook(&deps)
+	}
+	f.svc, err = identity.New(deps, identity.Config{BaseURL: "https://okpay.test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,9 @@ func (s *Service) audit(ctx context.Context, tx *sql.Tx, ev audit.Event, m Meta)
 	if ev.RequestID == "" {
 		ev.RequestID = m.RequestID
 	}
+	if loginEvents[ev.Name] {
+		ev.Details = s.withLocation(ev.Details, ev.IP) // LOG-08, RSK-04
+	}
 	if _, err := audit.Append(ctx, tx, s.DB.Dialect, ev); err != nil {
 		return okpay.Internal(err, "audit")
 	}

@@ -53,6 +53,16 @@ func (s *Service) BeginTOTP(ctx context.Context, ss *Session) (*TOTPSetup, error
 	if err := s.requireSettings(ctx, ss); err != nil {
 		return nil, err
 	}
+	var enabled int64
+	if err := s.DB.Read.QueryRowContext(ctx, `SELECT totp_enabled_at FROM users WHERE id = $1`, ss.UserID).Scan(&enabled); err != nil {
+		return nil, okpay.Internal(err, "load user")
+	}
+	if enabled != 0 {
+		// Replacing the app is removing one (MFA-09).
+		if err := requireStrength(ss, MethodTOTP); err != nil {
+			return nil, err
+		}
+	}
 	key, err := otp.GenerateTOTPSecret()
 	if err != nil {
 		return nil, okpay.Internal(err, "totp secret")
@@ -87,6 +97,12 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ss *Session, code string, m M
 		if len(u.totpPending) == 0 {
 			return okpay.Errorf(EFlowInvalid, "Start setting up the authenticator app again.")
 		}
+		replacing := u.TOTPEnabled
+		if replacing {
+			if err := requireStrength(ss, MethodTOTP); err != nil {
+				return err
+			}
+		}
 		key, err := s.totpSeal.Open(u.totpPending, totpAAD(u.ID))
 		if err != nil {
 			return okpay.Internal(err, "open totp secret")
@@ -99,6 +115,12 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ss *Session, code string, m M
 			step, micros(s.now()), u.ID); err != nil {
 			return okpay.Internal(err, "enable totp")
 		}
+		if replacing {
+			// The old app no longer works: a factor removed (RSK-02).
+			if err := s.startHold(ctx, tx, u, risk.FactorRemoved, "factor_replaced", m); err != nil {
+				return err
+			}
+		}
 		if _, err := s.revokeSessions(ctx, tx, u.ID, ss.ID, "factor added", m); err != nil {
 			return err
 		}
@@ -109,9 +131,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ss *Session, code string, m M
 	})
 }
 
-// DisableTOTP removes the authenticator app. It needs the sudo window;
-// SMS stays as the second factor (MFA-09: at least one remains). Other
-// sessions end, every channel hears of it, and money-out waits 24 h.
+// DisableTOTP removes the authenticator app. It needs the sudo window
+// opened with the app itself or a passkey (MFA-09: a factor at least as
+// strong, else a *StrongerFactorError); SMS stays as the second factor (at
+// least one remains). Other sessions end, every channel hears of it, and
+// money-out waits 24 h.
 func (s *Service) DisableTOTP(ctx context.Context, ss *Session, m Meta) error {
 	if err := s.requireSettings(ctx, ss); err != nil {
 		return err
@@ -123,6 +147,15 @@ func (s *Service) DisableTOTP(ctx context.Context, ss *Session, m Meta) error {
 		}
 		if !u.TOTPEnabled {
 			return nil
+		}
+		if err := requireStrength(ss, MethodTOTP); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM passkeys WHERE user_id = $1 AND deleted_at IS NULL`, u.ID).Scan(&u.Passkeys); err != nil {
+			return okpay.Internal(err, "count passkeys")
+		}
+		if err := requireFactorLeft(u, MethodTOTP); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = NULL, totp_enabled_at = 0, updated_at = $1 WHERE id = $2`, micros(s.now()), u.ID); err != nil {
 			return okpay.Internal(err, "disable totp")
@@ -144,6 +177,11 @@ func (s *Service) DisableTOTP(ctx context.Context, ss *Session, m Meta) error {
 // ones, returned once for the user to keep; the old ones die (MFA-07).
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, ss *Session, m Meta) ([]string, error) {
 	if err := s.requireSettings(ctx, ss); err != nil {
+		return nil, err
+	}
+	// Replacing the codes needs a step-up at least as strong as a code:
+	// any second factor (MFA-09).
+	if err := requireStrength(ss, MethodRecovery); err != nil {
 		return nil, err
 	}
 	codes, err := otp.NewRecoveryCodes(10)

@@ -28,6 +28,13 @@ func (s *Service) Freeze(ctx context.Context, userID int64, reason, actor string
 }
 
 func (s *Service) freeze(ctx context.Context, tx *sql.Tx, u *userRow, reason, actor string, m Meta) error {
+	return s.freezeKeeping(ctx, tx, u, reason, actor, 0, m)
+}
+
+// freezeKeeping is freeze that leaves session keep alive (0: none): the
+// sign-in a risk rule froze the account at completes into a read-only
+// session (RSK-05), all others end.
+func (s *Service) freezeKeeping(ctx context.Context, tx *sql.Tx, u *userRow, reason, actor string, keep int64, m Meta) error {
 	if u.Frozen {
 		return nil
 	}
@@ -37,7 +44,7 @@ func (s *Service) freeze(ctx context.Context, tx *sql.Tx, u *userRow, reason, ac
 		return okpay.Internal(err, "freeze")
 	}
 	u.Frozen, u.FrozenAt, u.FrozenReason = true, now, reason
-	if _, err := s.revokeSessions(ctx, tx, u.ID, 0, "account frozen", m); err != nil {
+	if _, err := s.revokeSessions(ctx, tx, u.ID, keep, "account frozen", m); err != nil {
 		return err
 	}
 	for _, h := range s.hooks {

@@ -40,6 +40,8 @@ type harness struct {
 	// passkeys is the WebAuthn relying party of the service: RP ID
 	// passkeyRPID, origin passkeyOrigin.
 	passkeys *passkey.Service
+	// locator, when set, is the service's GeoIP database.
+	locator identity.Locator
 }
 
 // The relying party of the harness's passkey service.
@@ -108,7 +110,7 @@ func (h *harness) build() {
 		t.Fatal(err)
 	}
 	h.svc, err = identity.New(identity.Deps{DB: h.db, Clock: h.clock, IDs: gen, Keys: h.keys, Hasher: h.hasher, CheckPassword: policy.Check,
-		Outbox: h.outbox, Catalog: cat, Passkeys: h.passkeys}, identity.Config{BaseURL: "https://okpay.test"})
+		Outbox: h.outbox, Catalog: cat, Passkeys: h.passkeys, Locator: h.locator}, identity.Config{BaseURL: "https://okpay.test"})
 	if err != nil {
 		t.Fatal(err)
 	}

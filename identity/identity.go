@@ -22,6 +22,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity/geoip"
 	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/notify"
@@ -44,6 +45,14 @@ const (
 	EStepUpRequired     = "step_up_required"
 	EFactorUnavailable  = "factor_unavailable"
 	ESessionExpired     = "session_expired"
+	// EPasswordChangeRequired: the account's password is marked
+	// compromised; nothing but the password change (and the second-factor
+	// steps, logout and freeze) is allowed until it changes (PWD-08).
+	EPasswordChangeRequired = "password_change_required"
+	// EStrongerFactorRequired: removing or replacing a second factor needs
+	// a step-up with a factor at least as strong (MFA-09); see
+	// FactorStrength and StrongerFactorError.
+	EStrongerFactorRequired = "stronger_factor_required"
 )
 
 // Second-factor methods.
@@ -69,6 +78,10 @@ type Config struct {
 	FlowTTL         time.Duration // 30 min (sign-up and reset flows)
 	FreezeLinkTTL   time.Duration // 7 days
 	MaxCodeAttempts int           // 5
+	// RefreshGrace is how long a refresh token just spent, presented
+	// again, returns the same new pair instead of counting as reuse (the
+	// client lost the response; SES-03).
+	RefreshGrace time.Duration // 30 s
 	// LoginPerIPPerMinute caps login attempts per IP (IPv6: per /64).
 	LoginPerIPPerMinute int // 20
 	// ProductName is a context word of the password blocklist.
@@ -88,6 +101,7 @@ func (c *Config) defaults() {
 	set(&c.ResetTTL, 10*time.Minute)
 	set(&c.FlowTTL, 30*time.Minute)
 	set(&c.FreezeLinkTTL, 7*24*time.Hour)
+	set(&c.RefreshGrace, DefaultRefreshGrace)
 	if c.MaxCodeAttempts <= 0 {
 		c.MaxCodeAttempts = 5
 	}
@@ -126,6 +140,16 @@ type Deps struct {
 	// Inside the package reach it as s.Deps.Passkeys: the method
 	// Service.Passkeys (the user's list) shadows the promoted field.
 	Passkeys *passkey.Service
+	// Locator is optional: it gives the approximate location of a client
+	// address (a geoip.DB over a GeoLite2-City file). Without it every
+	// location is "unknown" and the impossible-travel rule never fires.
+	Locator Locator
+}
+
+// Locator finds the approximate location of a network address; ok is
+// false when nothing is known. *geoip.DB is one.
+type Locator interface {
+	Locate(ip string) (loc geoip.Location, ok bool)
 }
 
 // Service is the identity service. It is safe for concurrent use.
@@ -135,6 +159,7 @@ type Service struct {
 	codeMAC   *secret.MAC
 	tokenMAC  *secret.MAC
 	totpSeal  *secret.Sealer
+	replySeal *secret.Sealer
 	freezeMAC *secret.MAC
 	hooks     []FreezeHook
 }
@@ -155,6 +180,7 @@ func New(d Deps, cfg Config) (*Service, error) {
 		codeMAC:   d.Keys.MAC("identity/otp"),
 		tokenMAC:  d.Keys.MAC("identity/token"),
 		totpSeal:  d.Keys.Sealer("identity/totp"),
+		replySeal: d.Keys.Sealer("identity/refresh-reply"),
 		freezeMAC: d.Keys.MAC("identity/freeze-link"),
 	}, nil
 }
@@ -196,11 +222,20 @@ type User struct {
 	TOTPEnabled     bool
 	RecoveryCodes   int // unused recovery codes left
 	Passkeys        int
-	CreatedAt       time.Time
+	// Compromised is set when the password is known to be compromised
+	// (MarkCompromised); a password change or reset clears it (PWD-08).
+	Compromised bool
+	CreatedAt   time.Time
 }
 
 // Verified reports whether both contacts are verified.
 func (u *User) Verified() bool { return !u.EmailVerifiedAt.IsZero() && !u.PhoneVerifiedAt.IsZero() }
+
+// MustChangePassword reports whether the user's sessions may do nothing
+// but change the password (PWD-08): the password is marked compromised.
+// A frozen account is read-only and cannot change it; support recovers it
+// (RSK-06 includes a password reset), so it is not forced there.
+func (u *User) MustChangePassword() bool { return u.Compromised && !u.Frozen }
 
 // UserPrefix is the id prefix of users in the API.
 const UserPrefix = "usr"

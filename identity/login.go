@@ -106,7 +106,7 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, m Meta) (*Lo
 				return okpay.Internal(err, "rehash password")
 			}
 		}
-		token, ss, err := s.createSession(ctx, tx, u.ID, AAL1, time.Time{}, m)
+		token, ss, err := s.createSession(ctx, tx, u.ID, AAL1, time.Time{}, "", m)
 		if err != nil {
 			return err
 		}
@@ -227,7 +227,7 @@ func (s *Service) VerifyFactor(ctx context.Context, token, method, code string, 
 func (s *Service) factorPassed(ctx context.Context, tx *sql.Tx, u *userRow, ss *Session, method string, m Meta) (*LoginResult, error) {
 	now := s.now()
 	login := ss.AAL < AAL2
-	token, err := s.rotate(ctx, tx, ss, AAL2, now)
+	token, err := s.rotate(ctx, tx, ss, AAL2, now, method)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +254,11 @@ func (s *Service) factorPassed(ctx context.Context, tx *sql.Tx, u *userRow, ss *
 			if err := s.notifySecurity(ctx, tx, u, NoteNewDevice, m, nil); err != nil {
 				return nil, err
 			}
+		}
+		// Impossible travel (RSK-04), before this sign-in joins the
+		// history it is weighed against.
+		if _, err := s.checkLoginRisk(ctx, tx, u, ss, isNew, m); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.audit(ctx, tx, audit.Event{Name: name, Actor: userRef(u.ID), Subject: userRef(u.ID), Outcome: "success", Reason: reason,

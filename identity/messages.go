@@ -31,6 +31,9 @@ const (
 	NoteUnfrozen         = "unfrozen"
 	NoteRegisterAttempt  = "register_attempt"
 	NoteSessionsRevoked  = "sessions_revoked"
+	// NotePasswordCompromised: the password was marked compromised and
+	// must be changed at the next sign-in (PWD-08).
+	NotePasswordCompromised = "password_compromised"
 )
 
 // registerAttemptNotices caps the "someone tried to use your details"
@@ -82,7 +85,10 @@ func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind str
 		"Time":   now.Format("2006-01-02 15:04 UTC"),
 		"Device": deviceLabel(m.UserAgent),
 		"IP":     orUnknown(m.IP),
-		"Link":   link,
+		// NOT-04: the approximate location, "unknown" without a GeoIP
+		// database.
+		"Location": s.locationText(m.IP, u.Lang),
+		"Link":     link,
 	}
 	for k, v := range extra {
 		data[k] = v

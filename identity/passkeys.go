@@ -440,7 +440,7 @@ func (s *Service) FinishPasswordless(ctx context.Context, flowID string, respons
 			}
 			return commitThen(errPasskey())
 		}
-		_, ss, err := s.createSession(ctx, tx, u.ID, AAL1, time.Time{}, m)
+		_, ss, err := s.createSession(ctx, tx, u.ID, AAL1, time.Time{}, "", m)
 		if err != nil {
 			return err
 		}
@@ -451,8 +451,9 @@ func (s *Service) FinishPasswordless(ctx context.Context, flowID string, respons
 }
 
 // RemovePasskey removes passkey id of the session's user. Like removing
-// any factor it needs a full session within the sudo window (MFA-09: the
-// re-authentication); SMS stays enrolled, so a second factor always
+// any factor it needs a full session within the sudo window, opened with a
+// passkey (MFA-09: a factor at least as strong; else a
+// *StrongerFactorError); SMS stays enrolled, so a second factor always
 // remains. Other sessions end (SES-06), every channel hears of it, and
 // money-out waits 24 hours (RSK-02). Another user's passkey, or one
 // already removed, is ENotFound.
@@ -466,6 +467,24 @@ func (s *Service) RemovePasskey(ctx context.Context, ss *Session, id int64, m Me
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		u, err := s.loadUser(ctx, tx, ss.UserID, true)
 		if err != nil {
+			return err
+		}
+		// Another user's passkey, or one removed, is not found (API-02)
+		// whatever the step-up; then the step-up must be a passkey.
+		var mine int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM passkeys WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL`, id, u.ID).Scan(&mine); err != nil {
+			return okpay.Internal(err, "find passkey")
+		}
+		if mine == 0 {
+			return okpay.Errorf(okpay.ENotFound, "No such passkey.")
+		}
+		if err := requireStrength(ss, MethodPasskey); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM passkeys WHERE user_id = $1 AND deleted_at IS NULL`, u.ID).Scan(&u.Passkeys); err != nil {
+			return okpay.Internal(err, "count passkeys")
+		}
+		if err := requireFactorLeft(u, MethodPasskey); err != nil {
 			return err
 		}
 		// The removal commits with its announcement; it is

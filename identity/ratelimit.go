@@ -58,6 +58,11 @@ func (s *Service) Sweep(ctx context.Context) error {
 			return okpay.Internal(err, "sweep")
 		}
 	}
+	// Refresh answers kept for a resend are forgotten after the grace.
+	if _, err := s.DB.Write.ExecContext(ctx, `UPDATE refresh_tokens SET next_sealed = NULL WHERE next_sealed IS NOT NULL AND used_at < $1`,
+		micros(now.Add(-s.cfg.RefreshGrace))); err != nil {
+		return okpay.Internal(err, "sweep")
+	}
 	if s.Deps.Passkeys != nil {
 		if _, err := s.Deps.Passkeys.PruneFlows(ctx); err != nil {
 			return err

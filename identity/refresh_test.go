@@ -94,6 +94,9 @@ func TestSES03_RefreshTokenRotates(t *testing.T) {
 			t.Fatalf("refreshed session %+v, want expiry %v and mfa %v", second.Session, expires, mfaAt)
 		}
 		ss := h.session(second.Token)
+		if ss.MFAMethod != identity.MethodSMS { // MFA-09 weighs the login's factor still
+			t.Fatalf("refreshed session step-up method %q", ss.MFAMethod)
+		}
 		if h.svc.Sudo(ss) || ss.DeviceID != "phone-1" {
 			t.Fatalf("refreshed session: sudo %v device %q", h.svc.Sudo(ss), ss.DeviceID)
 		}
@@ -146,7 +149,9 @@ func TestSES03_RefreshTokenReuseRevokesTheDevice(t *testing.T) {
 		before := len(h.messages("", identity.NoteTokenReuse))
 
 		// The copy of first.RefreshToken comes back (from the thief, or
-		// from the phone after the thief spent its successor).
+		// from the phone after the thief spent its successor), after the
+		// grace period of a lost answer.
+		h.clock.Advance(identity.DefaultRefreshGrace + time.Second)
 		_, err := h.svc.Refresh(h.ctx, first.RefreshToken, h.mobile("phone-1"))
 		wantCode(t, err, "unauthorized")
 		if h.alive(second.Token) {
@@ -396,6 +401,82 @@ func TestRefreshTokenIssuance(t *testing.T) {
 			t.Fatal("idle session alive")
 		}
 		h.refresh(f.RefreshToken, "phone-new")
+		h.verifyAudit()
+	})
+}
+
+// SES-03: a client that lost the answer to a refresh presents the spent
+// token again. Within the grace period (30 s, inclusive) from the same
+// device, while the new refresh token is unused, it gets the same new pair;
+// a microsecond later, from another device, or once the new token was
+// used, it is reuse as before. The kept answer is sealed, never in clear,
+// and forgotten once it can no longer be sent.
+func TestSES03_RefreshGraceResendsTheSameAnswer(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		if h.svc.Config().RefreshGrace != 30*time.Second || identity.DefaultRefreshGrace != 30*time.Second {
+			t.Fatalf("grace %v", h.svc.Config().RefreshGrace)
+		}
+		a := h.signUp()
+		reuses := func() int { return h.audited(a.id, audit.AuthnTokenReuse, "") }
+
+		// The boundary: exactly 30 s after the exchange, the same answer.
+		first := h.mobileLogin(a, "phone-1")
+		second := h.refresh(first.RefreshToken, "phone-1")
+		if strings.Contains(dumpDB(t, db), second.RefreshToken) || strings.Contains(dumpDB(t, db), second.Token) {
+			t.Fatal("the kept answer is stored in clear")
+		}
+		h.clock.Advance(identity.DefaultRefreshGrace)
+		again := h.refresh(first.RefreshToken, "phone-1")
+		if again.Token != second.Token || again.RefreshToken != second.RefreshToken || again.Session.ID != second.Session.ID {
+			t.Fatalf("resent %+v, want the pair of %+v", again, second)
+		}
+		if !h.alive(second.Token) || reuses() != 0 || h.audited(a.id, "authn_token_resent", "") != 1 {
+			t.Fatal("a resend within the grace was treated as reuse")
+		}
+		// One microsecond later it is reuse: the family ends.
+		h.clock.Advance(time.Microsecond)
+		_, err := h.svc.Refresh(h.ctx, first.RefreshToken, h.mobile("phone-1"))
+		wantCode(t, err, "unauthorized")
+		if h.alive(second.Token) || reuses() != 1 {
+			t.Fatal("reuse after the grace did not revoke the family")
+		}
+
+		// Within the grace, but the new token was already used: reuse.
+		first = h.mobileLogin(a, "phone-2")
+		second = h.refresh(first.RefreshToken, "phone-2")
+		third := h.refresh(second.RefreshToken, "phone-2")
+		var kept int
+		db.Read.QueryRowContext(h.ctx, `SELECT COUNT(*) FROM refresh_tokens WHERE next_sealed IS NOT NULL`).Scan(&kept)
+		if kept != 1 { // only second's answer (third) can still be resent
+			t.Fatalf("%d kept answers, want 1", kept)
+		}
+		_, err = h.svc.Refresh(h.ctx, first.RefreshToken, h.mobile("phone-2"))
+		wantCode(t, err, "unauthorized")
+		if h.alive(third.Token) || reuses() != 2 {
+			t.Fatal("a resend after the new token was used was not reuse")
+		}
+
+		// Within the grace, from another device: reuse.
+		first = h.mobileLogin(a, "phone-3")
+		second = h.refresh(first.RefreshToken, "phone-3")
+		_, err = h.svc.Refresh(h.ctx, first.RefreshToken, h.mobile("phone-4"))
+		wantCode(t, err, "unauthorized")
+		if h.alive(second.Token) || reuses() != 3 {
+			t.Fatal("a resend to another device was not reuse")
+		}
+
+		// The sweep forgets answers past the grace.
+		first = h.mobileLogin(a, "phone-5")
+		h.refresh(first.RefreshToken, "phone-5")
+		h.clock.Advance(identity.DefaultRefreshGrace + time.Second)
+		if err := h.svc.Sweep(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		db.Read.QueryRowContext(h.ctx, `SELECT COUNT(*) FROM refresh_tokens WHERE next_sealed IS NOT NULL`).Scan(&kept)
+		if kept != 0 {
+			t.Fatalf("%d kept answers after the sweep", kept)
+		}
 		h.verifyAudit()
 	})
 }

@@ -298,7 +298,7 @@ func (s *Service) VerifySignup(ctx context.Context, token, emailCode, phoneCode 
 			return err
 		}
 		var ss *Session
-		sessToken, ss, err = s.createSession(ctx, tx, u.ID, AAL2, now, m)
+		sessToken, ss, err = s.createSession(ctx, tx, u.ID, AAL2, now, MethodSMS, m)
 		if err != nil {
 			return err
 		}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/audit"
+	"github.com/okpay/okpay/identity/geoip"
 )
 
 // Assurance levels of a session.
@@ -33,7 +35,13 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
 	MFAAt      time.Time
-	Current    bool
+	// MFAMethod is the second factor of the last step-up (the login's
+	// own counts): what MFA-09 weighs before a factor is removed.
+	MFAMethod string
+	// Location is where the sign-in came from, approximately (SES-05);
+	// unknown without a GeoIP database.
+	Location geoip.Location
+	Current  bool
 }
 
 // SessionPrefix is the id prefix of sessions in the API.
@@ -53,47 +61,71 @@ func (s *Service) SudoUntil(sess *Session) time.Time {
 	return sess.MFAAt.Add(s.cfg.SudoWindow)
 }
 
-const sessionCols = `id, user_id, aal, device_id, ip, user_agent, created_at, last_seen_at, expires_at, mfa_at, revoked_at`
+const sessionCols = `id, user_id, aal, device_id, ip, user_agent, created_at, last_seen_at, expires_at, mfa_at, revoked_at,
+	mfa_method, geo_city, geo_country, geo_lat_e6, geo_lon_e6, geo_known`
 
 func scanSession(row interface{ Scan(...any) error }) (*Session, int64, error) {
 	var ss Session
-	var created, seen, expires, mfa, revoked int64
-	if err := row.Scan(&ss.ID, &ss.UserID, &ss.AAL, &ss.DeviceID, &ss.IP, &ss.UserAgent, &created, &seen, &expires, &mfa, &revoked); err != nil {
+	var created, seen, expires, mfa, revoked, lat, lon, known int64
+	if err := row.Scan(&ss.ID, &ss.UserID, &ss.AAL, &ss.DeviceID, &ss.IP, &ss.UserAgent, &created, &seen, &expires, &mfa, &revoked,
+		&ss.MFAMethod, &ss.Location.City, &ss.Location.Country, &lat, &lon, &known); err != nil {
 		return nil, 0, err
 	}
 	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.MFAAt = fromMicros(created), fromMicros(seen), fromMicros(expires), fromMicros(mfa)
 	ss.Device = deviceLabel(ss.UserAgent)
+	if known != 0 {
+		ss.Location.Lat, ss.Location.Lon, ss.Location.HasCoords = float64(lat)/1e6, float64(lon)/1e6, true
+	}
 	return &ss, revoked, nil
 }
 
-// createSession starts a session and returns its token.
-func (s *Service) createSession(ctx context.Context, tx *sql.Tx, userID int64, aal int, mfaAt time.Time, m Meta) (string, *Session, error) {
+// insertSession stores ss under token.
+func (s *Service) insertSession(ctx context.Context, tx *sql.Tx, ss *Session, token string) error {
+	mfa := int64(0)
+	if !ss.MFAAt.IsZero() {
+		mfa = micros(ss.MFAAt)
+	}
+	loc := ss.Location
+	lat, lon, known := int64(0), int64(0), 0
+	if loc.HasCoords {
+		lat, lon, known = int64(math.Round(loc.Lat*1e6)), int64(math.Round(loc.Lon*1e6)), 1
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, user_id, aal, device_id, ip, user_agent, created_at, last_seen_at, expires_at, mfa_at,
+		mfa_method, geo_city, geo_country, geo_lat_e6, geo_lon_e6, geo_known)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		ss.ID, hashToken(token), ss.UserID, ss.AAL, ss.DeviceID, ss.IP, ss.UserAgent, micros(ss.CreatedAt), micros(ss.LastSeenAt), micros(ss.ExpiresAt), mfa,
+		ss.MFAMethod, clip(loc.City, 64), loc.Country, lat, lon, known); err != nil {
+		return okpay.Internal(err, "create session")
+	}
+	return nil
+}
+
+// createSession starts a session and returns its token. mfaMethod is the
+// second factor already passed (a completed sign-up's SMS code), "" when
+// none yet.
+func (s *Service) createSession(ctx context.Context, tx *sql.Tx, userID int64, aal int, mfaAt time.Time, mfaMethod string, m Meta) (string, *Session, error) {
 	now := s.now()
 	token := randomToken()
 	ss := &Session{ID: s.IDs.Next(), UserID: userID, AAL: aal, DeviceID: m.DeviceID, IP: m.IP, UserAgent: clip(m.UserAgent, 512),
-		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout), MFAAt: mfaAt}
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout), MFAAt: mfaAt, MFAMethod: mfaMethod}
 	ss.Device = deviceLabel(ss.UserAgent)
-	mfa := int64(0)
-	if !mfaAt.IsZero() {
-		mfa = micros(mfaAt)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, user_id, aal, device_id, ip, user_agent, created_at, last_seen_at, expires_at, mfa_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		ss.ID, hashToken(token), userID, aal, ss.DeviceID, ss.IP, ss.UserAgent, micros(now), micros(now), micros(ss.ExpiresAt), mfa); err != nil {
-		return "", nil, okpay.Internal(err, "create session")
+	ss.Location, _ = s.locate(m.IP)
+	if err := s.insertSession(ctx, tx, ss, token); err != nil {
+		return "", nil, err
 	}
 	return token, ss, nil
 }
 
 // rotate gives the session a new token (and level), so the token the
-// client held before is dead (SES-02: fixation).
-func (s *Service) rotate(ctx context.Context, tx *sql.Tx, ss *Session, aal int, mfaAt time.Time) (string, error) {
+// client held before is dead (SES-02: fixation), and records the factor
+// that was just passed.
+func (s *Service) rotate(ctx context.Context, tx *sql.Tx, ss *Session, aal int, mfaAt time.Time, mfaMethod string) (string, error) {
 	token := randomToken()
-	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET token_hash = $1, aal = $2, mfa_at = $3, last_seen_at = $4 WHERE id = $5`,
-		hashToken(token), aal, micros(mfaAt), micros(s.now()), ss.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET token_hash = $1, aal = $2, mfa_at = $3, mfa_method = $4, last_seen_at = $5 WHERE id = $6`,
+		hashToken(token), aal, micros(mfaAt), mfaMethod, micros(s.now()), ss.ID); err != nil {
 		return "", okpay.Internal(err, "rotate session")
 	}
-	ss.AAL, ss.MFAAt = aal, mfaAt
+	ss.AAL, ss.MFAAt, ss.MFAMethod = aal, mfaAt, mfaMethod
 	return token, nil
 }
 

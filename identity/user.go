@@ -25,7 +25,6 @@ type userRow struct {
 	totpSecret   []byte
 	totpPending  []byte
 	totpLastStep int64
-	compromised  bool
 	failedCount  int
 	failedSince  int64
 	lockedUntil  int64
@@ -55,7 +54,7 @@ func scanUser(row interface{ Scan(...any) error }) (*userRow, error) {
 	u.HoldUntil = fromMicros(holdUntil)
 	u.TOTPEnabled = totpEnabled != 0 && len(u.totpSecret) > 0
 	u.CreatedAt = fromMicros(created)
-	u.compromised = compromised != 0
+	u.Compromised = compromised != 0
 	return &u, nil
 }
 

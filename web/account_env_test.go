@@ -19,6 +19,8 @@ import (
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/geoip"
+	"github.com/okpay/okpay/identity/geoip/geoiptest"
 	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
@@ -110,6 +112,22 @@ type envOption func(*web.Config)
 // withoutMailbox builds the Server as in production: no /dev/mailbox.
 func withoutMailbox(c *web.Config) { c.Mailbox = nil }
 
+// newGeoAccountEnv builds an environment whose identity service has the
+// test GeoIP database (identity/geoip/geoiptest): the clients' address,
+// 198.51.100.7, is in London.
+func newGeoAccountEnv(t testing.TB, opts ...envOption) *accountEnv {
+	t.Helper()
+	b, err := geoiptest.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := geoip.OpenBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newAccountEnvFull(t, testPasskeyOrigin, func(d *identity.Deps) { d.Locator = db }, opts...)
+}
+
 // testPasskeyOrigin is the WebAuthn origin (and so the RP ID) of the
 // environments of the HTTP tests.
 const testPasskeyOrigin = "https://okpay.test"
@@ -122,6 +140,13 @@ func newAccountEnv(t testing.TB, opts ...envOption) *accountEnv {
 // newAccountEnvAt builds an environment whose passkey service accepts
 // origin (a browser's, e.g. http://localhost:PORT); the RP ID is its host.
 func newAccountEnvAt(t testing.TB, origin string, opts ...envOption) *accountEnv {
+	t.Helper()
+	return newAccountEnvFull(t, origin, nil, opts...)
+}
+
+// newAccountEnvFull is newAccountEnvAt with a hook that can change the
+// identity service's dependencies before it is built.
+func newAccountEnvFull(t testing.TB, origin string, deps func(*identity.Deps), opts ...envOption) *accountEnv {
 	t.Helper()
 	cat, policy, hasher := sharedParts(t)
 	db := sqldbtest.Open(t, sqldb.SQLite)
@@ -149,10 +174,14 @@ func newAccountEnvAt(t testing.TB, origin string, opts ...envOption) *accountEnv
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.id, err = identity.New(identity.Deps{
+	d := identity.Deps{
 		DB: db, Clock: clk, IDs: gen, Keys: keys, Hasher: hasher, CheckPassword: policy.Check,
 		Outbox: e.outbox, Catalog: cat, Passkeys: pk,
-	}, identity.Config{BaseURL: "https://okpay.test"})
+	}
+	if deps != nil {
+		deps(&d)
+	}
+	e.id, err = identity.New(d, identity.Config{BaseURL: "https://okpay.test"})
 	if err != nil {
 		t.Fatal(err)
 	}

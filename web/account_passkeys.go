@@ -242,10 +242,10 @@ func (s *Server) handleStepUpPasskeyBegin(w http.ResponseWriter, r *http.Request
 		return
 	}
 	p := s.settingsPage(r, "passkey.login.page_title")
-	p.Next = "/account/security"
+	p.Next = settingsHome(a)
 	s.renderCeremony(w, r, p, passkeyCeremony{
 		Mode: "get", Heading: p.T("passkey.login.title"), Lead: p.T("passkey.login.lead"), Submit: p.T("passkey.login.submit"),
-		Action: "/account/security/step-up/passkey/finish", Flow: flow, Options: string(opts), Cancel: "/account/security#step-up",
+		Action: "/account/security/step-up/passkey/finish", Flow: flow, Options: string(opts), Cancel: settingsHome(a) + "#step-up",
 	})
 }
 
@@ -263,7 +263,7 @@ func (s *Server) handleStepUpPasskeyFinish(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	setSession(w, res.Token)
-	redirect(w, r, "/account/security?confirmed=1")
+	redirect(w, r, settingsHome(a)+"?confirmed=1")
 }
 
 func (s *Server) stepUpPasskeyFailed(w http.ResponseWriter, r *http.Request, a *signedIn, err error) {

@@ -2,7 +2,10 @@ package web
 
 import (
 	"encoding/base32"
+	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +47,38 @@ func (s *Server) requireSignIn(w http.ResponseWriter, r *http.Request) (*signedI
 		s.internalError(w, r, err)
 		return nil, false
 	}
+	// PWD-08: a password marked compromised must be changed before
+	// anything else; every other page sends the browser to the change.
+	if u.MustChangePassword() && !forcedAllowed[r.Pattern] {
+		redirect(w, r, "/account/password")
+		return nil, false
+	}
 	return &signedIn{token: tok, sess: ss, user: u}, true
+}
+
+// forcedAllowed are the routes a session that must change its password
+// may use (PWD-08): the change-password page and its form, the step-up
+// that opens the sudo window the change needs, and freezing. Signing out
+// needs no session check at all.
+var forcedAllowed = map[string]bool{
+	"GET /account/password":                         true,
+	"POST /account/password":                        true,
+	"POST /account/security/step-up":                true,
+	"POST /account/security/step-up/sms":            true,
+	"POST /account/security/step-up/passkey":        true,
+	"POST /account/security/step-up/passkey/finish": true,
+	"GET /account/freeze":                           true,
+	"POST /account/freeze":                          true,
+}
+
+// settingsHome is where the security settings of a are: the
+// change-password page while the password must change, else the
+// security page.
+func settingsHome(a *signedIn) string {
+	if a.user.MustChangePassword() {
+		return "/account/password"
+	}
+	return "/account/security"
 }
 
 // settingsPage starts a page of the signed-in area.
@@ -76,12 +110,14 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		p.Notice = p.T("contact_change." + kind + ".changed")
 	}
 	if s.outbox != nil {
+		// The list first, then the count: a notice arriving between the
+		// two reads is then counted, never listed unread but uncounted.
 		var err error
-		if d.Unread, err = s.outbox.UnreadCount(r.Context(), a.user.ID); err != nil {
+		if d.Notes, err = s.outbox.ListInApp(r.Context(), a.user.ID, 5); err != nil {
 			s.internalError(w, r, err)
 			return
 		}
-		if d.Notes, err = s.outbox.ListInApp(r.Context(), a.user.ID, 5); err != nil {
+		if d.Unread, err = s.outbox.UnreadCount(r.Context(), a.user.ID); err != nil {
 			s.internalError(w, r, err)
 			return
 		}
@@ -96,6 +132,7 @@ type sessionView struct {
 	Ref        string
 	Device     string
 	IP         string
+	Location   string // approximate (SES-05), or "unknown"
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	Current    bool
@@ -111,12 +148,21 @@ type securityData struct {
 	Sessions       []sessionView
 	Others         int // sessions other than this one
 	Passkeys       []passkeyView
+	// Forced: the password must change first (PWD-08); the page shows
+	// only the step-up, the password form and the way out.
+	Forced bool
 }
 
-// securityPage builds the security settings page of a.
+// securityPage builds the security settings page of a, or the
+// change-password page when a must change the password (PWD-08).
 func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, a *signedIn, f *form) (*page, bool) {
-	p := s.settingsPage(r, "security.page_title")
-	p.Next = "/account/security"
+	forced := a.user.MustChangePassword()
+	title := "security.page_title"
+	if forced {
+		title = "security.forced.page_title"
+	}
+	p := s.settingsPage(r, title)
+	p.Next = settingsHome(a)
 	p.Script = true
 	p.Form = f
 	list, err := s.id.Sessions(r.Context(), a.user.ID, a.sess.ID)
@@ -124,7 +170,7 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, a *signedI
 		s.internalError(w, r, err)
 		return nil, false
 	}
-	d := securityData{User: a.user, Sudo: s.id.Sudo(a.sess), SudoUntil: s.id.SudoUntil(a.sess)}
+	d := securityData{User: a.user, Sudo: s.id.Sudo(a.sess), SudoUntil: s.id.SudoUntil(a.sess), Forced: forced}
 	if d.Passkeys, err = s.passkeyViews(r, a.user.ID); err != nil {
 		s.internalError(w, r, err)
 		return nil, false
@@ -132,37 +178,45 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, a *signedI
 	for _, ss := range list {
 		d.Sessions = append(d.Sessions, sessionView{
 			Ref: ids.Format(identity.SessionPrefix, ss.ID), Device: ss.Device, IP: ss.IP,
+			Location:  s.id.LocationLabel(ss.Location, p.Lang),
 			CreatedAt: ss.CreatedAt, LastSeenAt: ss.LastSeenAt, Current: ss.Current,
 		})
 		if !ss.Current {
 			d.Others++
 		}
 	}
+	d.StepUp = s.stepUpForms(p, a, nil)
+	p.Data = d
+	return p, true
+}
+
+// stepUpForms are the security page's step-up forms: every second factor
+// of the user, or only those in accepted when a removal needs a stronger
+// step-up (MFA-09).
+func (s *Server) stepUpForms(p *page, a *signedIn, accepted []string) factorForms {
+	methods := accountMethods(a.user)
+	passkeyAction := s.passkeyAction(a.user, "/account/security/step-up/passkey")
+	if accepted != nil {
+		methods = slices.DeleteFunc(methods, func(m string) bool { return !slices.Contains(accepted, m) })
+		if !slices.Contains(accepted, identity.MethodPasskey) {
+			passkeyAction = ""
+		}
+	}
 	dest := maskPhone(a.user.Phone)
-	d.StepUp = factorForms{
+	return factorForms{
 		P: p, Action: "/account/security/step-up", SendAction: "/account/security/step-up/sms", Submit: p.T("security.step_up.submit"),
-		PasskeyAction: s.passkeyAction(a.user, "/account/security/step-up/passkey"),
-		Methods: p.factorMethods(accountMethods(a.user), "stepup", func(m string) string {
+		PasskeyAction: passkeyAction,
+		Methods: p.factorMethods(methods, "stepup", func(m string) string {
 			if m == identity.MethodSMS {
 				return p.T("account.method.sms.hint_send", "Destination", dest)
 			}
 			return p.T("account.method." + m + ".hint")
 		}, func(m string) bool { return m == identity.MethodSMS }),
 	}
-	p.Data = d
-	return p, true
 }
 
-func (s *Server) handleSecurity(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	p, ok := s.securityPage(w, r, a, newForm())
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
+// securityNotice sets the one-off notice of a security page from its query.
+func securityNotice(p *page, q url.Values, a *signedIn) {
 	switch {
 	case q.Get("confirmed") == "1":
 		p.Notice = p.T("security.notice.confirmed")
@@ -185,6 +239,39 @@ func (s *Server) handleSecurity(w http.ResponseWriter, r *http.Request) {
 			p.Notice = p.T("security.notice.revoked_others", "Count", n)
 		}
 	}
+}
+
+func (s *Server) handleSecurity(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.requireSignIn(w, r)
+	if !ok {
+		return
+	}
+	p, ok := s.securityPage(w, r, a, newForm())
+	if !ok {
+		return
+	}
+	securityNotice(p, r.URL.Query(), a)
+	s.render(w, r, pageSecurity, p)
+}
+
+// handlePasswordPage is the change-password page a session whose
+// password is marked compromised is sent to, and may not leave but by
+// changing it, signing out or freezing (PWD-08). Other sessions find the
+// form on the security page.
+func (s *Server) handlePasswordPage(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.requireSignIn(w, r)
+	if !ok {
+		return
+	}
+	if !a.user.MustChangePassword() {
+		redirect(w, r, "/account/security#password")
+		return
+	}
+	p, ok := s.securityPage(w, r, a, newForm())
+	if !ok {
+		return
+	}
+	securityNotice(p, r.URL.Query(), a)
 	s.render(w, r, pageSecurity, p)
 }
 
@@ -212,6 +299,25 @@ func (s *Server) settingsFailed(w http.ResponseWriter, r *http.Request, a *signe
 		p.Status = http.StatusForbidden
 		s.render(w, r, pageSecurity, p)
 		return true
+	case identity.EStrongerFactorRequired:
+		// MFA-09: the step-up was weaker than the factor to remove; offer
+		// only the factors that would do, and say why.
+		var se *identity.StrongerFactorError
+		if !errors.As(err, &se) {
+			return false
+		}
+		p, ok := s.securityPage(w, r, a, newForm())
+		if !ok {
+			return true
+		}
+		d := p.Data.(securityData)
+		d.StepUpRequired = true
+		d.StepUp = s.stepUpForms(p, a, se.Accepted())
+		p.Data = d
+		p.Form.fail(p.T(strongerMessage(se.Factor)))
+		p.Status = http.StatusForbidden
+		s.render(w, r, pageSecurity, p)
+		return true
 	case identity.EAccountFrozen:
 		// A frozen account is read-only (RSK-05).
 		p, ok := s.securityPage(w, r, a, newForm())
@@ -224,6 +330,18 @@ func (s *Server) settingsFailed(w http.ResponseWriter, r *http.Request, a *signe
 		return true
 	}
 	return false
+}
+
+// strongerMessage is the message id that says which step-up removing or
+// replacing factor needs (MFA-09).
+func strongerMessage(factor string) string {
+	switch factor {
+	case identity.MethodPasskey:
+		return "security.step_up.stronger.passkey"
+	case identity.MethodTOTP:
+		return "security.step_up.stronger.totp"
+	}
+	return "security.step_up.required"
 }
 
 // handleStepUp opens the sudo window with a second factor; the session
@@ -244,7 +362,7 @@ func (s *Server) handleStepUp(w http.ResponseWriter, r *http.Request) {
 		res, err := s.id.VerifyFactor(r.Context(), a.token, method, c, s.meta(w, r))
 		if err == nil {
 			setSession(w, res.Token)
-			redirect(w, r, "/account/security?confirmed=1")
+			redirect(w, r, settingsHome(a)+"?confirmed=1")
 			return
 		}
 		switch code(err) {
@@ -276,7 +394,7 @@ func (s *Server) handleStepUpSMS(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err := s.id.SendLoginCode(r.Context(), a.token, s.meta(w, r))
 	if err == nil {
-		redirect(w, r, "/account/security?sms=sent#step-up")
+		redirect(w, r, settingsHome(a)+"?sms=sent#step-up")
 		return
 	}
 	if s.settingsFailed(w, r, a, err) {

@@ -57,15 +57,17 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 // runUser holds the account commands the support desk's back office uses
 // until it has its own pages: each is audited with actor, case and reason.
 func runUser(ctx context.Context, e *env, args []string) error {
-	const usage = "Usage: okpay user unfreeze|terminate-sessions --user usr_... --actor NAME --case CASE --reason TEXT [flags]"
-	if len(args) == 0 || (args[0] != "unfreeze" && args[0] != "terminate-sessions") {
+	const usage = "Usage: okpay user unfreeze|terminate-sessions|mark-compromised --user usr_... --actor NAME --case CASE --reason TEXT [flags]"
+	summaries := map[string]string{
+		"unfreeze":           "Lift an account freeze (support desk; a 24 h money-out hold follows). Audited.",
+		"terminate-sessions": "Sign a user out everywhere (SES-11). Audited.",
+		"mark-compromised":   "Mark a user's password compromised (PWD-08): every session ends, the user is told, and the next sign-in must change the password. Audited; --case is optional.",
+	}
+	if len(args) == 0 || summaries[args[0]] == "" {
 		return groupUsage(e, args, usage)
 	}
 	verb := args[0]
-	summary := map[string]string{
-		"unfreeze":           "Lift an account freeze (support desk; a 24 h money-out hold follows). Audited.",
-		"terminate-sessions": "Sign a user out everywhere (SES-11). Audited.",
-	}[verb]
+	summary := summaries[verb]
 	fs := newFlagSet("user "+verb, summary, e)
 	var d dbFlags
 	d.register(fs)
@@ -82,7 +84,12 @@ func runUser(ctx context.Context, e *env, args []string) error {
 	if !ok {
 		return &exitError{code: 2, err: fmt.Errorf("--user %q: give a user id like usr_0d4m8y2k3q1ag", *user)}
 	}
-	if *actor == "" || *caseID == "" || *reason == "" {
+	if verb == "mark-compromised" {
+		// A breach-corpus match has no support case: the case is optional.
+		if *actor == "" || *reason == "" {
+			return &exitError{code: 2, err: errors.New("--actor and --reason are required: the action is audited")}
+		}
+	} else if *actor == "" || *caseID == "" || *reason == "" {
 		return &exitError{code: 2, err: errors.New("--actor, --case and --reason are required: the action is audited")}
 	}
 	db, err := d.open(ctx)
@@ -116,6 +123,11 @@ func runUser(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "ended %d session(s) of %s\n", n, *user)
+	case "mark-compromised":
+		if err := svc.MarkCompromised(ctx, id, "cli:"+*actor, *caseID, *reason, m); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "marked the password of %s compromised: signed out everywhere, a new password is required at the next sign-in\n", *user)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/okpay/okpay/audit"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/geoip/geoiptest"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/sqldb"
 )
@@ -118,5 +119,77 @@ func TestUserUnfreezeIsAuditedAndHolds(t *testing.T) {
 	// Unfreezing an account that is not frozen is a conflict.
 	if _, _, err := runIn(t, noEnv, "user", "unfreeze", "--database", dbURL, "--user", user, "--actor", "a", "--case", "c", "--reason", "r"); err == nil {
 		t.Fatal("second unfreeze succeeded")
+	}
+}
+
+// PWD-08 and SES-05 through the program: the GeoIP database comes from
+// OKPAY_GEOIP_DB (the sessions list shows where each session is), and
+// `okpay user mark-compromised` signs the user out everywhere, audited;
+// the next sign-in may do nothing but change the password.
+func TestPWD08_UserMarkCompromisedCommand(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite:" + filepath.Join(dir, "okpay.db")
+	geo := geoiptest.Write(t) // 127.0.0.1 is in Shanghai
+	if _, _, err := runIn(t, noEnv, "serve", "--database", dbURL, "--addr", "127.0.0.1:0", "--geoip-db", filepath.Join(dir, "missing.mmdb")); err == nil ||
+		!strings.Contains(err.Error(), "--geoip-db") {
+		t.Fatalf("a missing GeoIP database: %v", err)
+	}
+	s := startInProc(t, envOf(map[string]string{"OKPAY_GEOIP_DB": geo}), "--addr", "127.0.0.1:0", "--database", dbURL)
+	c := &scanClient{t: t, base: s.url}
+	email, phone, pw := "marked@example.com", "+8613800138556", "a passphrase found in a breach"
+	flow := c.call("POST", "/api/v1/signup", map[string]any{"email": email, "phone": phone, "password": pw}, 202)["flow_token"].(string)
+	done := c.call("POST", "/api/v1/signup/verify", map[string]any{"flow_token": flow,
+		"email_code": mailCode(t, s.url, email, "code_verify_email"), "phone_code": mailCode(t, s.url, phone, "code_verify_phone")}, 200)
+	c.token = done["session"].(map[string]any)["token"].(string)
+	list := c.call("GET", "/api/v1/sessions", nil, 200)["data"].([]any)
+	loc, _ := list[0].(map[string]any)["location"].(map[string]any)
+	if loc["city"] != "Shanghai" || loc["country"] != "CN" || loc["label"] != "Shanghai, CN" {
+		t.Fatalf("session location %v", list[0])
+	}
+	codes := c.call("POST", "/api/v1/me/recovery-codes", nil, 201)["codes"].([]any)
+	user := c.call("GET", "/api/v1/me", nil, 200)["id"].(string)
+
+	_, _, err := runIn(t, noEnv, "user", "mark-compromised", "--database", dbURL, "--user", user, "--actor", "li.wei")
+	if exitCode(err) != 2 {
+		t.Fatalf("without a reason: %v", err)
+	}
+	out, _, err := runIn(t, noEnv, "user", "mark-compromised", "--database", dbURL, "--user", user, "--actor", "li.wei", "--reason", "found in a breach corpus")
+	if err != nil || !strings.Contains(out, "marked the password of "+user) {
+		t.Fatalf("mark-compromised: %v %q", err, out)
+	}
+	c.call("GET", "/api/v1/me", nil, 401) // signed out everywhere
+
+	// The sign-in (password and a recovery code: the SMS limit allows one
+	// code a minute) opens a session that must change the password.
+	c.token = ""
+	c.token = c.call("POST", "/api/v1/sessions", map[string]any{"identifier": email, "password": pw}, 201)["token"].(string)
+	c.token = c.call("POST", "/api/v1/mfa/verify", map[string]any{"method": "recovery_code", "code": codes[0]}, 200)["token"].(string)
+	if me := c.call("GET", "/api/v1/me", nil, 200); me["password_change_required"] != true {
+		t.Fatalf("me: %v", me)
+	}
+	if p := c.call("GET", "/api/v1/sessions", nil, 403); p["code"] != "password_change_required" {
+		t.Fatalf("sessions while forced: %v", p)
+	}
+	c.call("POST", "/api/v1/me/password", map[string]any{"current_password": pw, "new_password": "a new passphrase nobody knows"}, 204)
+	c.call("GET", "/api/v1/sessions", nil, 200)
+	s.stop(t)
+
+	db, err := sqldb.Open(context.Background(), dbURL, sqldb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entries, err := audit.New(db).List(context.Background(), user, 50, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		if e.Name == "authn_password_compromised" && e.Actor == "cli:li.wei" && e.Reason == "found in a breach corpus" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the mark is not in the audit log")
 	}
 }

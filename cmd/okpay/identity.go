@@ -17,6 +17,7 @@ import (
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/geoip"
 	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
@@ -35,6 +36,7 @@ type identityFlags struct {
 	smsToken     string
 	pepper       string
 	hashParallel int
+	geoipDB      string
 }
 
 func (f *identityFlags) register(fs *flagSet) {
@@ -46,7 +48,8 @@ func (f *identityFlags) register(fs *flagSet) {
 	fs.StringVar(&f.smsToken, "sms-token", "", "bearer token for the SMS gateway")
 	fs.StringVar(&f.pepper, "password-pepper", "", "optional secret (≥16 bytes) mixed into every password hash; changing it invalidates all passwords")
 	fs.IntVar(&f.hashParallel, "password-hash-concurrency", 0, "most password hashes computed at once (0: one per CPU); bounds memory under a login storm")
-	fs.bindEnv("base-url", "secret-key", "dev", "smtp-url", "sms-url", "sms-token", "password-pepper", "password-hash-concurrency")
+	fs.StringVar(&f.geoipDB, "geoip-db", "", "optional GeoLite2-City (MaxMind DB) file: the approximate location of sessions and sign-ins in the session list and security notices, and the impossible-travel freeze rule; unset: locations are \"unknown\" and the rule is off")
+	fs.bindEnv("base-url", "secret-key", "dev", "smtp-url", "sms-url", "sms-token", "password-pepper", "password-hash-concurrency", "geoip-db")
 }
 
 // identityStack is the running identity service and its notification
@@ -143,8 +146,17 @@ func newIdentityService(db *sqldb.DB, clk clock.Clock, idgen ids.Generator, cata
 	// Without a base URL a browser accepts as a WebAuthn origin, the
 	// service runs without passkeys (buildIdentity says why).
 	pk, _ := newPasskeys(db, clk, base)
-	svc, err := identity.New(identity.Deps{DB: db, Clock: clk, IDs: idgen, Keys: keys, Hasher: hasher,
-		CheckPassword: password.NewPolicy(bl).Check, Outbox: outbox, Catalog: catalog, Passkeys: pk}, identity.Config{BaseURL: base})
+	deps := identity.Deps{DB: db, Clock: clk, IDs: idgen, Keys: keys, Hasher: hasher,
+		CheckPassword: password.NewPolicy(bl).Check, Outbox: outbox, Catalog: catalog, Passkeys: pk}
+	if f.geoipDB != "" {
+		// Opened once for the life of the process (memory-mapped).
+		geo, err := geoip.Open(f.geoipDB)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--geoip-db: %w", err)
+		}
+		deps.Locator = geo
+	}
+	svc, err := identity.New(deps, identity.Config{BaseURL: base})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -72,7 +72,7 @@ func commands() []command {
 		{"ledger", "ledger tools: \"okpay ledger verify\" checks every invariant", runLedger},
 		{"apikey", "API keys: \"okpay apikey create --name NAME\" prints a new key", runAPIKey},
 		{"audit", "security audit log: \"okpay audit verify\" checks its hash chain", runAudit},
-		{"user", "account actions for the support back office: unfreeze, terminate-sessions (audited)", runUser},
+		{"user", "account actions for the support back office: unfreeze, terminate-sessions, mark-compromised (audited)", runUser},
 		{"agent", "staff accounts: \"okpay agent create --email E --name N --role admin\" prints an enrolment link; list, disable, reset", runAgent},
 		{"keygen", "print a new master key for --secret-key", runKeygen},
 		{"bench", "benchmarks: \"okpay bench ledger\" measures transfers/s over HTTP and in-process", runBench},

@@ -291,7 +291,9 @@ func (h *harness) securityScenario(t *testing.T, big func(v any) string, transpo
 		}
 		h.do(t, req{method: "GET", path: "/api/v1/me", auth: bearer(r.str("token")), want: 200})
 		h.do(t, req{method: "POST", path: "/api/v1/sessions/refresh-token", auth: bearer(r.str("token")), want: 403, code: "step_up_required"})
-		// Spent: presented again, it signs the device out.
+		// Spent: presented again after the 30-second grace for a lost
+		// answer, it signs the device out.
+		h.clock.Advance(31 * time.Second)
 		h.do(t, req{method: "POST", path: "/api/v1/sessions/refresh", noAuth: true, body: map[string]any{"refresh_token": issued}, want: 401, code: "unauthorized"})
 		h.do(t, req{method: "GET", path: "/api/v1/me", auth: bearer(r.str("token")), want: 401, code: "unauthorized"})
 		// The sign-up's chain runs until 12 hours after the sign-up.

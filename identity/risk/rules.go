@@ -35,6 +35,12 @@ const (
 	// only when they are more than TravelToleranceKm apart.
 	MaxTravelSpeedKmh = 900.0
 	TravelToleranceKm = 5.0
+	// TravelHistoryWindow is how far back a caller must give the rule
+	// its sign-in history: no two points on Earth are more than
+	// MaxDistanceKm (half the circumference) apart, which takes under
+	// 22.3 h at MaxTravelSpeedKmh, so an older sign-in can never make a
+	// new one impossible.
+	TravelHistoryWindow = 24 * time.Hour
 
 	// R4: a payout fingerprint linked to SharedFingerprintAccounts or more
 	// distinct accounts.
@@ -183,6 +189,10 @@ func matchImpossibleTravel(_ Context, history []Event, ev Event) (map[string]str
 		"max_speed_kmh": strconv.FormatFloat(MaxTravelSpeedKmh, 'f', -1, 64),
 	}, true
 }
+
+// MaxDistanceKm is the longest great-circle distance: half the Earth's
+// circumference.
+const MaxDistanceKm = math.Pi * earthRadiusKm
 
 // maxListedUsers caps the user IDs copied into an R4 decision record.
 const maxListedUsers = 20

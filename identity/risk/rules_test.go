@@ -297,3 +297,20 @@ func TestRSK04_NewPayeeBurst(t *testing.T) {
 		})
 	}
 }
+
+// RSK-04: callers give the travel rule TravelHistoryWindow of sign-ins;
+// no older sign-in could make a new one impossible (the farthest two
+// places are half the circumference apart).
+func TestRSK04_TravelHistoryWindowIsLongEnough(t *testing.T) {
+	if d := DistanceKm(0, 0, 0, 180); math.Abs(d-MaxDistanceKm) > 1e-6 {
+		t.Fatalf("antipodes %.3f km, MaxDistanceKm %.3f", d, MaxDistanceKm)
+	}
+	hours := MaxDistanceKm / MaxTravelSpeedKmh
+	longest := time.Duration(hours * float64(time.Hour))
+	if longest >= TravelHistoryWindow {
+		t.Fatalf("the farthest trip takes %v at %v km/h, the window is %v", longest, MaxTravelSpeedKmh, TravelHistoryWindow)
+	}
+	// Antipodes just inside and just outside that time.
+	wantRule(t, evalLast(t, Context{}, loginAt(0, 0, 0), loginAt(longest-time.Minute, 0, 180)), RuleImpossibleTravel)
+	wantRule(t, evalLast(t, Context{}, loginAt(0, 0, 0), loginAt(longest+time.Minute, 0, 180)), "")
+}
