@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 )
 
 // Who may call a route.
@@ -57,7 +58,9 @@ var ledgerRoutes = []Route{
 // identityRoutes are the customer identity routes, served when the
 // server has an identity service. Their handlers are in
 // identity_handlers.go; Register wraps each as its Auth and Idempotency
-// say, so this table is what is enforced.
+// say, so this table is what is enforced. A customer whose password must
+// change reaches only the session routes of passwordChangeAllowed
+// (identity_codes.go; PWD-08).
 var identityRoutes = []Route{
 	{"POST", "/api/v1/signup", AuthPublic, IdemNone},
 	{"POST", "/api/v1/signup/verify", AuthPublic, IdemNone},
@@ -100,15 +103,26 @@ var identityRoutes = []Route{
 
 // Routes is the API's whole surface, for the route-table and OpenAPI
 // tests: every route, with who may call it.
-var Routes = append(append([]Route(nil), ledgerRoutes...), identityRoutes...)
+var Routes = slices.Concat(ledgerRoutes, identityRoutes, methodRoutes, webhookRoutes, walletRoutes)
 
 // routes lists the routes this server serves: the identity routes only
-// when it has an identity service.
+// when it has an identity service, the payment methods' and the
+// provider's webhook when they are configured.
 func (s *Server) routes() []Route {
-	if s.identity == nil {
-		return ledgerRoutes
+	rs := ledgerRoutes
+	if s.identity != nil {
+		rs = slices.Concat(rs, identityRoutes)
+		if s.methods != nil {
+			rs = slices.Concat(rs, methodRoutes)
+		}
+		if s.wallet != nil {
+			rs = slices.Concat(rs, walletRoutes)
+		}
 	}
-	return Routes
+	if s.webhook != nil {
+		rs = slices.Concat(rs, webhookRoutes)
+	}
+	return rs
 }
 
 // Register adds the API's routes to mux.
@@ -154,11 +168,24 @@ func (s *Server) Register(mux *http.ServeMux) {
 				default:
 					panic("httpapi: unexpected idempotency " + rt.Idempotency + " for " + key)
 				}
-				mux.HandleFunc(key, s.customer(rt.Auth == AuthSessionAAL1, h))
+				mux.HandleFunc(key, s.customer(rt.Auth == AuthSessionAAL1, s.passwordGate(key, h)))
 			default:
 				panic("httpapi: unexpected auth " + rt.Auth + " for " + key)
 			}
 		}
+	}
+
+	// Payment methods (methods_handlers.go) and the provider's webhook
+	// (webhooks.go).
+	if s.identity != nil && s.methods != nil {
+		s.registerMethods(mux)
+	}
+	if s.webhook != nil {
+		mux.HandleFunc("POST /api/v1/webhooks/psp/sandbox", s.handlePSPWebhook)
+	}
+	// The wallet (wallet_handlers.go).
+	if s.identity != nil && s.wallet != nil {
+		s.registerWallet(mux)
 	}
 
 	// Anything else under /api/ is a JSON 404, never an HTML page.

@@ -12,6 +12,8 @@ import (
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ledger"
+	"github.com/okpay/okpay/paymethod"
+	"github.com/okpay/okpay/wallet"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,6 +31,17 @@ type Config struct {
 	// ClientIP tells the client's address for rate limits and audit
 	// records (nil: the socket's; API-04).
 	ClientIP *clientip.Resolver
+	// Methods serves the customer's payment methods
+	// (/api/v1/payment_methods, methods_handlers.go); they need Identity
+	// too. Nil leaves them out.
+	Methods *paymethod.Service
+	// PSPWebhook receives the payment provider's webhooks
+	// (webhooks.go); nil leaves the route out.
+	PSPWebhook *PSPWebhook
+	// Wallet serves the customer's wallets, transactions, transfers,
+	// deposits and limits (wallet_handlers.go); they need Identity too.
+	// Nil leaves them out.
+	Wallet *wallet.Service
 }
 
 // Server serves the JSON API.
@@ -42,6 +55,11 @@ type Server struct {
 	// identity is nil when the identity routes are off.
 	identity *identity.Service
 	clientIP *clientip.Resolver
+	// methods and webhook are nil when their routes are off.
+	methods *paymethod.Service
+	webhook *PSPWebhook
+	// wallet is nil when the wallet routes are off.
+	wallet *wallet.Service
 }
 
 // New returns the API server.
@@ -58,6 +76,9 @@ func New(cfg Config) *Server {
 		flight:   &inFlight{keys: map[string]struct{}{}},
 		identity: cfg.Identity,
 		clientIP: cfg.ClientIP,
+		methods:  cfg.Methods,
+		webhook:  cfg.PSPWebhook,
+		wallet:   cfg.Wallet,
 	}
 }
 

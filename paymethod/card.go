@@ -82,8 +82,9 @@ func (s *Service) AddCard(ctx context.Context, in NewCard) (*Method, error) {
 		codeMAC:     codeMAC,
 		expiresAt:   expires,
 		detail: func(ctx context.Context, tx *sql.Tx, id int64) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO payment_cards (method_id, psp_token, brand, last4, exp_month, exp_year) VALUES ($1, $2, $3, $4, $5, $6)`,
-				id, card.Token, brand, card.Last4, card.ExpMonth, card.ExpYear)
+			_, err := tx.ExecContext(ctx, `INSERT INTO payment_cards (method_id, psp_token, brand, last4, exp_month, exp_year, funding, issuer_country)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				id, card.Token, brand, card.Last4, card.ExpMonth, card.ExpYear, clip(card.Funding, 16), clip(card.IssuerCountry, 2))
 			if err != nil {
 				return okpay.Internal(err, "insert card")
 			}
@@ -125,6 +126,15 @@ func (s *Service) checkCard(c *psp.Card) error {
 	}
 	if c.ExpYear < 100 {
 		c.ExpYear += 2000
+	}
+	c.Funding = strings.ToLower(c.Funding)
+	switch c.Funding {
+	case "credit", "debit", "prepaid":
+	default:
+		c.Funding = ""
+	}
+	if len(c.IssuerCountry) != 2 || !isUpperAlpha(c.IssuerCountry) {
+		c.IssuerCountry = ""
 	}
 	// A card is good through the last day of its expiry month.
 	if s.cardExpired(&Card{ExpMonth: c.ExpMonth, ExpYear: c.ExpYear}) {
@@ -191,6 +201,15 @@ func (s *Service) cardExpired(c *Card) bool {
 	}
 	end := time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC)
 	return !s.now().Before(end)
+}
+
+func isUpperAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func allDigits(s string) bool {

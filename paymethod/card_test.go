@@ -432,6 +432,12 @@ func TestAddCardExpired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A second token of the same card, for adding it again once
+		// expired (the first is detached when the card is deleted).
+		c2, err := e.sb.Tokenize(e.ctx, "4242424242424242", 12, 2026, "123")
+		if err != nil {
+			t.Fatal(err)
+		}
 		e.clock.Set(time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC)) // still good on its last day
 		m, err := e.svc.AddCard(e.ctx, paymethod.NewCard{UserID: u, Token: c.Token, StepUp: e.stepUp()})
 		if err != nil {
@@ -450,7 +456,7 @@ func TestAddCardExpired(t *testing.T) {
 		if err := e.svc.Delete(e.ctx, u, m.ID, e.stepUp()); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.AddCard(e.ctx, paymethod.NewCard{UserID: u, Token: c.Token, StepUp: e.stepUp()})
+		_, err = e.svc.AddCard(e.ctx, paymethod.NewCard{UserID: u, Token: c2.Token, StepUp: e.stepUp()})
 		wantCode(t, err, paymethod.ECardExpired)
 	})
 }

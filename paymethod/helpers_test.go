@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -285,7 +286,7 @@ func (e *env) user() int64 {
 	e.users++
 	id := e.ids.Next()
 	if _, err := e.db.Write.ExecContext(e.ctx, `INSERT INTO users (id, email, phone, password_hash, created_at, updated_at) VALUES ($1, $2, $3, 'x', $4, $4)`,
-		id, fmt.Sprintf("user%d@example.com", id), fmt.Sprintf("+1555%010d", e.users), t0.UnixMicro()); err != nil {
+		id, "user-"+strconv.FormatInt(id, 36)+"@example.com", fmt.Sprintf("+1555%010d", e.users), t0.UnixMicro()); err != nil {
 		e.t.Fatal(err)
 	}
 	return id

@@ -15,14 +15,24 @@ import (
 // with its label, last4 and fingerprint (for disputes and the risk
 // rules); its sealed IBAN or account id is erased. The owner is notified.
 // Deleting a deleted method does nothing; another user's is ENotFound.
+//
+// After the deletion commits, a card is detached at the provider, so its
+// token can never be charged or paid out to again; when the provider
+// cannot be reached, DetachDeleted retries later (the deletion itself
+// stands). A card's token is cleared once the provider has detached it.
 func (s *Service) Delete(ctx context.Context, userID, methodID int64, stepUp time.Time) error {
 	if err := s.checkStepUp(stepUp); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	token := ""
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		token = ""
 		r, err := s.load(ctx, tx, userID, methodID, true)
 		if err != nil {
 			return err
+		}
+		if r.Kind == KindCard {
+			token = r.token
 		}
 		if r.Deleted() {
 			return nil
@@ -51,6 +61,77 @@ func (s *Service) Delete(ctx context.Context, userID, methodID int64, stepUp tim
 		}
 		return s.notify(ctx, tx, r, NoteRemoved, nil)
 	})
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		// A failure is retried by DetachDeleted; the customer's deletion
+		// is done either way.
+		_ = s.detach(ctx, methodID, token)
+	}
+	return nil
+}
+
+// detach detaches a deleted card's token at the provider and, once the
+// provider has done so (or does not know the token), clears it.
+func (s *Service) detach(ctx context.Context, methodID int64, token string) error {
+	err := s.d.Provider.Detach(ctx, token)
+	if err != nil && okpay.ErrorCode(err) != psp.ETokenNotFound {
+		return pspError(err, "card removal")
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE payment_cards SET psp_token = '' WHERE method_id = $1 AND psp_token = $2`, methodID, token)
+		if err != nil {
+			return okpay.Internal(err, "clear detached token")
+		}
+		return nil
+	})
+}
+
+// DetachDeleted detaches at the provider the deleted cards whose detach
+// has not succeeded yet (CRD-08: retried on failure), up to limit of them
+// (100 when limit <= 0), oldest deletion first. It returns how many it
+// detached and the first error; run it from a periodic job.
+func (s *Service) DetachDeleted(ctx context.Context, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.d.DB.Read.QueryContext(ctx, `SELECT m.id, c.psp_token FROM payment_methods m
+		JOIN payment_cards c ON c.method_id = m.id
+		WHERE m.deleted_at > 0 AND c.psp_token <> ''
+		ORDER BY m.deleted_at, m.id LIMIT $1`, limit)
+	if err != nil {
+		return 0, okpay.Internal(err, "find cards to detach")
+	}
+	type due struct {
+		id    int64
+		token string
+	}
+	var list []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.id, &d.token); err != nil {
+			rows.Close()
+			return 0, okpay.Internal(err, "find cards to detach")
+		}
+		list = append(list, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, okpay.Internal(err, "find cards to detach")
+	}
+	n := 0
+	var first error
+	for _, d := range list {
+		if err := s.detach(ctx, d.id, d.token); err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		n++
+	}
+	return n, first
 }
 
 // SetDefault makes a verified method the user's default (the one payouts
@@ -88,6 +169,15 @@ func (s *Service) SetDefault(ctx context.Context, userID, methodID int64) error 
 // (code EMethodHold, with the hold's end) while the method is younger than
 // the payout hold (RSK-02, CRD-06). The account-level gate (freeze,
 // holds) is identity's CanMoveMoneyOut, which the wallet calls too.
+//
+// For a card it also asks the provider whether the card can receive
+// payouts (CRD-06: payout_eligible is the provider's current answer, so
+// a card whose issuer stopped accepting payouts is refused): not, or a
+// token the provider no longer knows, is ENotPayoutEligible; a provider
+// that cannot be reached is EUnavailable (try again later). This is a
+// provider call, quick for the built-in sandbox (a read of its own
+// table); with a remote provider prefer a check with tx nil before the
+// payout's transaction, and again inside it.
 func (s *Service) ForPayout(ctx context.Context, tx *sql.Tx, userID, methodID int64) (psp.Destination, *Method, error) {
 	var none psp.Destination
 	r, err := s.load(ctx, s.querier(tx), userID, methodID, false)
@@ -103,6 +193,16 @@ func (s *Service) ForPayout(ctx context.Context, tx *sql.Tx, userID, methodID in
 		return none, nil, &HoldError{Until: r.HoldUntil}
 	case r.Kind == KindCard && s.cardExpired(r.Card):
 		return none, nil, okpay.Errorf(ECardExpired, "This card has expired: choose another payout method.")
+	case r.Kind == KindCard:
+		c, err := s.d.Provider.Card(ctx, r.token)
+		switch {
+		case okpay.ErrorCode(err) == psp.ETokenNotFound:
+			return none, nil, okpay.Errorf(ENotPayoutEligible, "The payment provider no longer accepts this card: delete it and add it again.")
+		case err != nil:
+			return none, nil, pspError(err, "card payout check")
+		case !c.PayoutEligible:
+			return none, nil, okpay.Errorf(ENotPayoutEligible, "This card cannot receive payouts: choose another payout method.")
+		}
 	}
 	d := psp.Destination{}
 	switch r.Kind {

@@ -71,6 +71,9 @@ const (
 	// ENoCodeExpected: the method is not waiting for a code (not yet, or
 	// no longer).
 	ENoCodeExpected = "no_code_expected"
+	// ENotPayoutEligible: the provider says the card cannot receive
+	// payouts (CRD-06; a prepaid card, for example).
+	ENotPayoutEligible = "method_not_payout_eligible"
 )
 
 // Failure codes recorded on a failed or disabled method (Method.FailureCode),

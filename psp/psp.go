@@ -34,6 +34,15 @@ type Card struct {
 	Last4       string
 	ExpMonth    int
 	ExpYear     int
+	// Funding is the card's funding type: "credit", "debit", "prepaid",
+	// or "" when the provider does not know.
+	Funding string
+	// IssuerCountry is the issuing bank's country (ISO 3166-1 alpha-2),
+	// or "" when unknown.
+	IssuerCountry string
+	// PayoutEligible tells whether the card can receive payouts (CRD-06:
+	// the provider's answer, asked again before each payout).
+	PayoutEligible bool
 }
 
 // Status is the state of a charge, verification or payout at the provider.
@@ -137,8 +146,14 @@ type Event struct {
 type Provider interface {
 	// Name identifies the provider in accounts and logs ("sandbox").
 	Name() string
-	// Card returns the public facts of a card token.
+	// Card returns the public facts of a card token (ETokenNotFound for
+	// an unknown or detached one).
 	Card(ctx context.Context, token string) (Card, error)
+	// Detach ends a card token at the provider when its owner deletes the
+	// card (CRD-08): no charge or payout can use it afterwards. Detaching
+	// a detached token succeeds (it is idempotent, so a failed call can
+	// be retried); an unknown token is ETokenNotFound.
+	Detach(ctx context.Context, token string) error
 	// Charge takes money from a card, or verifies it when the amount is zero.
 	Charge(ctx context.Context, req ChargeRequest) (Charge, error)
 	// Payout sends money to a destination.

@@ -26,6 +26,8 @@ import (
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/notify"
+	"github.com/okpay/okpay/paymethod"
+	"github.com/okpay/okpay/wallet"
 )
 
 //go:embed templates/*.html
@@ -53,6 +55,17 @@ type Config struct {
 	// Agents enables the staff console at /staff/ (staff.go); nil leaves
 	// it out.
 	Agents *agent.Service
+	// Methods enables the payment-method pages at /account/methods
+	// (methods.go); it needs Identity. Nil leaves them out.
+	Methods *paymethod.Service
+	// CardTokenURL is where the card form sends the card details: the
+	// provider's hosted token endpoint (default DefaultCardTokenURL, the
+	// built-in sandbox's). OKPay's own handlers never see them.
+	CardTokenURL string
+	// Wallet enables the wallet pages at /wallet (wallet*.go): balances,
+	// history, sending money and card deposits (these from the cards of
+	// Methods); it needs Identity. Nil leaves them out.
+	Wallet *wallet.Service
 }
 
 // Server renders the HTML pages. Create it with New; it is safe for
@@ -68,7 +81,9 @@ type Server struct {
 	mailbox *notify.DevMailbox
 	// clientIP resolves client addresses (nil: the socket's).
 	clientIP *clientip.Resolver
-	staff    *staffState // nil without Config.Agents
+	staff    *staffState   // nil without Config.Agents
+	methods  *methodsState // nil without Config.Methods
+	wallet   *walletState  // nil without Config.Wallet
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -131,6 +146,12 @@ func New(cfg Config) (*Server, error) {
 	if err := s.initStaff(cfg.Agents); err != nil {
 		return nil, err
 	}
+	if err := s.initMethods(cfg.Methods, cfg.CardTokenURL); err != nil {
+		return nil, err
+	}
+	if err := s.initWallet(cfg.Wallet, cfg.Methods); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -172,6 +193,8 @@ func (s *Server) Routes() []Route {
 		rs = append(rs, Route{http.MethodGet, "/dev/mailbox", http.HandlerFunc(s.handleMailbox)})
 	}
 	rs = append(rs, s.staffRoutes()...)
+	rs = append(rs, s.methodRoutes()...)
+	rs = append(rs, s.walletRoutes()...)
 	return rs
 }
 
@@ -190,6 +213,8 @@ type page struct {
 	// them); SignedIn picks the signed-in links.
 	Accounts bool
 	SignedIn bool
+	// Wallet tells whether the wallet pages exist (the nav links to them).
+	Wallet bool
 	// Script loads app.js (the password show/hide toggle).
 	Script bool
 	// NoStore sends Cache-Control: no-store (authenticated pages and
@@ -219,6 +244,7 @@ func (s *Server) newPage(r *http.Request) *page {
 		// A cheap guess for pages that do not check the session: a
 		// session cookie is present. Account pages set it exactly.
 		p.SignedIn = cookieValue(r, sessionCookie) != ""
+		p.Wallet = s.wallet != nil
 	}
 	return p
 }

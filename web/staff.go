@@ -59,6 +59,9 @@ type StaffRoute struct {
 // staffState is the console's part of the Server.
 type staffState struct {
 	svc *agent.Service
+	// review is the withdrawal reviewers' part (staff_review.go), nil
+	// until EnableWithdrawalReview.
+	review *reviewState
 }
 
 // Page templates of the staff console; each is parsed with layout.html,
@@ -168,7 +171,7 @@ func (s *Server) StaffRoutes() []StaffRoute {
 	}
 	h := func(f func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(f) }
 	get, post := http.MethodGet, http.MethodPost
-	return []StaffRoute{
+	routes := []StaffRoute{
 		{get, "/staff/login", StaffPublic, "", h(s.handleStaffLoginPage)},
 		{post, "/staff/login", StaffPublic, "", h(s.handleStaffLogin)},
 		{get, "/staff/enroll/{token}", StaffPublic, "", h(s.handleStaffEnrollPage)},
@@ -198,6 +201,9 @@ func (s *Server) StaffRoutes() []StaffRoute {
 		{get, "/staff/teams", StaffFull, agent.PermTeamManage, h(s.handleStaffTeams)},
 		{post, "/staff/teams", StaffFull, agent.PermTeamManage, h(s.handleStaffTeamSave)},
 	}
+	// The withdrawal reviewers' pages (staff_review.go).
+	routes = append(routes, s.staffReviewRoutes()...)
+	return routes
 }
 
 // ---- the checks ----

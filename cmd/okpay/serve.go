@@ -72,6 +72,8 @@ type serveConfig struct {
 	debugAddr    string
 	proxies      string
 	identity     identityFlags
+	agents       agentFlags
+	psp          pspFlags
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -88,6 +90,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.proxies, "trusted-proxies", "", "addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (comma-separated; default none)")
 	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr", "trusted-proxies")
 	c.identity.register(fs)
+	c.agents.register(fs)
+	c.psp.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,13 +136,45 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	runCtx, stopIdentity := context.WithCancel(context.Background())
 	defer stopIdentity()
 	ident.run(runCtx, log)
+	// Staff accounts for the console at /staff/ (agent.go).
+	staff, err := newAgentService(db, clk, idgen, ident, &c.agents)
+	if err != nil {
+		return err
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if err := staff.Sweep(runCtx); err != nil && runCtx.Err() == nil {
+					log.Warn("staff sweep", "err", err)
+				}
+			}
+		}
+	}()
+	// The payment provider and the payment methods (methods.go).
+	payments, err := buildPayments(log, db, clk, idgen, catalog, ident, &c.psp, c.identity.baseURL)
+	if err != nil {
+		return err
+	}
+	defer payments.close()
+	// The wallet over them (wallet.go).
+	wal, err := buildWallet(ctx, log, db, led, clk, idgen, catalog, ident, payments)
+	if err != nil {
+		return err
+	}
+	defer wal.Close()
 	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString(),
-		Identity: ident.svc, Outbox: ident.outbox, Mailbox: ident.mailbox, ClientIP: proxies})
+		Identity: ident.svc, Outbox: ident.outbox, Mailbox: ident.mailbox, ClientIP: proxies,
+		Methods: payments.methods, Wallet: wal, Agents: staff})
 	if err != nil {
 		return err
 	}
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg,
-		Identity: ident.svc, ClientIP: proxies})
+		Identity: ident.svc, ClientIP: proxies, Methods: payments.methods, PSPWebhook: payments.webhook, Wallet: wal})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +195,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	api.Register(mux)
 	pages.Register(mux)
+	mux.Handle("/sandbox/", payments.sandbox.Handler()) // the built-in provider's pages and token endpoint
 	// Cross-site state-changing requests get 403: a problem document
 	// under /api/, the page shell's answer elsewhere.
 	cop := http.NewCrossOriginProtection()
@@ -208,6 +245,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		defer dsrv.Close()
 		log.Info("profiling enabled", "addr", dln.Addr().String())
 	}
+	payments.start(runCtx, log, ln.Addr())
+	runWallet(runCtx, log, wal)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

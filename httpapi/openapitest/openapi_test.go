@@ -40,6 +40,7 @@ import (
 	"github.com/okpay/okpay/money"
 	"github.com/okpay/okpay/sqldb"
 	"github.com/okpay/okpay/sqldb/sqldbtest"
+	"github.com/okpay/okpay/wallet"
 )
 
 // ---------------------------------------------------------------------------
@@ -172,6 +173,8 @@ var idPrefixes = map[string]string{
 	"/api/v1/holds/":       "ent_",
 	"/api/v1/sessions/":    "ses_",
 	"/api/v1/me/passkeys/": "pkey_",
+	// Payment methods (methods_test.go).
+	"/api/v1/payment_methods/": "pm_",
 }
 
 // lists are the operations that answer a page of a list.
@@ -180,6 +183,7 @@ var lists = map[string]bool{
 	"GET /api/v1/accounts/{id}/entries": true,
 	"GET /api/v1/sessions":              true,
 	"GET /api/v1/me/passkeys":           true,
+	"GET /api/v1/payment_methods":       true,
 }
 
 func enumStrings(s *base.Schema) []string {
@@ -352,9 +356,9 @@ func TestOpenAPIConventions(t *testing.T) {
 			}
 			if code[0] == '2' {
 				success++
-				mt := r.Content.GetOrZero("application/json")
+				mt := r.Content.GetOrZero(successMedia(key)) // JSON, except the CSV export (wallet_test.go)
 				if r.Content.Len() != 1 || mt == nil {
-					t.Errorf("%s %s: a success must be application/json", key, code)
+					t.Errorf("%s %s: a success must be %s", key, code, successMedia(key))
 				} else if mt.Examples.Len() == 0 && mt.Example == nil {
 					t.Errorf("%s %s: the success response needs an example", key, code)
 				}
@@ -501,7 +505,9 @@ type harness struct {
 	clock *clock.Manual
 	led   *ledger.Ledger
 	db    *sqldb.DB
-	id    *identityDeps // the customer identity service (identity_test.go)
+	id    *identityDeps   // the customer identity service (identity_test.go)
+	pay   *paymentDeps    // the payment methods and the sandbox (methods_test.go)
+	wal   *wallet.Service // the wallet (wallet_test.go)
 
 	mu      sync.Mutex
 	seen    map[string]map[int]int // route → status → count
@@ -531,12 +537,15 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	id := newIdentity(t, db, clk, gen, cat)
-	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat, Identity: id.svc})
+	pay := newPayments(t, db, clk, gen, id, cat)
+	wal := newWallet(t, db, clk, gen, led, id, pay, cat)
+	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat, Identity: id.svc, Methods: pay.pm, PSPWebhook: pay.hook, Wallet: wal})
 	mux := http.NewServeMux()
 	api.Register(mux)
 	srv := httptest.NewServer(api.Observe(mux))
 	t.Cleanup(srv.Close)
-	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
+	pay.start(t, srv.URL)
+	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, pay: pay, wal: wal, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
 }
 
 // req is one request of a scenario.
@@ -751,7 +760,7 @@ func (h *harness) check(t *testing.T, q req, body []byte, out *resp) {
 	if out.status != q.want {
 		t.Errorf("%s: status %d, want %d\nbody: %s", name, out.status, q.want, out.raw)
 	}
-	if len(out.raw) > 0 {
+	if len(out.raw) > 0 && (out.status >= 300 || successMedia(route) == "application/json") { // the CSV export is no JSON (wallet_test.go)
 		if err := json.Unmarshal(out.raw, &out.obj); err != nil {
 			t.Errorf("%s: the body is not a JSON object: %v\n%s", name, err, out.raw)
 		}
@@ -787,8 +796,8 @@ func (h *harness) check(t *testing.T, q req, body []byte, out *resp) {
 		if len(out.raw) != 0 || ct != "" {
 			t.Errorf("%s: 204 with Content-Type %q and %d bytes", name, ct, len(out.raw))
 		}
-	} else if ct != "application/json" {
-		t.Errorf("%s: Content-Type %q, want application/json", name, ct)
+	} else if want := successContentType(route); ct != want { // JSON, except the CSV export (wallet_test.go)
+		t.Errorf("%s: Content-Type %q, want %s", name, ct, want)
 	}
 	if cc := out.header.Get("Cache-Control"); q.path != "/api/openapi.json" && cc != "no-store" {
 		t.Errorf("%s: Cache-Control %q, want no-store", name, cc)
@@ -1272,6 +1281,13 @@ func TestOpenAPIConformance(t *testing.T) {
 
 	// The customer identity routes (identity_test.go).
 	t.Run("identity", h.identityScenario)
+
+	// The payment methods and the provider's webhook (methods_test.go).
+	t.Run("payment methods", h.paymentMethodsScenario)
+
+	// The wallet: wallets, transactions, transfers, deposits, limits
+	// (wallet_test.go).
+	t.Run("wallet", h.walletScenario)
 
 	// Failures on OKPay's side: a ledger that is shutting down answers
 	// money-moving requests with 503, a database that is gone makes every

@@ -22,7 +22,12 @@ const (
 	behaveInsufficient = "insufficient_funds"
 	behaveChallenge    = "challenge"
 	behavePayoutFail   = "payout_fail"
+	behaveNoPayouts    = "no_payouts"
 )
+
+// detachedPrefix marks the stored behaviour of a detached token: it keeps
+// its facts for the sandbox page, and no charge or payout can use it.
+const detachedPrefix = "detached:"
 
 // TestCard is a documented test card number.
 type TestCard struct {
@@ -40,6 +45,7 @@ func TestCards() []TestCard {
 		{"4000 0000 0000 9995", "visa", behaveInsufficient},
 		{"4000 0000 0000 3220", "visa", behaveChallenge},
 		{"4000 0000 0000 0077", "visa", behavePayoutFail},
+		{"5105 1051 0510 5100", "mastercard", behaveNoPayouts},
 		{"5555 5555 5555 4444", "mastercard", behaveSucceed},
 		{"6200 0000 0000 0005", "unionpay", behaveSucceed},
 		{"3782 822463 10005", "amex", behaveSucceed},
@@ -55,6 +61,25 @@ func behaviourOf(pan string) string {
 		}
 	}
 	return behaveSucceed
+}
+
+// cardProfile returns what the sandbox says of a card besides its
+// number: its funding type, its issuer's country and whether it can
+// receive payouts (CRD-06). The prepaid test card cannot; the others can
+// (payouts to 4000 0000 0000 0077 are accepted, then fail).
+func cardProfile(brand, behaviour string) (funding, country string, payouts bool) {
+	if behaviour == behaveNoPayouts {
+		return "prepaid", "US", false
+	}
+	switch brand {
+	case "amex":
+		return "credit", "US", true
+	case "jcb":
+		return "credit", "JP", true
+	case "unionpay":
+		return "debit", "CN", true
+	}
+	return "debit", "US", true
 }
 
 // Problems with card input, by field ("number", "expiry", "cvc"). The token
@@ -248,6 +273,7 @@ func (s *Sandbox) store(ctx context.Context, c cardFacts) (psp.Card, error) {
 		ExpMonth:    c.expMonth,
 		ExpYear:     c.expYear,
 	}
+	card.Funding, card.IssuerCountry, card.PayoutEligible = cardProfile(c.brand, c.behaviour)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO psp_sandbox_tokens
 			(id, token, fingerprint, brand, last4, exp_month, exp_year, behaviour, created_at)
@@ -273,6 +299,7 @@ func (s *Sandbox) fingerprint(digits string) string {
 type tokenRow struct {
 	card      psp.Card
 	behaviour string
+	detached  bool
 }
 
 // validToken reports whether tok has the shape of a sandbox token.
@@ -311,15 +338,45 @@ func (s *Sandbox) token(ctx context.Context, q querier, tok string) (tokenRow, e
 	if err != nil {
 		return tokenRow{}, okpay.Internal(err, "sandbox: read a card token")
 	}
+	r.behaviour, r.detached = strings.CutPrefix(r.behaviour, detachedPrefix)
+	r.card.Funding, r.card.IssuerCountry, r.card.PayoutEligible = cardProfile(r.card.Brand, r.behaviour)
 	return r, nil
 }
 
-// Card returns the public facts of a token (psp.ETokenNotFound if
-// unknown).
+// liveToken reads a token that charges and payouts may use: an unknown
+// or detached one is psp.ETokenNotFound.
+func (s *Sandbox) liveToken(ctx context.Context, q querier, tok string) (tokenRow, error) {
+	r, err := s.token(ctx, q, tok)
+	if err == nil && r.detached {
+		return tokenRow{}, okpay.Errorf(psp.ETokenNotFound, "The card token is unknown.")
+	}
+	return r, err
+}
+
+// Card returns the public facts of a token (psp.ETokenNotFound if unknown
+// or detached).
 func (s *Sandbox) Card(ctx context.Context, token string) (psp.Card, error) {
-	r, err := s.token(ctx, s.db.Read, token)
+	r, err := s.liveToken(ctx, s.db.Read, token)
 	if err != nil {
 		return psp.Card{}, err
 	}
 	return r.card, nil
+}
+
+// Detach ends a token, as when its owner deletes the card at OKPay
+// (CRD-08): later charges and payouts with it fail with
+// psp.ETokenNotFound, while the sandbox page still lists it, marked
+// detached. Detaching twice succeeds; an unknown token is
+// psp.ETokenNotFound.
+func (s *Sandbox) Detach(ctx context.Context, token string) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		r, err := s.token(ctx, tx, token)
+		if err != nil || r.detached {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE psp_sandbox_tokens SET behaviour = $1 WHERE token = $2`,
+			detachedPrefix+r.behaviour, token)
+		return err
+	})
+	return wrap(err, "sandbox: detach a card token")
 }

@@ -23,7 +23,7 @@ func TestTestCardsAreValidAndDocumented(t *testing.T) {
 		}
 		seen[c.Behaviour] = true
 	}
-	for _, b := range []string{behaveSucceed, behaveDecline, behaveInsufficient, behaveChallenge, behavePayoutFail} {
+	for _, b := range []string{behaveSucceed, behaveDecline, behaveInsufficient, behaveChallenge, behavePayoutFail, behaveNoPayouts} {
 		if !seen[b] {
 			t.Errorf("no test card for behaviour %q", b)
 		}

@@ -106,7 +106,7 @@ func (s *Sandbox) Charge(ctx context.Context, req psp.ChargeRequest) (psp.Charge
 	}
 	var out chargeRow
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		tok, err := s.token(ctx, tx, req.Token)
+		tok, err := s.liveToken(ctx, tx, req.Token)
 		if err != nil {
 			return err
 		}

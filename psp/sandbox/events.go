@@ -284,11 +284,14 @@ func (s *Sandbox) record(ctx context.Context, c claimedEvent, code int, sendErr 
 	var q string
 	var args []any
 	if sendErr == nil {
-		// Whoever holds the lease now, the event went out.
+		// Only while this claim holds the lease: a redelivery asked for
+		// while this attempt was in flight (Redeliver clears the lease)
+		// must still go out, and a worker that took over an expired
+		// lease delivers again (webhooks are at least once).
 		q = `UPDATE psp_sandbox_events SET status = 'delivered', attempts = attempts + 1, delivered_at = $2,
 				last_status = $3, last_error = '', locked_until = 0
-			WHERE id = $1 AND status = 'pending'`
-		args = []any{c.id, micros(now), code}
+			WHERE id = $1 AND status = 'pending' AND locked_by = $4 AND locked_until = $5`
+		args = []any{c.id, micros(now), code, s.node, c.until}
 	} else {
 		status := "pending"
 		if attempts >= s.maxTry {

@@ -158,6 +158,7 @@ type (
 		Token, Brand, Last4 string
 		ExpMonth, ExpYear   int
 		Created             time.Time
+		Detached            bool
 	}
 	chargeItem struct {
 		ID, Reference, Status, FailureCode, Descriptor, ActionPath string
@@ -225,7 +226,7 @@ func (p *pages) indexData(ctx context.Context) (indexData, error) {
 	}
 	d.TestIBANs = []string{"GB82WEST12345698765432", "DE89370400440532013000", "GB94FAIL12345698765432"}
 	db := p.s.db.Read
-	rows, err := db.QueryContext(ctx, `SELECT token, brand, last4, exp_month, exp_year, created_at
+	rows, err := db.QueryContext(ctx, `SELECT token, brand, last4, exp_month, exp_year, created_at, behaviour
 		FROM psp_sandbox_tokens ORDER BY id DESC LIMIT $1`, listLimit)
 	if err != nil {
 		return d, err
@@ -233,10 +234,12 @@ func (p *pages) indexData(ctx context.Context) (indexData, error) {
 	for rows.Next() {
 		var t tokenItem
 		var at int64
-		if err := rows.Scan(&t.Token, &t.Brand, &t.Last4, &t.ExpMonth, &t.ExpYear, &at); err != nil {
+		var behaviour string
+		if err := rows.Scan(&t.Token, &t.Brand, &t.Last4, &t.ExpMonth, &t.ExpYear, &at, &behaviour); err != nil {
 			rows.Close()
 			return d, err
 		}
+		t.Detached = strings.HasPrefix(behaviour, detachedPrefix)
 		t.Created = time.UnixMicro(at)
 		d.Tokens = append(d.Tokens, t)
 	}

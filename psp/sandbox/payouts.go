@@ -161,7 +161,7 @@ func (s *Sandbox) Payout(ctx context.Context, req psp.PayoutRequest) (psp.Payout
 		outcome, failure := psp.StatusSucceeded, ""
 		switch d.Kind {
 		case psp.DestCard:
-			tok, err := s.token(ctx, tx, d.Token)
+			tok, err := s.liveToken(ctx, tx, d.Token)
 			if err != nil {
 				return err
 			}

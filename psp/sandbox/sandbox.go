@@ -32,6 +32,7 @@
 //	4000 0000 0000 9995  visa         charges fail with insufficient_funds; zero-amount verifications succeed
 //	4000 0000 0000 3220  visa         charges require a 3-D Secure challenge (complete or fail it on its page)
 //	4000 0000 0000 0077  visa         charges succeed; payouts to the card fail (payout_declined)
+//	5105 1051 0510 5100  mastercard   prepaid: charges succeed; not eligible for payouts (Card says so)
 //	5555 5555 5555 4444  mastercard   charges and payouts succeed
 //	6200 0000 0000 0005  unionpay     charges and payouts succeed
 //	3782 822463 10005    amex         charges and payouts succeed
@@ -39,6 +40,12 @@
 //
 // Any other Luhn-valid number of 13 to 19 digits succeeds. A card whose
 // expiry has passed by the time of a charge fails with expired_card.
+// Card reports each card's funding type and issuer country (American
+// Express and JCB are credit cards, the prepaid card is prepaid, the
+// others debit; UnionPay is issued in CN, JCB in JP, the others in US)
+// and whether it can receive payouts (all but the prepaid card). Detach
+// ends a token: charges and payouts with it then fail as with an unknown
+// token.
 //
 // Bank accounts (IBAN, checksum verified) and e-wallet accounts whose text
 // contains "FAIL" fail their payouts (account_closed, account_not_found);
@@ -266,6 +273,18 @@ func New(opts Options) (*Sandbox, error) {
 
 // Name returns "sandbox".
 func (s *Sandbox) Name() string { return Name }
+
+// SetWebhookURL changes where the events go, for a program that learns its
+// own address only once it listens (a port chosen by the system). Call it
+// before Start.
+func (s *Sandbox) SetWebhookURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		panic("sandbox: SetWebhookURL after Start")
+	}
+	s.hook = u
+}
 
 // Start runs the worker that settles due charges and payouts and delivers
 // webhooks, until ctx is done or Close is called. Calling it again does

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/okpay/okpay/clock"
+	"github.com/okpay/okpay/fee"
+	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/ledger"
+	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/sqldb"
+	"github.com/okpay/okpay/wallet"
+)
+
+// The wallet side of serve: the customers' wallets, transfers and card
+// deposits (package wallet) over the ledger, the identity service, the
+// fee schedule, the payment provider and the payment methods; the
+// provider's webhooks reach its deposits, and a periodic job fails the
+// transfers left unconfirmed.
+
+// walletJobInterval is how often unconfirmed transfers are failed.
+const walletJobInterval = time.Minute
+
+// walletFees adapts the fee schedule to the wallet: the wallet quotes a
+// P2P transfer with its own method name ("wallet"), which in the schedule
+// is an operation without a payment method.
+type walletFees struct{ s *fee.Schedule }
+
+func (f walletFees) Quote(op, method string, amount money.Amount) (money.Amount, string, error) {
+	if method == wallet.MethodWallet {
+		method = ""
+	}
+	return f.s.Quote(op, method, amount)
+}
+
+// buildWallet builds the wallet and hands the provider's webhook events
+// to it.
+func buildWallet(ctx context.Context, log *slog.Logger, db *sqldb.DB, led *ledger.Ledger, clk clock.Clock, idgen ids.Generator,
+	catalog *i18n.Catalog, ident *identityStack, payments *paymentStack) (*wallet.Service, error) {
+	w, err := wallet.New(ctx, wallet.Deps{
+		DB: db, Ledger: led, Identity: ident.svc, Fees: walletFees{fee.Default()},
+		Provider: payments.sandbox, Cards: payments.methods,
+		Catalog: catalog, Clock: clk, IDs: idgen, Logger: log,
+	}, wallet.Config{})
+	if err != nil {
+		return nil, err
+	}
+	// The webhook applies the payment methods' events in its transaction;
+	// the wallet's deposits run their own (the ledger's).
+	payments.webhook.OwnTx = append(payments.webhook.OwnTx, w.ApplyProviderEvent)
+	return w, nil
+}
+
+// runWallet fails the transfers whose confirmation window passed, now and
+// then, until ctx ends.
+func runWallet(ctx context.Context, log *slog.Logger, w *wallet.Service) {
+	go func() {
+		t := time.NewTicker(walletJobInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if n, err := w.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("wallet: expire unconfirmed transfers", "err", err)
+			} else if n > 0 {
+				log.Info("wallet: unconfirmed transfers expired", "count", n)
+			}
+		}
+	}()
+}
