@@ -25,10 +25,10 @@ const (
 	// approves other agents' requests (maker-checker, SUP-02).
 	RoleSupervisor Role = "supervisor"
 	// RoleRisk reviews withdrawals and security cases, approves sensitive
-	// requests and reads the audit log.
+	// requests, reads the audit log and keeps the exchange rates.
 	RoleRisk Role = "risk"
-	// RoleAdmin manages staff accounts and teams and reads the audit log
-	// and reports. It is a management role, not a desk role: an admin who
+	// RoleAdmin manages staff accounts and teams, keeps the exchange rates
+	// and reads the audit log and reports. It is a management role, not a desk role: an admin who
 	// also answers customers holds the agent role too (least privilege).
 	RoleAdmin Role = "admin"
 )
@@ -83,6 +83,7 @@ const (
 	PermAgentRead               Permission = "agent:read"
 	PermAgentManage             Permission = "agent:manage"
 	PermTeamManage              Permission = "team:manage"
+	PermFXManage                Permission = "fx:manage" // exchange rates: set one, upload the ECB file (audited)
 )
 
 // Catalogue lists every permission, in the order the pages show them.
@@ -93,6 +94,7 @@ func Catalogue() []Permission {
 		PermCustomerSendReset, PermCustomerResendNotice, PermCustomerResetFactorReq, PermTransactionRead,
 		PermHoldLift, PermApprovalApprove, PermWithdrawalRead, PermWithdrawalReview,
 		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage,
+		PermFXManage,
 	}
 }
 
@@ -118,10 +120,10 @@ var matrix = map[Role][]Permission{
 		PermCustomerRead, PermCustomerRevealPII, PermCustomerFreeze, PermCustomerRevokeSessions,
 		PermCustomerResetFactorReq, PermTransactionRead, PermHoldLift, PermApprovalApprove,
 		PermWithdrawalRead, PermWithdrawalReview,
-		PermReportRead, PermAuditRead,
+		PermReportRead, PermAuditRead, PermFXManage,
 	},
 	RoleAdmin: {
-		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage,
+		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage, PermFXManage,
 	},
 }
 

@@ -12,7 +12,7 @@ import (
 // TestSUP01_PermissionMatrix checks the shape of the role matrix: every
 // permission is object:action and granted to someone; the admin manages
 // staff but reads no customer data and reviews no money; only risk
-// reviews withdrawals; approvals (the checker of maker-checker) belong to
+// reviews withdrawals; only risk and admin keep the exchange rates; approvals (the checker of maker-checker) belong to
 // supervisor and risk, not to the plain agent; a disabled or missing
 // agent can do nothing.
 func TestSUP01_PermissionMatrix(t *testing.T) {
@@ -42,6 +42,7 @@ func TestSUP01_PermissionMatrix(t *testing.T) {
 		agent.PermCustomerRevealPII: {agent.RoleAgent, agent.RoleSupervisor, agent.RoleRisk},
 		agent.PermAuditRead:         {agent.RoleRisk, agent.RoleAdmin},
 		agent.PermConversationRead:  {agent.RoleAgent, agent.RoleSupervisor, agent.RoleRisk},
+		agent.PermFXManage:          {agent.RoleRisk, agent.RoleAdmin},
 	}
 	for p, roles := range want {
 		for _, r := range agent.Roles() {

@@ -224,6 +224,12 @@ type SetRateInput struct {
 // afterwards (a correction is a new rate), so the table is its audit
 // trail. Returns EInvalid for a bad pair, rate, By or Note.
 func (s *Service) SetRate(ctx context.Context, in SetRateInput) (*RateRecord, error) {
+	return s.setRate(ctx, in, nil)
+}
+
+// setRate is SetRate; then, when not nil, runs in the transaction that
+// stores the rate (SetRateAudited's audit record).
+func (s *Service) setRate(ctx context.Context, in SetRateInput, then func(tx *sql.Tx, rec *RateRecord) error) (*RateRecord, error) {
 	r, err := ParseRate(in.Base, in.Quote, in.Rate)
 	if err != nil {
 		return nil, err
@@ -236,9 +242,17 @@ func (s *Service) SetRate(ctx context.Context, in SetRateInput) (*RateRecord, er
 	}
 	now := s.now()
 	rec := &RateRecord{ID: s.ids.Next(), Rate: r, Source: SourceAdmin, AsOf: now, ImportedAt: now, CreatedBy: in.By, Note: in.Note}
-	_, err = s.db.Write.ExecContext(ctx, `INSERT INTO fx_rates (id, base, quote, rate, source, as_of, imported_at, created_by, note)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		rec.ID, string(r.Base), string(r.Quote), r.Exact(), rec.Source, now.UnixMicro(), now.UnixMicro(), in.By, in.Note)
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fx_rates (id, base, quote, rate, source, as_of, imported_at, created_by, note)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			rec.ID, string(r.Base), string(r.Quote), r.Exact(), rec.Source, now.UnixMicro(), now.UnixMicro(), in.By, in.Note); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx, rec)
+		}
+		return nil
+	})
 	if sqldb.IsUniqueViolation(err) {
 		return nil, okpay.Errorf(okpay.EConflict, "A rate for %s was set at this very moment; try again.", Pair{r.Base, r.Quote})
 	}
@@ -266,6 +280,12 @@ const maxFuture = time.Hour
 // changes nothing. A rate whose as_of lies more than an hour ahead of now
 // fails the whole batch.
 func (s *Service) Import(ctx context.Context, source string, b *Batch) (ImportResult, error) {
+	return s.importBatch(ctx, source, b, nil)
+}
+
+// importBatch is Import; then, when not nil, runs in the transaction that
+// stores the batch, after it (ImportAudited's audit record).
+func (s *Service) importBatch(ctx context.Context, source string, b *Batch, then func(tx *sql.Tx, res ImportResult) error) (ImportResult, error) {
 	res := ImportResult{Skipped: b.Skipped}
 	if !validSource(source) {
 		return res, okpay.Invalid(map[string]string{"source": "The source must be 1 to 32 lower-case letters, digits or - _ . :"})
@@ -293,6 +313,9 @@ func (s *Service) Import(ctx context.Context, source string, b *Batch) (ImportRe
 			} else {
 				res.Unchanged++
 			}
+		}
+		if then != nil {
+			return then(tx, res)
 		}
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,9 +132,9 @@ func (f *pmFixture) waitStatus(c *customer, id, want string) *reply {
 	}
 }
 
-var keySeq int
+var keySeq atomic.Int64
 
-func nextKey() string { keySeq++; return fmt.Sprintf("pm-key-%d", keySeq) }
+func nextKey() string { return fmt.Sprintf("pm-key-%d", keySeq.Add(1)) }
 
 // The description's "change bank card" over the API: add a card from a
 // token (CRD-04), the webhook verifies it, make it the default, add

@@ -25,6 +25,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyPrincipal
+	keySessionDevice // the device id a session was started on (meta)
 )
 
 func requestID(ctx context.Context) string {
@@ -261,6 +262,11 @@ func (s *Server) customer(aal1 bool, next sessionHandler) http.HandlerFunc {
 		}
 		c := &caller{token: token, cookie: cookie, session: ss, user: u, id: ids.Format(identity.UserPrefix, u.ID)}
 		r = setPrincipal(r, c.id)
+		if ss.DeviceID != "" {
+			// An app without the web app's device cookie is the device
+			// its session was started on (RSK-01's new-device cap).
+			r = r.WithContext(context.WithValue(r.Context(), keySessionDevice, ss.DeviceID))
+		}
 		if !aal1 {
 			if err := identity.RequireAAL2(ss); err != nil {
 				s.writeError(w, r, err)
@@ -290,6 +296,8 @@ func (s *Server) meta(r *http.Request) identity.Meta {
 	did := ""
 	if c, err := r.Cookie(deviceCookie); err == nil && validDeviceID(c.Value) {
 		did = c.Value
+	} else if sd, _ := r.Context().Value(keySessionDevice).(string); sd != "" {
+		did = sd
 	}
 	return identity.Meta{IP: ip, UserAgent: r.UserAgent(), DeviceID: did, RequestID: requestID(r.Context()), Lang: i18n.Negotiate(r)}
 }

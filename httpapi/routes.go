@@ -103,7 +103,7 @@ var identityRoutes = []Route{
 
 // Routes is the API's whole surface, for the route-table and OpenAPI
 // tests: every route, with who may call it.
-var Routes = slices.Concat(ledgerRoutes, identityRoutes, methodRoutes, webhookRoutes, walletRoutes)
+var Routes = slices.Concat(ledgerRoutes, identityRoutes, methodRoutes, webhookRoutes, walletRoutes, withdrawalRoutes, exchangeRoutes, fxRateRoutes, deskRoutes)
 
 // routes lists the routes this server serves: the identity routes only
 // when it has an identity service, the payment methods' and the
@@ -117,7 +117,19 @@ func (s *Server) routes() []Route {
 		}
 		if s.wallet != nil {
 			rs = slices.Concat(rs, walletRoutes)
+			if s.withdrawals != nil {
+				rs = slices.Concat(rs, withdrawalRoutes)
+			}
+			if s.exchange != nil {
+				rs = slices.Concat(rs, exchangeRoutes)
+			}
 		}
+	}
+	if s.fxRates != nil && s.wallet != nil {
+		rs = slices.Concat(rs, fxRateRoutes)
+	}
+	if s.identity != nil && s.desk != nil {
+		rs = slices.Concat(rs, deskRoutes) // the support chat (desk_handlers.go)
 	}
 	if s.webhook != nil {
 		rs = slices.Concat(rs, webhookRoutes)
@@ -186,6 +198,21 @@ func (s *Server) Register(mux *http.ServeMux) {
 	// The wallet (wallet_handlers.go).
 	if s.identity != nil && s.wallet != nil {
 		s.registerWallet(mux)
+		// Withdrawals (withdraw_handlers.go).
+		if s.withdrawals != nil {
+			s.registerWithdrawals(mux)
+		}
+		// Exchange and remittance (exchange_handlers.go).
+		if s.exchange != nil {
+			s.registerExchange(mux)
+		}
+	}
+	if s.fxRates != nil && s.wallet != nil {
+		s.registerFXRates(mux)
+	}
+	// The support chat and its WebSocket (desk_handlers.go).
+	if s.identity != nil && s.desk != nil {
+		s.registerDesk(mux)
 	}
 
 	// Anything else under /api/ is a JSON 404, never an HTML page.

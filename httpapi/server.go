@@ -9,6 +9,8 @@ import (
 
 	"github.com/okpay/okpay/apikey"
 	"github.com/okpay/okpay/clientip"
+	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/fx"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ledger"
@@ -42,6 +44,20 @@ type Config struct {
 	// deposits and limits (wallet_handlers.go); they need Identity too.
 	// Nil leaves them out.
 	Wallet *wallet.Service
+	// Withdrawals serves the customer's withdrawals (/api/v1/withdrawals,
+	// withdraw_handlers.go); they need Identity and Wallet too. Nil leaves
+	// them out.
+	Withdrawals *wallet.Withdrawals
+	// Exchange serves currency exchange and cross-border remittance
+	// (exchange_handlers.go); they need Identity and Wallet too. FXRates
+	// serves the public GET /api/v1/fx/rates (it needs Wallet, whose
+	// currencies it lists). Nil leaves them out.
+	Exchange *wallet.Exchanger
+	FXRates  *fx.Service
+	// Desk serves the customers' and visitors' support chat
+	// (/api/v1/conversations, its WebSocket; desk_handlers.go); it needs
+	// Identity too. Nil leaves it out. Call Close on shutdown.
+	Desk *desk.Service
 }
 
 // Server serves the JSON API.
@@ -60,6 +76,13 @@ type Server struct {
 	webhook *PSPWebhook
 	// wallet is nil when the wallet routes are off.
 	wallet *wallet.Service
+	// withdrawals is nil when the withdrawal routes are off.
+	withdrawals *wallet.Withdrawals
+	// exchange and fxRates are nil when their routes are off.
+	exchange *wallet.Exchanger
+	fxRates  *fx.Service
+	// desk is nil when the chat routes are off (desk_handlers.go).
+	desk *deskState
 }
 
 // New returns the API server.
@@ -79,6 +102,11 @@ func New(cfg Config) *Server {
 		methods:  cfg.Methods,
 		webhook:  cfg.PSPWebhook,
 		wallet:   cfg.Wallet,
+
+		withdrawals: cfg.Withdrawals,
+		exchange:    cfg.Exchange,
+		fxRates:     cfg.FXRates,
+		desk:        newDeskState(cfg),
 	}
 }
 

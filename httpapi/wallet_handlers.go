@@ -96,6 +96,16 @@ var walletRoutes = []Route{
 type idemCall struct {
 	key  string
 	hash []byte
+	// stored is set by a handler whose answer was stored with its ledger
+	// entry (wallet.TransferResult.Stored): walletKey stores nothing then.
+	stored *bool
+}
+
+// storedWith notes that res's answer was stored with its ledger entry.
+func (k idemCall) storedWith(res *wallet.TransferResult) {
+	if res != nil && res.Stored && k.stored != nil {
+		*k.stored = true
+	}
 }
 
 // moneyRouteHandler serves a money-moving customer route.
@@ -180,11 +190,12 @@ func (s *Server) walletKey(next moneyRouteHandler) sessionHandler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec := &recorder{header: http.Header{}}
-		next(rec, r, c, idemCall{key: key, hash: hash})
+		var inLedger bool
+		next(rec, r, c, idemCall{key: key, hash: hash, stored: &inLedger})
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		if rec.status >= 200 && rec.status < 300 && rec.header.Get("Idempotent-Replayed") == "" {
+		if !inLedger && rec.status >= 200 && rec.status < 300 && rec.header.Get("Idempotent-Replayed") == "" {
 			// A record the ledger stored with the movement stays (the
 			// first record of a key is kept).
 			keep := identity.StoredResponse{RequestHash: hash, Status: rec.status, Body: rec.body.Bytes()}
@@ -566,6 +577,7 @@ func (s *Server) handleCreateTransfer(w http.ResponseWriter, r *http.Request, c 
 	in.Key, in.Meta = k.key, s.meta(r)
 	in.Idem = &wallet.Idem{Principal: c.id, Key: k.key, RequestHash: k.hash, Render: s.ledgerRender(http.StatusCreated, langOf(r), requestID(r.Context()))}
 	res, err := s.wallet.Transfer(r.Context(), in)
+	k.storedWith(res)
 	s.writeTransferResult(w, r, http.StatusCreated, res, err)
 }
 
@@ -589,6 +601,7 @@ func (s *Server) handleConfirmTransfer(w http.ResponseWriter, r *http.Request, c
 	}
 	res, err := s.wallet.ConfirmTransfer(r.Context(), wallet.ConfirmInput{UserID: c.user.ID, TxnID: id, Code: req.Code, Meta: s.meta(r),
 		Idem: &wallet.Idem{Principal: c.id, Key: k.key, RequestHash: k.hash, Render: s.ledgerRender(http.StatusOK, langOf(r), requestID(r.Context()))}})
+	k.storedWith(res)
 	s.writeTransferResult(w, r, http.StatusOK, res, err)
 }
 

@@ -106,7 +106,7 @@ func newWalletFixture(t *testing.T, db *sqldb.DB) *walletFixture {
 		t.Fatal(err)
 	}
 	f.w, err = wallet.New(ctx, wallet.Deps{DB: db, Ledger: f.led, Identity: f.svc, Fees: walletTestFees{}, Provider: f.sb, Cards: f.pm,
-		Catalog: cat, Clock: f.clock, IDs: gen}, wallet.Config{})
+		Catalog: cat, Clock: f.clock, IDs: gen}, wallet.Config{NewDeviceCap: wallet.DeviceCapOff()})
 	if err != nil {
 		t.Fatal(err)
 	}

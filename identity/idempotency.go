@@ -34,8 +34,7 @@ type StoredResponse struct {
 // FindStoredResponse returns the response stored for principal's key;
 // found is false when there is none.
 func (s *Service) FindStoredResponse(ctx context.Context, principal, key string) (r StoredResponse, found bool, err error) {
-	err = s.DB.Read.QueryRowContext(ctx, `SELECT request_hash, status, response FROM idempotency_keys WHERE key = $1 AND principal = $2`,
-		key, principal).Scan(&r.RequestHash, &r.Status, &r.Body)
+	err = s.readRow(ctx, s.DB.Read, s.reads().storedAnswer, qStoredAnswer, key, principal).Scan(&r.RequestHash, &r.Status, &r.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return StoredResponse{}, false, nil
 	}

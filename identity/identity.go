@@ -162,6 +162,8 @@ type Service struct {
 	replySeal *secret.Sealer
 	freezeMAC *secret.MAC
 	hooks     []FreezeHook
+	// readStmts are the request path's prepared reads (reads.go).
+	readStmts readStmts
 }
 
 // FreezeHook runs inside the freeze transaction (the wallet voids

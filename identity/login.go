@@ -240,6 +240,7 @@ func (s *Service) factorPassed(ctx context.Context, tx *sql.Tx, u *userRow, ss *
 		}
 	}
 	name, reason := audit.AuthnTokenCreated, "step-up"
+	details := map[string]string{"method": method}
 	if login {
 		reason = "login"
 		name = audit.AuthnLoginSuccess
@@ -251,6 +252,7 @@ func (s *Service) factorPassed(ctx context.Context, tx *sql.Tx, u *userRow, ss *
 			return nil, err
 		}
 		if isNew {
+			details[detailNewDevice] = "true" // the wallet's risk rules read it back (risk_money.go)
 			if err := s.notifySecurity(ctx, tx, u, NoteNewDevice, m, nil); err != nil {
 				return nil, err
 			}
@@ -262,7 +264,7 @@ func (s *Service) factorPassed(ctx context.Context, tx *sql.Tx, u *userRow, ss *
 		}
 	}
 	if err := s.audit(ctx, tx, audit.Event{Name: name, Actor: userRef(u.ID), Subject: userRef(u.ID), Outcome: "success", Reason: reason,
-		Details: map[string]string{"method": method}}, m); err != nil {
+		Details: details}, m); err != nil {
 		return nil, err
 	}
 	res := &LoginResult{Token: token, Session: ss}

@@ -195,6 +195,9 @@ type Money struct {
 	// find holds the look-ups of users by "email", "phone" and "id"
 	// (SQLite; nil elsewhere).
 	find map[string]*sql.Stmt
+	// devices caches when devices were first seen (RSK-01, risk_money.go;
+	// nil: no cache).
+	devices *deviceCache
 }
 
 const (
@@ -205,7 +208,7 @@ const (
 // Money prepares the statements of the wallet's hooks (the outbox's
 // insert among them).
 func (s *Service) Money(ctx context.Context) (*Money, error) {
-	m := &Money{s: s}
+	m := &Money{s: s, devices: newDeviceCache()}
 	if s.DB.Dialect != "sqlite" {
 		return m, nil
 	}

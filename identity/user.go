@@ -61,11 +61,14 @@ func scanUser(row interface{ Scan(...any) error }) (*userRow, error) {
 // loadUser reads a user by id; lock takes the row lock on PostgreSQL (SQLite
 // transactions are already exclusive).
 func (s *Service) loadUser(ctx context.Context, q querier, id int64, lock bool) (*userRow, error) {
-	query := `SELECT ` + userCols + ` FROM users WHERE id = $1`
+	query := qUserByID
+	var st *sql.Stmt
 	if lock && s.DB.Dialect == "postgres" {
 		query += ` FOR UPDATE`
+	} else {
+		st = s.reads().user // used only on the reader pool (reads.go)
 	}
-	u, err := scanUser(q.QueryRowContext(ctx, query, id))
+	u, err := scanUser(s.readRow(ctx, q, st, query, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, okpay.Errorf(okpay.ENotFound, "no such user")
 	}

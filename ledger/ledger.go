@@ -230,6 +230,9 @@ type Response struct {
 	Body   []byte
 	// Replayed is true when it was stored by an earlier request.
 	Replayed bool
+	// Stored is true when this request's commit stored it, in the same
+	// transaction as the entry: the caller has nothing left to store.
+	Stored bool
 }
 
 // Outcome is the result of a write.

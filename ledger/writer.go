@@ -1115,7 +1115,7 @@ func (b *batch) render() {
 			continue
 		}
 		status, body, store := r.idem.Render(b.outs[i].Entry, b.errs[i])
-		b.outs[i].Response = &Response{Status: status, Body: body}
+		b.outs[i].Response = &Response{Status: status, Body: body, Stored: store}
 		if store {
 			b.idemRows = append(b.idemRows, idemRow{principal: r.idem.Principal, key: r.idem.Key, hash: r.idem.RequestHash, status: status, body: body})
 		}

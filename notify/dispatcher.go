@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,18 @@ import (
 // can drop the copy.
 type Sender interface {
 	Send(ctx context.Context, m Message) error
+}
+
+// TxSender is a Sender whose delivery is a write to the outbox's own
+// database (the in-app channel). The dispatcher calls SendTx inside the
+// transaction that records the outcomes of a batch, so the delivery and
+// its "sent" mark commit together, in one write for the whole batch. An
+// error other than a PermanentError returned before tx was used makes
+// the dispatcher record the batch message by message instead (Send in
+// its own transaction).
+type TxSender interface {
+	Sender
+	SendTx(ctx context.Context, tx *sql.Tx, m Message) error
 }
 
 // PermanentError marks a failure that no retry can cure (a rejected
@@ -81,7 +94,8 @@ type DispatcherOptions struct {
 	// (default: DefaultBackoff).
 	Backoff func(attempt int) time.Duration
 	// Batch is how many messages one claim takes; they are sent
-	// concurrently (default 8).
+	// concurrently, and their outcomes recorded in one transaction
+	// (default 32).
 	Batch int
 	// Logger receives delivery failures (default slog.Default()). It never
 	// sees a message's content.
@@ -133,7 +147,7 @@ func NewDispatcher(outbox *Outbox, senders map[string]Sender, opts DispatcherOpt
 		opts.Backoff = DefaultBackoff
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 8
+		opts.Batch = 32
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -182,8 +196,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.log.Error("notify: dispatch", "node", d.lockedBy, "err", err)
 				break
 			}
-			if claimed < d.opts.Batch {
-				break // nothing more is due now
+			if claimed == 0 {
+				// Nothing more is due now. (A batch smaller than Batch
+				// does not say so: a user's next message in a channel
+				// becomes due only once the one before it is recorded.)
+				break
 			}
 		}
 		if !timer.Stop() {
@@ -227,7 +244,13 @@ type claimed struct {
 	until     int64 // the lease, which identifies this claim
 }
 
-// round claims one batch, sends it and records the outcomes.
+// round claims one batch, sends it and records the outcomes: the
+// messages of TxSender channels and every outcome in one transaction
+// (recordBatch), so a batch costs two writes (claim and record) however
+// large it is, instead of one per message. A success is recorded only
+// when the whole batch has been tried (each send is cut off at a third of
+// the lease): a crash meanwhile sends those messages again after the
+// lease, which senders already allow for (dedupe keys).
 func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) {
 	if len(d.channels) == 0 {
 		return 0, 0, nil
@@ -236,26 +259,145 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 	if err != nil || len(batch) == 0 {
 		return 0, 0, err
 	}
+	outs := make([]outcome, len(batch))
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	for _, c := range batch {
+	for i, c := range batch {
+		o := &outs[i]
+		o.c = c
+		if o.m, o.err = d.open(c); o.err != nil {
+			continue
+		}
+		if _, ok := d.senders[c.channel].(TxSender); ok {
+			o.inTx = true
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := d.deliver(ctx, c)
-			mu.Lock()
-			defer mu.Unlock()
-			if ok {
-				sent++
-			}
-			if err != nil {
-				errs = append(errs, err)
+			sendCtx, cancel := context.WithTimeout(ctx, d.opts.Lease/3)
+			o.err = d.send(sendCtx, o.m)
+			cancel()
+			if o.err != nil && ctx.Err() != nil {
+				// Shutting down (or crashing): the outcome is unknown. Keep
+				// the lease; the message is sent again once it expires.
+				o.keep = true
 			}
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		for i := range outs {
+			if outs[i].inTx {
+				outs[i].keep = true // not delivered: keep the lease
+			}
+		}
+	}
+	sent, err = d.recordBatch(ctx, outs)
+	if err == nil {
+		return len(batch), sent, nil
+	}
+	// The batch's transaction failed: record message by message, the
+	// TxSender ones delivered through their own Send.
+	d.log.Warn("notify: recording a batch failed; recording its messages one by one", "node", d.lockedBy, "err", err)
+	sent = 0
+	var errs []error
+	for i := range outs {
+		o := &outs[i]
+		if o.keep {
+			continue
+		}
+		if o.inTx {
+			o.err = d.send(ctx, o.m)
+			if o.err != nil && ctx.Err() != nil {
+				continue
+			}
+		}
+		if err := d.record(ctx, o.c, o.m, o.err); err != nil {
+			errs = append(errs, err)
+		} else if o.err == nil {
+			sent++
+		}
+	}
 	return len(batch), sent, errors.Join(errs...)
+}
+
+// outcome is what happened to one claimed message of a round.
+type outcome struct {
+	c    claimed
+	m    Message
+	err  error // the send's (nil: sent)
+	inTx bool  // delivered by a TxSender inside recordBatch
+	keep bool  // outcome unknown (shutting down): record nothing, keep the lease
+}
+
+// open unseals a claimed message. A message that cannot be opened fails
+// for good: no retry will open it.
+func (d *Dispatcher) open(c claimed) (Message, error) {
+	m := Message{DedupeKey: c.dedupeKey, UserID: c.userID, Channel: c.channel, Kind: c.kind}
+	plain, err := d.outbox.sealer.Open(c.sealed, aad(c.dedupeKey, c.userID, c.channel, c.kind))
+	if err == nil {
+		var ct content
+		err = json.Unmarshal(plain, &ct)
+		clear(plain)
+		m.To, m.Subject, m.Body, m.HTML = ct.To, ct.Subject, ct.Body, ct.HTML
+	}
+	if err != nil {
+		return m, Permanent(errors.New("cannot open the sealed content"))
+	}
+	return m, nil
+}
+
+// recordBatch delivers the TxSender messages of outs and records every
+// outcome in one transaction, and returns how many were sent. On error
+// nothing of it is committed.
+func (d *Dispatcher) recordBatch(ctx context.Context, outs []outcome) (int, error) {
+	o := d.outbox
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var sent int
+	err := o.db.InTx(ctx, func(tx *sql.Tx) error {
+		sent = 0
+		now := o.clock.Now()
+		ok := []byte(`UPDATE notification_outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, locked_until = NULL
+			WHERE status = 'pending' AND id IN (`)
+		args := []any{now.UnixMicro()}
+		for i := range outs {
+			out := &outs[i]
+			if out.keep {
+				continue
+			}
+			if out.inTx {
+				out.err = d.senders[out.c.channel].(TxSender).SendTx(ctx, tx, out.m)
+				if out.err != nil && !IsPermanent(out.err) {
+					return out.err // tx may be unusable: give the batch up
+				}
+			}
+			if out.err == nil {
+				if len(args) > 1 {
+					ok = append(ok, ", "...)
+				}
+				args = append(args, out.c.id)
+				ok = append(ok, '$')
+				ok = strconv.AppendInt(ok, int64(len(args)), 10)
+				continue
+			}
+			q, qargs := d.failure(out.c, out.m, out.err, now)
+			if _, err := tx.ExecContext(ctx, q, qargs...); err != nil {
+				return err
+			}
+		}
+		if len(args) > 1 {
+			if _, err := tx.ExecContext(ctx, string(append(ok, ')')), args...); err != nil {
+				return err
+			}
+			sent = len(args) - 1
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("notify: record the outcomes of a batch: %w", err)
+	}
+	return sent, nil
 }
 
 // claimSQL selects the due messages of the dispatcher's channels. A
@@ -334,33 +476,6 @@ func (d *Dispatcher) claim(ctx context.Context) ([]claimed, error) {
 	return out, nil
 }
 
-// deliver opens, sends and records one claimed message. It reports
-// whether the message was sent.
-func (d *Dispatcher) deliver(ctx context.Context, c claimed) (bool, error) {
-	o := d.outbox
-	m := Message{DedupeKey: c.dedupeKey, UserID: c.userID, Channel: c.channel, Kind: c.kind}
-	plain, err := o.sealer.Open(c.sealed, aad(c.dedupeKey, c.userID, c.channel, c.kind))
-	if err == nil {
-		var ct content
-		err = json.Unmarshal(plain, &ct)
-		clear(plain)
-		m.To, m.Subject, m.Body, m.HTML = ct.To, ct.Subject, ct.Body, ct.HTML
-	}
-	if err != nil {
-		// Not a provider problem, and no retry will open it.
-		return false, d.record(ctx, c, m, Permanent(errors.New("cannot open the sealed content")))
-	}
-	sendCtx, cancel := context.WithTimeout(ctx, d.opts.Lease/3)
-	err = d.send(sendCtx, m)
-	cancel()
-	if err != nil && ctx.Err() != nil {
-		// Shutting down (or crashing): the outcome is unknown. Keep the
-		// lease; the message is sent again once it expires.
-		return false, nil
-	}
-	return err == nil, d.record(ctx, c, m, err)
-}
-
 func (d *Dispatcher) send(ctx context.Context, m Message) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -370,8 +485,32 @@ func (d *Dispatcher) send(ctx context.Context, m Message) (err error) {
 	return d.senders[m.Channel].Send(ctx, m)
 }
 
-// record stores the outcome of an attempt. It runs even when ctx has just
-// been cancelled, so that a send that succeeded is not repeated.
+// failure is the statement recording a failed attempt (and logs it).
+func (d *Dispatcher) failure(c claimed, m Message, sendErr error, now time.Time) (string, []any) {
+	attempts := c.attempts + 1
+	status := StatusPending
+	if IsPermanent(sendErr) || attempts >= d.opts.MaxAttempts {
+		status = StatusFailed
+	}
+	wait := d.opts.Backoff(attempts)
+	var ra *RetryAfterError
+	if errors.As(sendErr, &ra) && ra.After > wait {
+		wait = ra.After
+	}
+	msg := scrub(sendErr.Error(), m)
+	d.log.Warn("notify: delivery failed", "id", c.id, "channel", c.channel, "kind", c.kind,
+		"attempt", attempts, "status", status, "err", msg)
+	// Only while this claim still holds the lease: another dispatcher
+	// may have taken over (and sent) the message since.
+	return `UPDATE notification_outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
+				last_error = $4, locked_until = NULL
+			WHERE id = $1 AND status = 'pending' AND locked_by = $5 AND locked_until = $6`,
+		[]any{c.id, status, now.Add(wait).UnixMicro(), msg, d.lockedBy, c.until}
+}
+
+// record stores the outcome of one attempt in its own transaction (when a
+// batch's transaction failed). It runs even when ctx has just been
+// cancelled, so that a send that succeeded is not repeated.
 func (d *Dispatcher) record(ctx context.Context, c claimed, m Message, sendErr error) error {
 	o := d.outbox
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -386,25 +525,7 @@ func (d *Dispatcher) record(ctx context.Context, c claimed, m Message, sendErr e
 			WHERE id = $1 AND status = 'pending'`
 		args = []any{c.id, now.UnixMicro()}
 	default:
-		attempts := c.attempts + 1
-		status := StatusPending
-		if IsPermanent(sendErr) || attempts >= d.opts.MaxAttempts {
-			status = StatusFailed
-		}
-		wait := d.opts.Backoff(attempts)
-		var ra *RetryAfterError
-		if errors.As(sendErr, &ra) && ra.After > wait {
-			wait = ra.After
-		}
-		msg := scrub(sendErr.Error(), m)
-		d.log.Warn("notify: delivery failed", "id", c.id, "channel", c.channel, "kind", c.kind,
-			"attempt", attempts, "status", status, "err", msg)
-		// Only while this claim still holds the lease: another dispatcher
-		// may have taken over (and sent) the message since.
-		q = `UPDATE notification_outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
-				last_error = $4, locked_until = NULL
-			WHERE id = $1 AND status = 'pending' AND locked_by = $5 AND locked_until = $6`
-		args = []any{c.id, status, now.Add(wait).UnixMicro(), msg, d.lockedBy, c.until}
+		q, args = d.failure(c, m, sendErr, now)
 	}
 	err := o.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, q, args...)

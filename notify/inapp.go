@@ -36,17 +36,26 @@ func (o *Outbox) InAppSender() *InAppSender { return &InAppSender{o: o} }
 // Send stores m for its user.
 func (s *InAppSender) Send(ctx context.Context, m Message) error {
 	if m.UserID == 0 {
-		return Permanent(fmt.Errorf("notify: in-app message without a user"))
+		return errNoUser
+	}
+	return s.o.db.InTx(ctx, func(tx *sql.Tx) error { return s.SendTx(ctx, tx, m) })
+}
+
+var errNoUser = Permanent(fmt.Errorf("notify: in-app message without a user"))
+
+// SendTx stores m for its user inside tx: the dispatcher runs it in the
+// transaction that marks the message sent (TxSender), so the
+// notification and its outcome commit together. A message without a user
+// fails before touching tx.
+func (s *InAppSender) SendTx(ctx context.Context, tx *sql.Tx, m Message) error {
+	if m.UserID == 0 {
+		return errNoUser
 	}
 	o := s.o
-	now := o.clock.Now().UnixMicro()
-	id := o.ids.Next()
-	return o.db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO inapp_notifications (id, dedupe_key, user_id, kind, title, body, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING`,
-			id, m.DedupeKey, m.UserID, m.Kind, m.Subject, m.Body, now)
-		return err
-	})
+	_, err := tx.ExecContext(ctx, `INSERT INTO inapp_notifications (id, dedupe_key, user_id, kind, title, body, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING`,
+		o.ids.Next(), m.DedupeKey, m.UserID, m.Kind, m.Subject, m.Body, o.clock.Now().UnixMicro())
+	return err
 }
 
 // Default and largest page of ListInApp.

@@ -353,8 +353,12 @@ type Deps struct {
 	MAC MAC
 	// InUse is optional (nil: no payout is ever executing); the wallet
 	// sets it, here or with SetInUse.
-	InUse  InUse
-	Config Config
+	InUse InUse
+	// Freezer is optional: with it, adding a method runs the mule rule
+	// (RSK-04, risk.go) and freezes the account it trips; without it the
+	// rule is not run at additions.
+	Freezer Freezer
+	Config  Config
 }
 
 // Service manages payment methods. It is safe for concurrent use.

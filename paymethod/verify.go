@@ -87,7 +87,10 @@ func (s *Service) create(ctx context.Context, n newMethod) (*row, error) {
 		if err != nil {
 			return err
 		}
-		return s.notify(ctx, tx, r, NoteAdded, map[string]any{"HoldUntil": r.HoldUntil.Format("2006-01-02 15:04 UTC")})
+		if err := s.notify(ctx, tx, r, NoteAdded, map[string]any{"HoldUntil": r.HoldUntil.Format("2006-01-02 15:04 UTC")}); err != nil {
+			return err
+		}
+		return s.checkMuleRule(ctx, tx, n.userID, n.fingerprint, now) // RSK-04 (risk.go)
 	})
 	if err != nil {
 		return nil, err

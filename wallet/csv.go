@@ -36,7 +36,7 @@ func (s *Service) ExportCSV(ctx context.Context, w io.Writer, userID int64, f Fi
 			if t.Other.Currency != "" {
 				other, otherCur = t.Other.String(), string(t.Other.Currency)
 			}
-			rec := []string{t.Ref(), t.CreatedAt.UTC().Format(time.RFC3339), string(t.Type), direction(t.Type), string(t.Status),
+			rec := []string{t.Ref(), t.CreatedAt.UTC().Format(time.RFC3339), string(t.Type), t.Direction(), string(t.Status),
 				t.Amount.String(), t.Fee.String(), string(t.Amount.Currency), other, otherCur, t.Counterparty, t.Note, s.FailureText(t, lang)}
 			for i := range rec {
 				rec[i] = CSVSafe(rec[i])
@@ -53,16 +53,6 @@ func (s *Service) ExportCSV(ctx context.Context, w io.Writer, userID int64, f Fi
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-func direction(t Type) string {
-	switch {
-	case t == TypeExchange:
-		return "exchange"
-	case t.Outgoing():
-		return "out"
-	}
-	return "in"
 }
 
 // CSVSafe neutralises a cell against formula injection (OWASP "CSV

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/fx"
@@ -73,6 +74,9 @@ type Rates interface {
 	Quote(ctx context.Context, userID int64, from, to money.Currency, amount money.Amount, side fx.Side) (*fx.Quote, error)
 	FindQuote(ctx context.Context, id, userID int64) (*fx.Quote, error)
 	Take(ctx context.Context, tx *sql.Tx, quoteID, userID int64) (*fx.Quote, error)
+	// TakeHeld takes a quote held by a remittance that waited for its
+	// code, until the remittance's window ends (see remit.go).
+	TakeHeld(ctx context.Context, tx *sql.Tx, quoteID, userID int64, until time.Time) (*fx.Quote, error)
 }
 
 // Exchanger runs the currency exchanges and remittances of a wallet
@@ -249,7 +253,7 @@ func (x *Exchanger) Exchange(ctx context.Context, in ExchangeInput) (*ExchangeRe
 		if err := s.money.CheckMoneyOut(ctx, tx, in.UserID, false); err != nil {
 			return err
 		}
-		if err := x.take(ctx, tx, q); err != nil {
+		if err := x.take(ctx, tx, q, time.Time{}); err != nil {
 			return err
 		}
 		if err := s.money.WriteNotices(ctx, tx, notice); err != nil {
@@ -320,10 +324,19 @@ func (x *Exchanger) accounts(ctx context.Context, q *fx.Quote, payer, recipient 
 }
 
 // take marks quote q taken inside the ledger's transaction (a hook): an
-// expired, used or foreign quote refuses the request. The stored quote
-// never changes, so it is the one the entry was built from.
-func (x *Exchanger) take(ctx context.Context, tx *sql.Tx, q *fx.Quote) error {
-	t, err := x.rates.Take(ctx, tx, q.ID, q.UserID)
+// expired, used or foreign quote refuses the request. heldUntil, when not
+// zero, is the end of the window of a remittance that held the quote
+// while it waited for its code: until then the quote is taken even past
+// its expiry (fx.Service.TakeHeld). The stored quote never changes, so it
+// is the one the entry was built from.
+func (x *Exchanger) take(ctx context.Context, tx *sql.Tx, q *fx.Quote, heldUntil time.Time) error {
+	var t *fx.Quote
+	var err error
+	if heldUntil.IsZero() {
+		t, err = x.rates.Take(ctx, tx, q.ID, q.UserID)
+	} else {
+		t, err = x.rates.TakeHeld(ctx, tx, q.ID, q.UserID, heldUntil)
+	}
 	if err != nil {
 		return err
 	}

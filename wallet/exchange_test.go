@@ -10,6 +10,7 @@ import (
 	"github.com/okpay/okpay/fee"
 	"github.com/okpay/okpay/fx"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/risk"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
 	"github.com/okpay/okpay/sqldb"
@@ -107,6 +108,9 @@ func newFXHarness(t testing.TB, db *sqldb.DB, cfg wallet.Config, fxCfg fx.Config
 	}
 	if cfg.Velocity == (wallet.Velocity{}) {
 		cfg.Velocity = roomy
+	}
+	if cfg.NewDeviceCap == (risk.DeviceCap{}) {
+		cfg.NewDeviceCap = risk.DeviceCap{Percent: 100} // as newHarness: RSK-01 is risk_test.go's
 	}
 	w, err := wallet.New(h.ctx, wallet.Deps{DB: db, Ledger: h.ledger, Identity: h.id, Fees: scheduleFees{sched}, Provider: h.sandbox, Cards: h.cards,
 		Catalog: sharedCatalog(t), Clock: h.clock, IDs: h.gen}, cfg)

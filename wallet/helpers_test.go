@@ -21,6 +21,7 @@ import (
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/identity/password"
+	"github.com/okpay/okpay/identity/risk"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
@@ -181,6 +182,11 @@ func newHarness(t testing.TB, db *sqldb.DB, o harnessOpts) *harness {
 	cfg := o.cfg
 	if cfg.Velocity == (wallet.Velocity{}) {
 		cfg.Velocity = roomy
+	}
+	if cfg.NewDeviceCap == (risk.DeviceCap{}) {
+		// Tests pay from a device signed in moments ago: the new-device
+		// cap (RSK-01) is off unless a test sets it (risk_test.go).
+		cfg.NewDeviceCap = risk.DeviceCap{Percent: 100}
 	}
 	deps := wallet.Deps{DB: db, Ledger: h.ledger, Identity: h.id, Provider: h.sandbox, Cards: h.cards, Catalog: cat, Clock: h.clock, IDs: h.gen}
 	if h.fees != nil {

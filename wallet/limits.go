@@ -29,6 +29,9 @@ const (
 	LimitWithdrawalsPerDay = "withdrawals_per_day"
 	LimitDailyAmount       = "daily_amount"
 	LimitMonthlyAmount     = "monthly_amount"
+	// LimitNewDeviceAmount is the daily limit of a request from a device
+	// new to the account (RSK-01, Config.NewDeviceCap).
+	LimitNewDeviceAmount = "new_device_daily_amount"
 )
 
 // AuditLevelChanged is the audit event of SetVerificationLevel.
@@ -43,8 +46,12 @@ type LimitError struct {
 	Currency money.Currency
 	// Used is what the window already holds.
 	Used int64
-	// ResetsAt is when the window ends and the count starts again.
+	// ResetsAt is when the window ends and the count starts again (for
+	// LimitNewDeviceAmount: the day's end or Until, whichever is first).
 	ResetsAt time.Time
+	// Until, for LimitNewDeviceAmount, is when the device stops counting
+	// as new (zero: a device never recorded at a sign-in).
+	Until time.Time
 }
 
 // Code implements the coded-error convention of okpay.ErrorCode.
@@ -68,18 +75,21 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("You can pay at most %d new payees a day. Try again after %s.", e.Max, when)
 	case LimitWithdrawalsPerDay:
 		return fmt.Sprintf("You can make at most %d withdrawals a day. Try again after %s.", e.Max, when)
+	case LimitNewDeviceAmount:
+		return e.newDeviceError() // risk.go
 	}
 	return "A limit was reached. Try again after " + when + "."
 }
 
 // Text is the error in lang (catalog "wallet.limit.<limit>").
 func (e *LimitError) Text(s *Service, lang i18n.Lang) string {
-	if s.cat == nil || !s.cat.Has("wallet.limit."+e.Limit) {
+	id := e.messageID() // risk.go
+	if s.cat == nil || !s.cat.Has(id) {
 		return e.Error()
 	}
-	return s.cat.T(lang, "wallet.limit."+e.Limit, map[string]any{
+	return s.cat.T(lang, id, map[string]any{
 		"Max": e.Max, "Limit": money.New(e.Max, e.Currency).Format(string(lang)), "Used": money.New(e.Used, e.Currency).Format(string(lang)),
-		"Resets": e.ResetsAt.UTC().Format("2006-01-02 15:04 UTC"),
+		"Resets": e.ResetsAt.UTC().Format("2006-01-02 15:04 UTC"), "Until": e.Until.UTC().Format("2006-01-02 15:04 UTC"),
 	})
 }
 
@@ -110,6 +120,10 @@ type move struct {
 	transfers  int          // 1 for a transfer or remittance
 	newPayees  int          // 1 for a first payment to a payee
 	withdrawal int          // 1 for a withdrawal
+	// deviceSeen is when the account first used the request's device
+	// (zero: never, or no device named): the new-device cap (RSK-01).
+	deviceSeen time.Time
+	capped     bool // set by chargeLimits: the new-device cap is the day's limit
 }
 
 // The counters are reset when their window has passed: "same window"
@@ -173,8 +187,15 @@ func (s *Service) chargeLimits(ctx context.Context, tx *sql.Tx, mv move, now tim
 	}
 	lim := s.levelLimits(level)
 	daily, monthly := lim.Daily[mv.amount.Currency], lim.Monthly[mv.amount.Currency]
+	// RSK-01: from a new device the day's limit is the cap, enforced by
+	// the same conditional upsert, so concurrent payments cannot pass it
+	// together either (risk.go).
+	if c := s.cfg.NewDeviceCap.Limit(daily, mv.deviceSeen, now); c < daily {
+		daily = c
+		mv.capped = true
+	}
 	if mv.amount.Minor > daily {
-		return &LimitError{Limit: LimitDailyAmount, Max: daily, Currency: mv.amount.Currency, ResetsAt: w.dayEnd}
+		return s.dailyError(mv, w, daily, 0)
 	}
 	if mv.amount.Minor > monthly {
 		return &LimitError{Limit: LimitMonthlyAmount, Max: monthly, Currency: mv.amount.Currency, ResetsAt: w.monthEnd}
@@ -239,7 +260,7 @@ func (s *Service) spendError(ctx context.Context, tx *sql.Tx, mv move, w windows
 		monthAmount = 0
 	}
 	if dayAmount+mv.amount.Minor > daily {
-		return &LimitError{Limit: LimitDailyAmount, Max: daily, Currency: mv.amount.Currency, Used: dayAmount, ResetsAt: w.dayEnd}
+		return s.dailyError(mv, w, daily, dayAmount)
 	}
 	return &LimitError{Limit: LimitMonthlyAmount, Max: monthly, Currency: mv.amount.Currency, Used: monthAmount, ResetsAt: w.monthEnd}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/fx"
@@ -24,11 +25,16 @@ import (
 //
 // A remittance to a new payee, or selling at least the step-up threshold
 // of its currency, waits for a transaction code bound to its id, the
-// amount sold, its currency and the payee (TXN-01), like a transfer; it
-// must be confirmed before the quote expires (its ExpiresAt is the
-// earlier of the quote's expiry and Config.AuthWindow), so the rate the
-// sender confirmed is the rate booked. Set the fx quote TTL long enough
-// to receive and type an SMS code (a few minutes) where codes go by SMS.
+// amount sold, its currency and the payee (TXN-01), like a transfer. It
+// is recorded only while its quote is valid, and from then on the
+// remittance holds the quote: the sender has Config.AuthWindow (its
+// ExpiresAt) to type the code, however short the quote's own validity
+// (fx's QuoteTTL, a minute by default, which is too short to receive and
+// type an SMS code), and the rate the sender confirmed is the rate
+// booked (fx.Service.TakeHeld, with holdGrace for the execution that
+// follows a code typed at the last moment). The house carries the rate
+// for that window, for that one remittance only: the quote cannot be
+// taken past its own expiry by anything else.
 
 // RemittanceQuoteInput asks what a remittance would cost and deliver.
 type RemittanceQuoteInput struct {
@@ -162,7 +168,7 @@ func (x *Exchanger) QuoteRemittance(ctx context.Context, in RemittanceQuoteInput
 
 // Remit executes the sender's quote as a remittance to the payee. The
 // result's transaction is completed, or awaiting_auth when a code is
-// needed (then call ConfirmRemittance before the quote expires), or
+// needed (then call ConfirmRemittance within Config.AuthWindow), or
 // failed: a remittance refused at execution (balance, limits, freeze,
 // hold) is recorded as failed in the sender's history and returned with
 // the error that refused it, and its quote stays unused.
@@ -210,6 +216,11 @@ func sameRemittance(out *Txn) func(t *Txn) bool {
 	}
 }
 
+// holdGrace extends the hold of a remittance's quote past the end of its
+// window, for the execution of a remittance authorized at the last moment
+// (the code is checked before the window ends; booking follows).
+const holdGrace = time.Minute
+
 // quoteUsable refuses a quote already taken or expired, before a code is
 // sent for it (execution checks again).
 func (x *Exchanger) quoteUsable(q *fx.Quote, now int64) error {
@@ -228,10 +239,9 @@ func (x *Exchanger) awaitAuth(ctx context.Context, p *remitPlan, out *Txn, m ide
 	s := x.s
 	out.Status = StatusAwaitingAuth
 	out.AuthMethod = p.payer.TxnAuthMethod()
+	// The window does not depend on the quote's validity: the remittance
+	// holds its quote (see the top of this file).
 	out.ExpiresAt = out.CreatedAt.Add(s.cfg.AuthWindow)
-	if p.q.ExpiresAt.Before(out.ExpiresAt) {
-		out.ExpiresAt = p.q.ExpiresAt
-	}
 	if out.AuthMethod == identity.MethodSMS {
 		out.CodesSent = 1
 	}
@@ -294,6 +304,11 @@ func (x *Exchanger) execute(ctx context.Context, p *remitPlan, out *Txn, idem *I
 	if err := checkTransition(out.Status, StatusCompleted); err != nil {
 		return nil, err
 	}
+	// An authorized remittance waited for its code holding its quote.
+	var held time.Time
+	if fromAuthorized && !out.ExpiresAt.IsZero() {
+		held = out.ExpiresAt.Add(holdGrace)
+	}
 	now := s.now()
 	in := &Txn{ID: s.ids.Next(), UserID: out.CounterpartyID, Type: TypeRemittance, Status: StatusCompleted, Amount: q.Buy, Fee: money.New(0, q.To),
 		Other: q.Sell, Rate: out.Rate, CounterpartyID: out.UserID, Counterparty: p.payer.MaskedName, RelatedID: out.ID, Note: out.Note,
@@ -312,7 +327,11 @@ func (x *Exchanger) execute(ctx context.Context, p *remitPlan, out *Txn, idem *I
 	if err != nil {
 		return nil, err
 	}
-	mv := move{userID: done.UserID, amount: done.Total(), transfers: 1, newPayees: boolInt(done.NewPayee)}
+	seen, err := s.deviceSeen(ctx, done.UserID, m) // RSK-01 (risk.go)
+	if err != nil {
+		return nil, err
+	}
+	mv := move{userID: done.UserID, amount: done.Total(), transfers: 1, newPayees: boolInt(done.NewPayee), deviceSeen: seen}
 	var committed *Txn
 	hook := func(ctx context.Context, tx *sql.Tx, entryID int64) error {
 		committed = nil
@@ -342,15 +361,17 @@ func (x *Exchanger) execute(ctx context.Context, p *remitPlan, out *Txn, idem *I
 		if err := s.money.CheckMoneyOut(ctx, tx, done.UserID, done.NewPayee); err != nil {
 			return err
 		}
-		if err := x.take(ctx, tx, q); err != nil {
+		if err := x.take(ctx, tx, q, held); err != nil {
 			return err
 		}
 		if err := s.chargeLimits(ctx, tx, mv, now); err != nil {
 			return err
 		}
 		if done.NewPayee {
-			if _, err := s.st.exec(ctx, tx, qInsertPayee, done.UserID, done.CounterpartyID, micros(now)); err != nil {
-				return okpay.Internal(err, "record payee")
+			// new_payee_burst (RSK-04, risk.go) may freeze the account
+			// with this payment.
+			if err := s.newPayeeRisk(ctx, tx, done.UserID, done.CounterpartyID, now, m); err != nil {
+				return err
 			}
 		}
 		if err := s.money.WriteNotices(ctx, tx, sent, received); err != nil {
@@ -405,11 +426,12 @@ func (x *Exchanger) reloadResult(ctx context.Context, out *Txn, same func(*Txn) 
 }
 
 // ConfirmRemittance checks the code of a remittance awaiting it and
-// executes the remittance. A wrong code is identity.EInvalidCode and
-// counts an attempt; a code of another amount or payee never matches
-// (TXN-01); a remittance left unconfirmed past its ExpiresAt (its quote's
-// expiry at the latest) fails with EAuthExpired. Confirming a completed
-// remittance again returns it.
+// executes the remittance at its quote's rate, even when the quote itself
+// expired meanwhile (the remittance held it). A wrong code is
+// identity.EInvalidCode and counts an attempt; a code of another amount
+// or payee never matches (TXN-01); a remittance left unconfirmed past its
+// ExpiresAt (Config.AuthWindow after it was made) fails with
+// EAuthExpired. Confirming a completed remittance again returns it.
 func (x *Exchanger) ConfirmRemittance(ctx context.Context, in ConfirmInput) (*TransferResult, error) {
 	s := x.s
 	t, err := s.FindTransaction(ctx, in.UserID, in.TxnID)
@@ -488,8 +510,8 @@ func (x *Exchanger) ResendRemittanceCode(ctx context.Context, userID, txnID int6
 	return dest, nil
 }
 
-// Sweep fails the remittances whose authorization window (or quote)
-// passed unconfirmed and returns how many. Run it now and then, beside
+// Sweep fails the remittances whose authorization window passed
+// unconfirmed and returns how many. Run it now and then, beside
 // Service.Sweep (a confirmation after the window fails anyway).
 func (x *Exchanger) Sweep(ctx context.Context) (int64, error) {
 	now := x.s.now()

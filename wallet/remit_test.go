@@ -57,7 +57,7 @@ func TestRemittance(t *testing.T) {
 		}
 		out := res.Txn
 		if out.Status != wallet.StatusAwaitingAuth || out.Type != wallet.TypeRemittance || !out.NewPayee || res.Destination == "" ||
-			!out.ExpiresAt.Equal(q.ExpiresAt) || out.Amount != usd(100_00) || out.Other != amt(14978, "JPY") || out.Fee != usd(1_00) {
+			!out.ExpiresAt.Equal(out.CreatedAt.Add(h.w.Config().AuthWindow)) || out.Amount != usd(100_00) || out.Other != amt(14978, "JPY") || out.Fee != usd(1_00) {
 			t.Fatalf("awaiting: %+v", out)
 		}
 		sms := h.messages(alice.phone, "code_txn")
@@ -98,6 +98,19 @@ func TestRemittance(t *testing.T) {
 		}
 		if done.Txn.RemittanceIn() || done.Txn.Direction() != "out" {
 			t.Fatalf("alice's row reads as incoming: %+v", done.Txn)
+		}
+		// The CSV export says the same: in for Bob, out for Alice.
+		for _, c := range []struct {
+			u    *user
+			want string
+		}{{bob, ",remittance,in,completed,14978,0,JPY,100.00,USD,"}, {alice, ",remittance,out,completed,100.00,1.00,USD,14978,JPY,"}} {
+			var buf strings.Builder
+			if err := h.w.ExportCSV(h.ctx, &buf, c.u.id, wallet.Filter{Type: wallet.TypeRemittance}, "en"); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(buf.String(), c.want) {
+				t.Fatalf("CSV of %d: %s, want a line with %s", c.u.id, buf.String(), c.want)
+			}
 		}
 		if _, err := h.w.FindTransaction(h.ctx, alice.id, in.ID); okpay.ErrorCode(err) != okpay.ENotFound {
 			t.Fatalf("alice can read bob's row: %v", err)
@@ -172,9 +185,11 @@ func TestRemittance(t *testing.T) {
 }
 
 // TestTXN01_RemittanceCodeBoundAndQuoteWindow: the code of one
-// remittance does not confirm another (other amount); a remittance
-// cannot be confirmed after its quote expired, and fails; the sweeper
-// fails the ones left waiting.
+// remittance does not confirm another (other amount); a remittance holds
+// its quote for its own window (Config.AuthWindow), so it is confirmed at
+// the quoted rate after the quote's own minute or three ran out; it
+// cannot be confirmed after its window, and fails; the sweeper fails the
+// ones left waiting.
 func TestTXN01_RemittanceCodeBoundAndQuoteWindow(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		h := newFXHarness(t, db, fxConfig(), fx.Config{QuoteTTL: 3 * time.Minute})
@@ -197,8 +212,29 @@ func TestTXN01_RemittanceCodeBoundAndQuoteWindow(t *testing.T) {
 			_, err = h.confirmRemit(alice, b.Txn.ID, codeA)
 			wantCode(t, err, identity.EInvalidCode)
 		}
-		// A waits past its quote: the code is refused as too late.
-		h.clock.Advance(3 * time.Minute)
+		// H, to carol, is confirmed after its quote expired but within
+		// its window: booked at the quoted rate.
+		carol := h.signUp()
+		qh := h.quoteRemit(alice, carol, "USD", "EUR", usd(12_00), fx.SideSell)
+		hr, err := h.remit(alice, carol, qh.ID, h.key())
+		if err != nil || hr.Txn.Status != wallet.StatusAwaitingAuth || !hr.Txn.ExpiresAt.Equal(hr.Txn.CreatedAt.Add(h.w.Config().AuthWindow)) ||
+			!hr.Txn.ExpiresAt.After(qh.ExpiresAt) {
+			t.Fatalf("remit to carol: %+v %v", hr, err)
+		}
+		codeH := h.lastCode(alice.phone, "code_txn")
+		h.clock.Advance(4 * time.Minute) // the quotes' 3 minutes are over
+		if _, err := h.exchange(alice, qa.ID, h.key()); okpay.ErrorCode(err) != fx.EQuoteExpired {
+			t.Fatalf("a held quote used by an exchange after its expiry: %v", err)
+		}
+		doneH, err := h.confirmRemit(alice, hr.Txn.ID, codeH)
+		if err != nil || doneH.Txn.Status != wallet.StatusCompleted || doneH.Txn.Other != qh.Buy {
+			t.Fatalf("confirm within the window: %+v %v", doneH, err)
+		}
+		if got := h.balance(carol, "EUR").Available; got != qh.Buy {
+			t.Fatalf("carol EUR: %s, want %s", got, qh.Buy)
+		}
+		// A waits past its window: the code is refused as too late.
+		h.clock.Advance(h.w.Config().AuthWindow - 4*time.Minute)
 		_, err = h.confirmRemit(alice, a.Txn.ID, codeA)
 		wantCode(t, err, wallet.EAuthExpired)
 		got, _ := h.w.FindTransaction(h.ctx, alice.id, a.Txn.ID)
@@ -214,7 +250,7 @@ func TestTXN01_RemittanceCodeBoundAndQuoteWindow(t *testing.T) {
 		if got.Status != wallet.StatusFailed {
 			t.Fatalf("swept remittance: %+v", got)
 		}
-		if got := h.balance(alice, "USD").Available; got != usd(1000_00) {
+		if got := h.balance(alice, "USD").Available; got != usd(1000_00-qh.Total.Minor) {
 			t.Fatalf("money moved: %s", got)
 		}
 		if q, _ := h.rates.FindQuote(h.ctx, qa.ID, alice.id); !q.TakenAt.IsZero() {

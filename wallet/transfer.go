@@ -75,6 +75,9 @@ type TransferResult struct {
 	// Response is the stored response of an earlier request with the same
 	// Idempotency-Key (Txn is nil then).
 	Response *ledger.Response
+	// Stored is true when the Idem's answer for Txn was stored with the
+	// ledger entry that executed it: nothing is left to store.
+	Stored bool
 }
 
 // internal outcomes of a hook that make the service read the stored
@@ -343,11 +346,15 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 	if err != nil {
 		return nil, err
 	}
-	mv := move{userID: done.UserID, amount: done.Total(), transfers: 1, newPayees: boolInt(done.NewPayee)}
+	seen, err := s.deviceSeen(ctx, done.UserID, m) // RSK-01 (risk.go): cached, no query per payment
+	if err != nil {
+		return nil, err
+	}
+	mv := move{userID: done.UserID, amount: done.Total(), transfers: 1, newPayees: boolInt(done.NewPayee), deviceSeen: seen}
 	var committed *Txn
 	// The hook checks and counts through the batch's transaction, and
-	// defers its rows (both transactions, the payee, the notices) to the
-	// batch's multi-row inserts.
+	// defers its rows (both transactions, the notices; a new payee is
+	// written at once) to the batch's multi-row inserts.
 	hook := func(ctx context.Context, htx *ledger.Tx, entryID int64) error {
 		committed = nil
 		tx := htx.SQL()
@@ -383,7 +390,12 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 			htx.Insert(txnInto, "", append(done.args(), in.args()...)...)
 		}
 		if done.NewPayee {
-			htx.Insert(payeeInto, payeeConflict, done.UserID, done.CounterpartyID, micros(now))
+			// Written at once, not deferred: new_payee_burst (RSK-04,
+			// risk.go) counts it, and may freeze the account with this
+			// payment.
+			if err := s.newPayeeRisk(ctx, tx, done.UserID, done.CounterpartyID, now, m); err != nil {
+				return err
+			}
 		}
 		s.money.StageNotices(htx, sent, received)
 		committed = &done
@@ -398,7 +410,7 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 		if c := committed; c != nil && !res.Existing && res.Entry != nil && res.Entry.ID == c.EntryID {
 			s.markKnown(c.UserID, c.CounterpartyID)
 			s.id.WakeNotices()
-			return &TransferResult{Txn: c}, nil
+			return &TransferResult{Txn: c, Stored: res.Response != nil && res.Response.Stored}, nil
 		}
 		return s.reload(ctx, out, p)
 	}
@@ -637,13 +649,10 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 // qInsertPayee remembers a payee paid.
 const qInsertPayee = `INSERT INTO wallet_payees (user_id, payee_id, first_paid_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, payee_id) DO NOTHING`
 
-// The deferred inserts of a transfer's hook (ledger.Tx.Insert): a
-// transaction row, and a payee paid.
-const (
-	txnInto       = `wallet_txns (` + txnCols + `)`
-	payeeInto     = `wallet_payees (user_id, payee_id, first_paid_at)`
-	payeeConflict = `ON CONFLICT (user_id, payee_id) DO NOTHING`
-)
+// The deferred insert of a transfer's hook (ledger.Tx.Insert): a
+// transaction row. (A payee paid for the first time is written at once:
+// new_payee_burst counts it, risk.go.)
+const txnInto = `wallet_txns (` + txnCols + `)`
 
 // qKeyTaken finds a transaction of a user by its idempotency key.
 const qKeyTaken = `SELECT COUNT(*) FROM wallet_txns WHERE user_id = $1 AND idem_key = $2`

@@ -33,6 +33,7 @@ import (
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/risk"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
@@ -159,6 +160,14 @@ type Config struct {
 	// Channels are the notification channels per notice kind (defaults in
 	// DefaultChannels).
 	Channels map[string][]string
+	// NewDeviceCap is the new-device money-out cap (RSK-01, risk.go): for
+	// Window after an account first used the device a request comes from
+	// (Meta.DeviceID, the web's __Host-did cookie; a request naming no
+	// device counts as a new device), the money leaving the account per
+	// day is at most Percent of the level's daily limit. Zero fields
+	// take risk.DefaultDeviceCap's (20% for 72 h); Percent 100 turns the
+	// cap off.
+	NewDeviceCap risk.DeviceCap
 }
 
 // Notice kinds (catalog "notify.<kind>.*", wallet.en.toml).
@@ -242,6 +251,12 @@ func (c *Config) defaults() {
 	if c.MaxNoteRunes <= 0 {
 		c.MaxNoteRunes = 140
 	}
+	if c.NewDeviceCap.Percent <= 0 {
+		c.NewDeviceCap.Percent = risk.NewDeviceCapPercent
+	}
+	if c.NewDeviceCap.Window <= 0 {
+		c.NewDeviceCap.Window = risk.NewDeviceWindow
+	}
 	ch := DefaultChannels()
 	for k, v := range c.Channels {
 		ch[k] = v
@@ -251,6 +266,9 @@ func (c *Config) defaults() {
 
 // check reports a configuration that cannot work.
 func (c *Config) check() error {
+	if c.NewDeviceCap.Percent > 100 {
+		return errors.New("wallet: the new-device cap is a percentage of the daily limit, at most 100")
+	}
 	seen := map[money.Currency]bool{}
 	for _, cur := range c.Currencies {
 		if !cur.Valid() {

@@ -631,6 +631,16 @@ func (w *Withdrawals) hold(ctx context.Context, t *Txn, idem *Idem, m identity.M
 		return nil, err
 	}
 	now := s.now()
+	// The drain and mule rules (RSK-04, risk.go), before anything is held.
+	if frozen, err := w.checkPayoutRisk(ctx, t, method, now, m); err != nil {
+		return nil, err
+	} else if frozen {
+		return w.refused(ctx, t, errRiskFrozen())
+	}
+	seen, err := s.deviceSeen(ctx, t.UserID, m) // RSK-01 (risk.go)
+	if err != nil {
+		return nil, err
+	}
 	input, err := w.reviewInput(ctx, t, method, now)
 	if err != nil {
 		return nil, err
@@ -667,7 +677,7 @@ func (w *Withdrawals) hold(ctx context.Context, t *Txn, idem *Idem, m identity.M
 	done.Status, done.UpdatedAt = status, now
 	wd := &Withdrawal{Txn: &done, MethodKind: string(method.Kind), MethodLabel: t.Counterparty, Stage: stage, Decision: dec.Outcome,
 		EarliestAt: earliest, LatestAt: latest, HoldExpiresAt: expires}
-	mv := move{userID: t.UserID, amount: total, withdrawal: 1}
+	mv := move{userID: t.UserID, amount: total, withdrawal: 1, deviceSeen: seen}
 	rules, inputs := encodeJSON(dec.Matched), encodeJSON(input)
 	var committed *Txn
 	hook := func(ctx context.Context, tx *sql.Tx, entryID int64) error {

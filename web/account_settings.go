@@ -97,6 +97,8 @@ type accountData struct {
 	Notes      []notify.InApp
 	// Inbox tells whether the notifications page exists.
 	Inbox bool
+	// Methods tells whether the payment-method pages exist (methods.go).
+	Methods bool
 }
 
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +107,8 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.settingsPage(r, "dashboard.page_title")
-	d := accountData{User: a.user, HoldActive: a.user.HoldUntil.After(s.id.Clock.Now()), Inbox: s.outbox != nil}
+	d := accountData{User: a.user, HoldActive: a.user.HoldUntil.After(s.id.Clock.Now()), Inbox: s.outbox != nil,
+		Methods: s.methods != nil}
 	if kind := r.URL.Query().Get("changed"); kind == identity.ContactEmail || kind == identity.ContactPhone {
 		p.Notice = p.T("contact_change." + kind + ".changed")
 	}

@@ -66,6 +66,10 @@ type Config struct {
 	// history, sending money and card deposits (these from the cards of
 	// Methods); it needs Identity. Nil leaves them out.
 	Wallet *wallet.Service
+	// Exchange enables the currency exchange and remittance pages at
+	// /wallet/exchange and /wallet/remit (wallet_exchange.go,
+	// wallet_remit.go); it needs Wallet. Nil leaves them out.
+	Exchange *wallet.Exchanger
 }
 
 // Server renders the HTML pages. Create it with New; it is safe for
@@ -84,6 +88,12 @@ type Server struct {
 	staff    *staffState   // nil without Config.Agents
 	methods  *methodsState // nil without Config.Methods
 	wallet   *walletState  // nil without Config.Wallet
+	// withdraw is nil until EnableWithdrawals (wallet_withdraw.go).
+	withdraw *withdrawState
+	// exchange is nil without Config.Exchange (wallet_exchange.go).
+	exchange *wallet.Exchanger
+	// desk is nil until EnableDesk (desk_widget.go, staff_desk.go).
+	desk *deskState
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -152,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 	if err := s.initWallet(cfg.Wallet, cfg.Methods); err != nil {
 		return nil, err
 	}
+	if err := s.initExchange(cfg.Exchange); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -195,6 +208,8 @@ func (s *Server) Routes() []Route {
 	rs = append(rs, s.staffRoutes()...)
 	rs = append(rs, s.methodRoutes()...)
 	rs = append(rs, s.walletRoutes()...)
+	rs = append(rs, s.withdrawRoutes()...)
+	rs = append(rs, s.exchangeRoutes()...)
 	return rs
 }
 

@@ -62,6 +62,8 @@ type staffState struct {
 	// review is the withdrawal reviewers' part (staff_review.go), nil
 	// until EnableWithdrawalReview.
 	review *reviewState
+	// fx is the exchange-rate page (staff_fx.go), nil until EnableFXAdmin.
+	fx *fxAdminState
 }
 
 // Page templates of the staff console; each is parsed with layout.html,
@@ -203,6 +205,10 @@ func (s *Server) StaffRoutes() []StaffRoute {
 	}
 	// The withdrawal reviewers' pages (staff_review.go).
 	routes = append(routes, s.staffReviewRoutes()...)
+	// The exchange-rate page (staff_fx.go).
+	routes = append(routes, s.staffFXRoutes()...)
+	// The agent console of the support desk (staff_desk.go).
+	routes = append(routes, s.staffDeskRoutes()...)
 	return routes
 }
 
@@ -240,7 +246,7 @@ func (s *Server) staffGuard(rt StaffRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			r.Body = http.MaxBytesReader(w, r.Body, staffFormLimit(rt.Pattern)) // staff_desk.go
 			if err := r.ParseForm(); err != nil {
 				s.staffError(w, r, http.StatusBadRequest, "problem.invalid_request.title", "problem.invalid_request.detail")
 				return
@@ -350,6 +356,14 @@ type staffNav struct {
 	Me        *agent.Agent
 	NavAgents bool
 	NavTeams  bool
+	// NavFX: the exchange-rate page is on and the agent has fx:manage.
+	NavFX bool
+	// NavDesk: the agent console is on and the agent may read
+	// conversations (staff_desk.go).
+	NavDesk bool
+	// NavReview: the withdrawal reviewers' pages are on and the agent has
+	// withdrawal:review (staff_review.go).
+	NavReview bool
 	// InSession: a staff session exists (the sign-out button).
 	InSession bool
 }
@@ -364,6 +378,9 @@ func (s *Server) navFor(r *http.Request) staffNav {
 		n.Me = a.agent
 		n.NavAgents = agent.Can(a.agent, agent.PermAgentManage)
 		n.NavTeams = agent.Can(a.agent, agent.PermTeamManage)
+		n.NavFX = s.staff.fx != nil && agent.Can(a.agent, agent.PermFXManage)
+		n.NavDesk = s.desk != nil && s.desk.socket != nil && agent.Can(a.agent, agent.PermConversationRead)
+		n.NavReview = s.staff.review != nil && agent.Can(a.agent, agent.PermWithdrawalReview)
 	}
 	return n
 }

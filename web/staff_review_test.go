@@ -67,7 +67,7 @@ func newReviewEnv(t *testing.T) *reviewEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.w, err = wallet.New(e.ctx, wallet.Deps{DB: e.db, Ledger: e.ledger, Identity: e.id, Provider: e.sb, Catalog: e.cat, Clock: e.clock, IDs: d.IDs}, wallet.Config{})
+	e.w, err = wallet.New(e.ctx, wallet.Deps{DB: e.db, Ledger: e.ledger, Identity: e.id, Provider: e.sb, Catalog: e.cat, Clock: e.clock, IDs: d.IDs}, wallet.Config{NewDeviceCap: wallet.DeviceCapOff()})
 	if err != nil {
 		t.Fatal(err)
 	}

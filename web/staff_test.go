@@ -14,6 +14,8 @@ import (
 
 	"github.com/okpay/okpay/agent"
 	"github.com/okpay/okpay/audit"
+	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/desk/realtime"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity/otp"
 	"github.com/okpay/okpay/identity/passkey/passkeytest"
@@ -29,6 +31,10 @@ type staffEnv struct {
 	*accountEnv
 	staff *agent.Service
 	cli   agent.Actor
+	// desk is the support desk the console (staff_desk.go) serves; mux
+	// the pages' mux, on which the desk tests mount the JSON API.
+	desk *desk.Service
+	mux  *http.ServeMux
 }
 
 // newStaffEnv builds the account environment, then serves it again with
@@ -57,7 +63,16 @@ func newStaffEnvAt(t *testing.T, origin string, cfg agent.Config) *staffEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The support desk's console and widget (staff_desk_test.go).
+	if e.desk, err = desk.New(desk.Deps{DB: d.DB, Clock: d.Clock, IDs: d.IDs, Bus: realtime.NewMemory(0)}, desk.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.server.EnableDesk(e.desk); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.server.CloseDesk)
 	mux := http.NewServeMux()
+	e.mux = mux
 	e.server.Register(mux)
 	e.handler = web.SecurityHeaders(web.CrossOrigin(mux))
 	return e

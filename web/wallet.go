@@ -283,21 +283,11 @@ func statusClass(st wallet.Status) string {
 	return "badge badge-warn"
 }
 
-func direction(t wallet.Type) string {
-	switch {
-	case t == wallet.TypeExchange:
-		return "exchange"
-	case t.Outgoing():
-		return "out"
-	}
-	return "in"
-}
-
 func (s *Server) txnView(p *page, t *wallet.Txn) txnView {
 	v := txnView{
 		ID: t.Ref(), Type: string(t.Type), TypeLabel: p.T("walletui.type." + string(t.Type)),
 		Status: string(t.Status), StatusLabel: p.T("walletui.status." + string(t.Status)), StatusClass: statusClass(t.Status),
-		Direction: direction(t.Type), Amount: p.Money(t.Amount), Fee: p.Money(t.Fee), HasFee: t.Fee.Minor != 0,
+		Direction: t.Direction(), Amount: p.Money(t.Amount), Fee: p.Money(t.Fee), HasFee: t.Fee.Minor != 0,
 		Total: p.Money(t.Total()), Rate: t.Rate, Counterparty: t.Counterparty, Note: t.Note, AuthMethod: t.AuthMethod,
 		ActionURL: t.ActionURL, Created: t.CreatedAt, Updated: t.UpdatedAt, Expires: t.ExpiresAt, Final: t.Status.Final(),
 	}
@@ -565,6 +555,9 @@ func (s *Server) renderWalletHome(w http.ResponseWriter, r *http.Request, a *sig
 	}
 	if s.hasRoute(walletWithdrawRoute) {
 		d.Actions[3].Href = "/wallet/withdraw"
+	}
+	if s.hasRoute(walletRemitRoute) { // wallet_remit.go
+		d.Actions = append(d.Actions[:3:3], append([]walletLink{{ID: "remit", Href: "/wallet/remit", Label: p.T("exchangeui.action.remit")}}, d.Actions[3:]...)...)
 	}
 	p.Data = d
 	s.render(w, r, pageWalletHome, p)

@@ -89,10 +89,13 @@ type walletEnv struct {
 	srv *httptest.Server // the whole site over HTTP (the webhooks arrive here)
 }
 
-// Fees of the wallet tests: 1% on transfers, 2% on deposits.
-var walletFees = walletTestFees{wallet.OpTransfer: 100, wallet.OpDeposit: 200}
+// Fees of the wallet tests: 1% on transfers, 2% on deposits, 0.5% on
+// remittances.
+var walletFees = walletTestFees{wallet.OpTransfer: 100, wallet.OpDeposit: 200, wallet.OpRemittance: 50}
 
-func newWalletEnv(t testing.TB) *walletEnv {
+// newWalletEnv builds the environment; each of extra, if any, runs after
+// the wallet is built and may add to the pages' Config (exchange tests).
+func newWalletEnv(t testing.TB, extra ...func(*walletEnv, *web.Config) error) *walletEnv {
 	t.Helper()
 	we := &walletEnv{}
 	srv := httptest.NewUnstartedServer(nil)
@@ -131,12 +134,18 @@ func newWalletEnv(t testing.TB) *walletEnv {
 		t.Cleanup(we.led.Close)
 		we.w, buildErr = wallet.New(ctx, wallet.Deps{DB: id.DB, Ledger: we.led, Identity: id, Fees: walletFees, Provider: we.sb, Cards: we.pm,
 			Catalog: c.Catalog, Clock: id.Clock, IDs: id.IDs},
-			wallet.Config{Velocity: wallet.Velocity{TransfersPerHour: 1000, TransfersPerDay: 10000, NewPayeesPerDay: 100, WithdrawalsPerDay: 10}})
+			wallet.Config{Velocity: wallet.Velocity{TransfersPerHour: 1000, TransfersPerDay: 10000, NewPayeesPerDay: 100, WithdrawalsPerDay: 10},
+				NewDeviceCap: wallet.DeviceCapOff()})
 		if buildErr != nil {
 			return
 		}
 		t.Cleanup(we.w.Close)
 		c.Methods, c.Wallet = we.pm, we.w
+		for _, f := range extra {
+			if buildErr = f(we, c); buildErr != nil {
+				return
+			}
+		}
 	}
 	e := newAccountEnvFull(t, testPasskeyOrigin, nil, withWallet)
 	if buildErr != nil {

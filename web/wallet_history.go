@@ -296,6 +296,9 @@ type txnData struct {
 	// Continue is where an unfinished transaction goes on: the code page
 	// of a transfer, the 3-D Secure page of a deposit.
 	Continue string
+	// Withdrawal is a withdrawal's own page: its status, expected
+	// completion and cancellation (wallet_withdraw.go; "" for other types).
+	Withdrawal string
 }
 
 func (s *Server) handleWalletTxn(w http.ResponseWriter, r *http.Request) {
@@ -318,8 +321,13 @@ func (s *Server) handleWalletTxn(w http.ResponseWriter, r *http.Request) {
 			d.Continue = "/wallet/send/" + t.Ref() + "/code"
 		case wallet.TypeDeposit:
 			d.Continue = t.ActionURL
+		case wallet.TypeWithdrawal:
+			if path := s.withdrawalPath(t); path != "" {
+				d.Continue = path + "/code"
+			}
 		}
 	}
+	d.Withdrawal = s.withdrawalPath(t)
 	p.Data = d
 	s.render(w, r, pageWalletTxn, p)
 }

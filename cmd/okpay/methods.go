@@ -13,6 +13,7 @@ import (
 	"github.com/okpay/okpay/httpapi"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/risk"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/notify"
 	"github.com/okpay/okpay/paymethod"
@@ -79,7 +80,8 @@ func buildPayments(log *slog.Logger, db *sqldb.DB, clk clock.Clock, idgen ids.Ge
 	keys := ident.svc.Keys
 	pm, err := paymethod.New(paymethod.Deps{
 		DB: db, Clock: clk, IDs: idgen, Provider: sb, Notifier: methodNotifier{id: ident.svc},
-		Sealer: keys.Sealer("paymethod/account"), MAC: keys.MAC("paymethod"),
+		Freezer: methodNotifier{id: ident.svc}, // the mule rule at additions (RSK-04)
+		Sealer:  keys.Sealer("paymethod/account"), MAC: keys.MAC("paymethod"),
 	})
 	if err != nil {
 		return nil, err
@@ -177,4 +179,15 @@ func (n methodNotifier) Notify(ctx context.Context, tx *sql.Tx, userID int64, ki
 		return err
 	}
 	return n.id.WriteNotices(ctx, tx, notice)
+}
+
+// RiskFreeze is the payment methods' Freezer: identity's freeze on a risk
+// decision (RSK-04), in the addition's transaction, with the customer
+// request's address and browser when the context carries them.
+func (n methodNotifier) RiskFreeze(ctx context.Context, tx *sql.Tx, userID int64, d risk.Decision) (bool, error) {
+	var meta identity.Meta
+	if r, ok := paymethod.RequestFrom(ctx); ok {
+		meta.IP, meta.UserAgent = r.IP, r.UserAgent
+	}
+	return n.id.RiskFreeze(ctx, tx, userID, d, meta)
 }

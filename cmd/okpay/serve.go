@@ -20,6 +20,7 @@ import (
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/sqldb"
+	"github.com/okpay/okpay/wallet"
 	"github.com/okpay/okpay/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -74,6 +75,12 @@ type serveConfig struct {
 	identity     identityFlags
 	agents       agentFlags
 	psp          pspFlags
+	// policy: --fees, --holidays, --currencies, --fx-rates (policy.go).
+	policy policyFlags
+	// wallet is the wallet's policy (zero: the defaults); only
+	// --currencies sets part of it: okpay bench p2p raises the limits for
+	// its load.
+	wallet wallet.Config
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -92,6 +99,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	c.identity.register(fs)
 	c.agents.register(fs)
 	c.psp.register(fs)
+	c.policy.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,6 +110,15 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	log, err := newLogger(e, c.logLevel)
 	if err != nil {
 		return err
+	}
+	// The fee schedule, holiday calendar, currencies and start-up rates
+	// (policy.go): a bad file stops serve before anything starts.
+	pol, err := c.policy.load()
+	if err != nil {
+		return err
+	}
+	if pol.currencies != nil {
+		c.wallet.Currencies = pol.currencies
 	}
 	db, err := c.db.open(ctx)
 	if err != nil {
@@ -162,19 +179,60 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	}
 	defer payments.close()
 	// The wallet over them (wallet.go).
-	wal, err := buildWallet(ctx, log, db, led, clk, idgen, catalog, ident, payments)
+	wal, err := buildWallet(ctx, log, db, led, clk, idgen, catalog, ident, payments, c.wallet, pol.fees)
 	if err != nil {
 		return err
 	}
 	defer wal.Close()
-	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString(),
-		Identity: ident.svc, Outbox: ident.outbox, Mailbox: ident.mailbox, ClientIP: proxies,
-		Methods: payments.methods, Wallet: wal, Agents: staff})
+	// Withdrawals with review over the wallet (wallet.go); their job
+	// runner starts with the server and stops before the wallet closes.
+	wd, err := buildWithdrawals(wal, ident, payments, pol.calendar)
 	if err != nil {
 		return err
 	}
+	defer wd.Close()
+	pol.warnUncovered(log, wal.Config().Currencies)
+	// The exchange rates, with the --fx-rates file imported (policy.go).
+	rates, err := buildRates(ctx, log, db, clk, idgen, pol)
+	if err != nil {
+		return err
+	}
+	// Currency exchange and remittance over the wallet and the rates
+	// (exchange.go; development mode seeds sample rates into an empty
+	// table).
+	exch, err := buildExchange(ctx, log, rates, wal, ident.dev)
+	if err != nil {
+		return err
+	}
+	pages, err := web.New(web.Config{Catalog: catalog, Logger: log, Version: versionString(),
+		Identity: ident.svc, Outbox: ident.outbox, Mailbox: ident.mailbox, ClientIP: proxies,
+		Methods: payments.methods, Wallet: wal, Agents: staff, Exchange: exch.x})
+	if err != nil {
+		return err
+	}
+	// The staff page of the exchange rates, /staff/fx (fx:manage).
+	if err := pages.EnableFXAdmin(rates); err != nil {
+		return err
+	}
+	// The withdrawal pages: the customers' (/wallet/withdraw) and the
+	// reviewers' (/staff/withdrawals, withdrawal:review).
+	if err := pages.EnableWithdrawals(wd); err != nil {
+		return err
+	}
+	if err := pages.EnableWithdrawalReview(wd); err != nil {
+		return err
+	}
+	// The support desk: the chat widget and the agent console on the
+	// pages, the chat routes in the API (desk.go).
+	dsk, err := buildDesk(runCtx, log, db, clk, idgen, pages)
+	if err != nil {
+		return err
+	}
+	defer pages.CloseDesk() // after Shutdown: it does not wait for WebSockets
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg,
-		Identity: ident.svc, ClientIP: proxies, Methods: payments.methods, PSPWebhook: payments.webhook, Wallet: wal})
+		Identity: ident.svc, ClientIP: proxies, Methods: payments.methods, PSPWebhook: payments.webhook, Wallet: wal,
+		Withdrawals: wd, Exchange: exch.x, FXRates: rates, Desk: dsk})
+	defer api.Close() // the chat's WebSockets
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -246,7 +304,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		log.Info("profiling enabled", "addr", dln.Addr().String())
 	}
 	payments.start(runCtx, log, ln.Addr())
-	runWallet(runCtx, log, wal)
+	runWallet(runCtx, log, wal, exch)
+	wd.Start(runCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

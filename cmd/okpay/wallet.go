@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/okpay/okpay/bizday"
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/fee"
 	"github.com/okpay/okpay/i18n"
@@ -39,12 +40,12 @@ func (f walletFees) Quote(op, method string, amount money.Amount) (money.Amount,
 // buildWallet builds the wallet and hands the provider's webhook events
 // to it.
 func buildWallet(ctx context.Context, log *slog.Logger, db *sqldb.DB, led *ledger.Ledger, clk clock.Clock, idgen ids.Generator,
-	catalog *i18n.Catalog, ident *identityStack, payments *paymentStack) (*wallet.Service, error) {
+	catalog *i18n.Catalog, ident *identityStack, payments *paymentStack, cfg wallet.Config, fees *fee.Schedule) (*wallet.Service, error) {
 	w, err := wallet.New(ctx, wallet.Deps{
-		DB: db, Ledger: led, Identity: ident.svc, Fees: walletFees{fee.Default()},
+		DB: db, Ledger: led, Identity: ident.svc, Fees: walletFees{fees},
 		Provider: payments.sandbox, Cards: payments.methods,
 		Catalog: catalog, Clock: clk, IDs: idgen, Logger: log,
-	}, wallet.Config{})
+	}, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +56,9 @@ func buildWallet(ctx context.Context, log *slog.Logger, db *sqldb.DB, led *ledge
 }
 
 // runWallet fails the transfers whose confirmation window passed, now and
-// then, until ctx ends.
-func runWallet(ctx context.Context, log *slog.Logger, w *wallet.Service) {
+// then, until ctx ends; with exch, the remittances too, and it prunes the
+// quotes nobody took (exchange.go).
+func runWallet(ctx context.Context, log *slog.Logger, w *wallet.Service, exch *exchangeStack) {
 	go func() {
 		t := time.NewTicker(walletJobInterval)
 		defer t.Stop()
@@ -71,6 +73,26 @@ func runWallet(ctx context.Context, log *slog.Logger, w *wallet.Service) {
 			} else if n > 0 {
 				log.Info("wallet: unconfirmed transfers expired", "count", n)
 			}
+			exch.sweep(ctx, log)
 		}
 	}()
+}
+
+// buildWithdrawals builds the withdrawals over the wallet (money out to
+// the customers' payout methods, with review; wallet/withdraw*.go) and
+// wires them as NewWithdrawals asks: the payment methods ask them whether
+// a payout to a method is under way before deleting it (CRD-08), every
+// freeze stops the withdrawals not yet sent (RSK-04), and the provider's
+// payout events reach them through the webhook. cal counts the business
+// days of the expected completion and of the holds' timeouts. Start runs
+// their job runner (payouts, status polls, timeouts), Close stops it.
+func buildWithdrawals(w *wallet.Service, ident *identityStack, payments *paymentStack, cal *bizday.Calendar) (*wallet.Withdrawals, error) {
+	wd, err := wallet.NewWithdrawals(w, wallet.WithdrawalDeps{Methods: payments.methods, Customers: ident.svc, Calendar: cal}, wallet.WithdrawalConfig{})
+	if err != nil {
+		return nil, err
+	}
+	payments.methods.SetInUse(wd)
+	ident.svc.OnFreeze(wd.FreezeHook)
+	payments.webhook.OwnTx = append(payments.webhook.OwnTx, wd.ApplyProviderEvent)
+	return wd, nil
 }

@@ -21,6 +21,11 @@ const (
 	// FrameTyping says the client is typing in a followed conversation
 	// ("internal": an agent writing an internal note).
 	FrameTyping = "typing"
+	// FrameInbox follows the conversation-level events of every
+	// conversation (desk.InboxTopic: created, status, assigned): the
+	// agents' inbox views. It names no conversation, and only a
+	// connection whose Grant allows it (staff) may send it.
+	FrameInbox = "inbox"
 )
 
 // MaxClientFrame is the largest client frame accepted, in bytes.
@@ -44,8 +49,9 @@ type rawFrame struct {
 }
 
 // ParseClientFrame reads one client frame: a JSON object
-// {"type": ..., "conversation": "cnv_...", "after": N} or
-// {"type": "typing", "conversation": ..., "internal": bool}. Unknown
+// {"type": ..., "conversation": "cnv_...", "after": N},
+// {"type": "typing", "conversation": ..., "internal": bool} or
+// {"type": "inbox"} (Conversation 0). Unknown
 // fields, fields that do not belong to the type, trailing data and frames
 // over MaxClientFrame bytes are refused with EInvalid.
 func ParseClientFrame(b []byte) (ClientFrame, error) {
@@ -63,6 +69,12 @@ func ParseClientFrame(b []byte) (ClientFrame, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return invalid("The frame has data after its JSON object.")
+	}
+	if raw.Type == FrameInbox {
+		if raw.Conversation != "" || raw.After != nil || raw.Internal != nil {
+			return invalid("An inbox frame has no other field.")
+		}
+		return ClientFrame{Type: FrameInbox}, nil
 	}
 	id, ok := desk.ParseConversationRef(raw.Conversation)
 	if !ok {

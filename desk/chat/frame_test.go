@@ -18,6 +18,8 @@ func TestParseClientFrame(t *testing.T) {
 		`{"type":"typing","conversation":"` + ref + `","internal":true}`: {Type: chat.FrameTyping, Conversation: 42, Internal: true},
 		`{"type":"typing","conversation":"` + ref + `","internal":null}`: {Type: chat.FrameTyping, Conversation: 42},
 		`{"conversation":"` + ref + `","type":"subscribe","after":0}`:    {Type: chat.FrameSubscribe, Conversation: 42},
+		`{"type":"inbox"}`:                   {Type: chat.FrameInbox},
+		`{"type":"inbox","conversation":""}`: {Type: chat.FrameInbox},
 	}
 	for in, want := range ok {
 		got, err := chat.ParseClientFrame([]byte(in))
@@ -41,6 +43,9 @@ func TestParseClientFrame(t *testing.T) {
 		`{"type":"subscribe","conversation":"` + ref + `"}{"type":"subscribe"}`,
 		`{"type":"subscribe","conversation":"` + ref + `"} x`,
 		`{"type":"subscribe","conversation":"` + ref + `","pad":"` + string(make([]byte, 2000)) + `"}`,
+		`{"type":"inbox","conversation":"` + ref + `"}`,
+		`{"type":"inbox","after":1}`,
+		`{"type":"inbox","internal":false}`,
 	}
 	for _, in := range bad {
 		if _, err := chat.ParseClientFrame([]byte(in)); okpay.ErrorCode(err) != okpay.EInvalid {
@@ -50,7 +55,8 @@ func TestParseClientFrame(t *testing.T) {
 }
 
 // FuzzParseClientFrame: any input either parses into a frame of a known
-// type naming a conversation, which encodes back into an equivalent frame,
+// type naming a conversation (the inbox frame names none), which encodes
+// back into an equivalent frame,
 // or is refused with EInvalid; nothing panics.
 func FuzzParseClientFrame(f *testing.F) {
 	ref := desk.ConversationRef(7)
@@ -79,6 +85,11 @@ func FuzzParseClientFrame(f *testing.F) {
 		}
 		switch got.Type {
 		case chat.FrameSubscribe, chat.FrameUnsubscribe, chat.FrameTyping:
+		case chat.FrameInbox:
+			if got != (chat.ClientFrame{Type: chat.FrameInbox}) {
+				t.Fatalf("accepted %+v", got)
+			}
+			return
 		default:
 			t.Fatalf("accepted type %q", got.Type)
 		}

@@ -63,8 +63,8 @@ func newEnv(t testing.TB, db *sqldb.DB, busBuffer int, cfg chat.Config) *env {
 		}
 		if v := r.Header.Get("X-Agent"); v != "" {
 			id, _ := strconv.ParseInt(v, 10, 64)
-			return chat.Grant{Viewer: desk.Agent(id), Allow: func(_ context.Context, conv int64) (bool, error) {
-				return !e.denied[conv], nil
+			return chat.Grant{Viewer: desk.Agent(id), Inbox: true, Allow: func(_ context.Context, conv int64) (bool, error) {
+				return !e.denied[conv], nil // conversation 0 is the inbox
 			}}, nil
 		}
 		return chat.Grant{}, okpay.Errorf(okpay.EUnauthorized, "Sign in first.")

@@ -73,6 +73,10 @@ type Grant struct {
 	// too: customers and visitors only ever follow their own
 	// conversations. For staff connections, set it.
 	Allow func(ctx context.Context, conversationID int64) (bool, error)
+	// Inbox lets the connection follow desk.InboxTopic (FrameInbox):
+	// every conversation's created, status and assignment events. Staff
+	// only; Allow, when set, approves it too (as conversation 0).
+	Inbox bool
 }
 
 // Authorizer authorises a WebSocket request before the upgrade, from its
@@ -210,7 +214,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cn.serve()
 }
 
-// subscription is one followed conversation of a connection.
+// subscription is one followed conversation of a connection, or the
+// inbox (conv 0).
 type subscription struct {
 	conv   int64
 	events <-chan realtime.Event
@@ -399,6 +404,8 @@ func (cn *conn) command(cmd command) error {
 		return cn.write(desk.ErrorFrame(0, cmd.err))
 	}
 	switch f.Type {
+	case FrameInbox:
+		return cn.subscribeInbox()
 	case FrameSubscribe:
 		return cn.subscribe(f.Conversation, f.After)
 	case FrameUnsubscribe:
@@ -457,6 +464,43 @@ func (cn *conn) subscribe(id, after int64) error {
 	return cn.sync(s, c)
 }
 
+// inboxKey is the key of the inbox subscription in conn.subs
+// (conversation ids are positive).
+const inboxKey = 0
+
+// subscribeInbox follows desk.InboxTopic, if the grant allows it. The
+// client gets a "subscribed" frame naming no conversation, then the
+// events; after a resync frame it reloads its lists (the inbox has no
+// sequence numbers to catch up from).
+func (cn *conn) subscribeInbox() error {
+	if old := cn.subs[inboxKey]; old != nil {
+		old.cancel()
+		delete(cn.subs, inboxKey)
+	}
+	ok := cn.grant.Inbox
+	if ok && cn.grant.Allow != nil {
+		var err error
+		if ok, err = cn.grant.Allow(cn.ctx, inboxKey); err != nil {
+			cn.h.cfg.Logger.Error("chat: authorise inbox", "err", err)
+			return cn.write(desk.ErrorFrame(0, okpay.Internal(err, "authorise inbox")))
+		}
+	}
+	if !ok {
+		return cn.write(desk.ErrorFrame(0, okpay.Errorf(okpay.EForbidden, "You may not follow the inbox.")))
+	}
+	if len(cn.subs) >= cn.h.cfg.MaxSubscriptions {
+		return cn.write(desk.ErrorFrame(0, okpay.Errorf(okpay.EInvalid, "This connection follows as many conversations as it can.")))
+	}
+	events, cancel := cn.h.bus.Subscribe(desk.InboxTopic)
+	cn.subs[inboxKey] = &subscription{conv: inboxKey, events: events, cancel: cancel}
+	return cn.write(inboxSubscribed)
+}
+
+var (
+	inboxSubscribed = []byte(`{"type":"` + desk.EventSubscribed + `","inbox":true}`)
+	inboxResync     = []byte(`{"type":"` + realtime.TypeResync + `","inbox":true}`)
+)
+
 // sync sends what s missed from the database, then the "subscribed"
 // frame. c is the conversation read after subscribing (nil: read it).
 func (cn *conn) sync(s *subscription, c *desk.Conversation) error {
@@ -500,6 +544,14 @@ func (cn *conn) catchUp(s *subscription) error {
 // event forwards one bus event of s. It reports whether s subscribed
 // again (its channel changed).
 func (cn *conn) event(s *subscription, e realtime.Event) (bool, error) {
+	if s.conv == inboxKey {
+		if e.Type == realtime.TypeResync {
+			s.cancel()
+			s.events, s.cancel = cn.h.bus.Subscribe(desk.InboxTopic)
+			return true, cn.write(inboxResync)
+		}
+		return false, cn.write(e.Data)
+	}
 	switch e.Type {
 	case realtime.TypeResync:
 		// The bus dropped us: follow again, then take what was missed

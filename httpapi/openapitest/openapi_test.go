@@ -33,6 +33,7 @@ import (
 
 	"github.com/okpay/okpay/apikey"
 	"github.com/okpay/okpay/clock"
+	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/httpapi"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/ids"
@@ -277,6 +278,20 @@ func TestOpenAPIConventions(t *testing.T) {
 			if !slices.Equal(schemes, []string{"sessionToken", "sessionCookie"}) {
 				t.Errorf("%s: a customer route's security should be sessionToken or sessionCookie, have %v", key, schemes)
 			}
+		case httpapi.AuthChat: // the support chat (desk_test.go): a session, the visitor cookie, or nothing
+			var schemes []string
+			anonymous := false
+			for _, req := range op.Security {
+				n := 0
+				for name := range req.Requirements.KeysFromOldest() {
+					schemes = append(schemes, name)
+					n++
+				}
+				anonymous = anonymous || n == 0
+			}
+			if !slices.Equal(schemes, []string{"sessionToken", "sessionCookie", "visitorCookie"}) || !anonymous {
+				t.Errorf("%s: a chat route's security should be sessionToken, sessionCookie, visitorCookie or none, have %v", key, schemes)
+			}
 		default:
 			t.Errorf("%s: not in httpapi.Routes", key)
 		}
@@ -505,9 +520,12 @@ type harness struct {
 	clock *clock.Manual
 	led   *ledger.Ledger
 	db    *sqldb.DB
-	id    *identityDeps   // the customer identity service (identity_test.go)
-	pay   *paymentDeps    // the payment methods and the sandbox (methods_test.go)
-	wal   *wallet.Service // the wallet (wallet_test.go)
+	id    *identityDeps       // the customer identity service (identity_test.go)
+	pay   *paymentDeps        // the payment methods and the sandbox (methods_test.go)
+	wal   *wallet.Service     // the wallet (wallet_test.go)
+	wd    *wallet.Withdrawals // the withdrawals (withdraw_test.go)
+	fx    *exchangeDeps       // exchange and remittance (exchange_test.go)
+	desk  *desk.Service       // the support chat (desk_test.go)
 
 	mu      sync.Mutex
 	seen    map[string]map[int]int // route → status → count
@@ -539,13 +557,18 @@ func newHarness(t *testing.T) *harness {
 	id := newIdentity(t, db, clk, gen, cat)
 	pay := newPayments(t, db, clk, gen, id, cat)
 	wal := newWallet(t, db, clk, gen, led, id, pay, cat)
-	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat, Identity: id.svc, Methods: pay.pm, PSPWebhook: pay.hook, Wallet: wal})
+	wd := newWithdrawals(t, wal, id, pay)
+	fxd := newExchange(t, db, clk, gen, wal)
+	dsk := newDesk(t, db, clk, gen)
+	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat, Identity: id.svc, Methods: pay.pm, PSPWebhook: pay.hook, Wallet: wal,
+		Withdrawals: wd, Exchange: fxd.x, FXRates: fxd.rates, Desk: dsk})
+	t.Cleanup(api.Close)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	srv := httptest.NewServer(api.Observe(mux))
 	t.Cleanup(srv.Close)
 	pay.start(t, srv.URL)
-	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, pay: pay, wal: wal, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
+	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, pay: pay, wal: wal, wd: wd, fx: fxd, desk: dsk, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
 }
 
 // req is one request of a scenario.
@@ -1288,6 +1311,15 @@ func TestOpenAPIConformance(t *testing.T) {
 	// The wallet: wallets, transactions, transfers, deposits, limits
 	// (wallet_test.go).
 	t.Run("wallet", h.walletScenario)
+
+	// Withdrawals (withdraw_test.go).
+	t.Run("withdrawals", h.withdrawalScenario)
+
+	// Exchange, remittance and the public rates (exchange_test.go).
+	t.Run("exchange", h.exchangeScenario)
+
+	// The support chat (desk_test.go).
+	t.Run("desk", h.deskScenario)
 
 	// Failures on OKPay's side: a ledger that is shutting down answers
 	// money-moving requests with 503, a database that is gone makes every

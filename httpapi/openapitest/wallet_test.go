@@ -36,12 +36,18 @@ func successMedia(route string) string {
 	if route == "GET /api/v1/transactions.csv" {
 		return "text/csv"
 	}
+	if route == "GET /api/v1/attachments/{id}" { // a chat file (desk_test.go)
+		return "application/octet-stream"
+	}
 	return "application/json"
 }
 
 func successContentType(route string) string {
 	if route == "GET /api/v1/transactions.csv" {
 		return "text/csv; charset=utf-8"
+	}
+	if route == "GET /api/v1/attachments/{id}" {
+		return "application/octet-stream"
 	}
 	return "application/json"
 }
@@ -59,7 +65,7 @@ func (walletFees) Quote(op, method string, a money.Amount) (money.Amount, string
 func newWallet(t *testing.T, db *sqldb.DB, clk *clock.Manual, gen ids.Generator, led *ledger.Ledger, id *identityDeps, pay *paymentDeps, cat *i18n.Catalog) *wallet.Service {
 	t.Helper()
 	w, err := wallet.New(context.Background(), wallet.Deps{DB: db, Ledger: led, Identity: id.svc, Fees: walletFees{}, Provider: pay.sb, Cards: pay.pm,
-		Catalog: cat, Clock: clk, IDs: gen}, wallet.Config{})
+		Catalog: cat, Clock: clk, IDs: gen}, wallet.Config{NewDeviceCap: wallet.DeviceCapOff()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,13 +85,7 @@ func PayoutMethodUsable(addedAt, now time.Time) bool {
 // now is within NewDeviceWindow of deviceFirstSeen (or before it), else
 // dailyLimit. A zero deviceFirstSeen means a device never seen before, so
 // the reduced cap applies. A negative limit gives 0.
+// It is DefaultDeviceCap().Limit; a configurable cap is a DeviceCap.
 func NewDeviceCap(dailyLimit int64, deviceFirstSeen, now time.Time) (limit int64) {
-	if dailyLimit <= 0 {
-		return 0
-	}
-	if !deviceFirstSeen.IsZero() && now.Sub(deviceFirstSeen) >= NewDeviceWindow {
-		return dailyLimit
-	}
-	// dailyLimit*20/100 without overflow.
-	return dailyLimit/100*NewDeviceCapPercent + dailyLimit%100*NewDeviceCapPercent/100
+	return DefaultDeviceCap().Limit(dailyLimit, deviceFirstSeen, now)
 }

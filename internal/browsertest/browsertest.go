@@ -29,6 +29,13 @@ const Timeout = 60 * time.Second
 // Without OKPAY_TEST_CHROMIUM the test is skipped.
 func New(t testing.TB) context.Context {
 	t.Helper()
+	return NewWithTimeout(t, Timeout)
+}
+
+// NewWithTimeout is New for a test that needs the browser longer than
+// Timeout (several browser contexts driven in turn, on a loaded machine).
+func NewWithTimeout(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
 	execPath := os.Getenv(EnvChromium)
 	if execPath == "" {
 		t.Skip("OKPAY_TEST_CHROMIUM not set: set it to the chromium binary (e.g. /usr/bin/chromium) to run browser tests")
@@ -37,7 +44,6 @@ func New(t testing.TB) context.Context {
 	// after the browser has exited (cleanups run last-in, first-out).
 	profile := t.TempDir()
 
-	timeout := Timeout
 	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
 		if d, ok := tt.Deadline(); ok {
 			if left := time.Until(d) - 5*time.Second; left < timeout {

@@ -1,0 +1,350 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/okpay/okpay/agent"
+	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/httpapi"
+	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity/passkey/passkeytest"
+	"github.com/okpay/okpay/internal/browsertest"
+)
+
+// deskWait bounds each wait for the page to reach a state: generous,
+// because the machine running the tests may be loaded.
+const deskWait = 60 * time.Second
+
+// deskTab is one browser context (its own cookies) on one page.
+type deskTab struct {
+	t        *testing.T
+	name     string
+	ctx      context.Context
+	base     string
+	problems *pageProblems
+}
+
+// newDeskTab opens a new browser context of the browser root with the
+// given cookies, the CSP probe and a problem listener.
+func newDeskTab(t *testing.T, root context.Context, name, base string, cookies ...network.SetCookieParams) *deskTab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	tab := &deskTab{t: t, name: name, ctx: ctx, base: base, problems: &pageProblems{expected: map[string]bool{}}}
+	if err := tab.problems.listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The first command starts the tab with ctx itself (a context derived
+	// with a timeout would end the tab with it).
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": "en-US,en;q=0.9"}}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, c := range cookies {
+		c.URL = base + "/"
+		if _, err := chromedp.Call(ctx, network.SetCookie, c); err != nil {
+			t.Fatalf("%s: set cookie %s: %v", name, c.Name, err)
+		}
+	}
+	return tab
+}
+
+// do runs actions with the wait bound.
+func (b *deskTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deskWait)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %s: %v", b.name, what, err)
+	}
+}
+
+// open loads a page and waits for it.
+func (b *deskTab) open(path string) {
+	b.t.Helper()
+	b.do("open "+path, chromedp.Navigate(b.base+path))
+}
+
+// clickLoad clicks an element that loads a new page, and waits for it.
+func (b *deskTab) clickLoad(what string, sel chromedp.CSS) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deskWait)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(sel, chromedp.NodeVisible))); err != nil {
+		b.t.Fatalf("%s: %s: %v", b.name, what, err)
+	}
+}
+
+// until waits for a JavaScript condition of the page to hold.
+func (b *deskTab) until(what, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deskWait+5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(deskWait), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		b.t.Fatalf("%s: waiting until %s (%s): %v\npage: %s", b.name, what, expr, err, b.eval(`document.body.innerText.slice(0, 2000)`))
+	}
+}
+
+func (b *deskTab) eval(js string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deskWait)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("%s: evaluate %s: %v", b.name, js, err)
+	}
+	return v
+}
+
+// check asserts that the page broke no rule: no CSP violation, no console
+// error, no failed load.
+func (b *deskTab) check(step string) {
+	b.t.Helper()
+	if v := b.eval(`JSON.stringify(window.__cspViolations || ['probe missing'])`); v != "[]" {
+		b.t.Errorf("%s: %s: CSP violations: %s", b.name, step, v)
+	}
+	for _, p := range b.problems.take() {
+		b.t.Errorf("%s: %s: %s", b.name, step, p)
+	}
+}
+
+// messagesJS lists the widget's messages as [seq, body] pairs, in page
+// order.
+const messagesJS = `JSON.stringify([...document.querySelectorAll('[data-testid="chat-message"]')].map(li =>
+	[li.dataset.seq, (li.querySelector('.chat-body') || {}).textContent || '']))`
+
+// newDeskBrowserEnv serves the staff environment (pages, console, desk)
+// and the JSON API's chat routes on one origin, http://localhost:PORT, as
+// okpay serve does.
+func newDeskBrowserEnv(t *testing.T) (*staffEnv, *httpapi.Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	base := "http://localhost:" + port
+	e := newStaffEnvAt(t, base, agent.Config{})
+	api := httpapi.New(httpapi.Config{Catalog: e.cat, Identity: e.id, Desk: e.desk})
+	api.Register(e.mux)
+	ts := httptest.NewUnstartedServer(e.handler)
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	t.Cleanup(ts.Close)
+	t.Cleanup(api.Close) // before the server closes: its sockets end first
+	return e, api, base
+}
+
+// TestBrowserDeskChat drives two browser contexts: a signed-in customer
+// on an account page and a supervisor on the agent console. The customer
+// opens the chat, picks a category and writes; the conversation appears
+// in the agent's inbox without a reload; the agent opens it (the
+// customer sees "Seen"), takes it (the customer's queue position goes),
+// types (the customer sees "typing") and answers; the customer sees the
+// answer without reloading. Then the customer's page closes its socket
+// (the "offline" event), the agent sends two more messages, and when the
+// page comes back online it reconnects and shows both, once each, in
+// order, after the ones it had. Every wait is on the page's state, with a
+// 60 s deadline.
+func TestBrowserDeskChat(t *testing.T) {
+	e, api, base := newDeskBrowserEnv(t)
+
+	// A customer signed in and a supervisor signed in, through the pages
+	// in Go; their browsers get the session cookies.
+	cust := e.client()
+	e.signUp(cust)
+	a, enr, err := e.staff.Create(e.ctx, e.cli, agent.NewAgent{Email: "desk.supervisor@okpay.test", DisplayName: "Desk Supervisor",
+		Roles: []agent.Role{agent.RoleSupervisor}, Teams: []string{"general"}, Languages: []i18n.Lang{i18n.ZhCN, i18n.En}}, agent.Meta{IP: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup := &staffMember{agent: a, password: "lantern harbour quiet evening", auth: passkeytest.New(base, "localhost"), c: e.client()}
+	e.enrolThroughPages(t, sup, enr) // leaves sup.c signed in (password and passkey)
+	yes := true
+
+	root := browsertest.NewWithTimeout(t, 5*time.Minute)
+	agentTab := newDeskTab(t, root, "agent", base,
+		network.SetCookieParams{Name: "__Host-agent", Value: sup.c.cookie("__Host-agent"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteStrict})
+	custTab := newDeskTab(t, root, "customer", base,
+		network.SetCookieParams{Name: "__Host-session", Value: cust.cookie("__Host-session"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax},
+		network.SetCookieParams{Name: "__Host-did", Value: cust.cookie("__Host-did"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax})
+
+	// 1. The agent watches the unassigned inbox, live.
+	agentTab.open("/staff/desk?view=unassigned")
+	agentTab.until("the inbox is live", `document.querySelector('[data-testid="desk-live"]').dataset.state === 'live'`)
+	agentTab.until("the inbox is empty", `!!document.querySelector('[data-testid="desk-inbox-empty"]')`)
+
+	// 2. The customer opens the chat, picks a category and writes.
+	custTab.open("/account")
+	custTab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	custTab.do("pick a category", chromedp.WaitVisible(sel("chat-prechat")), chromedp.Click(sel("chat-category-transaction"), chromedp.NodeVisible))
+	const first = "My transfer to Zhang San has not arrived."
+	custTab.do("write", chromedp.SendKeys(sel("chat-first"), first, chromedp.NodeVisible), chromedp.Click(sel("chat-start"), chromedp.NodeVisible))
+	custTab.until("the first message shows", `(document.querySelector('[data-testid="chat-message"][data-seq="1"] .chat-body') || {}).textContent === `+jsString(first))
+	custTab.until("the queue position shows", `(q => !q.hidden && q.dataset.position === '1')(document.querySelector('[data-testid="chat-queue"]'))`)
+	custTab.until("the socket is live", `document.querySelector('[data-testid="chat-conn"]').dataset.state === 'live'`)
+	conv := custTab.eval(`document.getElementById('okpay-chat').dataset.conversation`)
+	if !strings.HasPrefix(conv, "cnv_") {
+		t.Fatalf("conversation id %q", conv)
+	}
+	// The page must not reload from here on: a marker would be lost.
+	custTab.eval(`window.__stillHere = 'yes'`)
+	custTab.eval(`(() => { window.__typingSeen = false; const el = document.querySelector('[data-testid="chat-typing"]');
+		new MutationObserver(() => { if (!el.hidden) window.__typingSeen = true; }).observe(el, {attributes: true}); return 'ok'; })()`)
+
+	// 3. It arrives in the agent's inbox without a reload.
+	row := `[data-testid="desk-inbox-row"][data-conversation="` + conv + `"]`
+	agentTab.until("the conversation arrives in the inbox", `!!document.querySelector('`+row+`')`)
+	agentTab.clickLoad("open the conversation", chromedp.CSS(row+` [data-testid="desk-open"]`))
+	agentTab.until("the conversation shows the message", `(document.querySelector('[data-testid="desk-message"][data-seq="1"] .desk-body') || {}).textContent === `+jsString(first))
+	agentTab.until("the conversation is live", `document.querySelector('[data-testid="desk-live"]').dataset.state === 'live'`)
+	// The agent has read it: the customer sees "Seen".
+	custTab.until("the customer sees the agent read it", `!document.querySelector('[data-testid="chat-message"][data-seq="1"] [data-testid="chat-seen"]').hidden`)
+
+	// 4. The agent takes it: the customer's queue position goes.
+	agentTab.clickLoad("assign to me", sel("desk-assign-submit"))
+	agentTab.until("assigned", `document.querySelector('[data-testid="desk-assignee"]').textContent.trim() !== '' && !document.querySelector('[data-testid="desk-assign"]')`)
+	custTab.until("the queue position goes", `document.querySelector('[data-testid="chat-queue"]').hidden`)
+
+	// 5. The agent types and answers; the customer sees both, live.
+	agentTab.until("the conversation is live again", `document.querySelector('[data-testid="desk-live"]').dataset.state === 'live'`)
+	const answer = "您好！我们正在查询您的转账。"
+	agentTab.do("type the answer", chromedp.SendKeys(sel("desk-reply-body"), answer, chromedp.NodeVisible))
+	custTab.until("the customer sees the agent typing", `window.__typingSeen === true`)
+	agentTab.do("send the answer", chromedp.Click(sel("desk-reply-submit"), chromedp.NodeVisible))
+	agentTab.until("the answer is in the agent's thread", `(document.querySelector('[data-testid="desk-message"][data-seq="2"] .desk-body') || {}).textContent === `+jsString(answer))
+	custTab.until("the customer sees the answer", `(document.querySelector('[data-testid="chat-message"][data-seq="2"] .chat-body') || {}).textContent === `+jsString(answer))
+	if custTab.eval(`window.__stillHere`) != "yes" {
+		t.Fatal("the customer's page reloaded")
+	}
+	// The customer has read it: the agent sees "Seen by the customer".
+	agentTab.until("the agent sees the customer read it", `!document.querySelector('[data-testid="desk-message"][data-seq="2"] [data-testid="desk-seen"]').hidden`)
+
+	// 6. The customer's page drops its socket.
+	custTab.eval(`(window.dispatchEvent(new Event('offline')), 'ok')`)
+	custTab.until("the widget says offline", `document.querySelector('[data-testid="chat-conn"]').dataset.state === 'offline'`)
+	deadline := time.Now().Add(deskWait)
+	for api.ChatConnections() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the customer's socket is still open on the server: %d", api.ChatConnections())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the server's count, not waiting for time
+	}
+
+	// 7. Meanwhile the agent sends two more messages.
+	more := []string{"We found it: the bank held it for a check.", "它明天会到账。"}
+	for i, text := range more {
+		agentTab.do("write message "+text, chromedp.SendKeys(sel("desk-reply-body"), text, chromedp.NodeVisible), chromedp.Click(sel("desk-reply-submit"), chromedp.NodeVisible))
+		agentTab.until("message shows in the agent's thread", `(document.querySelector('[data-testid="desk-message"][data-seq="`+string(rune('3'+i))+`"] .desk-body') || {}).textContent === `+jsString(text))
+	}
+	if n := custTab.eval(`String(document.querySelectorAll('[data-testid="chat-message"][data-seq="3"]').length)`); n != "0" {
+		t.Fatalf("the offline page received a message (%s)", n)
+	}
+
+	// 8. Back online: it reconnects and shows both, once each, in order.
+	custTab.eval(`(window.dispatchEvent(new Event('online')), 'ok')`)
+	custTab.until("both messages show", `document.querySelectorAll('[data-testid="chat-message"]').length >= 4`)
+	custTab.until("the socket is live again", `document.querySelector('[data-testid="chat-conn"]').dataset.state === 'live' && document.getElementById('okpay-chat').dataset.connects === '2'`)
+	var got [][2]string
+	if err := json.Unmarshal([]byte(custTab.eval(messagesJS)), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"1", first}, {"2", answer}, {"3", more[0]}, {"4", more[1]}}
+	if len(got) != len(want) {
+		t.Fatalf("the customer's messages: %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("the customer's messages: %v, want %v", got, want)
+		}
+	}
+	if custTab.eval(`window.__stillHere`) != "yes" {
+		t.Fatal("the customer's page reloaded")
+	}
+	if n := custTab.eval(`String(document.querySelectorAll('[data-testid="chat-pending"]').length)`); n != "0" {
+		t.Errorf("%s messages still pending", n)
+	}
+	custTab.check("end")
+	agentTab.check("end")
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestBrowserDeskVisitorClaim: a visitor on the public home page chats
+// (the API gives the browser its visitor cookie), an agent answers, and
+// once the same browser is signed in the first page claims the
+// conversation for the customer: the widget shows it with both messages,
+// the visitor cookies are gone and the desk names the customer as owner.
+func TestBrowserDeskVisitorClaim(t *testing.T) {
+	e, _, base := newDeskBrowserEnv(t)
+	root := browsertest.NewWithTimeout(t, 3*time.Minute)
+	tab := newDeskTab(t, root, "visitor", base)
+
+	tab.open("/")
+	tab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	tab.do("pick a category", chromedp.WaitVisible(sel("chat-prechat")), chromedp.Click(sel("chat-category-account"), chromedp.NodeVisible))
+	const first = "I cannot sign in to my account."
+	tab.do("write", chromedp.SendKeys(sel("chat-first"), first, chromedp.NodeVisible), chromedp.Click(sel("chat-start"), chromedp.NodeVisible))
+	tab.until("the first message shows", `(document.querySelector('[data-testid="chat-message"][data-seq="1"] .chat-body') || {}).textContent === `+jsString(first))
+	tab.until("the socket is live", `document.querySelector('[data-testid="chat-conn"]').dataset.state === 'live'`)
+	if c := tab.eval(`document.cookie`); !strings.Contains(c, httpapi.VisitorMarkerCookie+"=1") || strings.Contains(c, httpapi.VisitorCookie+"=") {
+		t.Fatalf("the page's cookies: %q (the visitor token must be HttpOnly, the marker readable)", c)
+	}
+	ref := tab.eval(`document.getElementById('okpay-chat').dataset.conversation`)
+	id, ok := desk.ParseConversationRef(ref)
+	if !ok {
+		t.Fatalf("conversation %q", ref)
+	}
+	const answer = "Let us check: which email address do you sign in with?"
+	if _, err := e.desk.SendMessage(e.ctx, desk.Agent(1), id, desk.MessageInput{Body: answer}); err != nil {
+		t.Fatal(err)
+	}
+	tab.until("the visitor sees the answer", `(document.querySelector('[data-testid="chat-message"][data-seq="2"] .chat-body') || {}).textContent === `+jsString(answer))
+	tab.do("close the chat", chromedp.Click(sel("chat-close"), chromedp.NodeVisible))
+
+	// The browser signs in (its session cookie, from a sign-up done in Go).
+	cust := e.client()
+	acct := e.signUp(cust)
+	user := e.user(acct)
+	yes := true
+	if _, err := chromedp.Call(tab.ctx, network.SetCookie, network.SetCookieParams{Name: "__Host-session", Value: cust.cookie("__Host-session"),
+		URL: base + "/", Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax}); err != nil {
+		t.Fatal(err)
+	}
+	tab.open("/account") // the chat is closed: the widget claims on its own
+	tab.until("the claim clears the marker", `!document.cookie.includes('`+httpapi.VisitorMarkerCookie+`=')`)
+	c, err := e.desk.Conversation(e.ctx, desk.Agent(1), id)
+	if err != nil || c.CustomerID != user.ID || c.VisitorID != "" {
+		t.Fatalf("after sign-in the conversation is %+v (%v), want the customer's %d", c, err, user.ID)
+	}
+	// Opened, the chat shows the conversation, now the customer's, with
+	// both messages.
+	tab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	tab.until("the customer's chat shows both messages", `document.getElementById('okpay-chat').dataset.conversation === '`+ref+`' &&
+		document.querySelectorAll('[data-testid="chat-message"]').length === 2`)
+	var got [][2]string
+	if err := json.Unmarshal([]byte(tab.eval(messagesJS)), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != [2]string{"1", first} || got[1] != [2]string{"2", answer} {
+		t.Fatalf("the customer's messages: %v", got)
+	}
+	tab.check("end")
+}

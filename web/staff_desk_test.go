@@ -1,0 +1,230 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/okpay/okpay/agent"
+	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/i18n"
+)
+
+// This file tests the support desk on the pages over the staff
+// environment (staff_test.go), whose server has the desk enabled: the
+// agent console at /staff/desk and the chat widget on customer pages.
+
+var (
+	deskKeyRE      = regexp.MustCompile(`name="key" value="([^"]+)"`)
+	deskScriptTag  = regexp.MustCompile(`<script src="/static/(?:app|chat|console)\.js\?v=[0-9a-f]+" defer>`)
+	deskScriptTags = regexp.MustCompile(`(?i)<script[^>]*>`)
+)
+
+// customerConversation starts a conversation of a (made-up) customer id
+// through the desk, with a first message and a file.
+func (e *staffEnv) customerConversation(t *testing.T, userID int64, body string) *desk.Conversation {
+	t.Helper()
+	c, err := e.desk.StartConversation(e.ctx, desk.Customer(userID), desk.StartInput{Category: desk.CategoryTransaction, Body: body,
+		Attachments: []desk.AttachmentInput{{Name: "receipt.txt", Data: []byte("Order A-1001, paid 2026-11-24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestDeskConsole walks the console over HTTP without JavaScript: the
+// inbox views, a conversation with its messages, a reply and an internal
+// note (sent once whatever the retries), assign to me, status changes,
+// read receipts, the attachment download, and the answers console.js
+// gets as JSON.
+func TestDeskConsole(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	sup := e.newMember(t, agent.RoleSupervisor)
+	other := e.newMember(t, agent.RoleSupervisor)
+	worker := e.newMember(t, agent.RoleAgent)
+	conv := e.customerConversation(t, 424242, "我的转账还没有到账")
+	ref := desk.ConversationRef(conv.ID)
+
+	// The nav links the console for those who may read conversations.
+	wantContains(t, sup.c.get("/staff/").body, `data-testid="nav-staff-desk"`)
+	// The inbox: unassigned lists it, mine does not (yet).
+	res := sup.c.get("/staff/desk?view=unassigned")
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, res.body, `data-conversation="`+ref+`"`, e.text(i18n.En, "desk.category.transaction"), e.text(i18n.En, "console.unassigned"))
+	if strings.Contains(sup.c.get("/staff/desk").body, ref) {
+		t.Error("an unassigned conversation is in the agent's own view")
+	}
+	if strings.Contains(sup.c.get("/staff/desk?view=all&category=account").body, ref) {
+		t.Error("the category filter lets a transaction conversation through")
+	}
+	wantContains(t, sup.c.get("/staff/desk?view=all&status=open").body, ref)
+
+	// The conversation.
+	res = sup.c.get("/staff/desk/conversation?id=" + ref)
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, res.body, "我的转账还没有到账", "receipt.txt", `data-testid="desk-assign"`, `data-last-seq="1"`)
+	wantStatus(t, sup.c.get("/staff/desk/conversation?id=cnv_0000000000001"), http.StatusNotFound)
+	wantStatus(t, sup.c.get("/staff/desk/conversation?id=nonsense"), http.StatusNotFound)
+
+	// A reply, posted twice with the page's key: sent once.
+	key := deskKeyRE.FindStringSubmatch(res.body)[1]
+	form := url.Values{"id": {ref}, "key": {key}, "body": {"您好，我们正在查询。"}}
+	wantRedirect(t, sup.c.post("/staff/desk/reply", form), "/staff/desk/conversation?id="+ref+"&done=sent")
+	wantRedirect(t, sup.c.post("/staff/desk/reply", form), "/staff/desk/conversation?id="+ref+"&done=sent")
+	// An internal note: staff only.
+	wantRedirect(t, sup.c.post("/staff/desk/note", url.Values{"id": {ref}, "key": {"note-key-1"}, "note": {"Bank says next business day"}}), "/staff/desk/conversation?id="+ref)
+	seen, err := e.desk.Messages(e.ctx, desk.Customer(424242), conv.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[1].Body != "您好，我们正在查询。" || seen[1].Author != desk.KindAgent {
+		t.Fatalf("the customer's messages: %+v", seen)
+	}
+	page := sup.c.get("/staff/desk/conversation?id=" + ref)
+	wantContains(t, page.body, "Bank says next business day", e.text(i18n.En, "console.note_badge"))
+	// A long Chinese reply fits the form (5,000 characters).
+	long := strings.Repeat("款", 5000)
+	wantRedirect(t, sup.c.post("/staff/desk/reply", url.Values{"id": {ref}, "key": {"long-1"}, "body": {long}}), "/staff/desk/conversation?id="+ref)
+	res = sup.c.post("/staff/desk/reply", url.Values{"id": {ref}, "key": {"long-2"}, "body": {long + "款"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res.body, e.text(i18n.En, "console.error.body"))
+	// An empty reply is refused with the reason, on the page.
+	res = sup.c.post("/staff/desk/reply", url.Values{"id": {ref}, "key": {"empty-1"}, "body": {"  "}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+
+	// console.js: JSON answers, the message frame.
+	res = sup.c.doHeaders(http.MethodPost, "/staff/desk/reply", url.Values{"id": {ref}, "key": {"js-1"}, "body": {"from the script"}},
+		map[string]string{"Accept": "application/json"})
+	wantStatus(t, res, http.StatusOK)
+	var frame struct {
+		Type    string `json:"type"`
+		Message struct {
+			Seq      int64  `json:"seq"`
+			Body     string `json:"body"`
+			AuthorID string `json:"author_id"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(res.body), &frame); err != nil || frame.Type != "message" || frame.Message.Body != "from the script" || frame.Message.AuthorID != sup.agent.Ref() {
+		t.Fatalf("JSON reply: %s %v", res.body, err)
+	}
+	res = sup.c.doHeaders(http.MethodPost, "/staff/desk/reply", url.Values{"id": {ref}, "key": {"js-1"}, "body": {"another text, same key"}},
+		map[string]string{"Accept": "application/json"})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res.body, `"error"`)
+
+	// Read receipts (the customer sees "Seen").
+	res = sup.c.doHeaders(http.MethodPost, "/staff/desk/read", url.Values{"id": {ref}, "seq": {"99"}}, map[string]string{"Accept": "application/json"})
+	wantStatus(t, res, http.StatusOK)
+	reads, err := e.desk.Reads(e.ctx, desk.Customer(424242), conv.ID)
+	if err != nil || len(reads) != 1 || reads[0].Reader != desk.KindAgent {
+		t.Fatalf("reads: %+v %v", reads, err)
+	}
+
+	// Assign to me; another supervisor then finds it taken; an agent
+	// without conversation:assign gets 403.
+	wantRedirect(t, sup.c.post("/staff/desk/assign", url.Values{"id": {ref}}), "/staff/desk/conversation?id="+ref+"&done=assigned")
+	wantContains(t, sup.c.get("/staff/desk").body, ref)
+	res = other.c.post("/staff/desk/assign", url.Values{"id": {ref}})
+	wantStatus(t, res, http.StatusConflict)
+	wantContains(t, res.body, e.text(i18n.En, "console.error.taken"))
+	wantStatus(t, worker.c.post("/staff/desk/assign", url.Values{"id": {ref}}), http.StatusForbidden)
+	wantStatus(t, worker.c.get("/staff/desk/conversation?id="+ref), http.StatusOK) // reading is allowed
+
+	// Status: pending, snoozed, resolved, closed; then nothing more.
+	wantRedirect(t, sup.c.post("/staff/desk/status", url.Values{"id": {ref}, "status": {"pending"}}), "/staff/desk/conversation?id="+ref)
+	wantRedirect(t, sup.c.post("/staff/desk/status", url.Values{"id": {ref}, "status": {"snoozed"}, "snooze_hours": {"4"}}), "/staff/desk/conversation?id="+ref)
+	c, _ := e.desk.Conversation(e.ctx, desk.Agent(sup.agent.ID), conv.ID)
+	if c.Status != desk.StatusSnoozed || !c.SnoozedUntil.Equal(e.clock.Now().Add(4*time.Hour)) {
+		t.Fatalf("snoozed: %+v", c)
+	}
+	wantRedirect(t, sup.c.post("/staff/desk/status", url.Values{"id": {ref}, "status": {"closed"}}), "/staff/desk/conversation?id="+ref)
+	res = sup.c.post("/staff/desk/status", url.Values{"id": {ref}, "status": {"open"}})
+	wantStatus(t, res, http.StatusConflict)
+	wantContains(t, res.body, e.text(i18n.En, "console.error.transition"))
+	res = sup.c.post("/staff/desk/reply", url.Values{"id": {ref}, "key": {"after-close"}, "body": {"hello?"}})
+	wantStatus(t, res, http.StatusConflict)
+	wantContains(t, res.body, e.text(i18n.En, "console.error.closed"))
+	if strings.Contains(sup.c.get("/staff/desk").body, ref) {
+		t.Error("a closed conversation is in the active view")
+	}
+	wantContains(t, sup.c.get("/staff/desk?view=all&status=closed").body, ref)
+
+	// The customer's file, as a download.
+	msgs, _ := e.desk.Messages(e.ctx, desk.Agent(sup.agent.ID), conv.ID, 0, 1)
+	att := desk.AttachmentRef(msgs[0].Attachments[0].ID)
+	res = sup.c.get("/staff/desk/attachment?id=" + att)
+	wantStatus(t, res, http.StatusOK)
+	if res.body != "Order A-1001, paid 2026-11-24" || res.Header.Get("Content-Type") != "application/octet-stream" ||
+		!strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("download: %v %q", res.Header, res.body)
+	}
+	wantStatus(t, sup.c.get("/staff/desk/attachment?id=att_0000000000001"), http.StatusNotFound)
+}
+
+// TestDeskPagesRenderInBothLanguages: the console's pages and the chat
+// widget in both languages: translated, labelled, no inline code, only
+// the site's own scripts; the widget shows on customer and public pages
+// and never on staff pages.
+func TestDeskPagesRenderInBothLanguages(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	sup := e.newMember(t, agent.RoleSupervisor)
+	conv := e.customerConversation(t, 515151, "hello")
+	if _, err := e.desk.SendMessage(e.ctx, desk.Agent(sup.agent.ID), conv.ID, desk.MessageInput{Body: "note", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	cust := e.client()
+	e.signUp(cust)
+	anon := e.client()
+	for _, l := range []i18n.Lang{i18n.En, i18n.ZhCN} {
+		for _, p := range []struct {
+			name string
+			c    *client
+			path string
+		}{
+			{"inbox", sup.c, "/staff/desk?view=all"},
+			{"conversation", sup.c, "/staff/desk/conversation?id=" + desk.ConversationRef(conv.ID)},
+			{"home (public)", anon, "/"},
+			{"account (customer)", cust, "/account"},
+		} {
+			p.c.lang = string(l)
+			res := p.c.get(p.path)
+			wantStatus(t, res, http.StatusOK)
+			body := res.body
+			if !strings.Contains(body, `<html lang="`+string(l)+`">`) {
+				t.Errorf("%s (%s): not in %s", p.name, l, l)
+			}
+			for _, m := range regexp.MustCompile(`\b(?:console|chat|desk)\.[a-z_]+\.[a-z_.]+\b`).FindAllString(body, -1) {
+				t.Errorf("%s (%s): untranslated id %q", p.name, l, m)
+			}
+			for _, s := range deskScriptTags.FindAllString(body, -1) {
+				if !deskScriptTag.MatchString(s) {
+					t.Errorf("%s (%s): script %s", p.name, l, s)
+				}
+			}
+			if m := inlineBadBits.FindString(body); m != "" {
+				t.Errorf("%s (%s): inline code or a foreign host: %q", p.name, l, m)
+			}
+			for _, in := range inputTag.FindAllString(body, -1) {
+				if strings.Contains(in, `type="hidden"`) {
+					continue
+				}
+				if m := attrID.FindStringSubmatch(in); m == nil || !strings.Contains(body, `<label for="`+m[1]+`"`) {
+					t.Errorf("%s (%s): input without a label: %s", p.name, l, in)
+				}
+			}
+			widget := strings.Contains(body, `data-testid="chat"`)
+			if staff := strings.HasPrefix(p.path, "/staff/"); widget == staff {
+				t.Errorf("%s (%s): chat widget shown %v", p.name, l, widget)
+			}
+			if widget {
+				wantContains(t, body, e.text(l, "chat.open"), e.text(l, "desk.category.security_privacy"), `data-api="/api/v1"`)
+			}
+		}
+	}
+}

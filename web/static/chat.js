@@ -1,0 +1,568 @@
+// OKPay support chat widget (web/desk_widget.go). No framework, no inline
+// code: the texts come from the widget's data-t-* attributes.
+//
+// Delivery: messages are sent over HTTP (POST .../messages) with an
+// Idempotency-Key made once per message and kept for its retries; the
+// WebSocket only pushes. Every message has a sequence number (1, 2, 3...
+// without gaps). The widget keeps the messages it holds by number and
+// knows the highest number it holds with nothing missing below it
+// (contiguous); whenever the socket (re)connects it subscribes "after" that
+// number and the server sends what was missed, so nothing shows twice or
+// out of order, whatever happened to the connection in between.
+(function () {
+  'use strict';
+
+  var root = document.getElementById('okpay-chat');
+  if (!root || !window.fetch || !window.WebSocket) {
+    return;
+  }
+  var T = root.dataset;
+  var api = T.api;
+  var maxFile = parseInt(T.maxFile, 10) || 5 * 1024 * 1024;
+  function el(id) { return root.querySelector('[data-testid="' + id + '"]'); }
+  var launcher = el('chat-open');
+  var panel = el('chat-panel');
+  var conn = el('chat-conn');
+  var prechat = el('chat-prechat');
+  var convBox = el('chat-conversation');
+  var statusLine = el('chat-status');
+  var queueLine = el('chat-queue');
+  var list = el('chat-messages');
+  var typing = el('chat-typing');
+  var ended = el('chat-ended');
+  var composer = el('chat-composer');
+  var input = el('chat-input');
+  var fileInput = el('chat-file');
+  var errorLine = el('chat-error');
+  var prechatError = el('chat-prechat-error');
+
+  var state = {
+    conv: null,        // the conversation shown (API object)
+    msgs: {},          // seq -> message
+    contiguous: 0,     // every message up to this number is held
+    agentRead: 0,      // the agents have read up to this number
+    myRead: 0,         // the receipt sent last
+    ws: null,
+    offline: false,
+    retries: 0,
+    retryTimer: 0,
+    connects: 0,
+    lastTyping: 0,
+    typingTimer: 0,
+    queueTimer: 0,
+    startKey: ''
+  };
+
+  // ---- helpers ----
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) {
+      return crypto.randomUUID();
+    }
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return ('0' + x.toString(16)).slice(-2); }).join('');
+  }
+
+  function request(method, path, body, key) {
+    var opts = { method: method, credentials: 'same-origin', headers: { 'Accept': 'application/json' } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    if (key) {
+      opts.headers['Idempotency-Key'] = key;
+    }
+    return fetch(api + path, opts).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!res.ok) {
+          var err = new Error((data && data.detail) || T.tError);
+          err.status = res.status;
+          err.code = data && data.code;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+
+  function showError(line, err) {
+    line.textContent = (err && err.status && err.message) || T.tError;
+    line.hidden = false;
+  }
+
+  function setConn(s) {
+    conn.dataset.state = s;
+    conn.textContent = { connecting: T.tConnecting, live: T.tLive, offline: T.tOffline, reconnecting: T.tReconnecting }[s] || '';
+  }
+
+  function formatTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d)) {
+      return '';
+    }
+    return d.toLocaleTimeString(T.lang, { hour: '2-digit', minute: '2-digit' });
+  }
+
+  function mine(m) { return m.author === 'customer' || m.author === 'visitor'; }
+
+  // ---- opening and closing ----
+
+  function open() {
+    panel.hidden = false;
+    launcher.setAttribute('aria-expanded', 'true');
+    try { sessionStorage.setItem('okpay-chat-open', '1'); } catch (e) { /* private mode */ }
+    load();
+  }
+
+  function close() {
+    panel.hidden = true;
+    launcher.setAttribute('aria-expanded', 'false');
+    try { sessionStorage.removeItem('okpay-chat-open'); } catch (e) { /* private mode */ }
+    disconnect();
+    setConn('idle');
+    launcher.focus();
+  }
+
+  launcher.addEventListener('click', function () {
+    if (panel.hidden) { open(); } else { close(); }
+  });
+  el('chat-close').addEventListener('click', close);
+
+  // load finds the conversation to show: the newest one not closed, or the
+  // pre-chat step.
+  function load() {
+    request('GET', '/conversations?limit=10').then(function (page) {
+      var current = null;
+      (page.data || []).some(function (c) {
+        if (c.status !== 'closed') { current = c; return true; }
+        return false;
+      });
+      if (current) {
+        show(current);
+      } else {
+        showPrechat();
+      }
+    }).catch(function (err) {
+      showPrechat();
+      showError(prechatError, err);
+    });
+  }
+
+  function reset() {
+    disconnect();
+    state.conv = null;
+    state.msgs = {};
+    state.contiguous = 0;
+    state.agentRead = 0;
+    state.myRead = 0;
+    list.textContent = '';
+    root.dataset.conversation = '';
+  }
+
+  function showPrechat() {
+    reset();
+    convBox.hidden = true;
+    prechat.hidden = false;
+    setConn('idle');
+  }
+
+  // ---- before the chat ----
+
+  prechat.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    prechatError.hidden = true;
+    var picked = prechat.querySelector('input[name="category"]:checked');
+    var body = el('chat-first').value.trim();
+    if (!picked) {
+      showError(prechatError, { status: 1, message: T.tCategoryRequired });
+      return;
+    }
+    if (!body) {
+      showError(prechatError, { status: 1, message: T.tBodyRequired });
+      return;
+    }
+    if (!state.startKey) {
+      state.startKey = newKey(); // kept until it succeeds: a retry is the same start
+    }
+    var button = el('chat-start');
+    button.disabled = true;
+    request('POST', '/conversations', { category: picked.value, body: body, lang: T.lang }, state.startKey).then(function (c) {
+      state.startKey = '';
+      el('chat-first').value = '';
+      picked.checked = false;
+      show(c);
+    }).catch(function (err) {
+      showError(prechatError, err);
+    }).then(function () { button.disabled = false; });
+  });
+
+  el('chat-new').addEventListener('click', showPrechat);
+
+  // ---- the conversation ----
+
+  function show(c) {
+    if (!state.conv || state.conv.id !== c.id) {
+      reset();
+    }
+    state.conv = c;
+    root.dataset.conversation = c.id;
+    prechat.hidden = true;
+    convBox.hidden = false;
+    update(c);
+    catchUp().then(connect, function (err) { showError(errorLine, err); connect(); });
+  }
+
+  // update shows a conversation's status, queue and read receipts.
+  function update(c) {
+    state.conv = c;
+    statusLine.textContent = c.status_label;
+    statusLine.dataset.status = c.status;
+    var closed = c.status === 'closed';
+    ended.hidden = !closed;
+    composer.hidden = closed;
+    if (c.queue) {
+      queueLine.textContent = c.queue.text;
+      queueLine.hidden = false;
+      queueLine.dataset.position = c.queue.position;
+    } else {
+      queueLine.hidden = true;
+      queueLine.textContent = '';
+      delete queueLine.dataset.position;
+    }
+    markSeen(c.agent_read_seq || 0);
+    clearInterval(state.queueTimer);
+    if (c.queue && !closed) {
+      state.queueTimer = setInterval(refresh, 30000);
+    }
+  }
+
+  function refresh() {
+    if (!state.conv || state.offline) {
+      return;
+    }
+    var id = state.conv.id;
+    request('GET', '/conversations/' + id).then(function (c) {
+      if (state.conv && state.conv.id === id) { update(c); }
+    }).catch(function () { /* the next event or reconnect tries again */ });
+  }
+
+  // catchUp fetches, over HTTP, every message after the contiguous number.
+  function catchUp() {
+    var id = state.conv.id;
+    function page() {
+      return request('GET', '/conversations/' + id + '/messages?after_seq=' + state.contiguous).then(function (p) {
+        if (!state.conv || state.conv.id !== id) { return null; }
+        (p.data || []).forEach(add);
+        return p.has_more ? page() : null;
+      });
+    }
+    return page();
+  }
+
+  // add shows a message once, in its place.
+  function add(m) {
+    if (!m || !m.seq || state.msgs[m.seq]) {
+      return;
+    }
+    state.msgs[m.seq] = m;
+    while (state.msgs[state.contiguous + 1]) {
+      state.contiguous++;
+    }
+    var li = render(m);
+    var after = null;
+    var items = list.children;
+    for (var i = 0; i < items.length; i++) {
+      var s = parseInt(items[i].dataset.seq, 10);
+      if (!s || s > m.seq) { after = items[i]; break; }
+    }
+    list.insertBefore(li, after);
+    root.dataset.lastSeq = state.contiguous;
+    if (!mine(m)) {
+      typing.hidden = true;
+    }
+    li.scrollIntoView({ block: 'nearest' });
+    markRead();
+  }
+
+  function render(m) {
+    var li = document.createElement('li');
+    li.className = 'chat-message ' + (mine(m) ? 'chat-mine' : 'chat-theirs');
+    li.dataset.seq = m.seq;
+    li.dataset.author = m.author;
+    li.setAttribute('data-testid', 'chat-message');
+    var who = document.createElement('span');
+    who.className = 'chat-who';
+    who.textContent = mine(m) ? T.tYou : (m.author === 'agent' ? T.tAgent : T.tSystem);
+    li.appendChild(who);
+    if (m.body) {
+      var body = document.createElement('p');
+      body.className = 'chat-body';
+      body.textContent = m.body;
+      li.appendChild(body);
+    }
+    (m.attachments || []).forEach(function (a) {
+      var link = document.createElement('a');
+      link.className = 'chat-file';
+      link.href = api + '/attachments/' + encodeURIComponent(a.id);
+      link.setAttribute('download', a.name);
+      link.textContent = a.name + ' (' + Math.max(1, Math.round(a.size / 1024)) + ' KB)';
+      link.title = T.tDownload;
+      li.appendChild(link);
+    });
+    var meta = document.createElement('span');
+    meta.className = 'chat-meta';
+    var time = document.createElement('time');
+    time.dateTime = m.created_at;
+    time.textContent = formatTime(m.created_at);
+    meta.appendChild(time);
+    if (mine(m)) {
+      var seen = document.createElement('span');
+      seen.className = 'chat-seen';
+      seen.setAttribute('data-testid', 'chat-seen');
+      seen.textContent = T.tSeen;
+      seen.hidden = m.seq > state.agentRead;
+      meta.appendChild(seen);
+    }
+    li.appendChild(meta);
+    return li;
+  }
+
+  // markSeen shows "Seen" on the customer's messages the agents have read.
+  function markSeen(seq) {
+    if (seq <= state.agentRead) {
+      return;
+    }
+    state.agentRead = seq;
+    list.querySelectorAll('.chat-mine').forEach(function (li) {
+      var s = li.querySelector('.chat-seen');
+      if (s && parseInt(li.dataset.seq, 10) <= seq) { s.hidden = false; }
+    });
+  }
+
+  // markRead tells the desk how far the customer has read, while the
+  // panel is open and the page visible.
+  var readTimer = 0;
+  function markRead() {
+    if (panel.hidden || document.visibilityState !== 'visible' || !state.conv || state.contiguous <= state.myRead) {
+      return;
+    }
+    clearTimeout(readTimer);
+    readTimer = setTimeout(function () {
+      var seq = state.contiguous;
+      var id = state.conv && state.conv.id;
+      if (!id || seq <= state.myRead) { return; }
+      request('POST', '/conversations/' + id + '/read', { seq: seq }).then(function (r) {
+        state.myRead = Math.max(state.myRead, r.seq);
+      }).catch(function () { /* retried with the next message */ });
+    }, 300);
+  }
+  document.addEventListener('visibilitychange', markRead);
+
+  // ---- sending ----
+
+  function pending(text) {
+    var li = document.createElement('li');
+    li.className = 'chat-message chat-mine chat-pending';
+    li.setAttribute('data-testid', 'chat-pending');
+    var body = document.createElement('p');
+    body.className = 'chat-body';
+    body.textContent = text;
+    li.appendChild(body);
+    var meta = document.createElement('span');
+    meta.className = 'chat-meta';
+    li.appendChild(meta);
+    list.appendChild(li);
+    li.scrollIntoView({ block: 'nearest' });
+    return li;
+  }
+
+  // post sends one message with its key; a failure keeps the bubble with
+  // a "send again" button that reuses the same key.
+  function post(job) {
+    var meta = job.li.querySelector('.chat-meta');
+    meta.textContent = job.file ? T.tUploading : T.tSending;
+    job.li.classList.remove('chat-failed');
+    var id = state.conv.id;
+    var path = job.file ? '/conversations/' + id + '/attachments' : '/conversations/' + id + '/messages';
+    request('POST', path, job.payload, job.key).then(function (m) {
+      job.li.remove();
+      add(m);
+    }).catch(function (err) {
+      if (err.status && err.status !== 409 && err.status < 500) {
+        job.li.remove();
+        showError(errorLine, err);
+        if (err.code === 'conversation_closed') { refresh(); }
+        return;
+      }
+      job.li.classList.add('chat-failed');
+      meta.textContent = T.tFailed + ' ';
+      var again = document.createElement('button');
+      again.type = 'button';
+      again.className = 'chat-retry';
+      again.textContent = T.tRetry;
+      again.addEventListener('click', function () { post(job); });
+      meta.appendChild(again);
+    });
+  }
+
+  composer.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    errorLine.hidden = true;
+    var text = input.value.trim();
+    if (!text || !state.conv) {
+      return;
+    }
+    input.value = '';
+    post({ key: newKey(), payload: { body: text }, li: pending(text) });
+  });
+
+  input.addEventListener('keydown', function (ev) {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+
+  input.addEventListener('input', function () {
+    var now = Date.now();
+    if (state.ws && state.ws.readyState === 1 && now - state.lastTyping > 2000) {
+      state.lastTyping = now;
+      state.ws.send(JSON.stringify({ type: 'typing', conversation: state.conv.id }));
+    }
+  });
+
+  fileInput.addEventListener('change', function () {
+    var f = fileInput.files && fileInput.files[0];
+    fileInput.value = '';
+    errorLine.hidden = true;
+    if (!f || !state.conv) {
+      return;
+    }
+    if (f.size > maxFile) {
+      showError(errorLine, { status: 1, message: T.tFileTooLarge });
+      return;
+    }
+    var reader = new FileReader();
+    reader.onload = function () {
+      var data = String(reader.result);
+      var payload = { name: f.name, data: data.slice(data.indexOf(',') + 1) };
+      if (f.type) { payload.content_type = f.type; }
+      post({ key: newKey(), payload: payload, file: true, li: pending(f.name) });
+    };
+    reader.readAsDataURL(f);
+  });
+
+  // ---- the socket ----
+
+  function connect() {
+    if (state.ws || !state.conv || state.offline || panel.hidden) {
+      return;
+    }
+    clearTimeout(state.retryTimer);
+    setConn(state.retries ? 'reconnecting' : 'connecting');
+    var ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + T.socket);
+    state.ws = ws;
+    ws.onopen = function () {
+      ws.send(JSON.stringify({ type: 'subscribe', conversation: state.conv.id, after: state.contiguous }));
+    };
+    ws.onmessage = function (ev) {
+      var f;
+      try { f = JSON.parse(ev.data); } catch (e) { return; }
+      if (state.ws === ws) { frame(f); }
+    };
+    ws.onclose = function (ev) {
+      if (state.ws !== ws) {
+        return;
+      }
+      state.ws = null;
+      typing.hidden = true;
+      if (ev.code === 4001) { // the visitor signed in: this conversation is the customer's now
+        reset();
+        load();
+        return;
+      }
+      if (state.offline || panel.hidden || !state.conv) {
+        setConn(state.offline ? 'offline' : 'idle');
+        return;
+      }
+      setConn('reconnecting');
+      var wait = Math.min(30000, 1000 * Math.pow(1.5, state.retries)) * (0.8 + Math.random() * 0.4);
+      state.retries++;
+      state.retryTimer = setTimeout(connect, wait);
+    };
+  }
+
+  function disconnect() {
+    clearTimeout(state.retryTimer);
+    clearInterval(state.queueTimer);
+    var ws = state.ws;
+    state.ws = null;
+    if (ws) { ws.close(); }
+  }
+
+  function frame(f) {
+    if (!state.conv || (f.conversation && f.conversation !== state.conv.id)) {
+      return;
+    }
+    switch (f.type) {
+      case 'message':
+        add(f.message);
+        break;
+      case 'subscribed':
+        state.retries = 0;
+        state.connects++;
+        root.dataset.connects = state.connects;
+        setConn('live');
+        (f.reads || []).forEach(function (r) { if (r.reader === 'agent') { markSeen(r.seq); } });
+        refresh();
+        break;
+      case 'typing':
+        typing.hidden = false;
+        clearTimeout(state.typingTimer);
+        state.typingTimer = setTimeout(function () { typing.hidden = true; }, 5000);
+        break;
+      case 'read':
+        if (f.reader === 'agent') { markSeen(f.seq); }
+        break;
+      case 'status':
+      case 'assigned':
+        refresh();
+        break;
+      case 'error':
+        if (f.code === 'not_found') { reset(); load(); }
+        break;
+    }
+  }
+
+  // The browser says the network is gone: close the socket and wait for
+  // it to come back, then subscribe after the last number held.
+  window.addEventListener('offline', function () {
+    state.offline = true;
+    disconnect();
+    setConn('offline');
+  });
+  window.addEventListener('online', function () {
+    state.offline = false;
+    state.retries = 0;
+    if (!panel.hidden && state.conv) {
+      refresh();
+      connect();
+    }
+  });
+
+  try {
+    if (sessionStorage.getItem('okpay-chat-open') === '1') {
+      open();
+    }
+  } catch (e) { /* private mode */ }
+
+  // This browser chatted as a visitor and is now signed in: any chat call
+  // makes the visitor's conversations the customer's (and clears the
+  // cookies), so make one now, not only when the chat is opened.
+  if (T.signedIn === 'true' && /(?:^|;\s*)__Host-chat=1(?:;|$)/.test(document.cookie) && panel.hidden) {
+    request('GET', '/conversations?limit=1').catch(function () { /* tried again on the next page */ });
+  }
+}());
