@@ -52,7 +52,15 @@ func (s *Service) freezeKeeping(ctx context.Context, tx *sql.Tx, u *userRow, rea
 			return err
 		}
 	}
-	if err := s.audit(ctx, tx, audit.Event{Name: audit.AccountFrozen, Actor: actor, Subject: userRef(u.ID), Outcome: "success", Reason: reason}, m); err != nil {
+	caseRef := ""
+	if s.caseHook != nil {
+		ref, err := s.caseHook(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		caseRef = ref
+	}
+	if err := s.audit(ctx, tx, audit.Event{Name: audit.AccountFrozen, Actor: actor, Subject: userRef(u.ID), Outcome: "success", Reason: reason, CaseID: caseRef}, m); err != nil {
 		return err
 	}
 	return s.notifySecurity(ctx, tx, u, NoteFrozen, m, nil)

@@ -162,6 +162,7 @@ type Service struct {
 	replySeal *secret.Sealer
 	freezeMAC *secret.MAC
 	hooks     []FreezeHook
+	caseHook  FreezeCaseHook
 	// readStmts are the request path's prepared reads (reads.go).
 	readStmts readStmts
 }
@@ -193,6 +194,16 @@ func (s *Service) Config() Config { return s.cfg }
 // OnFreeze registers a hook run inside every freeze transaction. Call it
 // before serving.
 func (s *Service) OnFreeze(h FreezeHook) { s.hooks = append(s.hooks, h) }
+
+// FreezeCaseHook opens (or reuses) the support case of a freeze inside
+// the freeze transaction, after the FreezeHooks, and returns the case's
+// reference: the freeze's account_frozen audit event records it as its
+// case_id (RSK-04).
+type FreezeCaseHook func(ctx context.Context, tx *sql.Tx, userID int64) (caseRef string, err error)
+
+// OnFreezeCase sets the hook that opens a freeze's support case. Call it
+// before serving.
+func (s *Service) OnFreezeCase(h FreezeCaseHook) { s.caseHook = h }
 
 // Meta describes the request an operation comes from.
 type Meta struct {

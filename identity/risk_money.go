@@ -38,10 +38,11 @@ import (
 const detailNewDevice = "new_device"
 
 // SupportCaseNote is what a risk freeze's decision record says of the
-// support case RSK-04 asks for: the desk has conversations but no case
-// API a freeze could open one through yet, so none is opened; the record
-// (event account_frozen, actor "risk") is what the desk works from.
-const SupportCaseNote = "not_opened: no support case API yet"
+// support case RSK-04 asks for: the decision record is written before the
+// freeze, whose FreezeCaseHook (the desk's, in serve) opens or reuses the
+// case in the same transaction; the freeze's own account_frozen event
+// (actor "system") records the case as its case_id.
+const SupportCaseNote = "opened_by_freeze: see case_id of the freeze's account_frozen event"
 
 // deviceCache holds first-seen times of (user, device) pairs; they never
 // change once recorded.

@@ -24,8 +24,8 @@ package wallet
 // events and their outcome. Each freeze is identity's standard freeze
 // (Money.RiskFreeze: the decision record, then every session revoked,
 // money-out blocked, pending withdrawals voided by the freeze hook,
-// every channel notified; the decision record says that no support case
-// could be opened, identity.SupportCaseNote). Where each rule runs:
+// every channel notified, a support case opened by the desk's freeze
+// hook, identity.SupportCaseNote). Where each rule runs:
 //
 //   - new_payee_burst (≥10 payments to new payees within 1 h) runs inside
 //     the ledger's transaction of each P2P transfer and remittance to a

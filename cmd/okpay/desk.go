@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"time"
 
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/desk/realtime"
+	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/sqldb"
 	"github.com/okpay/okpay/web"
@@ -52,4 +55,34 @@ func buildDesk(ctx context.Context, log *slog.Logger, db *sqldb.DB, clk clock.Cl
 		}
 	}()
 	return svc, nil
+}
+
+// deskFreezeHook is the identity freeze-case hook that opens the support case
+// of a freeze (SECURITY.md RSK-04), in the freeze's transaction: every
+// freeze (self-freeze in the app, a notification link, a risk rule, staff)
+// goes through identity's freeze, which has set the account's frozen_at
+// and frozen_reason when the hooks run. The reason goes to the case's
+// internal note; the customer reads a localized subject and message. A
+// freeze of an account whose freeze case is still open reuses that case.
+// The case appears in the agents' inbox on its next load (no live event:
+// see desk.OpenCaseTx). The freeze's account_frozen audit event records
+// the conversation's reference as its case_id.
+func deskFreezeHook(svc *desk.Service, catalog *i18n.Catalog) identity.FreezeCaseHook {
+	return func(ctx context.Context, tx *sql.Tx, userID int64) (string, error) {
+		var frozenAt int64
+		var reason, lang string
+		if err := tx.QueryRowContext(ctx, `SELECT frozen_at, frozen_reason, lang FROM users WHERE id = $1`, userID).Scan(&frozenAt, &reason, &lang); err != nil {
+			return "", err
+		}
+		l, ok := i18n.ParseLang(lang)
+		if !ok {
+			l = i18n.Default
+		}
+		id, err := svc.OpenCaseTx(ctx, tx, desk.CaseInput{CustomerID: userID, FreezeKey: desk.FreezeKey(userID, frozenAt), Reason: reason,
+			Subject: catalog.T(l, "deskcase.subject", nil), CustomerMessage: catalog.T(l, "deskcase.message", nil), Lang: l})
+		if err != nil {
+			return "", err
+		}
+		return desk.ConversationRef(id), nil
+	}
 }

@@ -229,6 +229,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		return err
 	}
 	defer pages.CloseDesk() // after Shutdown: it does not wait for WebSockets
+	// Every freeze opens (or reuses) a security support case (RSK-04).
+	ident.svc.OnFreezeCase(deskFreezeHook(dsk, catalog))
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg,
 		Identity: ident.svc, ClientIP: proxies, Methods: payments.methods, PSPWebhook: payments.webhook, Wallet: wal,
 		Withdrawals: wd, Exchange: exch.x, FXRates: rates, Desk: dsk})
