@@ -321,6 +321,17 @@ func (h *wdHarness) payouts(ref string) int {
 	return n
 }
 
+// paidOut counts the payouts of a reference the provider did not fail
+// (pending or succeeded: money that is, or may yet be, paid).
+func (h *wdHarness) paidOut(ref string) int {
+	h.t.Helper()
+	var n int
+	if err := h.db.Read.QueryRowContext(h.ctx, `SELECT COUNT(*) FROM psp_sandbox_payouts WHERE reference = $1 AND status <> 'failed'`, ref).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
 // conserved checks the ledger's invariants and that every currency's
 // balances sum to zero.
 func (h *wdHarness) conserved() {
