@@ -64,25 +64,7 @@ func (s *Server) registerExchange(mux *http.ServeMux) {
 		"POST /api/v1/remittances":              s.handleCreateRemittance,
 		"POST /api/v1/remittances/{id}/confirm": s.handleConfirmRemittance,
 	}
-	for _, rt := range exchangeRoutes {
-		key := rt.Method + " " + rt.Pattern
-		if rt.Auth != AuthSession {
-			panic("httpapi: bad exchange route " + key)
-		}
-		var h sessionHandler
-		switch rt.Idempotency {
-		case IdemNone:
-			h = plain[key]
-		case IdemRequired:
-			if m := moneyRoutes[key]; m != nil {
-				h = s.walletKey(m)
-			}
-		}
-		if h == nil {
-			panic("httpapi: no handler for " + key)
-		}
-		mux.HandleFunc(key, s.customer(false, s.passwordGate(key, h)))
-	}
+	s.registerCustomerRoutes(mux, "exchange", exchangeRoutes, plain, moneyRoutes)
 }
 
 // registerFXRates adds the public rate routes to mux.
@@ -226,8 +208,9 @@ func (s *Server) handleCreateExchange(w http.ResponseWriter, r *http.Request, c 
 		Idem: &wallet.Idem{Principal: c.id, Key: k.key, RequestHash: k.hash, Render: s.ledgerRender(http.StatusCreated, langOf(r), requestID(r.Context()))}})
 	var tr *wallet.TransferResult
 	if res != nil {
-		tr = &wallet.TransferResult{Txn: res.Txn, Response: res.Response}
+		tr = &wallet.TransferResult{Txn: res.Txn, Response: res.Response, Stored: res.Stored}
 	}
+	k.storedWith(tr)
 	s.writeTransferResult(w, r, http.StatusCreated, tr, quoteNotFound(err))
 }
 
@@ -288,6 +271,7 @@ func (s *Server) handleCreateRemittance(w http.ResponseWriter, r *http.Request, 
 	res, err := s.exchange.Remit(r.Context(), wallet.RemitInput{UserID: c.user.ID, QuoteID: id, PayeeKind: req.PayeeKind, Payee: req.Payee,
 		Note: req.Note, Key: k.key, Meta: s.meta(r),
 		Idem: &wallet.Idem{Principal: c.id, Key: k.key, RequestHash: k.hash, Render: s.ledgerRender(http.StatusCreated, langOf(r), requestID(r.Context()))}})
+	k.storedWith(res)
 	s.writeTransferResult(w, r, http.StatusCreated, res, quoteNotFound(err))
 }
 
@@ -311,6 +295,7 @@ func (s *Server) handleConfirmRemittance(w http.ResponseWriter, r *http.Request,
 	}
 	res, err := s.exchange.ConfirmRemittance(r.Context(), wallet.ConfirmInput{UserID: c.user.ID, TxnID: id, Code: req.Code, Meta: s.meta(r),
 		Idem: &wallet.Idem{Principal: c.id, Key: k.key, RequestHash: k.hash, Render: s.ledgerRender(http.StatusOK, langOf(r), requestID(r.Context()))}})
+	k.storedWith(res)
 	s.writeTransferResult(w, r, http.StatusOK, res, err)
 }
 

@@ -132,25 +132,7 @@ func (s *Server) registerWallet(mux *http.ServeMux) {
 		"POST /api/v1/p2p_transfers/{id}/confirm": s.handleConfirmTransfer,
 		"POST /api/v1/deposits":                   s.handleCreateDeposit,
 	}
-	for _, rt := range walletRoutes {
-		key := rt.Method + " " + rt.Pattern
-		if rt.Auth != AuthSession {
-			panic("httpapi: bad wallet route " + key)
-		}
-		var h sessionHandler
-		switch rt.Idempotency {
-		case IdemNone:
-			h = plain[key]
-		case IdemRequired:
-			if m := moneyRoutes[key]; m != nil {
-				h = s.walletKey(m)
-			}
-		}
-		if h == nil {
-			panic("httpapi: no handler for " + key)
-		}
-		mux.HandleFunc(key, s.customer(false, s.passwordGate(key, h)))
-	}
+	s.registerCustomerRoutes(mux, "wallet", walletRoutes, plain, moneyRoutes)
 }
 
 // walletKey wraps a money-moving route with the Idempotency-Key semantics

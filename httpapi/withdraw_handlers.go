@@ -64,25 +64,7 @@ func (s *Server) registerWithdrawals(mux *http.ServeMux) {
 		"POST /api/v1/withdrawals/{id}/confirm": s.handleConfirmWithdrawal,
 		"POST /api/v1/withdrawals/{id}/cancel":  s.handleCancelWithdrawal,
 	}
-	for _, rt := range withdrawalRoutes {
-		key := rt.Method + " " + rt.Pattern
-		if rt.Auth != AuthSession {
-			panic("httpapi: bad withdrawal route " + key)
-		}
-		var h sessionHandler
-		switch rt.Idempotency {
-		case IdemNone:
-			h = plain[key]
-		case IdemRequired:
-			if m := moneyRoutes[key]; m != nil {
-				h = s.walletKey(m)
-			}
-		}
-		if h == nil {
-			panic("httpapi: no handler for " + key)
-		}
-		mux.HandleFunc(key, s.customer(false, s.passwordGate(key, h)))
-	}
+	s.registerCustomerRoutes(mux, "withdrawal", withdrawalRoutes, plain, moneyRoutes)
 }
 
 // withdrawalRequest is the body of a quote and of a withdrawal.

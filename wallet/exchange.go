@@ -188,6 +188,9 @@ type ExchangeResult struct {
 	// Response is the stored response of an earlier request with the same
 	// Idempotency-Key (Txn is nil then).
 	Response *ledger.Response
+	// Stored is true when the Idem's answer for Txn was stored with the
+	// ledger entry that executed it: nothing is left to store.
+	Stored bool
 }
 
 // Exchange executes the user's quote: one ledger entry sells Sell + Fee
@@ -273,7 +276,7 @@ func (x *Exchanger) Exchange(ctx context.Context, in ExchangeInput) (*ExchangeRe
 		}
 		if c := committed; c != nil && !res.Existing && res.Entry != nil && res.Entry.ID == c.EntryID {
 			s.id.WakeNotices()
-			return &ExchangeResult{Txn: c}, nil
+			return &ExchangeResult{Txn: c, Stored: res.Response != nil && res.Response.Stored}, nil
 		}
 		t, err := x.reload(ctx, in.UserID, in.Key, same)
 		return &ExchangeResult{Txn: t}, err

@@ -392,7 +392,7 @@ func (x *Exchanger) execute(ctx context.Context, p *remitPlan, out *Txn, idem *I
 		if c := committed; c != nil && !res.Existing && res.Entry != nil && res.Entry.ID == c.EntryID {
 			s.markKnown(c.UserID, c.CounterpartyID)
 			s.id.WakeNotices()
-			return &TransferResult{Txn: c}, nil
+			return &TransferResult{Txn: c, Stored: res.Response != nil && res.Response.Stored}, nil
 		}
 		return x.reloadResult(ctx, out, same)
 	}
@@ -489,25 +489,7 @@ func (x *Exchanger) ResendRemittanceCode(ctx context.Context, userID, txnID int6
 	if t.Type != TypeRemittance || t.RemittanceIn() || t.Status != StatusAwaitingAuth || t.AuthMethod != identity.MethodSMS {
 		return "", okpay.Errorf(okpay.EConflict, "This payment is not waiting for an SMS code.")
 	}
-	now := s.now()
-	if !now.Before(t.ExpiresAt) {
-		s.expire(ctx, t.ID, now)
-		return "", okpay.Errorf(EAuthExpired, "This payment was not confirmed in time. Start it again.")
-	}
-	var dest string
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if dest, err = s.id.SendTxnCode(ctx, tx, userID, txnAuth(t), m); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE wallet_txns SET codes_sent = codes_sent + 1, updated_at = $1 WHERE id = $2`, micros(now), t.ID)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	s.id.WakeNotices()
-	return dest, nil
+	return s.resendTxnCode(ctx, userID, t, txnAuth(t), m, nounPayment)
 }
 
 // Sweep fails the remittances whose authorization window passed

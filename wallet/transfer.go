@@ -545,51 +545,7 @@ func (s *Service) ConfirmTransfer(ctx context.Context, in ConfirmInput) (*Transf
 // authorize checks the code of t (awaiting_auth) and marks it authorized,
 // committing a wrong attempt too.
 func (s *Service) authorize(ctx context.Context, t *Txn, code string) error {
-	now := s.now()
-	if !now.Before(t.ExpiresAt) {
-		s.expire(ctx, t.ID, now)
-		return okpay.Errorf(EAuthExpired, "This payment was not confirmed in time. Start it again.")
-	}
-	var codeErr error
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		codeErr = nil
-		cerr := s.id.CheckTxnCode(ctx, tx, t.UserID, txnAuth(t), t.AuthMethod, code)
-		if cerr == nil {
-			n, err := affected(tx.ExecContext(ctx, `UPDATE wallet_txns SET status = 'authorized', updated_at = $1 WHERE id = $2 AND status = 'awaiting_auth'`, micros(now), t.ID))
-			if err != nil {
-				return okpay.Internal(err, "authorize transfer")
-			}
-			if n != 1 {
-				return okpay.Errorf(okpay.EConflict, "This payment changed meanwhile; look at it again.")
-			}
-			return nil
-		}
-		if okpay.ErrorCode(cerr) != identity.EInvalidCode {
-			return cerr
-		}
-		codeErr = cerr
-		var attempts int
-		if err := tx.QueryRowContext(ctx, `UPDATE wallet_txns SET auth_attempts = auth_attempts + 1, updated_at = $1 WHERE id = $2 RETURNING auth_attempts`,
-			micros(now), t.ID).Scan(&attempts); err != nil {
-			return okpay.Internal(err, "count attempt")
-		}
-		limit := maxTOTPAttempts
-		if t.AuthMethod == identity.MethodSMS {
-			limit = 5 * identity.TxnCodesPerTxn
-		}
-		if attempts >= limit {
-			codeErr = okpay.Errorf(ETooManyAttempts, "Too many wrong codes: this payment was cancelled. Start it again.")
-			if _, err := tx.ExecContext(ctx, `UPDATE wallet_txns SET status = 'failed', failure_code = $1, failure_reason = $2, updated_at = $3 WHERE id = $4 AND status = 'awaiting_auth'`,
-				ETooManyAttempts, okpay.ErrorMessage(codeErr), micros(now), t.ID); err != nil {
-				return okpay.Internal(err, "cancel transfer")
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return codeErr
+	return s.authorizeTxn(ctx, t, txnAuth(t), code, nounPayment)
 }
 
 // expire fails an awaiting_auth transaction whose time ran out.
@@ -611,25 +567,7 @@ func (s *Service) ResendTransferCode(ctx context.Context, userID, txnID int64, m
 	if t.Type != TypeTransferOut || t.Status != StatusAwaitingAuth || t.AuthMethod != identity.MethodSMS {
 		return "", okpay.Errorf(okpay.EConflict, "This payment is not waiting for an SMS code.")
 	}
-	now := s.now()
-	if !now.Before(t.ExpiresAt) {
-		s.expire(ctx, t.ID, now)
-		return "", okpay.Errorf(EAuthExpired, "This payment was not confirmed in time. Start it again.")
-	}
-	var dest string
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if dest, err = s.id.SendTxnCode(ctx, tx, userID, txnAuth(t), m); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE wallet_txns SET codes_sent = codes_sent + 1, updated_at = $1 WHERE id = $2`, micros(now), t.ID)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	s.id.WakeNotices()
-	return dest, nil
+	return s.resendTxnCode(ctx, userID, t, txnAuth(t), m, nounPayment)
 }
 
 // Sweep fails the transfers whose authorization window passed unconfirmed

@@ -483,25 +483,7 @@ func (w *Withdrawals) ResendCode(ctx context.Context, userID, txnID int64, m ide
 	if t.Status != StatusAwaitingAuth || t.AuthMethod != identity.MethodSMS {
 		return "", okpay.Errorf(okpay.EConflict, "This withdrawal is not waiting for an SMS code.")
 	}
-	now := s.now()
-	if !now.Before(t.ExpiresAt) {
-		s.expire(ctx, t.ID, now)
-		return "", okpay.Errorf(EAuthExpired, "This withdrawal was not confirmed in time. Start it again.")
-	}
-	var dest string
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if dest, err = s.id.SendTxnCode(ctx, tx, userID, withdrawalAuth(t), m); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE wallet_txns SET codes_sent = codes_sent + 1, updated_at = $1 WHERE id = $2`, micros(now), t.ID)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	s.id.WakeNotices()
-	return dest, nil
+	return s.resendTxnCode(ctx, userID, t, withdrawalAuth(t), m, nounWithdrawal)
 }
 
 // customerTxn reads userID's withdrawal txnID (ENotFound for anything
@@ -554,52 +536,7 @@ func (w *Withdrawals) Confirm(ctx context.Context, in ConfirmInput) (*Withdrawal
 // authorize checks the code of withdrawal t (awaiting_auth) and marks it
 // authorized, committing a wrong attempt too.
 func (w *Withdrawals) authorize(ctx context.Context, t *Txn, code string) error {
-	s := w.s
-	now := s.now()
-	if !now.Before(t.ExpiresAt) {
-		s.expire(ctx, t.ID, now)
-		return okpay.Errorf(EAuthExpired, "This withdrawal was not confirmed in time. Start it again.")
-	}
-	var codeErr error
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		codeErr = nil
-		cerr := s.id.CheckTxnCode(ctx, tx, t.UserID, withdrawalAuth(t), t.AuthMethod, code)
-		if cerr == nil {
-			n, err := affected(tx.ExecContext(ctx, `UPDATE wallet_txns SET status = 'authorized', updated_at = $1 WHERE id = $2 AND status = 'awaiting_auth'`, micros(now), t.ID))
-			if err != nil {
-				return okpay.Internal(err, "authorize withdrawal")
-			}
-			if n != 1 {
-				return okpay.Errorf(okpay.EConflict, "This withdrawal changed meanwhile; look at it again.")
-			}
-			return nil
-		}
-		if okpay.ErrorCode(cerr) != identity.EInvalidCode {
-			return cerr
-		}
-		codeErr = cerr
-		var attempts int
-		if err := tx.QueryRowContext(ctx, `UPDATE wallet_txns SET auth_attempts = auth_attempts + 1, updated_at = $1 WHERE id = $2 RETURNING auth_attempts`,
-			micros(now), t.ID).Scan(&attempts); err != nil {
-			return okpay.Internal(err, "count attempt")
-		}
-		limit := maxTOTPAttempts
-		if t.AuthMethod == identity.MethodSMS {
-			limit = 5 * identity.TxnCodesPerTxn
-		}
-		if attempts >= limit {
-			codeErr = okpay.Errorf(ETooManyAttempts, "Too many wrong codes: this withdrawal was cancelled. Start it again.")
-			if _, err := tx.ExecContext(ctx, `UPDATE wallet_txns SET status = 'failed', failure_code = $1, failure_reason = $2, updated_at = $3 WHERE id = $4 AND status = 'awaiting_auth'`,
-				ETooManyAttempts, okpay.ErrorMessage(codeErr), micros(now), t.ID); err != nil {
-				return okpay.Internal(err, "cancel withdrawal")
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return codeErr
+	return w.s.authorizeTxn(ctx, t, withdrawalAuth(t), code, nounWithdrawal)
 }
 
 // methodRefusal reports whether code is a payout method's refusal of a

@@ -152,28 +152,7 @@ func (s *Server) handleDepositPage(w http.ResponseWriter, r *http.Request) {
 
 // readDeposit reads the deposit form: a verified card of a's, an amount.
 func (s *Server) readDeposit(w http.ResponseWriter, r *http.Request, p *page, f *form, a *signedIn) (*paymethod.Method, money.Amount, bool) {
-	f.keep(r, "card", "amount", "currency")
-	var card *paymethod.Method
-	cards, err := s.depositCards(r, a)
-	if err != nil {
-		s.internalError(w, r, err)
-		return nil, money.Amount{}, false
-	}
-	if id, ok := paymethod.ParseID(r.PostForm.Get("card")); ok {
-		for _, m := range cards {
-			if m.ID == id {
-				card = m
-			}
-		}
-	}
-	if card == nil {
-		f.set("card", p.T("walletui.error.card"))
-	}
-	var amount money.Amount
-	if c := s.parseCurrency(p, f, "currency", r.PostForm.Get("currency")); c != "" {
-		amount, _ = p.parseAmount(f, "amount", r.PostForm.Get("amount"), c)
-	}
-	return card, amount, true
+	return s.readMethodAmount(w, r, p, f, "card", "walletui.error.card", func() ([]*paymethod.Method, error) { return s.depositCards(r, a) })
 }
 
 // depositFailed shows the deposit form again with err.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -93,12 +94,57 @@ type walletEnv struct {
 // remittances.
 var walletFees = walletTestFees{wallet.OpTransfer: 100, wallet.OpDeposit: 200, wallet.OpRemittance: 50}
 
+// walletEnvOptions tune a walletEnv.
+type walletEnvOptions struct {
+	// listener serves the site (a browser's localhost address); nil: a
+	// fresh one on 127.0.0.1.
+	listener net.Listener
+	// origin is the passkey origin; "": testPasskeyOrigin.
+	origin string
+	// secret signs the sandbox's webhooks; nil: walletWebhookSecret.
+	secret []byte
+	// fees are the wallet's; nil: walletFees.
+	fees walletTestFees
+	// statementCode: cards also need the code on their statement
+	// (CRD-05).
+	statementCode bool
+	// extra each run after the wallet is built and may add to the pages'
+	// Config (exchange tests).
+	extra []func(*walletEnv, *web.Config) error
+	// api, if set, runs once the account environment is built and may
+	// add to the API's Config.
+	api func(*walletEnv, *httpapi.Config) error
+	// start, if set, runs with the environment's run context once the
+	// site serves; the func it returns runs on cleanup, after the run
+	// context ends and before the provider closes.
+	start func(context.Context) func()
+}
+
 // newWalletEnv builds the environment; each of extra, if any, runs after
 // the wallet is built and may add to the pages' Config (exchange tests).
 func newWalletEnv(t testing.TB, extra ...func(*walletEnv, *web.Config) error) *walletEnv {
 	t.Helper()
+	return newWalletEnvWith(t, walletEnvOptions{extra: extra})
+}
+
+// newWalletEnvWith builds the environment as o says.
+func newWalletEnvWith(t testing.TB, o walletEnvOptions) *walletEnv {
+	t.Helper()
+	if o.origin == "" {
+		o.origin = testPasskeyOrigin
+	}
+	if o.secret == nil {
+		o.secret = walletWebhookSecret
+	}
+	if o.fees == nil {
+		o.fees = walletFees
+	}
 	we := &walletEnv{}
 	srv := httptest.NewUnstartedServer(nil)
+	if o.listener != nil {
+		srv.Listener.Close()
+		srv.Listener = o.listener
+	}
 	base := "http://" + srv.Listener.Addr().String()
 	var pclk walletClock
 	var buildErr error
@@ -112,7 +158,7 @@ func newWalletEnv(t testing.TB, extra ...func(*walletEnv, *web.Config) error) *w
 		ctx := context.Background()
 		pclk = walletClock{m: m, start: time.Now()}
 		we.sb, buildErr = sandbox.New(sandbox.Options{
-			DB: id.DB, Clock: pclk, IDs: id.IDs, Secret: walletWebhookSecret, WebhookURL: base + "/api/v1/webhooks/psp/sandbox",
+			DB: id.DB, Clock: pclk, IDs: id.IDs, Secret: o.secret, WebhookURL: base + "/api/v1/webhooks/psp/sandbox",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Catalog: c.Catalog,
 			Delay: -1, Poll: 10 * time.Millisecond, Lease: 2 * time.Second,
 			Backoff: func(int) time.Duration { return 10 * time.Millisecond },
@@ -123,6 +169,7 @@ func newWalletEnv(t testing.TB, extra ...func(*walletEnv, *web.Config) error) *w
 		we.pm, buildErr = paymethod.New(paymethod.Deps{
 			DB: id.DB, Clock: id.Clock, IDs: id.IDs, Provider: we.sb, Notifier: walletNotices{id: id},
 			Sealer: id.Keys.Sealer("paymethod/account"), MAC: id.Keys.MAC("paymethod"),
+			Config: paymethod.Config{StatementCode: o.statementCode},
 		})
 		if buildErr != nil {
 			return
@@ -132,7 +179,7 @@ func newWalletEnv(t testing.TB, extra ...func(*walletEnv, *web.Config) error) *w
 			return
 		}
 		t.Cleanup(we.led.Close)
-		we.w, buildErr = wallet.New(ctx, wallet.Deps{DB: id.DB, Ledger: we.led, Identity: id, Fees: walletFees, Provider: we.sb, Cards: we.pm,
+		we.w, buildErr = wallet.New(ctx, wallet.Deps{DB: id.DB, Ledger: we.led, Identity: id, Fees: o.fees, Provider: we.sb, Cards: we.pm,
 			Catalog: c.Catalog, Clock: id.Clock, IDs: id.IDs},
 			wallet.Config{Velocity: wallet.Velocity{TransfersPerHour: 1000, TransfersPerDay: 10000, NewPayeesPerDay: 100, WithdrawalsPerDay: 10},
 				NewDeviceCap: wallet.DeviceCapOff()})
@@ -141,22 +188,28 @@ func newWalletEnv(t testing.TB, extra ...func(*walletEnv, *web.Config) error) *w
 		}
 		t.Cleanup(we.w.Close)
 		c.Methods, c.Wallet = we.pm, we.w
-		for _, f := range extra {
+		for _, f := range o.extra {
 			if buildErr = f(we, c); buildErr != nil {
 				return
 			}
 		}
 	}
-	e := newAccountEnvFull(t, testPasskeyOrigin, nil, withWallet)
+	e := newAccountEnvFull(t, o.origin, nil, withWallet)
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	we.accountEnv = e
-	api := httpapi.New(httpapi.Config{Catalog: e.cat, Identity: e.id, Methods: we.pm, Wallet: we.w, PSPWebhook: &httpapi.PSPWebhook{
-		Secrets: [][]byte{walletWebhookSecret}, DB: e.db, Clock: pclk,
+	cfg := httpapi.Config{Catalog: e.cat, Identity: e.id, Methods: we.pm, Wallet: we.w, PSPWebhook: &httpapi.PSPWebhook{
+		Secrets: [][]byte{o.secret}, DB: e.db, Clock: pclk,
 		InTx:  []httpapi.PSPEventHandler{we.pm.ApplyEvent},
 		OwnTx: []func(context.Context, psp.Event) error{we.w.ApplyProviderEvent},
-	}})
+	}}
+	if o.api != nil {
+		if err := o.api(we, &cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := httpapi.New(cfg)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	e.server.Register(mux)
@@ -166,8 +219,15 @@ func newWalletEnv(t testing.TB, extra ...func(*walletEnv, *web.Config) error) *w
 	srv.Start()
 	t.Cleanup(srv.Close)
 	we.srv = srv
-	we.sb.Start(context.Background())
-	t.Cleanup(we.sb.Close) // before the server closes (cleanups run in reverse)
+	runCtx, stop := context.WithCancel(context.Background())
+	we.sb.Start(runCtx)
+	closeRun := func() {}
+	if o.start != nil {
+		closeRun = o.start(runCtx)
+	}
+	// Cleanups run in reverse: the runners and the provider stop before
+	// the server closes.
+	t.Cleanup(func() { stop(); closeRun(); we.sb.Close() })
 	return we
 }
 
@@ -216,7 +276,7 @@ func (e *walletEnv) addCard(a testAccount, pan string) *paymethod.Method {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for m.Status != paymethod.StatusVerified {
 		if m.Status == paymethod.StatusRequiresAction {
 			if _, err := e.sb.CompleteChallenge(e.ctx, chargeOf(e.t, m.ActionURL), true); err != nil {

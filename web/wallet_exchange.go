@@ -418,24 +418,14 @@ func (s *Server) handleExchangeConfirm(w http.ResponseWriter, r *http.Request) {
 	p := s.walletPage(r, "exchangeui.exchange.page_title")
 	f := newForm().keep(r, "from", "to", "amount", "side")
 	in, ok := s.readPricing(p, f, r)
-	action := r.PostForm.Get("action")
-	if action == "edit" || !ok {
-		status := http.StatusOK
-		if !ok {
-			status = http.StatusUnprocessableEntity
-		}
-		s.renderExchangeForm(w, r, a, f, status)
-		return
-	}
-	if action == "requote" {
-		s.quoteExchange(w, r, a, in, f, http.StatusOK, "")
-		return
-	}
-	key := r.PostForm.Get("key")
-	quoteID, qok := fx.ParseQuoteRef(r.PostForm.Get("quote"))
-	if !validWalletKey(key) || !qok {
-		f.fail(p.T("walletui.error.stale_form"))
-		s.renderExchangeForm(w, r, a, f, http.StatusBadRequest)
+	st := quoteStep{what: "exchange", page: pageExchange,
+		form: func(w http.ResponseWriter, status int) { s.renderExchangeForm(w, r, a, f, status) },
+		requote: func(w http.ResponseWriter, status int, notice string) {
+			s.quoteExchange(w, r, a, in, f, status, notice)
+		},
+		formPage: func() (*page, error) { return s.exchangeFormPage(r, a, f) }}
+	key, quoteID, ok := st.confirmedQuote(w, r, p, f, ok)
+	if !ok {
 		return
 	}
 	res, err := s.exchange.Exchange(r.Context(), wallet.ExchangeInput{UserID: a.user.ID, QuoteID: quoteID, Key: key, Meta: s.meta(w, r)})
@@ -445,30 +435,7 @@ func (s *Server) handleExchangeConfirm(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/wallet/exchange/"+res.Txn.Ref())
 		return
 	}
-	if err == nil {
-		err = errors.New("web: the exchange returned no transaction")
-	}
-	switch code(err) {
-	case fx.EQuoteExpired:
-		// Nothing moved: say so, and show a new quote to confirm.
-		s.quoteExchange(w, r, a, in, f, http.StatusConflict, p.T("exchangeui.notice.requoted"))
-		return
-	case okpay.ENotFound:
-		f.fail(p.T("walletui.error.stale_form"))
-		s.renderExchangeForm(w, r, a, f, http.StatusBadRequest)
-		return
-	}
-	fp, perr := s.exchangeFormPage(r, a, f)
-	if perr != nil {
-		s.internalError(w, r, perr)
-		return
-	}
-	if !s.quoteFailed(w, r, fp, f, err) {
-		if code(err) == fx.EQuoteUsed {
-			fp.Status = http.StatusConflict
-		}
-		s.render(w, r, pageExchange, fp)
-	}
+	s.quoteExecFailed(w, r, st, p, f, err)
 }
 
 // ---- The result ----

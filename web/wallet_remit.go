@@ -1,7 +1,7 @@
 package web
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"time"
 
@@ -151,24 +151,12 @@ func (s *Server) handleRemitConfirm(w http.ResponseWriter, r *http.Request) {
 	p := s.walletPage(r, "exchangeui.remit.page_title")
 	f := newForm()
 	in, ok := s.readRemit(p, f, r)
-	action := r.PostForm.Get("action")
-	if action == "edit" || !ok {
-		status := http.StatusOK
-		if !ok {
-			status = http.StatusUnprocessableEntity
-		}
-		s.renderRemitForm(w, r, a, f, status)
-		return
-	}
-	if action == "requote" {
-		s.quoteRemit(w, r, a, in, f, http.StatusOK, "")
-		return
-	}
-	key := r.PostForm.Get("key")
-	quoteID, qok := fx.ParseQuoteRef(r.PostForm.Get("quote"))
-	if !validWalletKey(key) || !qok {
-		f.fail(p.T("walletui.error.stale_form"))
-		s.renderRemitForm(w, r, a, f, http.StatusBadRequest)
+	st := quoteStep{what: "remittance", page: pageRemit,
+		form:     func(w http.ResponseWriter, status int) { s.renderRemitForm(w, r, a, f, status) },
+		requote:  func(w http.ResponseWriter, status int, notice string) { s.quoteRemit(w, r, a, in, f, status, notice) },
+		formPage: func() (*page, error) { return s.remitFormPage(r, a, f) }}
+	key, quoteID, ok := st.confirmedQuote(w, r, p, f, ok)
+	if !ok {
 		return
 	}
 	res, err := s.exchange.Remit(r.Context(), wallet.RemitInput{UserID: a.user.ID, QuoteID: quoteID, Payee: in.payee, Note: in.note,
@@ -181,29 +169,7 @@ func (s *Server) handleRemitConfirm(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/wallet/remit/"+res.Txn.Ref())
 		return
 	}
-	if err == nil {
-		err = errors.New("web: the remittance returned no transaction")
-	}
-	switch code(err) {
-	case fx.EQuoteExpired:
-		s.quoteRemit(w, r, a, in, f, http.StatusConflict, p.T("exchangeui.notice.requoted"))
-		return
-	case okpay.ENotFound:
-		f.fail(p.T("walletui.error.stale_form"))
-		s.renderRemitForm(w, r, a, f, http.StatusBadRequest)
-		return
-	}
-	fp, perr := s.remitFormPage(r, a, f)
-	if perr != nil {
-		s.internalError(w, r, perr)
-		return
-	}
-	if !s.quoteFailed(w, r, fp, f, err) {
-		if code(err) == fx.EQuoteUsed {
-			fp.Status = http.StatusConflict
-		}
-		s.render(w, r, pageRemit, fp)
-	}
+	s.quoteExecFailed(w, r, st, p, f, err)
 }
 
 // ---- The remittance: code and result ----
@@ -252,111 +218,45 @@ func (s *Server) handleRemitResult(w http.ResponseWriter, r *http.Request) {
 func (s *Server) remitCodePage(r *http.Request, a *signedIn, t *wallet.Txn, f *form) *page {
 	p := s.walletPage(r, "exchangeui.remit.code.page_title")
 	p.Form = f
-	d := remitTxnData{T: s.txnView(p, t), Rate: txnRate(t), Method: t.AuthMethod,
+	d := remitTxnData{T: s.txnView(p, t), Rate: txnRate(t),
 		Submit: p.T("exchangeui.remit.confirm_code", "Amount", p.Money(t.Total()))}
-	if t.AuthMethod == identity.MethodTOTP {
-		d.Hint = p.T("walletui.code.totp_hint")
-	} else {
-		d.Method = identity.MethodSMS
-		d.Hint = p.T("walletui.code.sms_hint", "Destination", maskPhone(a.user.Phone))
-		d.CanResend = true
-	}
+	d.Method, d.Hint, d.CanResend = codeMethod(p, a, t.AuthMethod, "walletui.code.totp_hint", "walletui.code.sms_hint")
 	p.Data = d
 	return p
 }
 
+// remitCodeStep is the code step of a remittance.
+func (s *Server) remitCodeStep() codeStep {
+	return codeStep{path: "/wallet/remit/", field: "remit-code", page: pageRemitCode, notice: "walletui.notice.code_sent",
+		gone:    []string{wallet.EAuthExpired, wallet.ETooManyAttempts, okpay.EConflict, fx.EQuoteUsed, fx.EQuoteExpired},
+		errText: s.fxErrorText,
+		load: func(w http.ResponseWriter, r *http.Request, a *signedIn) (codeTarget, bool) {
+			t, ok := s.remitTxn(w, r, a)
+			if !ok {
+				return codeTarget{}, false
+			}
+			return codeTarget{id: t.ID, ref: t.Ref(), awaiting: t.Status == wallet.StatusAwaitingAuth,
+				page: func(f *form) *page { return s.remitCodePage(r, a, t, f) }}, true
+		},
+		confirm: func(ctx context.Context, in wallet.ConfirmInput) (string, error) {
+			res, err := s.exchange.ConfirmRemittance(ctx, in)
+			return txnRef(res), err
+		},
+		resend: func(ctx context.Context, userID, txnID int64, m identity.Meta) error {
+			_, err := s.exchange.ResendRemittanceCode(ctx, userID, txnID, m)
+			return err
+		},
+	}
+}
+
 func (s *Server) handleRemitCodePage(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	t, ok := s.remitTxn(w, r, a)
-	if !ok {
-		return
-	}
-	if t.Status != wallet.StatusAwaitingAuth {
-		redirect(w, r, "/wallet/remit/"+t.Ref())
-		return
-	}
-	p := s.remitCodePage(r, a, t, nil)
-	if r.URL.Query().Get("sent") == "1" {
-		p.Notice = p.T("walletui.notice.code_sent", "Destination", maskPhone(a.user.Phone))
-	}
-	s.render(w, r, pageRemitCode, p)
+	s.showCodeStep(w, r, s.remitCodeStep())
 }
 
 func (s *Server) handleRemitCode(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	t, ok := s.remitTxn(w, r, a)
-	if !ok {
-		return
-	}
-	c := r.PostForm.Get("code")
-	if (c == "" || len(c) > 20) && t.Status == wallet.StatusAwaitingAuth {
-		f := newForm()
-		p := s.remitCodePage(r, a, t, f)
-		f.set("remit-code", p.T("walletui.error.code_required"))
-		p.Status = http.StatusUnprocessableEntity
-		s.render(w, r, pageRemitCode, p)
-		return
-	}
-	res, err := s.exchange.ConfirmRemittance(r.Context(), wallet.ConfirmInput{UserID: a.user.ID, TxnID: t.ID, Code: c, Meta: s.meta(w, r)})
-	if res != nil && res.Txn != nil {
-		redirect(w, r, "/wallet/remit/"+res.Txn.Ref())
-		return
-	}
-	switch code(err) {
-	case wallet.EAuthExpired, wallet.ETooManyAttempts, okpay.EConflict, fx.EQuoteUsed, fx.EQuoteExpired:
-		// The remittance has failed (or moved on): its result says why.
-		redirect(w, r, "/wallet/remit/"+t.Ref())
-		return
-	}
-	if s.unexpected(w, r, err) {
-		return
-	}
-	f := newForm()
-	p := s.remitCodePage(r, a, t, f)
-	p.Status = http.StatusUnprocessableEntity
-	switch {
-	case code(err) == identity.EInvalidCode:
-		f.set("remit-code", p.T("walletui.error.invalid_code"))
-	case p.rateLimited(err):
-	default:
-		f.fail(s.fxErrorText(p, err))
-	}
-	s.render(w, r, pageRemitCode, p)
+	s.confirmCodeStep(w, r, s.remitCodeStep())
 }
 
 func (s *Server) handleRemitResend(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	t, ok := s.remitTxn(w, r, a)
-	if !ok {
-		return
-	}
-	_, err := s.exchange.ResendRemittanceCode(r.Context(), a.user.ID, t.ID, s.meta(w, r))
-	if err == nil {
-		redirect(w, r, "/wallet/remit/"+t.Ref()+"/code?sent=1")
-		return
-	}
-	switch code(err) {
-	case wallet.EAuthExpired, okpay.EConflict:
-		redirect(w, r, "/wallet/remit/"+t.Ref())
-		return
-	}
-	if s.unexpected(w, r, err) {
-		return
-	}
-	f := newForm()
-	p := s.remitCodePage(r, a, t, f)
-	p.Status = http.StatusUnprocessableEntity
-	if !p.rateLimited(err) {
-		f.fail(s.fxErrorText(p, err))
-	}
-	s.render(w, r, pageRemitCode, p)
+	s.resendCodeStep(w, r, s.remitCodeStep())
 }

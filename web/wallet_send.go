@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -254,110 +255,51 @@ func (s *Server) handleSendResult(w http.ResponseWriter, r *http.Request) {
 func (s *Server) sendCodePage(r *http.Request, a *signedIn, t *wallet.Txn, f *form) *page {
 	p := s.walletPage(r, "walletui.send.code.page_title")
 	p.Form = f
-	d := sendCodeData{T: s.txnView(p, t), Method: t.AuthMethod, Submit: p.T("walletui.send.confirm_code", "Amount", p.Money(t.Amount))}
-	if t.AuthMethod == identity.MethodTOTP {
-		d.Hint = p.T("walletui.code.totp_hint")
-	} else {
-		d.Method = identity.MethodSMS
-		d.Hint = p.T("walletui.code.sms_hint", "Destination", maskPhone(a.user.Phone))
-		d.CanResend = true
-	}
+	d := sendCodeData{T: s.txnView(p, t), Submit: p.T("walletui.send.confirm_code", "Amount", p.Money(t.Amount))}
+	d.Method, d.Hint, d.CanResend = codeMethod(p, a, t.AuthMethod, "walletui.code.totp_hint", "walletui.code.sms_hint")
 	p.Data = d
 	return p
 }
 
+// sendCodeStep is the code step of a transfer.
+func (s *Server) sendCodeStep() codeStep {
+	return codeStep{path: "/wallet/send/", field: "send-code", page: pageWalletSendCode, notice: "walletui.notice.code_sent",
+		gone: []string{wallet.EAuthExpired, wallet.ETooManyAttempts, okpay.EConflict}, errText: s.errorText,
+		load: func(w http.ResponseWriter, r *http.Request, a *signedIn) (codeTarget, bool) {
+			t, ok := s.sendTxn(w, r, a)
+			if !ok {
+				return codeTarget{}, false
+			}
+			return codeTarget{id: t.ID, ref: t.Ref(), awaiting: t.Status == wallet.StatusAwaitingAuth,
+				page: func(f *form) *page { return s.sendCodePage(r, a, t, f) }}, true
+		},
+		confirm: func(ctx context.Context, in wallet.ConfirmInput) (string, error) {
+			res, err := s.wallet.svc.ConfirmTransfer(ctx, in)
+			return txnRef(res), err
+		},
+		resend: func(ctx context.Context, userID, txnID int64, m identity.Meta) error {
+			_, err := s.wallet.svc.ResendTransferCode(ctx, userID, txnID, m)
+			return err
+		},
+	}
+}
+
+// txnRef is the ref of res's transaction, "" for none.
+func txnRef(res *wallet.TransferResult) string {
+	if res == nil || res.Txn == nil {
+		return ""
+	}
+	return res.Txn.Ref()
+}
+
 func (s *Server) handleSendCodePage(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	t, ok := s.sendTxn(w, r, a)
-	if !ok {
-		return
-	}
-	if t.Status != wallet.StatusAwaitingAuth {
-		redirect(w, r, "/wallet/send/"+t.Ref())
-		return
-	}
-	p := s.sendCodePage(r, a, t, nil)
-	if r.URL.Query().Get("sent") == "1" {
-		p.Notice = p.T("walletui.notice.code_sent", "Destination", maskPhone(a.user.Phone))
-	}
-	s.render(w, r, pageWalletSendCode, p)
+	s.showCodeStep(w, r, s.sendCodeStep())
 }
 
 func (s *Server) handleSendCode(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	t, ok := s.sendTxn(w, r, a)
-	if !ok {
-		return
-	}
-	c := r.PostForm.Get("code")
-	if (c == "" || len(c) > 20) && t.Status == wallet.StatusAwaitingAuth {
-		f := newForm()
-		p := s.sendCodePage(r, a, t, f)
-		f.set("send-code", p.T("walletui.error.code_required"))
-		p.Status = http.StatusUnprocessableEntity
-		s.render(w, r, pageWalletSendCode, p)
-		return
-	}
-	res, err := s.wallet.svc.ConfirmTransfer(r.Context(), wallet.ConfirmInput{UserID: a.user.ID, TxnID: t.ID, Code: c, Meta: s.meta(w, r)})
-	if res != nil && res.Txn != nil {
-		redirect(w, r, "/wallet/send/"+res.Txn.Ref())
-		return
-	}
-	switch code(err) {
-	case wallet.EAuthExpired, wallet.ETooManyAttempts, okpay.EConflict:
-		// The transfer has failed (or moved on): its result says why.
-		redirect(w, r, "/wallet/send/"+t.Ref())
-		return
-	}
-	if s.unexpected(w, r, err) {
-		return
-	}
-	f := newForm()
-	p := s.sendCodePage(r, a, t, f)
-	p.Status = http.StatusUnprocessableEntity
-	switch {
-	case code(err) == identity.EInvalidCode:
-		f.set("send-code", p.T("walletui.error.invalid_code"))
-	case p.rateLimited(err):
-	default:
-		f.fail(s.errorText(p, err))
-	}
-	s.render(w, r, pageWalletSendCode, p)
+	s.confirmCodeStep(w, r, s.sendCodeStep())
 }
 
 func (s *Server) handleSendResend(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	t, ok := s.sendTxn(w, r, a)
-	if !ok {
-		return
-	}
-	_, err := s.wallet.svc.ResendTransferCode(r.Context(), a.user.ID, t.ID, s.meta(w, r))
-	if err == nil {
-		redirect(w, r, "/wallet/send/"+t.Ref()+"/code?sent=1")
-		return
-	}
-	switch code(err) {
-	case wallet.EAuthExpired, okpay.EConflict:
-		redirect(w, r, "/wallet/send/"+t.Ref())
-		return
-	}
-	if s.unexpected(w, r, err) {
-		return
-	}
-	f := newForm()
-	p := s.sendCodePage(r, a, t, f)
-	p.Status = http.StatusUnprocessableEntity
-	if !p.rateLimited(err) {
-		f.fail(s.errorText(p, err))
-	}
-	s.render(w, r, pageWalletSendCode, p)
+	s.resendCodeStep(w, r, s.sendCodeStep())
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -356,28 +357,7 @@ func (s *Server) handleWithdrawPage(w http.ResponseWriter, r *http.Request) {
 // readWithdraw reads the withdrawal form: one of a's payout methods, an
 // amount in a currency.
 func (s *Server) readWithdraw(w http.ResponseWriter, r *http.Request, p *page, f *form, a *signedIn) (*paymethod.Method, money.Amount, bool) {
-	f.keep(r, "method", "amount", "currency")
-	methods, err := s.payoutMethods(r, a)
-	if err != nil {
-		s.internalError(w, r, err)
-		return nil, money.Amount{}, false
-	}
-	var method *paymethod.Method
-	if id, ok := paymethod.ParseID(r.PostForm.Get("method")); ok {
-		for _, m := range methods {
-			if m.ID == id {
-				method = m
-			}
-		}
-	}
-	if method == nil {
-		f.set("method", p.T("withdrawui.error.method"))
-	}
-	var amount money.Amount
-	if c := s.parseCurrency(p, f, "currency", r.PostForm.Get("currency")); c != "" {
-		amount, _ = p.parseAmount(f, "amount", r.PostForm.Get("amount"), c)
-	}
-	return method, amount, true
+	return s.readMethodAmount(w, r, p, f, "method", "withdrawui.error.method", func() ([]*paymethod.Method, error) { return s.payoutMethods(r, a) })
 }
 
 // withdrawFailed shows the form again with err next to its field, or
@@ -508,117 +488,52 @@ func (s *Server) withdrawCodePage(r *http.Request, a *signedIn, wd *wallet.Withd
 	p := s.walletPage(r, "withdrawui.code.page_title")
 	p.Form = f
 	v := s.withdrawView(r, a, p, wd)
-	d := withdrawCodeData{W: v, Method: wd.Txn.AuthMethod, Submit: p.T("withdrawui.code.submit", "Amount", v.T.Amount)}
-	if wd.Txn.AuthMethod == identity.MethodTOTP {
-		d.Hint = p.T("withdrawui.code.totp_hint")
-	} else {
-		d.Method = identity.MethodSMS
-		d.Hint = p.T("withdrawui.code.sms_hint", "Destination", maskPhone(a.user.Phone))
-		d.CanResend = true
-	}
+	d := withdrawCodeData{W: v, Submit: p.T("withdrawui.code.submit", "Amount", v.T.Amount)}
+	d.Method, d.Hint, d.CanResend = codeMethod(p, a, wd.Txn.AuthMethod, "withdrawui.code.totp_hint", "withdrawui.code.sms_hint")
 	p.Data = d
 	return p
 }
 
-func (s *Server) handleWithdrawCodePage(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
+// withdrawCodeStep is the code step of a withdrawal. Confirmed, its funds
+// are held: whatever happens to it then (held, refused at the final gate,
+// failed after too many wrong codes) its status page says.
+func (s *Server) withdrawCodeStep() codeStep {
+	return codeStep{path: "/wallet/withdrawals/", field: "withdraw-code", page: pageWithdrawCode, notice: "withdrawui.notice.code_sent",
+		gone: []string{wallet.EAuthExpired, wallet.ETooManyAttempts, okpay.EConflict}, errText: s.withdrawErrorText,
+		load: func(w http.ResponseWriter, r *http.Request, a *signedIn) (codeTarget, bool) {
+			wd, ok := s.withdrawalFromPath(w, r, a)
+			if !ok {
+				return codeTarget{}, false
+			}
+			return codeTarget{id: wd.Txn.ID, ref: wd.Ref(), awaiting: wd.Txn.Status == wallet.StatusAwaitingAuth,
+				page: func(f *form) *page { return s.withdrawCodePage(r, a, wd, f) }}, true
+		},
+		confirm: func(ctx context.Context, in wallet.ConfirmInput) (string, error) {
+			done, err := s.withdraw.wd.Confirm(ctx, in)
+			if done == nil {
+				return "", err
+			}
+			// Held (waiting for review or approved), or refused at the
+			// final gate (failed, with the reason on its page).
+			return done.Ref(), err
+		},
+		resend: func(ctx context.Context, userID, txnID int64, m identity.Meta) error {
+			_, err := s.withdraw.wd.ResendCode(ctx, userID, txnID, m)
+			return err
+		},
 	}
-	wd, ok := s.withdrawalFromPath(w, r, a)
-	if !ok {
-		return
-	}
-	if wd.Txn.Status != wallet.StatusAwaitingAuth {
-		redirect(w, r, "/wallet/withdrawals/"+wd.Ref())
-		return
-	}
-	p := s.withdrawCodePage(r, a, wd, nil)
-	if r.URL.Query().Get("sent") == "1" {
-		p.Notice = p.T("withdrawui.notice.code_sent", "Destination", maskPhone(a.user.Phone))
-	}
-	s.render(w, r, pageWithdrawCode, p)
 }
 
-// handleWithdrawCode confirms the withdrawal with its code: the funds are
-// held. Whatever happens to it then (held, refused at the final gate,
-// failed after too many wrong codes) its status page says.
+func (s *Server) handleWithdrawCodePage(w http.ResponseWriter, r *http.Request) {
+	s.showCodeStep(w, r, s.withdrawCodeStep())
+}
+
 func (s *Server) handleWithdrawCode(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	wd, ok := s.withdrawalFromPath(w, r, a)
-	if !ok {
-		return
-	}
-	c := r.PostForm.Get("code")
-	if (c == "" || len(c) > 20) && wd.Txn.Status == wallet.StatusAwaitingAuth {
-		f := newForm()
-		p := s.withdrawCodePage(r, a, wd, f)
-		f.set("withdraw-code", p.T("walletui.error.code_required"))
-		p.Status = http.StatusUnprocessableEntity
-		s.render(w, r, pageWithdrawCode, p)
-		return
-	}
-	done, err := s.withdraw.wd.Confirm(r.Context(), wallet.ConfirmInput{UserID: a.user.ID, TxnID: wd.Txn.ID, Code: c, Meta: s.meta(w, r)})
-	if done != nil {
-		// Held (waiting for review or approved), or refused at the
-		// final gate (failed, with the reason on its page).
-		redirect(w, r, "/wallet/withdrawals/"+done.Ref())
-		return
-	}
-	switch code(err) {
-	case wallet.EAuthExpired, wallet.ETooManyAttempts, okpay.EConflict:
-		// It has failed (or moved on): its page says why.
-		redirect(w, r, "/wallet/withdrawals/"+wd.Ref())
-		return
-	}
-	if s.unexpected(w, r, err) {
-		return
-	}
-	f := newForm()
-	p := s.withdrawCodePage(r, a, wd, f)
-	p.Status = http.StatusUnprocessableEntity
-	switch {
-	case code(err) == identity.EInvalidCode:
-		f.set("withdraw-code", p.T("walletui.error.invalid_code"))
-	case p.rateLimited(err):
-	default:
-		f.fail(s.withdrawErrorText(p, err))
-	}
-	s.render(w, r, pageWithdrawCode, p)
+	s.confirmCodeStep(w, r, s.withdrawCodeStep())
 }
 
 func (s *Server) handleWithdrawResend(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	wd, ok := s.withdrawalFromPath(w, r, a)
-	if !ok {
-		return
-	}
-	_, err := s.withdraw.wd.ResendCode(r.Context(), a.user.ID, wd.Txn.ID, s.meta(w, r))
-	if err == nil {
-		redirect(w, r, "/wallet/withdrawals/"+wd.Ref()+"/code?sent=1")
-		return
-	}
-	switch code(err) {
-	case wallet.EAuthExpired, okpay.EConflict:
-		redirect(w, r, "/wallet/withdrawals/"+wd.Ref())
-		return
-	}
-	if s.unexpected(w, r, err) {
-		return
-	}
-	f := newForm()
-	p := s.withdrawCodePage(r, a, wd, f)
-	p.Status = http.StatusUnprocessableEntity
-	if !p.rateLimited(err) {
-		f.fail(s.withdrawErrorText(p, err))
-	}
-	s.render(w, r, pageWithdrawCode, p)
+	s.resendCodeStep(w, r, s.withdrawCodeStep())
 }
 
 // ---- The status ----

@@ -2,11 +2,8 @@ package web_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,16 +11,11 @@ import (
 	"time"
 
 	"github.com/okpay/okpay/agent"
-	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/fx"
 	"github.com/okpay/okpay/httpapi"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
-	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
-	"github.com/okpay/okpay/paymethod"
-	"github.com/okpay/okpay/psp"
-	"github.com/okpay/okpay/psp/sandbox"
 	"github.com/okpay/okpay/wallet"
 	"github.com/okpay/okpay/web"
 )
@@ -42,17 +34,11 @@ var withdrawWebhookSecret = []byte("whsec_web_withdraw_test_0123456789")
 // deposits.
 var withdrawFees = walletTestFees{wallet.OpTransfer: 100, wallet.OpDeposit: 200, wallet.OpWithdrawal: 100}
 
-// withdrawEnv is an accountEnv with the whole money side and the staff
-// console.
+// withdrawEnv is a walletEnv with the withdrawals and the staff console.
 type withdrawEnv struct {
-	*accountEnv
-	sb    *sandbox.Sandbox
-	pm    *paymethod.Service
-	led   *ledger.Ledger
-	w     *wallet.Service
+	*walletEnv
 	wd    *wallet.Withdrawals
 	staff *agent.Service
-	srv   *httptest.Server
 }
 
 // withdrawEnvOptions tune the environment.
@@ -76,139 +62,62 @@ func newWithdrawEnv(t testing.TB, o withdrawEnvOptions) *withdrawEnv {
 	if o.origin == "" {
 		o.origin = testPasskeyOrigin
 	}
-	we := &withdrawEnv{}
-	srv := httptest.NewUnstartedServer(nil)
-	if o.listener != nil {
-		srv.Listener.Close()
-		srv.Listener = o.listener
-	}
-	base := "http://" + srv.Listener.Addr().String()
-	var pclk walletClock
-	var buildErr error
-	withStack := func(c *web.Config) {
-		id := c.Identity
-		m, ok := id.Clock.(*clock.Manual)
-		if !ok {
-			buildErr = errWalletClock
-			return
-		}
-		ctx := context.Background()
-		pclk = walletClock{m: m, start: time.Now()}
-		we.sb, buildErr = sandbox.New(sandbox.Options{
-			DB: id.DB, Clock: pclk, IDs: id.IDs, Secret: withdrawWebhookSecret, WebhookURL: base + "/api/v1/webhooks/psp/sandbox",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Catalog: c.Catalog,
-			Delay: -1, Poll: 10 * time.Millisecond, Lease: 2 * time.Second,
-			Backoff: func(int) time.Duration { return 10 * time.Millisecond },
-		})
-		if buildErr != nil {
-			return
-		}
-		we.pm, buildErr = paymethod.New(paymethod.Deps{
-			DB: id.DB, Clock: id.Clock, IDs: id.IDs, Provider: we.sb, Notifier: walletNotices{id: id},
-			Sealer: id.Keys.Sealer("paymethod/account"), MAC: id.Keys.MAC("paymethod"),
-			Config: paymethod.Config{StatementCode: o.statementCode},
-		})
-		if buildErr != nil {
-			return
-		}
-		we.led, buildErr = ledger.New(ctx, id.DB, ledger.Options{Clock: id.Clock, IDs: id.IDs, SweepInterval: -1})
-		if buildErr != nil {
-			return
-		}
-		t.Cleanup(we.led.Close)
-		we.w, buildErr = wallet.New(ctx, wallet.Deps{DB: id.DB, Ledger: we.led, Identity: id, Fees: withdrawFees, Provider: we.sb, Cards: we.pm,
-			Catalog: c.Catalog, Clock: id.Clock, IDs: id.IDs},
-			wallet.Config{Velocity: wallet.Velocity{TransfersPerHour: 1000, TransfersPerDay: 10000, NewPayeesPerDay: 100, WithdrawalsPerDay: 10},
-				NewDeviceCap: wallet.DeviceCapOff()})
-		if buildErr != nil {
-			return
-		}
-		t.Cleanup(we.w.Close)
-		d := id.Deps
-		we.staff, buildErr = agent.New(agent.Deps{DB: d.DB, Clock: d.Clock, IDs: d.IDs, Keys: d.Keys, Hasher: d.Hasher,
+	wde := &withdrawEnv{}
+	extra := []func(*walletEnv, *web.Config) error{func(we *walletEnv, c *web.Config) error {
+		d := c.Identity.Deps
+		var err error
+		wde.staff, err = agent.New(agent.Deps{DB: d.DB, Clock: d.Clock, IDs: d.IDs, Keys: d.Keys, Hasher: d.Hasher,
 			CheckPassword: d.CheckPassword, Passkeys: d.Passkeys}, agent.Config{BaseURL: o.origin})
-		if buildErr != nil {
-			return
-		}
-		c.Methods, c.Wallet, c.Agents = we.pm, we.w, we.staff
-		if o.exchange {
+		c.Agents = wde.staff
+		return err
+	}}
+	if o.exchange {
+		extra = append(extra, func(we *walletEnv, c *web.Config) error {
+			ctx := context.Background()
+			id := c.Identity
 			rates, err := fx.New(id.DB, id.Clock, id.IDs, fx.Config{})
 			if err != nil {
-				buildErr = err
-				return
+				return err
 			}
 			for q, v := range map[money.Currency]string{"USD": "1.25", "CNY": "8"} {
 				if _, err := rates.SetRate(ctx, fx.SetRateInput{Base: "EUR", Quote: q, Rate: v, By: "admin:test"}); err != nil {
-					buildErr = err
-					return
+					return err
 				}
 			}
-			if c.Exchange, buildErr = wallet.NewExchanger(ctx, we.w, rates); buildErr != nil {
-				return
-			}
-		}
+			c.Exchange, err = wallet.NewExchanger(ctx, we.w, rates)
+			return err
+		})
 	}
-	e := newAccountEnvFull(t, o.origin, nil, withStack)
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	we.accountEnv = e
 	// The withdrawals, as serve builds them (cmd/okpay/wallet.go).
-	var err error
-	we.wd, err = wallet.NewWithdrawals(we.w, wallet.WithdrawalDeps{Methods: we.pm, Customers: e.id}, wallet.WithdrawalConfig{})
-	if err != nil {
-		t.Fatal(err)
+	withdrawals := func(we *walletEnv, cfg *httpapi.Config) error {
+		wd, err := wallet.NewWithdrawals(we.w, wallet.WithdrawalDeps{Methods: we.pm, Customers: we.id}, wallet.WithdrawalConfig{})
+		if err != nil {
+			return err
+		}
+		wde.wd = wd
+		we.pm.SetInUse(wd)
+		we.id.OnFreeze(wd.FreezeHook)
+		if err := we.server.EnableWithdrawals(wd); err != nil {
+			return err
+		}
+		if err := we.server.EnableWithdrawalReview(wd); err != nil {
+			return err
+		}
+		cfg.Withdrawals = wd
+		cfg.PSPWebhook.OwnTx = append(cfg.PSPWebhook.OwnTx, wd.ApplyProviderEvent)
+		return nil
 	}
-	we.pm.SetInUse(we.wd)
-	e.id.OnFreeze(we.wd.FreezeHook)
-	if err := e.server.EnableWithdrawals(we.wd); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.server.EnableWithdrawalReview(we.wd); err != nil {
-		t.Fatal(err)
-	}
-	api := httpapi.New(httpapi.Config{Catalog: e.cat, Identity: e.id, Methods: we.pm, Wallet: we.w, Withdrawals: we.wd, PSPWebhook: &httpapi.PSPWebhook{
-		Secrets: [][]byte{withdrawWebhookSecret}, DB: e.db, Clock: pclk,
-		InTx:  []httpapi.PSPEventHandler{we.pm.ApplyEvent},
-		OwnTx: []func(context.Context, psp.Event) error{we.w.ApplyProviderEvent, we.wd.ApplyProviderEvent},
-	}})
-	mux := http.NewServeMux()
-	api.Register(mux)
-	e.server.Register(mux)
-	mux.Handle("/sandbox/", we.sb.Handler())
-	e.handler = api.Observe(web.SecurityHeaders(web.CrossOrigin(mux)))
-	srv.Config.Handler = e.handler
-	srv.Start()
-	t.Cleanup(srv.Close)
-	we.srv = srv
-	runCtx, stop := context.WithCancel(context.Background())
-	we.sb.Start(runCtx)
-	we.wd.Start(runCtx)
-	// Cleanups run in reverse: the runner and the provider stop before
-	// the server closes.
-	t.Cleanup(func() { stop(); we.wd.Close(); we.sb.Close() })
-	return we
+	wde.walletEnv = newWalletEnvWith(t, walletEnvOptions{listener: o.listener, origin: o.origin, secret: withdrawWebhookSecret,
+		fees: withdrawFees, statementCode: o.statementCode, extra: extra, api: withdrawals,
+		start: func(ctx context.Context) func() {
+			wde.wd.Start(ctx)
+			return wde.wd.Close
+		}})
+	return wde
 }
 
 // user's id.
 func (e *withdrawEnv) uid(a testAccount) int64 { return e.user(a).ID }
-
-// fund puts money in a's wallet straight through the ledger.
-func (e *withdrawEnv) fund(a testAccount, amount money.Amount) {
-	e.t.Helper()
-	w, err := e.w.OpenWallet(e.ctx, e.uid(a), amount.Currency)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ext, err := e.w.SystemAccount(e.ctx, wallet.SysExternal+":test", amount.Currency)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.led.Post(e.ctx, ledger.EntryInput{Reference: "wdfund-" + itoa(int(fundSeq.Add(1))), Type: "test_funding",
-		Postings: []ledger.Posting{{Debit: ext, Credit: w.ID, Amount: amount.Minor, Currency: amount.Currency}}}); err != nil {
-		e.t.Fatal(err)
-	}
-}
 
 // wallet returns a's wallet in c.
 func (e *withdrawEnv) wallet(a testAccount, c money.Currency) *wallet.Wallet {
@@ -218,31 +127,6 @@ func (e *withdrawEnv) wallet(a testAccount, c money.Currency) *wallet.Wallet {
 		e.t.Fatal(err)
 	}
 	return w
-}
-
-// addCard adds a sandbox test card the way the card form does and waits
-// until it is verified.
-func (e *withdrawEnv) addCard(a testAccount, pan string) *paymethod.Method {
-	e.t.Helper()
-	c, err := e.sb.Tokenize(e.ctx, pan, 12, 2030, "123")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	m, err := e.pm.AddCard(e.ctx, paymethod.NewCard{UserID: e.uid(a), Token: c.Token, StepUp: e.clock.Now()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for m.Status != paymethod.StatusVerified {
-		if m.Status == paymethod.StatusFailed || time.Now().After(deadline) {
-			e.t.Fatalf("card %s is %s (%s)", pan, m.Status, m.FailureCode)
-		}
-		time.Sleep(10 * time.Millisecond)
-		if m, err = e.pm.Get(e.ctx, e.uid(a), m.ID); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	return m
 }
 
 // reviewer creates a staff account with the risk role, as `okpay agent
