@@ -84,6 +84,8 @@ const (
 	PermAgentManage             Permission = "agent:manage"
 	PermTeamManage              Permission = "team:manage"
 	PermFXManage                Permission = "fx:manage" // exchange rates: set one, upload the ECB file (audited)
+	// The help center's articles: write, publish, unpublish.
+	PermArticleManage Permission = "article:manage"
 )
 
 // Catalogue lists every permission, in the order the pages show them.
@@ -94,7 +96,7 @@ func Catalogue() []Permission {
 		PermCustomerSendReset, PermCustomerResendNotice, PermCustomerResetFactorReq, PermTransactionRead,
 		PermHoldLift, PermApprovalApprove, PermWithdrawalRead, PermWithdrawalReview,
 		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage,
-		PermFXManage,
+		PermFXManage, PermArticleManage,
 	}
 }
 
@@ -113,7 +115,7 @@ var matrix = map[Role][]Permission{
 		PermCustomerRead, PermCustomerRevealPII, PermCustomerFreeze, PermCustomerUnfreezeRequest,
 		PermCustomerRevokeSessions, PermCustomerSendReset, PermCustomerResendNotice, PermCustomerResetFactorReq,
 		PermTransactionRead, PermHoldLift, PermApprovalApprove,
-		PermReportRead, PermAgentRead, PermTeamManage,
+		PermReportRead, PermAgentRead, PermTeamManage, PermArticleManage,
 	},
 	RoleRisk: {
 		PermConversationRead, PermConversationReply, PermConversationNote,
@@ -123,7 +125,7 @@ var matrix = map[Role][]Permission{
 		PermReportRead, PermAuditRead, PermFXManage,
 	},
 	RoleAdmin: {
-		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage, PermFXManage,
+		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage, PermFXManage, PermArticleManage,
 	},
 }
 

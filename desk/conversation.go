@@ -278,7 +278,10 @@ func (s *Service) StartConversation(ctx context.Context, v Viewer, in StartInput
 		}
 		c, err := scanConv(tx.QueryRowContext(ctx, `SELECT `+convCols+` FROM desk_conversations WHERE id = $1`, id))
 		conv = c
-		return err
+		if err != nil {
+			return err
+		}
+		return s.slaStartTx(ctx, tx, c, now) // SLA timers (sla.go)
 	}
 	err := s.inTx(ctx, "start conversation", start)
 	if err != nil && sqldb.IsUniqueViolation(err) {
@@ -294,6 +297,7 @@ func (s *Service) StartConversation(ctx context.Context, v Viewer, in StartInput
 		if first != nil {
 			s.publishMessage(ctx, first)
 		}
+		s.routeOpen(ctx, &conv.Conversation) // auto-assignment (routing.go)
 	}
 	return conv.view(v), nil
 }
@@ -309,6 +313,8 @@ type ConversationFilter struct {
 	AssigneeID int64
 	Unassigned bool
 	CustomerID int64
+	// SLA selects conversations by their SLA timers (staff only; sla.go).
+	SLA SLAFilter
 	// Before is a conversation id: only older ones are listed (paging).
 	Before int64
 	// Limit defaults to 50, at most 200.
@@ -347,6 +353,9 @@ func (s *Service) Conversations(ctx context.Context, v Viewer, f ConversationFil
 		}
 		if f.Unassigned {
 			add("assignee_id = 0")
+		}
+		if cond, vals := slaCondition(f.SLA, s.Clock.Now()); cond != "" {
+			add(cond, vals...)
 		}
 	}
 	if len(f.Status) > 0 {
@@ -516,6 +525,7 @@ func (s *Service) SetStatus(ctx context.Context, v Viewer, id int64, to Status, 
 	}
 	if changed {
 		s.publishStatus(ctx, &conv.Conversation)
+		s.routeOpen(ctx, &conv.Conversation) // auto-assignment (routing.go)
 	}
 	return conv.view(v), nil
 }
@@ -540,6 +550,9 @@ func (s *Service) changeStatus(ctx context.Context, tx *sql.Tx, c *convRow, v Vi
 		detail += " until " + until.UTC().Format(time.RFC3339)
 	}
 	if err := s.record(ctx, tx, c.ID, v, "status", detail, now); err != nil {
+		return err
+	}
+	if err := s.slaStatusTx(ctx, tx, c, to, now); err != nil { // SLA timers (sla.go)
 		return err
 	}
 	c.Status, c.SnoozedUntil, c.ResolvedAt, c.ClosedAt, c.UpdatedAt = to, until, resolved, closed, now
@@ -582,6 +595,7 @@ func (s *Service) WakeSnoozed(ctx context.Context) (int, error) {
 	}
 	for _, c := range woken {
 		s.publishStatus(ctx, &c.Conversation)
+		s.routeOpen(ctx, &c.Conversation) // auto-assignment (routing.go)
 	}
 	return len(woken), nil
 }

@@ -215,6 +215,7 @@ func (s *Service) publish(ctx context.Context, topic string, e realtime.Event) {
 // numbering. m is the staff view.
 func (s *Service) publishMessage(ctx context.Context, m *Message) {
 	s.publish(ctx, StaffTopic(m.ConversationID), realtime.Event{Type: EventMessage, Conversation: m.ConversationID, Seq: m.Seq, Data: MessageFrame(System, m)})
+	s.publishInboxMessage(ctx, m) // viewing.go
 	if !m.Internal {
 		pub := customerView(m)
 		s.publish(ctx, PublicTopic(m.ConversationID), realtime.Event{Type: EventMessage, Conversation: m.ConversationID, Seq: pub.Seq, Data: MessageFrame(Viewer{Kind: KindCustomer}, pub)})

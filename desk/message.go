@@ -246,7 +246,7 @@ func (s *Service) SendMessage(ctx context.Context, v Viewer, convID int64, in Me
 			}
 			reopened = true
 		}
-		return nil
+		return s.slaMessageTx(ctx, tx, c, v, msg, now) // SLA timers (sla.go)
 	})
 	if err != nil {
 		return nil, err
@@ -255,6 +255,7 @@ func (s *Service) SendMessage(ctx context.Context, v Viewer, convID int64, in Me
 		s.publishMessage(ctx, msg)
 		if reopened {
 			s.publishStatus(ctx, &conv.Conversation)
+			s.routeOpen(ctx, &conv.Conversation) // auto-assignment (routing.go)
 		}
 	}
 	return viewMessage(v, msg), nil

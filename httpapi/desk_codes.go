@@ -18,6 +18,8 @@ func init() {
 		desk.EConversationClosed: http.StatusConflict,
 		desk.ETooManyOpen:        http.StatusConflict,
 		desk.EAttachmentRefused:  http.StatusUnprocessableEntity,
+		desk.ECSATNotDue:         http.StatusConflict,
+		desk.ECSATAlreadyRated:   http.StatusConflict,
 	} {
 		statusOf[code] = status
 	}

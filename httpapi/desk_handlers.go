@@ -105,6 +105,8 @@ var deskRoutes = []Route{
 	{"POST", "/api/v1/conversations/{id}/attachments", AuthChat, IdemRequired},
 	{"POST", "/api/v1/conversations/{id}/read", AuthChat, IdemNone},
 	{"GET", "/api/v1/attachments/{id}", AuthChat, IdemNone},
+	{"GET", "/api/v1/conversations/{id}/rating", AuthChat, IdemNone},
+	{"POST", "/api/v1/conversations/{id}/rating", AuthChat, IdemNone},
 }
 
 // deskState is the chat's part of the Server.
@@ -114,6 +116,9 @@ type deskState struct {
 	// maxUpload caps an attachment request: the file in base64 and a
 	// caption.
 	maxUpload int64
+	// limits counts starts and messages per visitor, address and
+	// customer (desk_csat_handlers.go).
+	limits *desk.Limiter
 }
 
 // newDeskState builds the chat's part of a Server from its Config (nil
@@ -132,6 +137,7 @@ func newDeskState(cfg Config) *deskState {
 		svc:       cfg.Desk,
 		chat:      chat.NewHandler(cfg.Desk, chatGrantOf, chat.Config{Logger: log}),
 		maxUpload: (file+2)/3*4 + 16<<10,
+		limits:    desk.NewLimiter(cfg.Desk, desk.RateLimits{}),
 	}
 }
 
@@ -306,6 +312,8 @@ func (s *Server) registerDesk(mux *http.ServeMux) {
 		"POST /api/v1/conversations/{id}/attachments": s.handleUploadAttachment,
 		"POST /api/v1/conversations/{id}/read":        s.handleMarkRead,
 		"GET /api/v1/attachments/{id}":                s.handleGetAttachment,
+		"GET /api/v1/conversations/{id}/rating":       s.handleGetRating,
+		"POST /api/v1/conversations/{id}/rating":      s.handleRateConversation,
 	}
 	for _, rt := range deskRoutes {
 		key := rt.Method + " " + rt.Pattern
@@ -477,6 +485,10 @@ func (s *Server) handleStartConversation(w http.ResponseWriter, r *http.Request,
 			writeStored(w, stored.Status, stored.Body)
 			return
 		}
+	}
+	if err := s.chatLimit(r, c, desk.ActionStart); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	var req startConversationRequest
 	if err := decode(body, &req); err != nil {
@@ -693,6 +705,9 @@ func (s *Server) handleSendMessage(w http.ResponseWriter, r *http.Request, c *ch
 	if err == nil && c.anonymous() {
 		err = errNoConversation
 	}
+	if err == nil {
+		err = s.chatLimit(r, c, desk.ActionMessage)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -741,6 +756,10 @@ func (s *Server) handleUploadAttachment(w http.ResponseWriter, r *http.Request, 
 	data, err := base64.StdEncoding.DecodeString(req.Data)
 	if err != nil {
 		s.writeError(w, r, okpay.Invalid(map[string]string{"data": "the file's bytes in base64"}))
+		return
+	}
+	if err := s.chatLimit(r, c, desk.ActionMessage); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	m, err := s.desk.svc.SendMessage(r.Context(), c.viewer, id, desk.MessageInput{Body: req.Body, IdempotencyKey: key,

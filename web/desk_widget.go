@@ -81,6 +81,10 @@ func (s *Server) EnableDesk(svc *desk.Service) error {
 	}
 	d := &deskState{svc: svc, widget: t}
 	if s.staff != nil {
+		// The reports page (staff_reports.go).
+		if err := s.initStaffReports(); err != nil {
+			return err
+		}
 		if err := s.initStaffDesk(d); err != nil {
 			return err
 		}
@@ -114,6 +118,8 @@ type chatWidgetData struct {
 	Accept string
 	// MaxFile is the largest attachment, in bytes.
 	MaxFile int64
+	// Scores are the satisfaction survey's choices (1 to 5).
+	Scores []int
 }
 
 // ChatWidget returns the support chat widget for the end of the page's
@@ -125,7 +131,7 @@ func (p *page) ChatWidget() template.HTML {
 		return ""
 	}
 	data := chatWidgetData{P: p, API: "/api/v1", Socket: "/api/v1/chat/ws",
-		Accept: ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt", MaxFile: d.svc.Config().MaxAttachmentBytes}
+		Accept: ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt", MaxFile: d.svc.Config().MaxAttachmentBytes, Scores: []int{1, 2, 3, 4, 5}}
 	for _, c := range desk.Categories() {
 		data.Categories = append(data.Categories, chatCategory{Value: string(c), Label: desk.CategoryLabel(p.s.cat, p.Lang, c)})
 	}

@@ -94,6 +94,8 @@ type Server struct {
 	exchange *wallet.Exchanger
 	// desk is nil until EnableDesk (desk_widget.go, staff_desk.go).
 	desk *deskState
+	// help is nil until EnableHelp (help.go, help_editor.go).
+	help *helpState
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -210,6 +212,7 @@ func (s *Server) Routes() []Route {
 	rs = append(rs, s.walletRoutes()...)
 	rs = append(rs, s.withdrawRoutes()...)
 	rs = append(rs, s.exchangeRoutes()...)
+	rs = append(rs, s.helpRoutes()...)
 	return rs
 }
 
@@ -230,6 +233,8 @@ type page struct {
 	SignedIn bool
 	// Wallet tells whether the wallet pages exist (the nav links to them).
 	Wallet bool
+	// Help tells whether the help center exists (the nav links to it).
+	Help bool
 	// Script loads app.js (the password show/hide toggle).
 	Script bool
 	// NoStore sends Cache-Control: no-store (authenticated pages and
@@ -251,6 +256,7 @@ type page struct {
 // page itself, except after a POST (which it must not repeat).
 func (s *Server) newPage(r *http.Request) *page {
 	p := &page{s: s, Lang: i18n.Negotiate(r), Version: s.version, Status: http.StatusOK, Next: "/"}
+	p.Help = s.help != nil
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		p.Next = safeNext(r.URL.RequestURI())
 	}

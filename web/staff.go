@@ -64,6 +64,9 @@ type staffState struct {
 	review *reviewState
 	// fx is the exchange-rate page (staff_fx.go), nil until EnableFXAdmin.
 	fx *fxAdminState
+	// support is the customer panel and approvals (staff_customer.go),
+	// nil until EnableSupport.
+	support *supportState
 }
 
 // Page templates of the staff console; each is parsed with layout.html,
@@ -209,6 +212,14 @@ func (s *Server) StaffRoutes() []StaffRoute {
 	routes = append(routes, s.staffFXRoutes()...)
 	// The agent console of the support desk (staff_desk.go).
 	routes = append(routes, s.staffDeskRoutes()...)
+	// The support desk's reports (staff_reports.go).
+	routes = append(routes, s.staffReportRoutes()...)
+	// The help center's editor (help_editor.go).
+	routes = append(routes, s.staffHelpRoutes()...)
+	// The agents' availability switch and heartbeat (staff_desk_routing.go).
+	routes = append(routes, s.staffDeskRoutingRoutes()...)
+	// The customer panel and the approvals page (staff_customer.go).
+	routes = append(routes, s.staffCustomerRoutes()...)
 	return routes
 }
 
@@ -364,6 +375,15 @@ type staffNav struct {
 	// NavReview: the withdrawal reviewers' pages are on and the agent has
 	// withdrawal:review (staff_review.go).
 	NavReview bool
+	// NavApprovals: the approvals page is on and the agent has
+	// approval:approve (staff_approvals.go).
+	NavApprovals bool
+	// NavCustomer: the customer panel is on and the agent has
+	// customer:read (staff_customer.go).
+	NavCustomer bool
+	// NavHelp: the help center is on and the agent may edit articles
+	// (help_editor.go).
+	NavHelp bool
 	// InSession: a staff session exists (the sign-out button).
 	InSession bool
 }
@@ -381,6 +401,9 @@ func (s *Server) navFor(r *http.Request) staffNav {
 		n.NavFX = s.staff.fx != nil && agent.Can(a.agent, agent.PermFXManage)
 		n.NavDesk = s.desk != nil && s.desk.socket != nil && agent.Can(a.agent, agent.PermConversationRead)
 		n.NavReview = s.staff.review != nil && agent.Can(a.agent, agent.PermWithdrawalReview)
+		n.NavHelp = s.help != nil && agent.Can(a.agent, agent.PermArticleManage)
+		n.NavApprovals = s.staff.support != nil && agent.Can(a.agent, agent.PermApprovalApprove)
+		n.NavCustomer = s.staff.support != nil && agent.Can(a.agent, agent.PermCustomerRead)
 	}
 	return n
 }

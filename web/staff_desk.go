@@ -44,7 +44,7 @@ const (
 	pageStaffDeskConversation = "staff_desk_conversation.html"
 )
 
-var staffDeskPages = []string{pageStaffDeskInbox, pageStaffDeskConversation}
+var staffDeskPages = []string{pageStaffDeskInbox, pageStaffDeskConversation, pageStaffCanned}
 
 // maxDeskFormBytes bounds the console's message forms: a message of 5,000
 // Chinese characters is about 45 KB percent-encoded.
@@ -64,6 +64,10 @@ var consoleMessageIDs = []string{
 	"console.error.body", "console.error.closed", "console.error.taken", "console.error.transition",
 	"console.error.invalid", "console.error.key", "console.error.generic",
 	"console.snooze.1", "console.snooze.4", "console.snooze.24",
+	"console.view.teams", "console.view.mentions", "console.view.sla", "console.sla.breached", "console.sla.soon",
+	"console.canned.page_title", "console.canned.global", "console.canned.saved", "console.canned.deleted",
+	"console.canned.error.taken", "console.canned.error.shortcut", "console.canned.error.title", "console.canned.error.body_en",
+	"console.canned.error.body_zh", "console.canned.error.team",
 }
 
 // initStaffDesk parses the console's pages and builds its WebSocket
@@ -104,7 +108,7 @@ func (s *Server) initStaffDesk(d *deskState) error {
 func (s *Server) staffDeskRoutes() []StaffRoute {
 	h := func(f func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(f) }
 	get, post := http.MethodGet, http.MethodPost
-	return []StaffRoute{
+	return append(s.staffCannedRoutes(), []StaffRoute{
 		{get, "/staff/desk", StaffFull, agent.PermConversationRead, h(s.handleDeskInbox)},
 		{get, "/staff/desk/conversation", StaffFull, agent.PermConversationRead, h(s.handleDeskConversation)},
 		{get, "/staff/desk/attachment", StaffFull, agent.PermConversationRead, h(s.handleDeskAttachment)},
@@ -114,7 +118,8 @@ func (s *Server) staffDeskRoutes() []StaffRoute {
 		{post, "/staff/desk/status", StaffFull, agent.PermConversationReply, h(s.handleDeskStatus)},
 		{post, "/staff/desk/note", StaffFull, agent.PermConversationNote, h(s.handleDeskNote)},
 		{post, "/staff/desk/assign", StaffFull, agent.PermConversationAssign, h(s.handleDeskAssign)},
-	}
+		{post, "/staff/desk/viewing", StaffFull, agent.PermConversationRead, h(s.handleDeskViewing)},
+	}...)
 }
 
 // staffFormLimit is the body limit of a staff route's form: the
@@ -123,6 +128,8 @@ func staffFormLimit(pattern string) int64 {
 	switch pattern {
 	case "/staff/desk/reply", "/staff/desk/note":
 		return maxDeskFormBytes
+	case "/staff/help/save":
+		return maxHelpFormBytes // help_editor.go
 	}
 	return maxFormBytes
 }
@@ -209,6 +216,8 @@ type deskRow struct {
 	Assignee string
 	Customer string
 	Mine     bool
+	// SLA is the row's running clock in the SLA view.
+	SLA *desk.SLAState
 }
 
 // staffDeskInboxData is the content of staff_desk_inbox.html.
@@ -221,7 +230,21 @@ type staffDeskInboxData struct {
 	Rows       []deskRow
 	// Older is the link to the next page ("" on the last).
 	Older string
+	// SLA is the SLA view's choice (breached or soon); SLAViews its links.
+	SLA      string
+	SLAViews []deskOption
+	// Mentions counts the conversations the agent was mentioned in and
+	// has not opened since (the badge of the mentions view).
+	Mentions int
+	// CanCanned: the agent may manage canned responses.
+	CanCanned bool
 }
+
+// slaSoon is how far ahead the SLA view's "due soon" looks.
+const slaSoon = 30 * time.Minute
+
+// deskViews are the inbox's views, in order.
+var deskViews = []string{"mine", "unassigned", "teams", "mentions", "all", "sla"}
 
 // inboxPage is how many conversations one inbox page lists.
 const inboxPage = 50
@@ -239,7 +262,7 @@ func (s *Server) handleDeskInbox(w http.ResponseWriter, r *http.Request) {
 	switch view {
 	case "unassigned":
 		f.Unassigned = true
-	case "all":
+	case "all", "teams", "mentions", "sla":
 	default:
 		view = "mine"
 		f.AssigneeID = a.ID
@@ -262,14 +285,51 @@ func (s *Server) handleDeskInbox(w http.ResponseWriter, r *http.Request) {
 	if id, ok := desk.ParseConversationRef(q.Get("before")); ok {
 		f.Before = id
 	}
-	list, err := svc.Conversations(r.Context(), desk.Agent(a.ID), f)
+	sla := q.Get("sla")
+	if sla != "soon" {
+		sla = "breached"
+	}
+	var (
+		list   []*desk.Conversation
+		slas   map[int64]*desk.SLAState
+		err    error
+		ctx    = r.Context()
+		viewer = desk.Agent(a.ID)
+	)
+	switch view {
+	case "teams":
+		list, err = svc.TeamsConversations(ctx, viewer, a.Teams, f)
+	case "mentions":
+		// every conversation the agent was mentioned in, unseen first
+		// mentions marked by the badge; no status or category filter
+		list, err = svc.MentionedConversations(ctx, a.ID, false, inboxPage)
+		status, category = "any", ""
+	case "sla":
+		var rows []desk.SLAConversation
+		rows, err = svc.SLAConversations(ctx, viewer, sla == "breached", slaSoon, inboxPage)
+		slas = map[int64]*desk.SLAState{}
+		for _, row := range rows {
+			list = append(list, row.Conversation)
+			slas[row.ID] = &row.SLA
+		}
+		status, category = "any", ""
+	default:
+		list, err = svc.Conversations(ctx, viewer, f)
+	}
 	if err != nil {
 		s.staffInternal(w, r, err)
 		return
 	}
-	d := staffDeskInboxData{staffNav: s.navFor(r), View: view}
-	for _, v := range []string{"mine", "unassigned", "all"} {
+	d := staffDeskInboxData{staffNav: s.navFor(r), View: view, SLA: sla, CanCanned: agent.Can(a, agent.PermCannedManage)}
+	if d.Mentions, err = svc.UnseenMentions(ctx, a.ID); err != nil {
+		s.staffInternal(w, r, err)
+		return
+	}
+	for _, v := range deskViews {
 		d.Views = append(d.Views, deskOption{Value: v, Label: p.T("console.view." + v), Selected: v == view})
+	}
+	for _, v := range []string{"breached", "soon"} {
+		d.SLAViews = append(d.SLAViews, deskOption{Value: v, Label: p.T("console.sla." + v), Selected: view == "sla" && v == sla})
 	}
 	d.Statuses = append(d.Statuses, deskOption{Value: "", Label: p.T("console.status.active"), Selected: status == ""})
 	for _, st := range desk.Statuses() {
@@ -289,7 +349,7 @@ func (s *Server) handleDeskInbox(w http.ResponseWriter, r *http.Request) {
 	names := &deskNames{s: s, p: p, ctx: r.Context(), me: a, cache: map[int64]string{}}
 	for _, c := range list {
 		d.Rows = append(d.Rows, deskRow{Conv: c, Ref: desk.ConversationRef(c.ID), Assignee: names.agent(c.AssigneeID),
-			Customer: names.customer(c), Mine: c.AssigneeID == a.ID})
+			Customer: names.customer(c), Mine: c.AssigneeID == a.ID, SLA: slas[c.ID]})
 	}
 	p.Data = d
 	s.render(w, r, pageStaffDeskInbox, p)
@@ -330,6 +390,19 @@ type staffDeskConversationData struct {
 	NoteKey string
 	// Me is the signed-in agent's reference (console.js tells "You").
 	Me string
+	// MeName is the agent's display name (the collision notice).
+	MeName string
+	// Canned are the canned responses the agent may insert, with the
+	// body in the conversation's language.
+	Canned []deskCanned
+}
+
+// deskCanned is a canned response as the composer offers it.
+type deskCanned struct {
+	Ref      string
+	Shortcut string
+	Title    string
+	Body     string
 }
 
 // deskConversationID reads a conversation id from the query or the form.
@@ -373,7 +446,17 @@ func (s *Server) deskConversationPage(w http.ResponseWriter, r *http.Request, sv
 		Assignee: names.agent(c.AssigneeID), Mine: c.AssigneeID == a.ID, Earlier: after > 0,
 		CanReply: agent.Can(a, agent.PermConversationReply), CanNote: agent.Can(a, agent.PermConversationNote),
 		CanAssign: agent.Can(a, agent.PermConversationAssign), Closed: c.Status == desk.StatusClosed,
-		Key: newDeviceID(), NoteKey: newDeviceID(), Me: a.Ref()}
+		Key: newDeviceID(), NoteKey: newDeviceID(), Me: a.Ref(), MeName: a.DisplayName}
+	if d.CanReply {
+		canned, err := svc.CannedFor(r.Context(), a.Teams)
+		if err != nil {
+			s.staffInternal(w, r, err)
+			return nil, false
+		}
+		for _, cn := range canned {
+			d.Canned = append(d.Canned, deskCanned{Ref: cn.Ref(), Shortcut: cn.Shortcut, Title: cn.Title, Body: cn.Body(c.Lang)})
+		}
+	}
 	for _, rd := range reads {
 		if rd.Reader != desk.KindAgent {
 			d.CustomerRead = max(d.CustomerRead, rd.Seq)
@@ -416,9 +499,24 @@ func (s *Server) handleDeskConversation(w http.ResponseWriter, r *http.Request) 
 		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
-	p, ok := s.deskConversationPage(w, r, svc, id, newForm())
+	f := newForm()
+	p, ok := s.deskConversationPage(w, r, svc, id, f)
 	if !ok {
 		return
+	}
+	// Opening the conversation is seeing its mentions of the agent.
+	// A failure here costs a stale badge, not the page.
+	if err := svc.SeeMentions(r.Context(), staffFrom(r).agent.ID, id); err != nil {
+		s.log.Warn("desk: mark mentions seen", "conversation", id, "err", err)
+	}
+	// Without JavaScript, the canned select comes back here with its
+	// choice: the reply composer starts with the response's text.
+	if ref := r.URL.Query().Get("canned"); ref != "" {
+		for _, cn := range p.Data.(staffDeskConversationData).Canned {
+			if cn.Ref == ref {
+				f.values["body"] = cn.Body
+			}
+		}
 	}
 	switch r.URL.Query().Get("done") {
 	case "sent":
@@ -539,8 +637,41 @@ func (s *Server) deskSendFrom(r *http.Request, internal bool) func(svc *desk.Ser
 		if err != nil {
 			return nil, err
 		}
+		if internal {
+			if err := s.recordMentions(r.Context(), svc, a, m); err != nil {
+				return nil, err
+			}
+		}
 		return desk.MessageFrame(v, m), nil
 	}
+}
+
+// recordMentions notes which active agents note m mentions ("@Display
+// Name" or "@email-local-part"); unknown names stay plain text. A
+// retried note records nothing twice.
+func (s *Server) recordMentions(ctx context.Context, svc *desk.Service, by *agent.Agent, m *desk.Message) error {
+	if !strings.Contains(m.Body, "@") {
+		return nil
+	}
+	agents, err := s.staff.svc.List(ctx, agent.Filter{Status: agent.StatusActive})
+	if err != nil {
+		return err
+	}
+	cands := make([]desk.MentionCandidate, 0, len(agents))
+	for _, ag := range agents {
+		cands = append(cands, desk.MentionCandidate{ID: ag.ID, DisplayName: ag.DisplayName, Email: ag.Email})
+	}
+	return svc.RecordMentions(ctx, by.ID, m, desk.MentionedAgents(desk.FindMentions(m.Body, cands)))
+}
+
+// handleDeskViewing tells the other agents of a conversation that this
+// one views it ("viewing"), writes in it ("replying") or left it
+// ("left"): console.js posts it on opening, every few seconds and on
+// leaving. Nothing is stored.
+func (s *Server) handleDeskViewing(w http.ResponseWriter, r *http.Request) {
+	s.deskAct(w, r, "", func(svc *desk.Service, a *agent.Agent, id int64) ([]byte, error) {
+		return nil, svc.Viewing(r.Context(), a.ID, a.DisplayName, id, r.PostFormValue("state"))
+	})
 }
 
 // formText turns a textarea's CRLF line ends into LF.
@@ -652,5 +783,6 @@ func (s *Server) handleDeskSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		return false, err
 	}}
+	g.Allow = s.keepSeenWhileLive(g.Allow, auth.agent.ID) // the agent is seen while live (staff_desk_routing.go)
 	s.desk.socket.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), staffGrantKey{}, g)))
 }

@@ -228,3 +228,125 @@ func TestDeskPagesRenderInBothLanguages(t *testing.T) {
 		}
 	}
 }
+
+// TestDeskConsoleViewsCannedMentions: the inbox views (my teams,
+// mentions with their badge, SLA), canned responses (the management page
+// needs canned:manage; the composer offers them in the conversation's
+// language, also without JavaScript), @mentions in notes and the
+// collision notice's endpoint.
+func TestDeskConsoleViewsCannedMentions(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	sup := e.newMember(t, agent.RoleSupervisor)
+	other := e.newMember(t, agent.RoleSupervisor)
+	worker := e.newMember(t, agent.RoleAgent)
+	conv := e.customerConversation(t, 636363, "I was charged twice")
+	ref := desk.ConversationRef(conv.ID)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := e.desk.DB.Write.ExecContext(e.ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The canned responses' page: canned:manage only.
+	wantStatus(t, worker.c.get("/staff/canned"), http.StatusForbidden)
+	wantStatus(t, worker.c.post("/staff/canned", url.Values{"shortcut": {"x"}, "title": {"x"}, "body_en": {"x"}}), http.StatusForbidden)
+	wantStatus(t, worker.c.post("/staff/canned/delete", url.Values{"id": {"cnd_0000000000001"}}), http.StatusForbidden)
+	res := sup.c.get("/staff/canned")
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, res.body, `data-shortcut="refund-time"`, "退款")
+	wantContains(t, sup.c.get("/staff/desk").body, `data-testid="desk-canned-link"`)
+	if strings.Contains(worker.c.get("/staff/desk").body, `data-testid="desk-canned-link"`) {
+		t.Error("the canned link shows without canned:manage")
+	}
+	wantRedirect(t, sup.c.post("/staff/canned", url.Values{"shortcut": {"double-charge"}, "title": {"Double charge"},
+		"body_en": {"We are refunding the second charge."}, "body_zh": {"我们正在退还重复扣款。"}, "team": {"general"}}), "/staff/canned?done=saved")
+	res = sup.c.post("/staff/canned", url.Values{"shortcut": {"double-charge"}, "title": {"Again"}, "body_en": {"x"}, "team": {"general"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res.body, e.text(i18n.En, "console.canned.error.taken"))
+	res = sup.c.post("/staff/canned", url.Values{"shortcut": {"Bad Shortcut"}, "title": {""}, "body_en": {""}, "team": {"no-such-team"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res.body, e.text(i18n.En, "console.canned.error.team"))
+	res = sup.c.post("/staff/canned", url.Values{"shortcut": {"Bad Shortcut"}, "title": {""}, "body_en": {""}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res.body, e.text(i18n.En, "console.canned.error.shortcut"), e.text(i18n.En, "console.canned.error.title"))
+	all, err := e.desk.AllCanned(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine *desk.Canned
+	for _, c := range all {
+		if c.Shortcut == "double-charge" {
+			mine = c
+		}
+	}
+	if mine == nil || mine.Team != "general" || mine.CreatedBy != sup.agent.ID {
+		t.Fatalf("created: %+v", mine)
+	}
+	wantContains(t, sup.c.get("/staff/canned?edit="+mine.Ref()).body, `value="double-charge"`, `name="id" value="`+mine.Ref()+`"`)
+	wantStatus(t, sup.c.get("/staff/canned?edit=cnd_0000000000001"), http.StatusNotFound)
+
+	// The composer offers them in the conversation's language; without
+	// JavaScript the select comes back with the reply written.
+	page := sup.c.get("/staff/desk/conversation?id=" + ref)
+	wantContains(t, page.body, `data-testid="desk-canned-select"`, `data-shortcut="double-charge"`, `data-shortcut="refund-time"`)
+	body := mine.Body(conv.Lang)
+	res = sup.c.get("/staff/desk/conversation?id=" + ref + "&canned=" + mine.Ref())
+	wantStatus(t, res, http.StatusOK)
+	if !strings.Contains(res.body, `aria-describedby="reply-hint">`+body+`</textarea>`) {
+		t.Fatalf("the reply does not start with %q", body)
+	}
+	wantRedirect(t, sup.c.post("/staff/canned/delete", url.Values{"id": {mine.Ref()}}), "/staff/canned?done=deleted")
+	wantStatus(t, sup.c.post("/staff/canned/delete", url.Values{"id": {mine.Ref()}}), http.StatusNotFound)
+
+	// @mentions: by display name and by email local part; unknown names
+	// stay text. The mentioned agent gets the badge and the view until
+	// they open the conversation.
+	if strings.Contains(other.c.get("/staff/desk").body, `data-testid="desk-mentions-badge"`) {
+		t.Fatal("a badge before any mention")
+	}
+	local := strings.Split(other.agent.Email, "@")[0]
+	wantRedirect(t, sup.c.post("/staff/desk/note", url.Values{"id": {ref}, "key": {"m-1"},
+		"note": {"@" + other.agent.DisplayName + " and @nobody-here, see this"}}), "/staff/desk/conversation?id="+ref)
+	res = other.c.get("/staff/desk")
+	wantContains(t, res.body, `data-testid="desk-mentions-badge">1<`)
+	wantContains(t, other.c.get("/staff/desk?view=mentions").body, `data-conversation="`+ref+`"`)
+	if strings.Contains(worker.c.get("/staff/desk?view=mentions").body, ref) {
+		t.Error("an agent nobody mentioned sees the conversation in mentions")
+	}
+	wantStatus(t, other.c.get("/staff/desk/conversation?id="+ref), http.StatusOK)
+	if strings.Contains(other.c.get("/staff/desk").body, `data-testid="desk-mentions-badge"`) {
+		t.Error("the badge stays after opening the conversation")
+	}
+	wantContains(t, other.c.get("/staff/desk?view=mentions").body, `data-conversation="`+ref+`"`) // still listed, seen
+	wantRedirect(t, sup.c.post("/staff/desk/note", url.Values{"id": {ref}, "key": {"m-2"}, "note": {"cc @" + local + "."}}), "/staff/desk/conversation?id="+ref)
+	wantContains(t, other.c.get("/staff/desk").body, `data-testid="desk-mentions-badge">1<`)
+	if n, _ := e.desk.UnseenMentions(e.ctx, worker.agent.ID); n != 0 {
+		t.Fatalf("worker has %d mentions", n)
+	}
+
+	// My teams: the conversations of the agent's teams (general).
+	exec(`UPDATE desk_conversations SET team = 'security' WHERE id = $1`, conv.ID)
+	if strings.Contains(worker.c.get("/staff/desk?view=teams&status=any").body, ref) {
+		t.Error("another team's conversation in my teams")
+	}
+	exec(`UPDATE desk_conversations SET team = 'general' WHERE id = $1`, conv.ID)
+	wantContains(t, worker.c.get("/staff/desk?view=teams&status=any").body, `data-conversation="`+ref+`"`, `data-testid="desk-view-teams" aria-current="page"`)
+
+	// SLA: breached and due soon.
+	exec(`DELETE FROM desk_sla_timers WHERE conversation_id = $1`, conv.ID)
+	now := e.clock.Now().UnixMicro()
+	exec(`INSERT INTO desk_sla_timers (conversation_id, metric, policy, started_at, due_at, breached_at) VALUES ($1, 'first_response', 'normal', $2, $3, $3)`,
+		conv.ID, now-int64(time.Hour/time.Microsecond), now-1)
+	res = worker.c.get("/staff/desk?view=sla")
+	wantContains(t, res.body, `data-conversation="`+ref+`"`, `data-testid="desk-sla-badge" data-metric="first_response"`, e.text(i18n.En, "console.sla.metric.first_response"))
+	if strings.Contains(worker.c.get("/staff/desk?view=sla&sla=soon").body, `data-conversation="`+ref+`"`) {
+		t.Error("a breached conversation is due soon")
+	}
+
+	// The collision notice's beat: any reader; the conversation must exist.
+	res = worker.c.doHeaders(http.MethodPost, "/staff/desk/viewing", url.Values{"id": {ref}, "state": {"replying"}}, map[string]string{"Accept": "application/json"})
+	wantStatus(t, res, http.StatusOK)
+	wantStatus(t, worker.c.post("/staff/desk/viewing", url.Values{"id": {"cnv_0000000000001"}}), http.StatusNotFound)
+}

@@ -71,6 +71,7 @@ func newStaffEnvAt(t *testing.T, origin string, cfg agent.Config) *staffEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.server.CloseDesk)
+	e.enableSupport(t) // the customer panel and approvals (staff_customer_test.go)
 	mux := http.NewServeMux()
 	e.mux = mux
 	e.server.Register(mux)

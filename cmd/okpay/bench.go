@@ -24,11 +24,17 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "p2p" {
 		return runBenchP2P(ctx, e, args[1:])
 	}
+	if len(args) > 0 && args[0] == "chat" {
+		return runBenchChat(ctx, e, args[1:])
+	}
+	if len(args) > 0 && args[0] == "chat-client" { // okpay bench chat's load generator (a child process)
+		return runBenchChatClient(ctx, e, args[1:])
+	}
 	if len(args) > 0 && args[0] == "login-worker" {
 		return runBenchLoginWorker(ctx, e, args[1:])
 	}
 	if len(args) == 0 || args[0] != "ledger" {
-		return groupUsage(e, args, "Usage: okpay bench ledger|login|p2p [flags]   (okpay bench ledger -h for its flags)")
+		return groupUsage(e, args, "Usage: okpay bench ledger|login|p2p|chat [flags]   (okpay bench ledger -h for its flags)")
 	}
 	fs := newFlagSet("bench ledger", "Measure P2P transfers/s and latency over HTTP (against an okpay serve child process) and in-process, on SQLite and PostgreSQL, beside two ceilings of this machine: a trivial JSON handler behind the same load generator and raw batched SQLite inserts.", e)
 	engines := fs.String("engines", "sqlite,postgres", "storage engines to measure")

@@ -38,6 +38,7 @@ func buildDesk(ctx context.Context, log *slog.Logger, db *sqldb.DB, clk clock.Cl
 	if err := pages.EnableDesk(svc); err != nil {
 		return nil, err
 	}
+	startDeskRouting(ctx, log, svc) // auto-assignment and SLA jobs (desk_routing.go)
 	go func() {
 		t := time.NewTicker(deskWakeInterval)
 		defer t.Stop()

@@ -75,6 +75,7 @@ func commands() []command {
 		{"user", "account actions for the support back office: unfreeze, terminate-sessions, mark-compromised (audited)", runUser},
 		{"agent", "staff accounts: \"okpay agent create --email E --name N --role admin\" prints an enrolment link; list, disable, reset", runAgent},
 		{"fx", "exchange rates: \"okpay fx import --ecb FILE\" (ECB XML) or --file FILE (CSV); set BASE QUOTE RATE; list (audited)", runFX},
+		{"demo", "fill a fresh database with demo customers, transactions, conversations and staff of every role; print how to sign in", runDemo},
 		{"keygen", "print a new master key for --secret-key", runKeygen},
 		{"bench", "benchmarks: \"okpay bench ledger\" measures transfers/s over HTTP and in-process", runBench},
 		{"version", "print the version", runVersion},

@@ -77,6 +77,8 @@ type serveConfig struct {
 	psp          pspFlags
 	// policy: --fees, --holidays, --currencies, --fx-rates (policy.go).
 	policy policyFlags
+	// help: --support-email, --support-phone (help.go).
+	help helpFlags
 	// wallet is the wallet's policy (zero: the defaults); only
 	// --currencies sets part of it: okpay bench p2p raises the limits for
 	// its load.
@@ -100,8 +102,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	c.agents.register(fs)
 	c.psp.register(fs)
 	c.policy.register(fs)
+	c.help.register(fs)
+	demo := fs.Bool("demo", false, "first fill a fresh database with demo customers, transactions, conversations and staff (okpay demo), print how to sign in, then serve with --staff-allow-totp and development mode; a database already holding the demo is served as it is")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *demo {
+		if err := serveDemo(ctx, e, &c); err != nil {
+			return err
+		}
 	}
 	return serve(ctx, e, c)
 }
@@ -231,6 +240,18 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	defer pages.CloseDesk() // after Shutdown: it does not wait for WebSockets
 	// Every freeze opens (or reuses) a security support case (RSK-04).
 	ident.svc.OnFreezeCase(deskFreezeHook(dsk, catalog))
+	// Unread replies go to offline customers by email (desk_offline.go).
+	if err := startDeskOffline(runCtx, log, dsk, ident, catalog); err != nil {
+		return err
+	}
+	// The customer panel and the approved account actions (support.go).
+	if _, err := buildSupport(db, clk, idgen, ident, dsk, wal, wd, payments.methods, pages); err != nil {
+		return err
+	}
+	// The help center: articles, search, votes and the editor (help.go).
+	if _, err := buildHelp(ctx, log, db, clk, idgen, pages, &c.help); err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg,
 		Identity: ident.svc, ClientIP: proxies, Methods: payments.methods, PSPWebhook: payments.webhook, Wallet: wal,
 		Withdrawals: wd, Exchange: exch.x, FXRates: rates, Desk: dsk})

@@ -1320,6 +1320,7 @@ func TestOpenAPIConformance(t *testing.T) {
 
 	// The support chat (desk_test.go).
 	t.Run("desk", h.deskScenario)
+	t.Run("desk csat", h.deskCSATScenario) // satisfaction and limits (desk_csat_test.go)
 
 	// Failures on OKPay's side: a ledger that is shutting down answers
 	// money-moving requests with 503, a database that is gone makes every

@@ -80,6 +80,7 @@
         if (!res.ok) {
           var err = new Error((data && data.detail) || T.tError);
           err.status = res.status;
+          err.retryAfter = parseInt(res.headers.get('Retry-After'), 10) || 0;
           err.code = data && data.code;
           throw err;
         }
@@ -90,6 +91,10 @@
 
   function showError(line, err) {
     line.textContent = (err && err.status && err.message) || T.tError;
+    if (err && err.status === 429) {
+      // Too fast: say how long to wait (Retry-After), in the page's language.
+      line.textContent = T.tRateLimited.replace('{s}', String(err.retryAfter || 60));
+    }
     line.hidden = false;
   }
 
@@ -215,6 +220,56 @@
     catchUp().then(connect, function (err) { showError(errorLine, err); connect(); });
   }
 
+  // ---- satisfaction survey ----
+
+  var csatForm = el('chat-csat');
+  var csatDone = el('chat-csat-done');
+  var csatError = el('chat-csat-error');
+  var csatAsked = '';
+
+  // survey asks for a rating once the conversation is resolved (GET
+  // .../rating says whether this resolution waits for one).
+  function survey(c) {
+    if (c.status !== 'resolved' && c.status !== 'closed') {
+      csatForm.hidden = true;
+      csatDone.hidden = true;
+      csatAsked = '';
+      return;
+    }
+    var key = c.id + '@' + (c.resolved_at || '');
+    if (csatAsked === key) {
+      return;
+    }
+    csatAsked = key;
+    request('GET', '/conversations/' + c.id + '/rating').then(function (sv) {
+      csatForm.hidden = !sv.due;
+    }, function () { csatForm.hidden = true; });
+  }
+
+  csatForm.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var picked = csatForm.querySelector('input[name="rating"]:checked');
+    csatError.hidden = true;
+    if (!picked) {
+      showError(csatError, { status: 1, message: T.tCsatChoose });
+      return;
+    }
+    var body = { rating: parseInt(picked.value, 10), comment: el('chat-csat-comment').value };
+    request('POST', '/conversations/' + state.conv.id + '/rating', body).then(function () {
+      csatForm.hidden = true;
+      csatDone.textContent = T.tCsatThanks;
+      csatDone.hidden = false;
+    }, function (err) {
+      if (err.status === 409) {
+        csatForm.hidden = true;
+        csatDone.textContent = T.tCsatThanks;
+        csatDone.hidden = false;
+        return;
+      }
+      showError(csatError, err);
+    });
+  });
+
   // update shows a conversation's status, queue and read receipts.
   function update(c) {
     state.conv = c;
@@ -233,6 +288,7 @@
       delete queueLine.dataset.position;
     }
     markSeen(c.agent_read_seq || 0);
+    survey(c);
     clearInterval(state.queueTimer);
     if (c.queue && !closed) {
       state.queueTimer = setInterval(refresh, 30000);
@@ -554,7 +610,8 @@
   });
 
   try {
-    if (sessionStorage.getItem('okpay-chat-open') === '1') {
+    // ?chat=cnv_… (the link of an unread-reply email) opens the chat.
+    if (sessionStorage.getItem('okpay-chat-open') === '1' || /[?&]chat=cnv_/.test(location.search)) {
       open();
     }
   } catch (e) { /* private mode */ }

@@ -84,6 +84,52 @@
     });
   }
 
+  // ---- keyboard shortcuts, on both pages (not while typing in a field) ----
+
+  var help = document.querySelector('[data-testid="desk-help"]');
+  var keys = {};
+
+  function typingInField(el) {
+    if (!el || !el.tagName) { return false; }
+    var tag = el.tagName.toLowerCase();
+    return tag === 'input' || tag === 'textarea' || tag === 'select' || el.isContentEditable;
+  }
+
+  function showHelp(show) {
+    if (!help) { return; }
+    help.hidden = !show;
+    if (show) {
+      var close = help.querySelector('[data-testid="desk-help-close"]');
+      if (close) { close.focus(); }
+    }
+  }
+  if (help) {
+    help.querySelector('[data-testid="desk-help-close"]').addEventListener('click', function () { showHelp(false); });
+    help.addEventListener('click', function (ev) { if (ev.target === help) { showHelp(false); } });
+  }
+
+  document.addEventListener('keydown', function (ev) {
+    if (ev.key === 'Escape' && help && !help.hidden) {
+      showHelp(false);
+      ev.preventDefault();
+      return;
+    }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || typingInField(ev.target)) {
+      return;
+    }
+    if (ev.key === '?') {
+      showHelp(help && help.hidden);
+      ev.preventDefault();
+      return;
+    }
+    if (help && !help.hidden) { return; }
+    var f = keys[ev.key];
+    if (f) {
+      ev.preventDefault();
+      f();
+    }
+  });
+
   // ---- the inbox: reload the list when a conversation starts or changes ----
 
   if (inbox) {
@@ -99,15 +145,93 @@
           var fresh = doc.querySelector('[data-testid="desk-inbox-list"]');
           var old = inbox.querySelector('[data-testid="desk-inbox-list"]');
           if (fresh && old) {
+            // what was unread or selected stays so
+            var unread = {};
+            Array.prototype.forEach.call(old.querySelectorAll('tr[data-unread="true"]'), function (tr) {
+              unread[tr.dataset.conversation] = tr.dataset.lastSeq;
+            });
+            var chosen = selectedRow();
             old.replaceWith(document.importNode(fresh, true));
+            Object.keys(unread).forEach(function (ref) {
+              var tr = rowOf(ref);
+              if (tr) { markUnread(tr); }
+            });
+            if (chosen) { select(rowOf(chosen.dataset.conversation)); }
             inbox.dataset.reloads = String((parseInt(inbox.dataset.reloads, 10) || 0) + 1);
           }
         }).catch(function () { /* the next event tries again */ });
       }, 250);
     };
+    var rows = function () {
+      return Array.prototype.slice.call(inbox.querySelectorAll('[data-testid="desk-inbox-row"]'));
+    };
+    var rowOf = function (ref) {
+      var found = null;
+      rows().forEach(function (tr) { if (tr.dataset.conversation === ref) { found = tr; } });
+      return found;
+    };
+    var selectedRow = function () { return inbox.querySelector('tr[data-selected="true"]'); };
+    var select = function (tr) {
+      var old = selectedRow();
+      if (old) { old.removeAttribute('data-selected'); }
+      if (!tr) { return; }
+      tr.dataset.selected = 'true';
+      tr.scrollIntoView({ block: 'nearest' });
+    };
+    var move = function (by) {
+      var all = rows();
+      if (!all.length) { return; }
+      var i = all.indexOf(selectedRow());
+      i = i < 0 ? (by > 0 ? 0 : all.length - 1) : Math.min(all.length - 1, Math.max(0, i + by));
+      select(all[i]);
+    };
+    var markUnread = function (tr) {
+      tr.dataset.unread = 'true';
+      if (!tr.querySelector('.desk-unread-badge')) {
+        var b = document.createElement('span');
+        b.className = 'badge badge-warn desk-unread-badge';
+        b.setAttribute('data-testid', 'desk-unread');
+        b.textContent = inbox.dataset.tUnread;
+        var cell = tr.querySelector('td');
+        cell.appendChild(document.createTextNode(' '));
+        cell.appendChild(b);
+      }
+    };
+    // A new message moves its conversation to the top and, unless it is
+    // the agent's own, marks it unread; a conversation not on the page
+    // reloads the list (the server knows whether it belongs here).
+    var bump = function (f) {
+      var tr = rowOf(f.conversation);
+      if (!tr) {
+        reload();
+        return;
+      }
+      if ((parseInt(tr.dataset.lastSeq, 10) || 0) >= f.seq) {
+        return;
+      }
+      tr.dataset.lastSeq = String(f.seq);
+      var body = tr.parentNode;
+      if (body.firstElementChild !== tr) { body.insertBefore(tr, body.firstElementChild); }
+      if (!(f.author === 'agent' && f.author_id === inbox.dataset.me)) { markUnread(tr); }
+      var t = tr.querySelector('td:last-child time');
+      if (t && f.at) {
+        t.dateTime = f.at;
+        t.textContent = new Date(f.at).toLocaleString(document.documentElement.lang);
+      }
+    };
+    keys.j = function () { move(1); };
+    keys.k = function () { move(-1); };
+    keys.Enter = function () {
+      var tr = selectedRow();
+      var a = tr && tr.querySelector('[data-testid="desk-open"]');
+      if (a) { location.href = a.href; }
+    };
     onOpen = function (sock) { sock.send(JSON.stringify({ type: 'inbox' })); };
     onFrame = function (f) {
       switch (f.type) {
+        case 'inbox_message':
+          bump(f);
+          break;
         case 'subscribed':
           retries = 0;
           setLive('live', '');
@@ -323,6 +447,196 @@
       }
     });
   });
+
+  // ---- collision notice: who else has this conversation open ----
+
+  var collision = document.querySelector('[data-testid="desk-collision"]');
+  var others = {}; // agent ref -> {name, seen, typing}
+  var lastViewingSent = 0;
+
+  function sendViewing(state) {
+    lastViewingSent = Date.now();
+    return postForm('/staff/desk/viewing', { id: conv, state: state || 'viewing' }).catch(function () { /* the next beat */ });
+  }
+
+  function fmt(text, name) { return text.replace('%s', name); }
+
+  function showOthers() {
+    if (!collision) { return; }
+    var now = Date.now();
+    var lines = [];
+    Object.keys(others).forEach(function (ref) {
+      var o = others[ref];
+      if (now - o.seen > 30000) {
+        delete others[ref];
+        return;
+      }
+      var name = o.name || T.tAnother;
+      lines.push(now - o.typing < 6000 ? fmt(T.tReplying, name) : fmt(T.tViewing, name));
+    });
+    collision.textContent = lines.join(' ');
+    collision.hidden = lines.length === 0;
+    collision.dataset.agents = String(lines.length);
+  }
+
+  function otherSeen(ref, name, typingNow) {
+    if (!ref || ref === me) { return; }
+    var o = others[ref];
+    var isNew = !o;
+    if (isNew) { o = others[ref] = { name: '', seen: 0, typing: 0 }; }
+    if (name) { o.name = name; }
+    o.seen = Date.now();
+    if (typingNow) { o.typing = o.seen; }
+    showOthers();
+    // a newcomer learns at once that we are here too
+    if (isNew && Date.now() - lastViewingSent > 1000) { sendViewing('viewing'); }
+  }
+
+  setInterval(function () {
+    if (document.visibilityState === 'visible' && ws && ws.readyState === 1) { sendViewing('viewing'); }
+    showOthers();
+  }, 10000);
+  window.addEventListener('pagehide', function () {
+    if (navigator.sendBeacon) {
+      navigator.sendBeacon('/staff/desk/viewing', new URLSearchParams({ id: conv, state: 'left' }));
+    }
+  });
+
+  var baseFrame = onFrame;
+  onFrame = function (f) {
+    if (f.conversation && f.conversation !== conv) {
+      return;
+    }
+    if (f.type === 'viewing') {
+      if (f.state === 'left') {
+        delete others[f.agent_id];
+        showOthers();
+      } else {
+        otherSeen(f.agent_id, f.name, f.state === 'replying');
+      }
+      return;
+    }
+    if (f.type === 'typing' && f.author === 'agent') {
+      otherSeen(f.author_id, '', true);
+      return;
+    }
+    if (f.type === 'subscribed') { sendViewing('viewing'); }
+    baseFrame(f);
+  };
+
+  // ---- canned responses: "/" and a shortcut in the reply ----
+
+  var reply = document.querySelector('[data-testid="desk-reply-body"]');
+  var suggest = document.querySelector('[data-testid="desk-canned-suggest"]');
+  var cannedSelect = document.querySelector('[data-testid="desk-canned-select"]');
+  var canned = [];
+  if (cannedSelect) {
+    Array.prototype.forEach.call(cannedSelect.options, function (o) {
+      canned.push({ shortcut: o.dataset.shortcut, body: o.dataset.body, label: o.textContent });
+    });
+  }
+  var choice = 0;
+  var shown = [];
+
+  function slashToken() {
+    var before = reply.value.slice(0, reply.selectionStart);
+    var m = /(^|\s)\/([a-z0-9-]*)$/.exec(before);
+    return m ? { start: before.length - m[2].length - 1, word: m[2] } : null;
+  }
+
+  function closeSuggest() {
+    shown = [];
+    if (suggest) {
+      suggest.hidden = true;
+      suggest.textContent = '';
+    }
+  }
+
+  function insertBody(body, start) {
+    var end = reply.selectionStart;
+    if (start === undefined) { start = end; }
+    reply.value = reply.value.slice(0, start) + body + reply.value.slice(end);
+    var caret = start + body.length;
+    reply.focus();
+    reply.setSelectionRange(caret, caret);
+    closeSuggest();
+    reply.dispatchEvent(new Event('input', { bubbles: true }));
+  }
+
+  function drawSuggest() {
+    suggest.textContent = '';
+    shown.forEach(function (c, i) {
+      var li = document.createElement('li');
+      li.setAttribute('role', 'option');
+      li.setAttribute('data-testid', 'desk-canned-option');
+      li.dataset.shortcut = c.shortcut;
+      li.setAttribute('aria-selected', i === choice ? 'true' : 'false');
+      li.textContent = c.label;
+      li.addEventListener('mousedown', function (ev) {
+        ev.preventDefault();
+        var tok = slashToken();
+        insertBody(c.body, tok ? tok.start : undefined);
+      });
+      suggest.appendChild(li);
+    });
+    suggest.hidden = shown.length === 0;
+  }
+
+  if (reply && suggest && canned.length) {
+    reply.addEventListener('input', function () {
+      var tok = slashToken();
+      if (!tok) {
+        closeSuggest();
+        return;
+      }
+      shown = canned.filter(function (c) { return c.shortcut.indexOf(tok.word) === 0; }).slice(0, 8);
+      choice = 0;
+      drawSuggest();
+    });
+    reply.addEventListener('keydown', function (ev) {
+      if (!shown.length) { return; }
+      if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        choice = (choice + (ev.key === 'ArrowDown' ? 1 : shown.length - 1)) % shown.length;
+        drawSuggest();
+        ev.preventDefault();
+      } else if (ev.key === 'Enter' || ev.key === 'Tab') {
+        var tok = slashToken();
+        insertBody(shown[choice].body, tok ? tok.start : undefined);
+        ev.preventDefault();
+      } else if (ev.key === 'Escape') {
+        closeSuggest();
+        ev.preventDefault();
+      }
+    });
+    reply.addEventListener('blur', function () { setTimeout(closeSuggest, 150); });
+    // the select's form (for pages without JavaScript) inserts in place
+    cannedSelect.form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      insertBody(cannedSelect.options[cannedSelect.selectedIndex].dataset.body);
+    });
+  }
+
+  // ---- keyboard shortcuts of the conversation ----
+
+  function focusField(id) {
+    var el = document.getElementById(id);
+    if (el) { el.focus(); }
+  }
+  keys.r = function () { focusField('reply-body'); };
+  keys.n = function () { focusField('note-body'); };
+  keys.e = function () {
+    var sel = document.querySelector('[data-testid="desk-status-select"]');
+    if (!sel || !sel.querySelector('option[value="resolved"]')) { return; }
+    postForm('/staff/desk/status', { id: conv, status: 'resolved' }).then(function () {
+      location.reload();
+    }).catch(function (err) { window.alert(err.message || T.tError); });
+  };
+  keys.a = function () {
+    if (!document.querySelector('[data-testid="desk-assign"]')) { return; }
+    postForm('/staff/desk/assign', { id: conv }).then(function () {
+      location.reload();
+    }).catch(function (err) { window.alert(err.message || T.tError); });
+  };
 
   setLive('connecting', T.tConnecting);
   connect();

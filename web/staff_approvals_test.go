@@ -1,0 +1,33 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/okpay/okpay/agent"
+	"github.com/okpay/okpay/i18n"
+)
+
+// TestStaffApprovalsPage: the approvals page renders empty in both
+// languages for a checker, refuses roles without approval:approve, and a
+// decision on an unknown request or without a reason changes nothing.
+func TestStaffApprovalsPage(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	risk := e.newMember(t, agent.RoleRisk)
+	admin := e.newMember(t, agent.RoleAdmin)
+	for _, l := range []i18n.Lang{i18n.En, i18n.ZhCN} {
+		risk.c.lang = string(l)
+		res := risk.c.get("/staff/approvals")
+		wantStatus(t, res, http.StatusOK)
+		wantContains(t, res.body, `data-testid="approvals-empty"`, e.text(l, "support.approvals.page_title"), e.text(l, "support.approvals.empty"))
+	}
+	risk.c.lang = "en"
+	wantStatus(t, admin.c.get("/staff/approvals"), http.StatusForbidden)
+	wantStatus(t, risk.c.post("/staff/approvals/approve", url.Values{"request": {"srq_nosuchrequest"}, "reason": {"x"}}), http.StatusNotFound)
+	wantStatus(t, risk.c.post("/staff/approvals/approve", url.Values{"request": {"srq_0000000000001"}, "reason": {"x"}}), http.StatusNotFound)
+	res := risk.c.post("/staff/approvals/reject", url.Values{"request": {"srq_0000000000001"}, "reason": {""}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res.body, e.text(i18n.En, "support.error.reason"))
+}
