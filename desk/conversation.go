@@ -251,8 +251,15 @@ func (s *Service) StartConversation(ctx context.Context, v Viewer, in StartInput
 			}
 		}
 		var open int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM desk_conversations
-			WHERE customer_id = $1 AND visitor_id = $2 AND status NOT IN ('resolved', 'closed')`, owner.ID, owner.VisitorID).Scan(&open); err != nil {
+		q := `SELECT COUNT(*) FROM desk_conversations
+			WHERE customer_id = $1 AND visitor_id = $2 AND status NOT IN ('resolved', 'closed')`
+		if owner.VisitorID != "" {
+			// Lets the planner use the partial index on visitor_id
+			// (every visitor's customer_id is 0): O(own), not O(all
+			// visitors' conversations).
+			q += ` AND visitor_id <> ''`
+		}
+		if err := tx.QueryRowContext(ctx, q, owner.ID, owner.VisitorID).Scan(&open); err != nil {
 			return err
 		}
 		if open >= s.cfg.MaxOpenPerOwner {

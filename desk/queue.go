@@ -43,7 +43,7 @@ func (s *Service) QueueInfo(ctx context.Context, v Viewer, id int64) (Queue, err
 	q := Queue{Queued: true, Position: ahead + 1}
 	now := s.Clock.Now()
 	rows, err := s.DB.Read.QueryContext(ctx, `SELECT first_response_at - created_at, first_response_by, first_response_at FROM desk_conversations
-		WHERE team = $1 AND first_response_at >= $2 ORDER BY first_response_at DESC LIMIT $3`,
+		WHERE team = $1 AND first_response_at >= $2 AND first_response_at > 0 ORDER BY first_response_at DESC LIMIT $3`, // "> 0": the partial index's condition, so the planner uses it
 		c.Team, micros(now.Add(-s.cfg.WaitWindow)), s.cfg.WaitSamples)
 	if err != nil {
 		return Queue{}, okpay.Internal(err, "queue wait")

@@ -48,6 +48,7 @@ type chatBenchConfig struct {
 	senders          int
 	out              string
 	memProfile       string
+	cpuProfile       string
 }
 
 // chatMem is a memory reading of the server process.
@@ -141,6 +142,7 @@ func runBenchChat(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&c.senders, "senders", 128, "HTTP connections the client sends messages on")
 	fs.StringVar(&c.out, "out", "bench-results/chat.md", "file to write the results to (markdown; empty: none)")
 	fs.StringVar(&c.memProfile, "memprofile", "", "if set, write the server's heap profile to this file once the connections are open and idle")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "if set, write a CPU profile of the benchmark's process (the server; the clients run in another) from the conversation starts to the end of the last round to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -220,6 +222,17 @@ func runBenchChat(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 := time.Now()
 	if _, err := expect("started"); err != nil {
 		return err

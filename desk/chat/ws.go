@@ -40,11 +40,14 @@
 package chat
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Accept refuses a handshake from another origin (403) unless
 	// OriginPatterns allows it: a page elsewhere cannot open a socket
 	// with our visitor's cookies (SES-09).
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		h.wg.Done()
 		return // Accept answered the request
@@ -221,6 +224,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
+// connBuffer is the size of a connection's read and write buffers. Chat
+// frames are small; a larger one is read or written in several calls.
+const connBuffer = 512
+
+// smallBuffers hands coder/websocket, which hijacks the connection through
+// http.Hijacker and keeps the hijacked bufio reader and writer for the
+// connection's life, buffers of connBuffer bytes instead of net/http's
+// 4 KiB ones (memory per idle connection, okpay bench chat).
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil { // the 101 answer, if still there
+		nc.Close()
+		return nil, nil, err
+	}
+	// Bytes the client sent right after the handshake (its first
+	// frames) are in net/http's buffer: they must be in the new one's
+	// too, as buffered bytes (Accept takes the buffered bytes and
+	// resets the reader onto the connection).
+	n := brw.Reader.Buffered()
+	b, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), nc), max(connBuffer, n))
+	if n > 0 {
+		if _, err := br.Peek(n); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, connBuffer)), nil
+}
+
 // subscription is one followed conversation of a connection, or the
 // inbox (conv 0).
 type subscription struct {
@@ -237,12 +277,31 @@ type command struct {
 	err   error
 }
 
+// A connection holds one goroutine while idle: serve's, reading the
+// client's frames (which also answers pings and receives pongs) and
+// running them. Events do not park a goroutine: the bus notifies the
+// connection (realtime.Notifier), which then starts a short-lived drain
+// that forwards what its subscriptions have and ends. Pings go out from a
+// timer. mu makes the reader's commands and the drains take turns, so
+// each subscription still has one writer at a time.
 type conn struct {
 	h     *Handler
 	ws    *websocket.Conn
 	grant Grant
-	subs  map[int64]*subscription
 	ctx   context.Context
+
+	// pending counts the bus's notifications not yet drained; the one
+	// that raises it from zero starts a drain.
+	pending atomic.Int64
+	// ended is set once the connection is closing: nothing more is
+	// written or run.
+	ended   atomic.Bool
+	endOnce sync.Once
+	closed  chan struct{} // closed once the socket is closed
+	ping    atomic.Pointer[time.Timer]
+
+	mu   sync.Mutex // guards what follows
+	subs map[int64]*subscription
 	// token bucket of client frames; limited is set once a frame was
 	// refused, until one is accepted again (one error frame per burst)
 	tokens   float64
@@ -257,33 +316,18 @@ func (cn *conn) serve() {
 	ctx, cancel := context.WithCancel(cn.h.base)
 	defer cancel()
 	cn.ctx = ctx
-	cmds := make(chan command, 8)
-	go cn.read(ctx, cancel, cmds)
-	err := cn.pump(ctx, cancel, cmds)
-	cancel() // the reader stops passing commands
-	for _, s := range cn.subs {
-		s.cancel()
-	}
-	switch {
-	case errors.Is(err, errSignIn):
-		cn.ws.Close(CloseSignIn, "sign in again")
-	case cn.h.base.Err() != nil:
-		cn.ws.Close(websocket.StatusGoingAway, "server shutting down")
-	default:
-		cn.ws.CloseNow()
-	}
-}
-
-// read passes the client's frames to the pump; it is the connection's
-// only reader (it also answers pings and receives pongs).
-func (cn *conn) read(ctx context.Context, cancel context.CancelFunc, cmds chan<- command) {
-	defer cancel()
+	cn.closed = make(chan struct{})
+	// The handler closing (base cancelled) closes the connection.
+	stop := context.AfterFunc(ctx, func() { cn.end(ctx.Err()) })
+	t := time.AfterFunc(time.Hour, cn.pingOnce)
+	cn.ping.Store(t)
+	t.Reset(cn.h.cfg.PingInterval)
 	for {
 		// Not ctx: a read cut by a context closes the connection at
-		// once, without the closing handshake serve does.
+		// once, without the closing handshake end does.
 		typ, data, err := cn.ws.Read(context.Background())
 		if err != nil {
-			return
+			break
 		}
 		var cmd command
 		if typ != websocket.MessageText {
@@ -291,88 +335,150 @@ func (cn *conn) read(ctx context.Context, cancel context.CancelFunc, cmds chan<-
 		} else {
 			cmd.frame, cmd.err = ParseClientFrame(data)
 		}
-		select {
-		case cmds <- cmd:
-		case <-ctx.Done():
+		cn.mu.Lock()
+		if !cn.ended.Load() {
+			err = cn.command(cmd)
+		}
+		cn.mu.Unlock()
+		if err != nil {
+			cn.fail(err)
+		}
+		// Keep reading until the socket closes: the closing handshake
+		// needs the peer's close frame.
+	}
+	cn.end(nil)
+	stop()
+	t.Stop()
+	cancel()
+	cn.mu.Lock() // waits for a drain under way
+	for _, s := range cn.subs {
+		s.cancel()
+	}
+	cn.mu.Unlock()
+	<-cn.closed
+}
+
+// fail ends the connection after err.
+func (cn *conn) fail(err error) {
+	if cn.grant.Viewer.Kind == desk.KindVisitor && okpay.ErrorCode(err) == okpay.ENotFound {
+		// A followed conversation is no longer the visitor's: it was
+		// claimed while its events were being caught up.
+		err = errSignIn
+	}
+	cn.end(err)
+}
+
+// end closes the connection, once: err decides how. It never blocks.
+func (cn *conn) end(err error) {
+	cn.endOnce.Do(func() {
+		cn.ended.Store(true)
+		go func() {
+			defer close(cn.closed)
+			switch {
+			case errors.Is(err, errSignIn):
+				cn.ws.Close(CloseSignIn, "sign in again")
+			case cn.h.base.Err() != nil:
+				cn.ws.Close(websocket.StatusGoingAway, "server shutting down")
+			default:
+				cn.ws.CloseNow()
+			}
+		}()
+	})
+}
+
+// pingOnce pings the client and arms the next ping; a pong missing for
+// PongTimeout closes the connection.
+func (cn *conn) pingOnce() {
+	if cn.ended.Load() {
+		return
+	}
+	pctx, done := context.WithTimeout(cn.ctx, cn.h.cfg.PongTimeout)
+	err := cn.ws.Ping(pctx)
+	done()
+	if err != nil {
+		cn.end(err)
+		return
+	}
+	if !cn.ended.Load() {
+		cn.ping.Load().Reset(cn.h.cfg.PingInterval)
+	}
+}
+
+// notify is the bus's call: a subscription has an event.
+func (cn *conn) notify() {
+	if cn.pending.Add(1) == 1 {
+		go cn.drain()
+	}
+}
+
+// drain forwards the subscriptions' events until none is left and no
+// notification came in meanwhile.
+func (cn *conn) drain() {
+	for {
+		n := cn.pending.Load()
+		cn.mu.Lock()
+		err := cn.drainLocked()
+		cn.mu.Unlock()
+		if err != nil {
+			cn.fail(err)
+		}
+		if cn.pending.Add(-n) == 0 {
 			return
 		}
 	}
 }
 
-// Fixed cases of the pump's select; subscriptions follow.
-const (
-	caseDone = iota
-	caseCmd
-	casePing
-	caseSubs
-)
-
-// pump is the connection's only writer: it runs the client's commands,
-// forwards events and pings.
-func (cn *conn) pump(ctx context.Context, cancel context.CancelFunc, cmds <-chan command) error {
-	ping := time.NewTicker(cn.h.cfg.PingInterval)
-	defer ping.Stop()
-	var pinging atomic.Bool
-	cases := []reflect.SelectCase{
-		caseDone: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-		caseCmd:  {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(cmds)},
-		casePing: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ping.C)},
-	}
-	var order []*subscription
-	rebuild := func() {
-		cases = cases[:caseSubs]
-		order = order[:0]
+// drainLocked forwards every event the subscriptions hold, one per
+// subscription in turn; each subscription's stay in order.
+func (cn *conn) drainLocked() error {
+	for !cn.ended.Load() {
+		progressed := false
 		for _, s := range cn.subs {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.events)})
-			order = append(order, s)
-		}
-	}
-	for {
-		i, v, ok := reflect.Select(cases)
-		var err error
-		switch i {
-		case caseDone:
-			return ctx.Err()
-		case caseCmd:
-			if !ok {
-				return nil
-			}
-			err = cn.command(v.Interface().(command))
-			rebuild()
-		case casePing:
-			if pinging.CompareAndSwap(false, true) {
-				go func() {
-					defer pinging.Store(false)
-					pctx, done := context.WithTimeout(ctx, cn.h.cfg.PongTimeout)
-					defer done()
-					if cn.ws.Ping(pctx) != nil {
-						cancel()
-					}
-				}()
-			}
-		default:
-			s := order[i-caseSubs]
 			var e realtime.Event
-			if ok {
-				e = v.Interface().(realtime.Event)
-			} else {
-				e = realtime.Event{Type: realtime.TypeResync}
+			select {
+			case ev, ok := <-s.events:
+				if ok {
+					e = ev
+				} else {
+					e = realtime.Event{Type: realtime.TypeResync}
+				}
+			default:
+				continue
 			}
-			var resubscribed bool
-			resubscribed, err = cn.event(s, e)
-			if resubscribed {
-				rebuild()
+			progressed = true
+			if err := cn.event(s, e); err != nil {
+				return err
 			}
 		}
-		if err != nil {
-			if cn.grant.Viewer.Kind == desk.KindVisitor && okpay.ErrorCode(err) == okpay.ENotFound {
-				// A followed conversation is no longer the visitor's:
-				// it was claimed while its events were being caught up.
-				return errSignIn
-			}
-			return err
+		if !progressed {
+			return nil
 		}
 	}
+	return nil
+}
+
+// follow subscribes the connection to topic on the bus.
+func (cn *conn) follow(topic string) (<-chan realtime.Event, func()) {
+	if nb, ok := cn.h.bus.(realtime.Notifier); ok {
+		return nb.SubscribeNotify(topic, cn.notify)
+	}
+	// A bus that cannot notify: relay its channel (a goroutine per
+	// subscription).
+	in, cancel := cn.follow(topic)
+	out := make(chan realtime.Event, 1)
+	go func() {
+		defer close(out)
+		for e := range in {
+			select {
+			case out <- e:
+				cn.notify()
+			case <-cn.ctx.Done():
+				cancel()
+				return
+			}
+		}
+	}()
+	return out, cancel
 }
 
 // write sends one frame, giving up (and so closing the connection) after
@@ -460,7 +566,7 @@ func (cn *conn) subscribe(id, after int64) error {
 	}
 	// Subscribe first, then read the state: nothing that happens after
 	// the read can be missed.
-	events, cancel := cn.h.bus.Subscribe(desk.TopicFor(v, id))
+	events, cancel := cn.follow(desk.TopicFor(v, id))
 	c, err := cn.h.svc.Conversation(cn.ctx, v, id)
 	if err != nil {
 		cancel()
@@ -498,7 +604,7 @@ func (cn *conn) subscribeInbox() error {
 	if len(cn.subs) >= cn.h.cfg.MaxSubscriptions {
 		return cn.write(desk.ErrorFrame(0, okpay.Errorf(okpay.EInvalid, "This connection follows as many conversations as it can.")))
 	}
-	events, cancel := cn.h.bus.Subscribe(desk.InboxTopic)
+	events, cancel := cn.follow(desk.InboxTopic)
 	cn.subs[inboxKey] = &subscription{conv: inboxKey, events: events, cancel: cancel}
 	return cn.write(inboxSubscribed)
 }
@@ -548,41 +654,40 @@ func (cn *conn) catchUp(s *subscription) error {
 	}
 }
 
-// event forwards one bus event of s. It reports whether s subscribed
-// again (its channel changed).
-func (cn *conn) event(s *subscription, e realtime.Event) (bool, error) {
+// event forwards one bus event of s.
+func (cn *conn) event(s *subscription, e realtime.Event) error {
 	if s.conv == inboxKey {
 		if e.Type == realtime.TypeResync {
 			s.cancel()
-			s.events, s.cancel = cn.h.bus.Subscribe(desk.InboxTopic)
-			return true, cn.write(inboxResync)
+			s.events, s.cancel = cn.follow(desk.InboxTopic)
+			return cn.write(inboxResync)
 		}
-		return false, cn.write(e.Data)
+		return cn.write(e.Data)
 	}
 	switch e.Type {
 	case realtime.TypeResync:
 		// The bus dropped us: follow again, then take what was missed
 		// from the database.
 		s.cancel()
-		s.events, s.cancel = cn.h.bus.Subscribe(desk.TopicFor(cn.grant.Viewer, s.conv))
-		return true, cn.sync(s, nil)
+		s.events, s.cancel = cn.follow(desk.TopicFor(cn.grant.Viewer, s.conv))
+		return cn.sync(s, nil)
 	case desk.EventMessage:
 		switch {
 		case e.Seq <= s.last:
-			return false, nil
+			return nil
 		case e.Seq == s.last+1:
 			if err := cn.write(e.Data); err != nil {
-				return false, err
+				return err
 			}
 			s.last = e.Seq
-			return false, nil
+			return nil
 		default:
-			return false, cn.catchUp(s)
+			return cn.catchUp(s)
 		}
 	case desk.EventClaimed:
 		if cn.grant.Viewer.Kind == desk.KindVisitor {
-			return false, errSignIn
+			return errSignIn
 		}
 	}
-	return false, cn.write(e.Data)
+	return cn.write(e.Data)
 }

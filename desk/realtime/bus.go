@@ -58,7 +58,7 @@ type Bus interface {
 
 // DefaultBuffer is the number of events a subscriber may fall behind by
 // before it is dropped.
-const DefaultBuffer = 64
+const DefaultBuffer = 16
 
 const shardCount = 32
 
@@ -80,6 +80,7 @@ type subscriber struct {
 	mu     sync.Mutex
 	ch     chan Event
 	closed bool
+	notify func() // SubscribeNotify's; nil for Subscribe
 }
 
 // NewMemory returns an in-process bus whose subscribers may fall behind by
@@ -126,20 +127,25 @@ func (m *Memory) Publish(_ context.Context, topic string, e Event) error {
 // was dropped (now or before).
 func (s *subscriber) offer(e Event) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return false
 	}
 	// One slot is always kept free for the resync notice, so telling a
 	// subscriber it was dropped never blocks either.
-	if len(s.ch) < cap(s.ch)-1 {
+	ok := len(s.ch) < cap(s.ch)-1
+	if ok {
 		s.ch <- e
-		return true
+	} else {
+		s.ch <- Event{Type: TypeResync, Conversation: e.Conversation}
+		close(s.ch)
+		s.closed = true
 	}
-	s.ch <- Event{Type: TypeResync, Conversation: e.Conversation}
-	close(s.ch)
-	s.closed = true
-	return false
+	s.mu.Unlock()
+	if s.notify != nil {
+		s.notify()
+	}
+	return ok
 }
 
 func (s *subscriber) close() {
@@ -161,7 +167,26 @@ func (sh *shard) remove(topic string, s *subscriber) {
 
 // Subscribe implements Bus.
 func (m *Memory) Subscribe(topic string) (<-chan Event, func()) {
-	s := &subscriber{ch: make(chan Event, m.buffer+1)}
+	return m.SubscribeNotify(topic, nil)
+}
+
+// Notifier is a Bus that can also tell a subscriber when its channel has
+// something to receive, so that the subscriber need not park a goroutine
+// on the channel (one WebSocket connection holds one goroutine, not two).
+type Notifier interface {
+	Bus
+	// SubscribeNotify is Subscribe, and calls notify (when not nil)
+	// after each event is put on the channel, the final TypeResync
+	// included. notify runs on the publisher's goroutine: it must not
+	// block.
+	SubscribeNotify(topic string, notify func()) (events <-chan Event, cancel func())
+}
+
+var _ Notifier = (*Memory)(nil)
+
+// SubscribeNotify implements Notifier.
+func (m *Memory) SubscribeNotify(topic string, notify func()) (<-chan Event, func()) {
+	s := &subscriber{ch: make(chan Event, m.buffer+1), notify: notify}
 	sh := m.shard(topic)
 	sh.mu.Lock()
 	subs := sh.topics[topic]

@@ -247,3 +247,39 @@ func BenchmarkFanoutManyTopics(b *testing.B) {
 		})
 	}
 }
+
+// SubscribeNotify calls notify once per event put on the channel, the
+// final resync included, and never after cancel.
+func TestSubscribeNotify(t *testing.T) {
+	bus := realtime.NewMemory(3)
+	var n atomic.Int64
+	ch, cancel := bus.SubscribeNotify("t", func() { n.Add(1) })
+	bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: 1})
+	if got := n.Load(); got != 1 || len(ch) != 1 {
+		t.Fatalf("after one event: %d notifications, %d queued", got, len(ch))
+	}
+	for i := int64(2); i <= 5; i++ { // the buffer holds 3: the 4th drops
+		bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: i})
+	}
+	if got := n.Load(); got != 4 {
+		t.Fatalf("%d notifications, want 4 (3 events and the resync)", got)
+	}
+	var last realtime.Event
+	for e := range ch {
+		last = e
+	}
+	if last.Type != realtime.TypeResync {
+		t.Fatalf("last event %+v, want a resync", last)
+	}
+	cancel()
+
+	ch2, cancel2 := bus.SubscribeNotify("t", func() { n.Add(1) })
+	cancel2()
+	bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: 6})
+	if got := n.Load(); got != 4 {
+		t.Fatalf("notified after cancel: %d", got)
+	}
+	if _, ok := <-ch2; ok {
+		t.Fatal("cancelled channel still open")
+	}
+}

@@ -145,16 +145,21 @@
           var fresh = doc.querySelector('[data-testid="desk-inbox-list"]');
           var old = inbox.querySelector('[data-testid="desk-inbox-list"]');
           if (fresh && old) {
-            // what was unread or selected stays so
-            var unread = {};
+            // what was unread or selected stays so, and the unread rows
+            // (moved up by their new messages) stay on top, in their
+            // order: the server lists newest first
+            var unread = [];
             Array.prototype.forEach.call(old.querySelectorAll('tr[data-unread="true"]'), function (tr) {
-              unread[tr.dataset.conversation] = tr.dataset.lastSeq;
+              unread.push(tr.dataset.conversation);
             });
             var chosen = selectedRow();
             old.replaceWith(document.importNode(fresh, true));
-            Object.keys(unread).forEach(function (ref) {
+            unread.reverse().forEach(function (ref) {
               var tr = rowOf(ref);
-              if (tr) { markUnread(tr); }
+              if (!tr) { return; }
+              markUnread(tr);
+              var body = tr.parentNode;
+              if (body.firstElementChild !== tr) { body.insertBefore(tr, body.firstElementChild); }
             });
             if (chosen) { select(rowOf(chosen.dataset.conversation)); }
             inbox.dataset.reloads = String((parseInt(inbox.dataset.reloads, 10) || 0) + 1);
