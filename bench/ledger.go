@@ -23,6 +23,7 @@ import (
 
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/secret"
 	"github.com/okpay/okpay/sqldb"
 )
 
@@ -457,7 +458,15 @@ func httpLedger(ctx context.Context, cfg Config, engine string, conc int) (Resul
 		return Result{}, fmt.Errorf("create API key: %w", err)
 	}
 	key := strings.TrimSpace(string(keyOut))
-	c, err := startChild(ctx, cfg.Exe, "serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn")
+	// With PostgreSQL, serve needs the master key given (every node
+	// shares it: a fresh one per run) and a mail relay or development
+	// mode (the benchmark sends no mail: dev mode).
+	masterKey, err := secret.Generate()
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := startChild(ctx, cfg.Exe, "serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn",
+		"--secret-key", hex.EncodeToString(masterKey), "--dev", "on")
 	if err != nil {
 		return Result{}, err
 	}
