@@ -53,6 +53,19 @@ func Internal(cause error, what string) *Error {
 	return &Error{Code: EInternal, Message: what, cause: cause}
 }
 
+// InternalUnlessCoded returns err as it is when it is (or wraps) an *Error,
+// and otherwise wraps it as Internal(err, what); nil stays nil.
+func InternalUnlessCoded(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(err, what)
+}
+
 // Invalid returns a validation error with per-field messages.
 func Invalid(fields map[string]string) *Error {
 	return &Error{Code: EInvalid, Message: "the request has invalid fields", Fields: fields}

@@ -109,7 +109,7 @@ func (s *Service) Create(ctx context.Context, by Actor, in NewAgent, m Meta) (*A
 	}
 	var out *Agent
 	var enr *Enrollment
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.authorize(ctx, tx, by, PermAgentManage, m); err != nil {
 			return err
 		}
@@ -300,7 +300,7 @@ func (s *Service) UpdateAgent(ctx context.Context, by Actor, id int64, up Update
 		return nil, okpay.Invalid(bad)
 	}
 	var out *Agent
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.authorize(ctx, tx, by, PermAgentManage, m); err != nil {
 			return err
 		}
@@ -385,7 +385,7 @@ func (s *Service) Disable(ctx context.Context, by Actor, id int64, reason string
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.authorize(ctx, tx, by, PermAgentManage, m); err != nil {
 			return err
 		}
@@ -434,7 +434,7 @@ func (s *Service) Enable(ctx context.Context, by Actor, id int64, reason string,
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.authorize(ctx, tx, by, PermAgentManage, m); err != nil {
 			return err
 		}
@@ -472,7 +472,7 @@ func (s *Service) ResetSignIn(ctx context.Context, by Actor, id int64, reason st
 	}
 	var enr *Enrollment
 	var passkeys int
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.authorize(ctx, tx, by, PermAgentManage, m); err != nil {
 			return err
 		}

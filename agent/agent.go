@@ -321,35 +321,6 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// commitErr is an error returned from a transaction that must still
-// commit (a counted failure, an audited refusal).
-type commitErr struct{ err error }
-
-func (c *commitErr) Error() string { return c.err.Error() }
-
-// inTx runs fn in a write transaction; an error wrapped by commitThen is
-// returned after the transaction commits.
-func (s *Service) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var after error
-	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		after = nil
-		err := fn(tx)
-		var c *commitErr
-		if errors.As(err, &c) {
-			after = c.err
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return after
-}
-
-// commitThen makes inTx commit and then return err.
-func commitThen(err error) error { return &commitErr{err: err} }
-
 // audit appends ev in tx with the request's details (SUP-06, AUD-01).
 func (s *Service) audit(ctx context.Context, tx *sql.Tx, ev audit.Event, m Meta) error {
 	ev.At = s.now()

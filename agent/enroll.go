@@ -124,7 +124,7 @@ func (s *Service) StartEnrollment(ctx context.Context, tok, pw string, m Meta) (
 		return nil, okpay.Internal(err, "hash password")
 	}
 	var res *LoginResult
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		e, err := s.openEnrollment(ctx, tx, tok)
 		if err != nil {
 			return err
@@ -243,7 +243,7 @@ func (s *Service) FinishPasskeyEnrollment(ctx context.Context, tok, flow string,
 		return nil, err
 	}
 	var res *LoginResult
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		res, err = s.completeEnrollment(ctx, tx, tok, MethodPasskey, nil, m)
 		return err
@@ -345,7 +345,7 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, tok, code string, m
 		return nil, errTOTPOff()
 	}
 	var res *LoginResult
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		_, r, err := s.enrollSession(ctx, tx, tok)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // LoginResult is the outcome of a sign-in step.
@@ -160,7 +161,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, m Meta) (*LoginRe
 	}
 	var res *LoginResult
 	id := r.ID
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		r, err := s.loadAgent(ctx, tx, id, true)
 		if err != nil {
 			return err
@@ -168,15 +169,15 @@ func (s *Service) Login(ctx context.Context, email, pw string, m Meta) (*LoginRe
 		now := s.now()
 		switch {
 		case !r.Active():
-			return commitThen(s.loginFailed(ctx, tx, r, "disabled", m))
+			return sqldb.CommitThen(s.loginFailed(ctx, tx, r, "disabled", m))
 		case now.Before(r.LockedUntil):
 			// During a lock even the right password fails, alike.
-			return commitThen(s.loginFailed(ctx, tx, r, "locked", m))
+			return sqldb.CommitThen(s.loginFailed(ctx, tx, r, "locked", m))
 		case !ok:
 			if err := s.countFailure(ctx, tx, r, m); err != nil {
 				return err
 			}
-			return commitThen(s.loginFailed(ctx, tx, r, "password", m))
+			return sqldb.CommitThen(s.loginFailed(ctx, tx, r, "password", m))
 		}
 		if newHash != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE agents SET password_hash = $1 WHERE id = $2 AND password_hash = $3`, newHash, r.ID, r.passwordHash); err != nil {
@@ -395,7 +396,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, tok, flow string, resp
 		return nil, perr
 	}
 	var res *LoginResult
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		ss, err := s.lookupSession(ctx, tx, tok)
 		if err != nil {
 			return err
@@ -415,9 +416,9 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, tok, flow string, resp
 				return err
 			}
 			if okpay.ErrorCode(perr) == passkey.ECloned {
-				return commitThen(okpay.Errorf(passkey.ECloned, "This passkey was refused: it may have been copied. Ask an administrator for a new enrolment link."))
+				return sqldb.CommitThen(okpay.Errorf(passkey.ECloned, "This passkey was refused: it may have been copied. Ask an administrator for a new enrolment link."))
 			}
-			return commitThen(errPasskey())
+			return sqldb.CommitThen(errPasskey())
 		}
 		res, err = s.factorPassed(ctx, tx, r, ss, MethodPasskey, m)
 		return err
@@ -435,7 +436,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, tok, code string, m Meta) (*Lo
 		return nil, errTOTPOff()
 	}
 	var res *LoginResult
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		ss, err := s.lookupSession(ctx, tx, tok)
 		if err != nil {
 			return err
@@ -463,7 +464,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, tok, code string, m Meta) (*Lo
 			if err := s.factorFailed(ctx, tx, r, MethodTOTP, m); err != nil {
 				return err
 			}
-			return commitThen(ferr)
+			return sqldb.CommitThen(ferr)
 		}
 		res, err = s.factorPassed(ctx, tx, r, ss, MethodTOTP, m)
 		return err

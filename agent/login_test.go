@@ -202,6 +202,27 @@ func TestSES03_StaffSessionTimeouts(t *testing.T) {
 	})
 }
 
+// TestSES03_StaffPeekKeepsNoSessionAlive: Peek (the console socket's
+// ping) sees a live session without recording activity, so the session
+// still ends 30 minutes after the agent's last request.
+func TestSES03_StaffPeekKeepsNoSessionAlive(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db, agent.Config{})
+		st := h.newStaff(agent.RoleAgent)
+		for i := 0; i < 2; i++ {
+			h.clock.Advance(14 * time.Minute)
+			if ss, a, err := h.svc.Peek(h.ctx, st.token); err != nil || a.ID != st.agent.ID || ss.AgentID != st.agent.ID {
+				t.Fatalf("peek at %d min: %v", 14*(i+1), err)
+			}
+		}
+		h.clock.Advance(2*time.Minute + time.Second)
+		_, _, err := h.svc.Peek(h.ctx, st.token)
+		wantCode(t, err, agent.ESessionExpired)
+		_, _, err = h.svc.Authenticate(h.ctx, st.token)
+		wantCode(t, err, agent.ESessionExpired)
+	})
+}
+
 // TestSUP01_TOTPOnlyWithAllowTOTP: a server started without AllowTOTP
 // offers no TOTP enrolment and refuses TOTP codes, even from an agent who
 // enrolled one on a server that allowed it.

@@ -27,8 +27,9 @@ const (
 	// RoleRisk reviews withdrawals and security cases, approves sensitive
 	// requests, reads the audit log and keeps the exchange rates.
 	RoleRisk Role = "risk"
-	// RoleAdmin manages staff accounts and teams, keeps the exchange rates
-	// and reads the audit log and reports. It is a management role, not a desk role: an admin who
+	// RoleAdmin manages staff accounts and teams and the desk's settings,
+	// keeps the exchange rates, reads the audit log and reports, and sees
+	// the desk at a glance (/staff/desk without conversations). It is a management role, not a desk role: an admin who
 	// also answers customers holds the agent role too (least privilege).
 	RoleAdmin Role = "admin"
 )
@@ -86,6 +87,12 @@ const (
 	PermFXManage                Permission = "fx:manage" // exchange rates: set one, upload the ECB file (audited)
 	// The help center's articles: write, publish, unpublish.
 	PermArticleManage Permission = "article:manage"
+	// PermDeskOverview opens the desk's front page (/staff/desk): the
+	// inbox for those who also hold conversation:read, otherwise the desk
+	// at a glance (counts, teams, agents' load; no conversation content
+	// and no customer data), which is what an admin who runs the desk
+	// without answering customers needs.
+	PermDeskOverview Permission = "desk:overview"
 )
 
 // Catalogue lists every permission, in the order the pages show them.
@@ -96,7 +103,7 @@ func Catalogue() []Permission {
 		PermCustomerSendReset, PermCustomerResendNotice, PermCustomerResetFactorReq, PermTransactionRead,
 		PermHoldLift, PermApprovalApprove, PermWithdrawalRead, PermWithdrawalReview,
 		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage,
-		PermFXManage, PermArticleManage,
+		PermFXManage, PermArticleManage, PermDeskOverview,
 	}
 }
 
@@ -108,24 +115,25 @@ var matrix = map[Role][]Permission{
 		PermConversationRead, PermConversationReply, PermConversationNote,
 		PermCustomerRead, PermCustomerRevealPII, PermCustomerFreeze, PermCustomerUnfreezeRequest,
 		PermCustomerRevokeSessions, PermCustomerSendReset, PermCustomerResendNotice,
-		PermTransactionRead,
+		PermTransactionRead, PermDeskOverview,
 	},
 	RoleSupervisor: {
 		PermConversationRead, PermConversationReply, PermConversationNote, PermConversationAssign, PermCannedManage,
 		PermCustomerRead, PermCustomerRevealPII, PermCustomerFreeze, PermCustomerUnfreezeRequest,
 		PermCustomerRevokeSessions, PermCustomerSendReset, PermCustomerResendNotice, PermCustomerResetFactorReq,
 		PermTransactionRead, PermHoldLift, PermApprovalApprove,
-		PermReportRead, PermAgentRead, PermTeamManage, PermArticleManage,
+		PermReportRead, PermAgentRead, PermTeamManage, PermArticleManage, PermDeskOverview,
 	},
 	RoleRisk: {
 		PermConversationRead, PermConversationReply, PermConversationNote,
 		PermCustomerRead, PermCustomerRevealPII, PermCustomerFreeze, PermCustomerRevokeSessions,
 		PermCustomerResetFactorReq, PermTransactionRead, PermHoldLift, PermApprovalApprove,
 		PermWithdrawalRead, PermWithdrawalReview,
-		PermReportRead, PermAuditRead, PermFXManage,
+		PermReportRead, PermAuditRead, PermFXManage, PermDeskOverview,
 	},
 	RoleAdmin: {
 		PermReportRead, PermAuditRead, PermAgentRead, PermAgentManage, PermTeamManage, PermFXManage, PermArticleManage,
+		PermDeskOverview, // the desk at a glance; no conversations, no customers
 	},
 }
 

@@ -43,6 +43,7 @@ func TestSUP01_PermissionMatrix(t *testing.T) {
 		agent.PermAuditRead:         {agent.RoleRisk, agent.RoleAdmin},
 		agent.PermConversationRead:  {agent.RoleAgent, agent.RoleSupervisor, agent.RoleRisk},
 		agent.PermFXManage:          {agent.RoleRisk, agent.RoleAdmin},
+		agent.PermDeskOverview:      {agent.RoleAgent, agent.RoleSupervisor, agent.RoleRisk, agent.RoleAdmin},
 	}
 	for p, roles := range want {
 		for _, r := range agent.Roles() {

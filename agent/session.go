@@ -9,6 +9,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/audit"
 	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // Assurance levels of a staff session.
@@ -174,13 +175,31 @@ func (s *Service) Authenticate(ctx context.Context, tok string) (*Session, *Agen
 	return ss, &r.Agent, nil
 }
 
+// Peek is Authenticate without recording activity: for checks the agent
+// did not make (the console socket's ping), which must not keep an idle
+// session alive nor write anything.
+func (s *Service) Peek(ctx context.Context, tok string) (*Session, *Agent, error) {
+	ss, err := s.lookupSession(ctx, s.d.DB.Read, tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := s.loadAgent(ctx, s.d.DB.Read, ss.AgentID, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !r.Active() {
+		return nil, nil, errNoSession()
+	}
+	return ss, &r.Agent, nil
+}
+
 // Logout ends the session of tok. Ending an unknown or ended session is
 // not an error.
 func (s *Service) Logout(ctx context.Context, tok string, m Meta) error {
 	if tok == "" || len(tok) > maxTokenLen {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		ss, revoked, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM agent_sessions WHERE token_hash = $1`, hashToken(tok)))
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked != 0) {
 			return nil
@@ -245,7 +264,7 @@ func (s *Service) authorize(ctx context.Context, tx *sql.Tx, by Actor, p Permiss
 			Reason: "missing permission", Details: map[string]string{"permission": string(p), "actor_roles": joinRoles(actor.Roles)}}, m); err != nil {
 			return nil, err
 		}
-		return nil, commitThen(errForbidden(p))
+		return nil, sqldb.CommitThen(errForbidden(p))
 	}
 	if !s.Sudo(ss) {
 		return nil, okpay.Errorf(EStepUpRequired, "Confirm it is you with your passkey first.")

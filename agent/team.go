@@ -152,7 +152,7 @@ func (s *Service) SaveTeam(ctx context.Context, by Actor, name string, in TeamIn
 		return nil, err
 	}
 	var out *Team
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.authorize(ctx, tx, by, PermTeamManage, m); err != nil {
 			return err
 		}

@@ -41,6 +41,8 @@ type Config struct {
 	Scenarios []string
 	WorkDir   string
 	Log       io.Writer // progress
+	// ServeArgs are added to the okpay serve child's flags (HTTP runs).
+	ServeArgs []string
 }
 
 // Report is what the benchmark measured.
@@ -465,8 +467,9 @@ func httpLedger(ctx context.Context, cfg Config, engine string, conc int) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := startChild(ctx, cfg.Exe, "serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn",
-		"--secret-key", hex.EncodeToString(masterKey), "--dev", "on")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn",
+		"--secret-key", hex.EncodeToString(masterKey), "--dev", "on"}, cfg.ServeArgs...)
+	c, err := startChild(ctx, cfg.Exe, args...)
 	if err != nil {
 		return Result{}, err
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/agent"
+	"github.com/okpay/okpay/audit"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/sqldb"
@@ -20,6 +22,10 @@ import (
 // (the other when that one is empty). A response belongs to a team or
 // is global (Team ""); a team's own response wins over a global one of
 // the same shortcut for the team's members.
+//
+// Every change (create, edit, delete) is written to the audit log in the
+// transaction of the change, with the agent, the request and the fields
+// before and after (AUD-01).
 
 // CannedPrefix is the public id prefix of a canned response.
 const CannedPrefix = "cnd"
@@ -142,55 +148,139 @@ func cannedTaken() error {
 
 var errNoCanned = okpay.Errorf(okpay.ENotFound, "There is no such canned response.")
 
-// CreateCanned adds a canned response written by agent by.
-func (s *Service) CreateCanned(ctx context.Context, by int64, in CannedInput) (*Canned, error) {
+// Audit events of canned responses: the subject is the response's
+// reference, the details its fields before and after ("before_title",
+// "after_title", ...; an edit names the changed fields only).
+const (
+	EventCannedCreated = "canned_created"
+	EventCannedUpdated = "canned_updated"
+	EventCannedDeleted = "canned_deleted"
+)
+
+// StaffActor is the agent who changes the desk's settings (canned
+// responses, SLA policies, capacities) and their request, as the audit
+// log records them.
+type StaffActor struct {
+	AgentID   int64
+	IP        string
+	RequestID string
+}
+
+// cannedFields are a response's audited fields by name.
+func cannedFields(c *Canned) map[string]string {
+	if c == nil {
+		return nil
+	}
+	return map[string]string{"shortcut": c.Shortcut, "title": c.Title, "body_en": c.BodyEn, "body_zh": c.BodyZh, "team": c.Team}
+}
+
+// auditCanned appends the event of a change from before to after (nil for
+// none) of response id in tx.
+func (s *Service) auditCanned(ctx context.Context, tx *sql.Tx, name string, by StaffActor, id int64, before, after *Canned, at time.Time) error {
+	b, a := cannedFields(before), cannedFields(after)
+	d := map[string]string{}
+	for _, k := range []string{"shortcut", "title", "body_en", "body_zh", "team"} {
+		if before != nil && after != nil && b[k] == a[k] {
+			continue
+		}
+		if before != nil {
+			d["before_"+k] = b[k]
+		}
+		if after != nil {
+			d["after_"+k] = a[k]
+		}
+	}
+	ev := audit.Event{At: at, Name: name, Actor: agent.Ref(by.AgentID), Subject: ids.Format(CannedPrefix, id), IP: by.IP,
+		RequestID: by.RequestID, Outcome: audit.Success, Details: d}
+	if _, err := audit.Append(ctx, tx, s.DB.Dialect, ev); err != nil {
+		return okpay.Internal(err, "audit canned response")
+	}
+	return nil
+}
+
+// CreateCanned adds a canned response written by agent by.AgentID,
+// audited in the same transaction.
+func (s *Service) CreateCanned(ctx context.Context, by StaffActor, in CannedInput) (*Canned, error) {
 	in, err := cleanCanned(in)
 	if err != nil {
 		return nil, err
 	}
 	now := s.Clock.Now().UTC().Truncate(time.Microsecond)
 	c := &Canned{ID: s.IDs.Next(), Shortcut: in.Shortcut, Title: in.Title, BodyEn: in.BodyEn, BodyZh: in.BodyZh, Team: in.Team,
-		CreatedBy: by, CreatedAt: now, UpdatedAt: now}
-	_, err = s.DB.Write.ExecContext(ctx, `INSERT INTO desk_canned (`+cannedCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, c.Shortcut, c.Title, c.BodyEn, c.BodyZh, c.Team, c.CreatedBy, micros(now), micros(now))
-	if sqldb.IsUniqueViolation(err) {
-		return nil, cannedTaken()
-	}
+		CreatedBy: by.AgentID, CreatedAt: now, UpdatedAt: now}
+	err = s.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO desk_canned (`+cannedCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			c.ID, c.Shortcut, c.Title, c.BodyEn, c.BodyZh, c.Team, c.CreatedBy, micros(now), micros(now)); err != nil {
+			return err
+		}
+		return s.auditCanned(ctx, tx, EventCannedCreated, by, c.ID, nil, c, now)
+	})
 	if err != nil {
-		return nil, okpay.Internal(err, "create canned response")
+		return nil, cannedError(err, "create canned response")
 	}
 	return c, nil
 }
 
-// UpdateCanned replaces a canned response's fields.
-func (s *Service) UpdateCanned(ctx context.Context, id int64, in CannedInput) (*Canned, error) {
+// cannedError maps a failed change: a taken shortcut, an okpay error as
+// it is, anything else internal.
+func cannedError(err error, what string) error {
+	if sqldb.IsUniqueViolation(err) {
+		return cannedTaken()
+	}
+	return okpay.InternalUnlessCoded(err, what)
+}
+
+// UpdateCanned replaces a canned response's fields, audited with the
+// changed fields before and after in the same transaction.
+func (s *Service) UpdateCanned(ctx context.Context, by StaffActor, id int64, in CannedInput) (*Canned, error) {
 	in, err := cleanCanned(in)
 	if err != nil {
 		return nil, err
 	}
 	now := s.Clock.Now().UTC().Truncate(time.Microsecond)
-	res, err := s.DB.Write.ExecContext(ctx, `UPDATE desk_canned SET shortcut = $1, title = $2, body_en = $3, body_zh = $4, team = $5,
-		updated_at = $6 WHERE id = $7`, in.Shortcut, in.Title, in.BodyEn, in.BodyZh, in.Team, micros(now), id)
-	if sqldb.IsUniqueViolation(err) {
-		return nil, cannedTaken()
-	}
+	var after *Canned
+	err = s.DB.InTx(ctx, func(tx *sql.Tx) error {
+		before, err := scanCanned(tx.QueryRowContext(ctx, `SELECT `+cannedCols+` FROM desk_canned WHERE id = $1`+s.DB.ForUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoCanned
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE desk_canned SET shortcut = $1, title = $2, body_en = $3, body_zh = $4, team = $5,
+			updated_at = $6 WHERE id = $7`, in.Shortcut, in.Title, in.BodyEn, in.BodyZh, in.Team, micros(now), id); err != nil {
+			return err
+		}
+		a := *before
+		a.Shortcut, a.Title, a.BodyEn, a.BodyZh, a.Team, a.UpdatedAt = in.Shortcut, in.Title, in.BodyEn, in.BodyZh, in.Team, now
+		after = &a
+		return s.auditCanned(ctx, tx, EventCannedUpdated, by, id, before, after, now)
+	})
 	if err != nil {
-		return nil, okpay.Internal(err, "update canned response")
+		return nil, cannedError(err, "update canned response")
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, errNoCanned
-	}
-	return s.CannedByID(ctx, id)
+	return after, nil
 }
 
-// DeleteCanned removes a canned response.
-func (s *Service) DeleteCanned(ctx context.Context, id int64) error {
-	res, err := s.DB.Write.ExecContext(ctx, `DELETE FROM desk_canned WHERE id = $1`, id)
+// DeleteCanned removes a canned response, audited with its fields in the
+// same transaction.
+func (s *Service) DeleteCanned(ctx context.Context, by StaffActor, id int64) error {
+	now := s.Clock.Now().UTC().Truncate(time.Microsecond)
+	err := s.DB.InTx(ctx, func(tx *sql.Tx) error {
+		before, err := scanCanned(tx.QueryRowContext(ctx, `SELECT `+cannedCols+` FROM desk_canned WHERE id = $1`+s.DB.ForUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoCanned
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM desk_canned WHERE id = $1`, id); err != nil {
+			return err
+		}
+		return s.auditCanned(ctx, tx, EventCannedDeleted, by, id, before, nil, now)
+	})
 	if err != nil {
-		return okpay.Internal(err, "delete canned response")
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errNoCanned
+		return cannedError(err, "delete canned response")
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func (s *Service) loadConv(ctx context.Context, q querier, v Viewer, id int64, l
 	}
 	query := `SELECT ` + convCols + ` FROM desk_conversations WHERE id = $1`
 	if lock {
-		query += s.forUpdate()
+		query += s.DB.ForUpdate()
 	}
 	c, err := scanConv(q.QueryRowContext(ctx, query, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -574,7 +574,7 @@ func (s *Service) WakeSnoozed(ctx context.Context) (int, error) {
 	err := s.inTx(ctx, "wake snoozed conversations", func(tx *sql.Tx) error {
 		woken = nil
 		rows, err := tx.QueryContext(ctx, `SELECT `+convCols+` FROM desk_conversations
-			WHERE status = 'snoozed' AND snoozed_until <= $1 ORDER BY snoozed_until LIMIT 500`+s.forUpdate(), micros(now))
+			WHERE status = 'snoozed' AND snoozed_until <= $1 ORDER BY snoozed_until LIMIT 500`+s.DB.ForUpdate(), micros(now))
 		if err != nil {
 			return err
 		}
@@ -794,7 +794,7 @@ func (s *Service) ClaimVisitorConversations(ctx context.Context, visitorID strin
 	var moved []int64
 	err := s.inTx(ctx, "claim visitor conversations", func(tx *sql.Tx) error {
 		moved = nil
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM desk_conversations WHERE customer_id = 0 AND visitor_id = $1 ORDER BY id`+s.forUpdate(), visitorID)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM desk_conversations WHERE customer_id = 0 AND visitor_id = $1 ORDER BY id`+s.DB.ForUpdate(), visitorID)
 		if err != nil {
 			return err
 		}

@@ -170,6 +170,8 @@ type Service struct {
 	Deps
 	cfg Config
 	log *slog.Logger
+	// hours keeps the teams' parsed working hours (sla.go).
+	hours hoursCache
 }
 
 // New returns a Service.
@@ -281,25 +283,8 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
 
-// forUpdate is the row-lock suffix: PostgreSQL locks the row; SQLite
-// write transactions are exclusive already (BEGIN IMMEDIATE).
-func (s *Service) forUpdate() string {
-	if s.DB.Dialect == sqldb.Postgres {
-		return " FOR UPDATE"
-	}
-	return ""
-}
-
 // inTx runs fn in a write transaction; okpay errors from fn pass through,
 // other errors become internal ones described by what.
 func (s *Service) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	err := s.DB.InTx(ctx, fn)
-	if err == nil {
-		return nil
-	}
-	var e *okpay.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return okpay.Internal(err, what)
+	return okpay.InternalUnlessCoded(s.DB.InTx(ctx, fn), what)
 }

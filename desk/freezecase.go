@@ -72,7 +72,7 @@ func (s *Service) OpenCaseTx(ctx context.Context, tx *sql.Tx, in CaseInput) (int
 	err := tx.QueryRowContext(ctx, `SELECT c.id FROM desk_conversations c
 		JOIN desk_channel_meta m ON m.conversation_id = c.id AND m.name = $2 AND m.value = $3
 		WHERE c.customer_id = $1 AND c.visitor_id = '' AND c.status NOT IN ('resolved', 'closed')
-		ORDER BY c.id DESC LIMIT 1`+s.forUpdate(), in.CustomerID, caseOriginMeta, caseOriginFreeze).Scan(&id)
+		ORDER BY c.id DESC LIMIT 1`+s.DB.ForUpdate(), in.CustomerID, caseOriginMeta, caseOriginFreeze).Scan(&id)
 	created := false
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"time"
@@ -115,22 +116,19 @@ func MentionedAgents(ms []Mention) []int64 {
 	return out
 }
 
-// RecordMentions stores that note m (an internal note, as SendMessage
-// returned it) by agent by mentions agents. The author is never noted as
-// mentioning themselves.
-func (s *Service) RecordMentions(ctx context.Context, by int64, m *Message, agents []int64) error {
-	if !m.Internal {
-		return okpay.Errorf(okpay.EInvalid, "Only internal notes mention agents.")
-	}
-	now := micros(s.Clock.Now().UTC().Truncate(time.Microsecond))
+// insertMentions stores, in the transaction of note m by v, that it
+// mentions agents (SendMessage: the note and its mentions commit
+// together). The author is never noted as mentioning themselves; each
+// agent is noted once per note.
+func (s *Service) insertMentions(ctx context.Context, tx *sql.Tx, v Viewer, m *Message, agents []int64, now time.Time) error {
 	for _, a := range agents {
-		if a == by || a <= 0 {
+		if a == v.ID || a <= 0 {
 			continue
 		}
 		q := `INSERT INTO desk_mentions (message_id, agent_id, conversation_id, mentioned_by, created_at) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (message_id, agent_id) DO NOTHING`
-		if _, err := s.DB.Write.ExecContext(ctx, q, m.ID, a, m.ConversationID, by, now); err != nil {
-			return okpay.Internal(err, "record mention")
+		if _, err := tx.ExecContext(ctx, q, m.ID, a, m.ConversationID, v.ID, micros(now)); err != nil {
+			return err
 		}
 	}
 	return nil

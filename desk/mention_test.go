@@ -4,8 +4,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/sqldb"
 	"github.com/okpay/okpay/sqldb/sqldbtest"
@@ -88,21 +90,36 @@ func TestMentionsStoredAndSeen(t *testing.T) {
 		h := newHarness(t, db)
 		c1 := h.start(desk.Customer(alice), desk.CategoryAccount, "help")
 		c2 := h.start(desk.Customer(bob), desk.CategoryTransaction, "help too")
-		n1 := h.note(desk.Agent(agentA), c1.ID, "@b please look")
-		if err := h.svc.RecordMentions(h.ctx, agentA, n1, []int64{agentB, agentA}); err != nil {
-			t.Fatal(err)
+		note := func(conv int64, body, key string, mentions ...int64) *desk.Message {
+			t.Helper()
+			m, err := h.svc.SendMessage(h.ctx, desk.Agent(agentA), conv, desk.MessageInput{Body: body, Internal: true,
+				IdempotencyKey: key, Mentions: mentions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
 		}
-		// the same note recorded twice counts once
-		if err := h.svc.RecordMentions(h.ctx, agentA, n1, []int64{agentB}); err != nil {
-			t.Fatal(err)
+		n1 := note(c1.ID, "@b please look", "n1", agentB, agentA, agentB)
+		// the same note sent again (a retry) counts once
+		if again := note(c1.ID, "@b please look", "n1", agentB); again.ID != n1.ID || !again.Replayed {
+			t.Fatalf("retry: %+v", again)
 		}
 		h.clock.Advance(1e9)
-		n2 := h.note(desk.Agent(agentA), c2.ID, "@b and this one")
-		if err := h.svc.RecordMentions(h.ctx, agentA, n2, []int64{agentB}); err != nil {
+		note(c2.ID, "@b and this one", "", agentB)
+		// Only notes mention; a refused message stores no mention.
+		_, err := h.svc.SendMessage(h.ctx, desk.Agent(agentA), c2.ID, desk.MessageInput{Body: "public @b", Mentions: []int64{agentB}})
+		wantCode(t, err, okpay.EInvalid)
+		if _, err := h.svc.SetStatus(h.ctx, desk.Agent(agentA), c1.ID, desk.StatusClosed, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.svc.RecordMentions(h.ctx, agentA, h.send(desk.Agent(agentA), c2.ID, "public"), []int64{agentB}); err == nil {
-			t.Fatal("a public reply recorded mentions")
+		_, err = h.svc.SendMessage(h.ctx, desk.Agent(agentA), c1.ID, desk.MessageInput{Body: "@b closed", Internal: true, Mentions: []int64{agentB}})
+		wantCode(t, err, desk.EConversationClosed)
+		var rows int
+		if err := db.Read.QueryRowContext(h.ctx, `SELECT COUNT(*) FROM desk_mentions`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 2 {
+			t.Fatalf("%d mention rows, want 2 (one per note)", rows)
 		}
 		count := func(agent int64) int {
 			n, err := h.svc.UnseenMentions(h.ctx, agent)

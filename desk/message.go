@@ -23,6 +23,10 @@ type MessageInput struct {
 	// IdempotencyKey (client-generated, unique per message) makes a
 	// retried send return the message sent first instead of a second one.
 	IdempotencyKey string
+	// Mentions are the agents an internal note mentions (FindMentions,
+	// MentionedAgents), stored with the note in its transaction
+	// (mention.go); the author is left out.
+	Mentions []int64
 }
 
 // messageDraft is a checked MessageInput.
@@ -33,6 +37,7 @@ type messageDraft struct {
 	files       []AttachmentInput
 	sums        [][]byte
 	requestHash []byte
+	mentions    []int64
 }
 
 // draft checks and cleans a message.
@@ -40,7 +45,10 @@ func (s *Service) draft(v Viewer, in MessageInput) (*messageDraft, error) {
 	if in.Internal && !v.Staff() {
 		return nil, okpay.Errorf(okpay.EForbidden, "Only support staff can write internal notes.")
 	}
-	d := &messageDraft{body: CleanText(in.Body), internal: in.Internal, key: in.IdempotencyKey}
+	if len(in.Mentions) > 0 && !in.Internal {
+		return nil, okpay.Errorf(okpay.EInvalid, "Only internal notes mention agents.")
+	}
+	d := &messageDraft{body: CleanText(in.Body), internal: in.Internal, key: in.IdempotencyKey, mentions: in.Mentions}
 	bad := map[string]string{}
 	if runeLen(d.body) > s.cfg.MaxBodyRunes {
 		bad["body"] = "The message is too long."
@@ -238,6 +246,9 @@ func (s *Service) SendMessage(ctx context.Context, v Viewer, convID int64, in Me
 		}
 		msg, replayed, err = s.insertMessage(ctx, tx, convID, v, d, now)
 		if err != nil || replayed {
+			return err
+		}
+		if err := s.insertMentions(ctx, tx, v, msg, d.mentions, now); err != nil {
 			return err
 		}
 		if !v.Staff() && (c.Status == StatusPending || c.Status == StatusSnoozed || c.Status == StatusResolved) {

@@ -181,7 +181,7 @@ func (o *OfflineMailer) mailOne(ctx context.Context, c offlineCandidate, now tim
 	err = s.inTx(ctx, "offline email", func(tx *sql.Tx) error {
 		sent = false
 		var owner, lastPublic int64
-		if err := tx.QueryRowContext(ctx, `SELECT customer_id, last_public_seq FROM desk_conversations WHERE id = $1`+s.forUpdate(), c.id).
+		if err := tx.QueryRowContext(ctx, `SELECT customer_id, last_public_seq FROM desk_conversations WHERE id = $1`+s.DB.ForUpdate(), c.id).
 			Scan(&owner, &lastPublic); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -14,10 +15,25 @@ import (
 // messages. Anonymous visitors are counted per visitor id and per client
 // address (a visitor who drops the cookie still meets the address's
 // limit); signed-in customers per account, with looser limits. The
-// counters live in the database (desk_rate_counters), in fixed windows,
-// as identity's do: they hold across restarts and nodes. The HTTP layer
-// calls Limit before the desk's method; a refusal is a *RateLimitError
-// (429 with Retry-After in the API, a readable line in the widget).
+// HTTP layer calls Allow before the desk's method; a refusal is a
+// *RateLimitError (429 with Retry-After in the API, a readable line in
+// the widget).
+//
+// Where the counts live. Every check is counted first in this node's
+// memory, in fixed windows aligned as the database's are; then:
+//
+//   - Messages (per-minute limits, on the chat's hot path) are counted in
+//     memory only. A database round trip per message cost a fifth of the
+//     server's CPU under load (bench-results/chat.md) for little: a
+//     restart forgets at most a minute of counts, and with N nodes a
+//     client spread over all of them gets at most N times the limit
+//     (a brake on floods, not a quota; the load balancer usually keeps
+//     a client on one node).
+//   - Starts (per-hour limits, rare, each a conversation row) are also
+//     counted in the database (desk_rate_counters, as identity's limits
+//     are): an hour's allowance must survive deploys and hold across
+//     nodes. The memory count goes first, so a client already past the
+//     limit on this node is refused without a query.
 
 // ERateLimited is the code of a RateLimitError (the API's rate_limited).
 const ERateLimited = "rate_limited"
@@ -77,17 +93,59 @@ func (l *RateLimits) defaults() {
 	set(&l.CustomerMessages, 120, time.Minute)
 }
 
-// Limiter counts the chat's callers against RateLimits.
+// Limiter counts the chat's callers against RateLimits. It is safe for
+// concurrent use; make one per process (its memory is the node's count).
 type Limiter struct {
 	svc    *Service
 	limits RateLimits
+
+	mu sync.Mutex
+	// local counts this node's events per key and window.
+	local map[string]localCount
+	// purgeAt is when windows that have ended are next dropped.
+	purgeAt time.Time
+}
+
+// localCount is one key's count in its current window.
+type localCount struct {
+	start time.Time // the window's start
+	end   time.Time // and end
+	n     int
 }
 
 // NewLimiter returns the limiter of the desk's chat over s's database and
 // clock.
 func NewLimiter(s *Service, limits RateLimits) *Limiter {
 	limits.defaults()
-	return &Limiter{svc: s, limits: limits}
+	return &Limiter{svc: s, limits: limits, local: map[string]localCount{}}
+}
+
+// countLocal counts one event of key in the window of r that holds now
+// and returns the window's count.
+func (l *Limiter) countLocal(key string, r Rate, start, now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !now.Before(l.purgeAt) {
+		l.purgeLocked(now)
+	}
+	c := l.local[key]
+	if !c.start.Equal(start) {
+		c = localCount{start: start, end: start.Add(r.Window)}
+	}
+	c.n++
+	l.local[key] = c
+	return c.n
+}
+
+// purgeLocked drops the counts of windows that have ended (at most once
+// a minute, so the map holds about the clients of the last window).
+func (l *Limiter) purgeLocked(now time.Time) {
+	for k, c := range l.local {
+		if !now.Before(c.end) {
+			delete(l.local, k)
+		}
+	}
+	l.purgeAt = now.Add(time.Minute)
 }
 
 // Limits returns the effective limits.
@@ -132,11 +190,16 @@ func (l *Limiter) Allow(ctx context.Context, v Viewer, ip string, a Action) erro
 			continue
 		}
 		start := now.Truncate(c.rate.Window)
-		var n int
-		if err := l.svc.DB.Write.QueryRowContext(ctx, `INSERT INTO desk_rate_counters (key, window_start, count) VALUES ($1, $2, 1)
-			ON CONFLICT (key, window_start) DO UPDATE SET count = desk_rate_counters.count + 1 RETURNING count`,
-			string(a)+":"+c.key, micros(start)).Scan(&n); err != nil {
-			return okpay.Internal(err, "chat rate counter")
+		key := string(a) + ":" + c.key
+		n := l.countLocal(key, c.rate, start, now)
+		if n <= c.rate.N && a == ActionStart {
+			// The node is within the limit: the database's count (every
+			// node's) decides. See the comment at the top.
+			if err := l.svc.DB.Write.QueryRowContext(ctx, `INSERT INTO desk_rate_counters (key, window_start, count) VALUES ($1, $2, 1)
+				ON CONFLICT (key, window_start) DO UPDATE SET count = desk_rate_counters.count + 1 RETURNING count`,
+				key, micros(start)).Scan(&n); err != nil {
+				return okpay.Internal(err, "chat rate counter")
+			}
 		}
 		if n > c.rate.N {
 			worst = max(worst, start.Add(c.rate.Window).Sub(now))
@@ -148,9 +211,14 @@ func (l *Limiter) Allow(ctx context.Context, v Viewer, ip string, a Action) erro
 	return nil
 }
 
-// Sweep deletes counters of windows that ended more than a day ago.
+// Sweep deletes the database's counters of windows that ended more than
+// a day ago (and this node's of windows that have ended).
 func (l *Limiter) Sweep(ctx context.Context) error {
-	old := l.svc.Clock.Now().Add(-25 * time.Hour)
+	now := l.svc.Clock.Now()
+	l.mu.Lock()
+	l.purgeLocked(now)
+	l.mu.Unlock()
+	old := now.Add(-25 * time.Hour)
 	if _, err := l.svc.DB.Write.ExecContext(ctx, `DELETE FROM desk_rate_counters WHERE window_start < $1`, micros(old)); err != nil {
 		return okpay.Internal(err, "sweep chat rate counters")
 	}

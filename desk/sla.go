@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -363,41 +364,89 @@ func (h Hours) Between(a, b time.Time) time.Duration {
 
 // teamHours reads the working hours of team name. The team belongs to
 // package agent; the timers are set inside the desk's transactions, so the
-// row is read here (read-only) and parsed with agent.ParseSchedule.
+// row is read here (read-only, by its key) in the caller's transaction.
+// Parsing it (agent.ParseSchedule and time.LoadLocation, which reads the
+// zone's file) is done once per content: the parsed hours are kept per
+// team with the row they came from, so a changed team is parsed again at
+// once, on every node, with no TTL to wait out.
 func (s *Service) teamHours(ctx context.Context, q querier, name string) (Hours, error) {
-	var t agent.Team
+	var row teamRow
 	var open int
-	var sched string
-	err := q.QueryRowContext(ctx, `SELECT always_open, time_zone, schedule FROM agent_teams WHERE name = $1`, name).Scan(&open, &t.TimeZone, &sched)
+	err := q.QueryRowContext(ctx, `SELECT always_open, time_zone, schedule FROM agent_teams WHERE name = $1`, name).Scan(&open, &row.timeZone, &row.schedule)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Hours{Always: true}, nil
 	}
 	if err != nil {
 		return Hours{}, err
 	}
-	t.AlwaysOpen = open != 0
-	sc, err := agent.ParseSchedule(sched)
-	if err != nil {
+	row.alwaysOpen = open != 0
+	if h, ok := s.hours.get(name, row); ok {
+		return h, nil
+	}
+	h := Hours{Always: true}
+	if sc, err := agent.ParseSchedule(row.schedule); err != nil {
 		s.log.Warn("desk: team schedule unreadable, SLA counts wall-clock time", "team", name, "err", err)
+	} else {
+		h = TeamHours(&agent.Team{AlwaysOpen: row.alwaysOpen, TimeZone: row.timeZone, Schedule: sc})
+	}
+	s.hours.put(name, row, h)
+	return h, nil
+}
+
+// teamRow is what a team's hours are parsed from.
+type teamRow struct {
+	alwaysOpen         bool
+	timeZone, schedule string
+}
+
+// hoursCache keeps the parsed hours of each team with the row they were
+// parsed from (Service.hours; the zero value is ready).
+type hoursCache struct {
+	mu sync.Mutex
+	m  map[string]parsedHours
+}
+
+type parsedHours struct {
+	row   teamRow
+	hours Hours
+}
+
+// get returns the hours parsed from row, if team's are.
+func (c *hoursCache) get(team string, row teamRow) (Hours, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[team]
+	if !ok || p.row != row {
+		return Hours{}, false
+	}
+	return p.hours, true
+}
+
+func (c *hoursCache) put(team string, row teamRow, h Hours) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]parsedHours{}
+	}
+	c.m[team] = parsedHours{row: row, hours: h}
+}
+
+// timerHours returns the hours the timers of c count in under policy pol:
+// its team's with business hours, otherwise wall-clock time. A caller
+// starting several timers reads them once.
+func (s *Service) timerHours(ctx context.Context, tx *sql.Tx, c *convRow, pol *SLAPolicy) (Hours, error) {
+	if pol == nil || !pol.BusinessHours {
 		return Hours{Always: true}, nil
 	}
-	t.Schedule = sc
-	return TeamHours(&t), nil
+	return s.teamHours(ctx, tx, c.Team)
 }
 
 // startTimer (re)starts timer m of conversation c at start under policy
-// pol, replacing the previous cycle's row. Nothing happens when the
-// policy has no target for m.
-func (s *Service) startTimer(ctx context.Context, tx *sql.Tx, c *convRow, pol *SLAPolicy, m SLAMetric, start time.Time) error {
+// pol, counted in h (timerHours), replacing the previous cycle's row.
+// Nothing happens when the policy has no target for m.
+func (s *Service) startTimer(ctx context.Context, tx *sql.Tx, c *convRow, pol *SLAPolicy, h Hours, m SLAMetric, start time.Time) error {
 	if pol == nil || pol.Duration(m) <= 0 {
 		return nil
-	}
-	h := Hours{Always: true}
-	if pol.BusinessHours {
-		var err error
-		if h, err = s.teamHours(ctx, tx, c.Team); err != nil {
-			return err
-		}
 	}
 	d := pol.Duration(m)
 	due := h.Add(start, d)
@@ -410,16 +459,28 @@ func (s *Service) startTimer(ctx context.Context, tx *sql.Tx, c *convRow, pol *S
 	return err
 }
 
+// startTimers starts the timers ms of c at start under policy pol, with
+// the team's hours read once.
+func (s *Service) startTimers(ctx context.Context, tx *sql.Tx, c *convRow, pol *SLAPolicy, start time.Time, ms ...SLAMetric) error {
+	h, err := s.timerHours(ctx, tx, c, pol)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if err := s.startTimer(ctx, tx, c, pol, h, m, start); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // slaStartTx starts the timers of a new conversation (in its transaction).
 func (s *Service) slaStartTx(ctx context.Context, tx *sql.Tx, c *convRow, now time.Time) error {
 	pol, err := s.policyFor(ctx, tx, c.Channel, c.Category, c.Priority)
 	if err != nil {
 		return err
 	}
-	if err := s.startTimer(ctx, tx, c, pol, SLAFirstResponse, now); err != nil {
-		return err
-	}
-	return s.startTimer(ctx, tx, c, pol, SLAResolution, now)
+	return s.startTimers(ctx, tx, c, pol, now, SLAFirstResponse, SLAResolution)
 }
 
 // slaMessageTx updates the timers for message m just written to c by v:
@@ -451,7 +512,7 @@ func (s *Service) slaMessageTx(ctx context.Context, tx *sql.Tx, c *convRow, v Vi
 		if err != nil {
 			return err
 		}
-		return s.startTimer(ctx, tx, c, pol, SLANextResponse, now)
+		return s.startTimers(ctx, tx, c, pol, now, SLANextResponse)
 	}
 	return nil
 }
@@ -475,7 +536,7 @@ func (s *Service) slaStatusTx(ctx context.Context, tx *sql.Tx, c *convRow, to St
 			if err != nil {
 				return err
 			}
-			return s.startTimer(ctx, tx, c, pol, SLAResolution, now)
+			return s.startTimers(ctx, tx, c, pol, now, SLAResolution)
 		}
 		return s.resumeTimer(ctx, tx, c, now)
 	}
@@ -581,7 +642,11 @@ func (s *Service) backfillTimers(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			if err := s.startTimer(ctx, tx, c, pol, SLAFirstResponse, c.CreatedAt); err != nil {
+			h, err := s.timerHours(ctx, tx, c, pol)
+			if err != nil {
+				return err
+			}
+			if err := s.startTimer(ctx, tx, c, pol, h, SLAFirstResponse, c.CreatedAt); err != nil {
 				return err
 			}
 			if !c.FirstResponseAt.IsZero() {
@@ -590,7 +655,7 @@ func (s *Service) backfillTimers(ctx context.Context) (int, error) {
 					return err
 				}
 			}
-			if err := s.startTimer(ctx, tx, c, pol, SLAResolution, c.CreatedAt); err != nil {
+			if err := s.startTimer(ctx, tx, c, pol, h, SLAResolution, c.CreatedAt); err != nil {
 				return err
 			}
 			if c.Status == StatusPending || c.Status == StatusSnoozed {

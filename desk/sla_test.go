@@ -103,6 +103,64 @@ func TestSLABusinessHoursDue(t *testing.T) {
 	})
 }
 
+// TestSLATeamHoursFollowChanges: a team's parsed hours are kept between
+// conversations, yet a change of the team (its schedule, always-open
+// flag or zone) counts for the next conversation at once; an unreadable
+// schedule counts wall-clock time.
+func TestSLATeamHoursFollowChanges(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		loc := shanghai(t)
+		h := newHarness(t, db)
+		friday := time.Date(2026, 3, 6, 17, 50, 0, 0, loc)
+		h.clock.Set(friday)
+		due := func(customer int64) time.Time {
+			t.Helper()
+			c := h.startLang(customer, desk.CategoryTransaction, i18n.En)
+			fr := timer(t, h, c.ID, desk.SLAFirstResponse)
+			if fr == nil {
+				t.Fatal("no first response timer")
+			}
+			// Both timers of a start count in the same hours.
+			if res := timer(t, h, c.ID, desk.SLAResolution); res == nil || res.StartedAt != fr.StartedAt {
+				t.Fatalf("resolution timer %+v", res)
+			}
+			return fr.DueAt
+		}
+		team := func(q string) {
+			t.Helper()
+			if _, err := db.Write.ExecContext(h.ctx, `UPDATE agent_teams SET `+q+` WHERE name = 'payments'`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		monday := time.Date(2026, 3, 9, 9, 5, 0, 0, loc)
+		for i, want := range []time.Time{monday, monday} { // the second from the kept hours
+			if got := due(3001 + int64(i)); !got.Equal(want) {
+				t.Fatalf("start %d: due %v, want %v", i+1, got.In(loc), want)
+			}
+		}
+		team(`schedule = 'mon-sat 09:00-18:00'`)
+		if got, want := due(3003), time.Date(2026, 3, 7, 9, 5, 0, 0, loc); !got.Equal(want) {
+			t.Fatalf("after the schedule changed: due %v, want %v", got.In(loc), want)
+		}
+		team(`time_zone = 'UTC'`) // 17:50 Shanghai is 09:50 UTC: working time
+		if got, want := due(3004), friday.Add(15*time.Minute); !got.Equal(want) {
+			t.Fatalf("after the zone changed: due %v, want %v", got.In(loc), want)
+		}
+		team(`time_zone = 'Asia/Shanghai', always_open = 1`)
+		if got, want := due(3005), friday.Add(15*time.Minute); !got.Equal(want) {
+			t.Fatalf("always open: due %v, want %v", got.In(loc), want)
+		}
+		team(`always_open = 0, schedule = 'someday 9-5'`)
+		if got, want := due(3006), friday.Add(15*time.Minute); !got.Equal(want) {
+			t.Fatalf("unreadable schedule: due %v, want %v", got.In(loc), want)
+		}
+		team(`schedule = 'mon-fri 09:00-18:00'`)
+		if got := due(3007); !got.Equal(monday) {
+			t.Fatalf("back to the seeded schedule: due %v, want %v", got.In(loc), monday)
+		}
+	})
+}
+
 func TestSLAWarnBreachMet(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		h := newHarness(t, db)

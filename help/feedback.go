@@ -3,15 +3,50 @@ package help
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"time"
 
 	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/secret"
 )
 
+// VoterPurpose is the keyring purpose (secret.Keyring.MAC) of the keys
+// votes are stored under.
+const VoterPurpose = "help/voter"
+
+// VoterKeys makes the keys "Was this helpful?" votes are stored under:
+// HMAC-SHA256, under a subkey of the secret keyring, of what identifies
+// the voter (the client's address). A plain hash of an address can be
+// reversed by hashing every IPv4 address; without the master key a
+// leaked help_feedback table cannot be, yet one voter still maps to one
+// key, so a second vote replaces the first. It is safe for concurrent
+// use.
+type VoterKeys struct {
+	mac *secret.MAC
+}
+
+// NewVoterKeys returns the vote keys of keyring k.
+func NewVoterKeys(k *secret.Keyring) (*VoterKeys, error) {
+	if k == nil {
+		return nil, errors.New("help: the vote keys need the secret keyring")
+	}
+	return &VoterKeys{mac: k.MAC(VoterPurpose)}, nil
+}
+
+// voterKeyVersion starts every key, so a later change of scheme (or of
+// the master key) can tell its keys from these.
+const voterKeyVersion = "h1."
+
+// Key is the vote key of the voter that kind ("ip", …) and id name:
+// "h1." and 24 bytes of the HMAC, base64url (35 characters).
+func (v *VoterKeys) Key(kind, id string) string {
+	return voterKeyVersion + base64.RawURLEncoding.EncodeToString(v.mac.Sum([]byte(kind), []byte(id))[:24])
+}
+
 // Vote records visitor's "Was this helpful?" answer on published article
-// id. visitor is an opaque key of the visitor (the web layer passes a
-// hash of its cookie, or of its address without one). One visitor has
+// id. visitor is the opaque key of the voter, made by VoterKeys (never a
+// plain hash: the key is stored as given). One visitor has
 // one vote per article: voting again replaces the earlier answer. A
 // visitor may vote FeedbackPerHour times an hour, beyond that
 // EFeedbackLimited.

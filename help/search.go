@@ -21,7 +21,9 @@ type Hit struct {
 	// <mark>.
 	Title   template.HTML
 	Snippet template.HTML
-	Score   float64
+	// Score is the engine's score in the hit's tier (see searchTiers):
+	// hits are in order, but scores of different tiers do not compare.
+	Score float64
 }
 
 // Result is a search's answer.
@@ -36,18 +38,26 @@ type Result struct {
 // MaxHits bounds a search's results.
 const MaxHits = 20
 
-// index writes a's search entry (published articles only).
+// index writes a's search entry (published articles only): the whole
+// article's terms, its head's (title and keywords) apart, and its plain
+// text for the snippets.
 func (s *Service) index(ctx context.Context, tx *sql.Tx, a *Article) error {
-	title, kw, body := indexText(a.Locale, a.Title), indexText(a.Locale, a.Keywords), indexText(a.Locale, s.render.Text(a.Body))
+	text := s.render.Text(a.Body)
+	title, kw, body := indexText(a.Locale, a.Title), indexText(a.Locale, a.Keywords), indexText(a.Locale, text)
 	var err error
 	if s.db.Dialect == sqldb.Postgres {
-		_, err = tx.ExecContext(ctx, `INSERT INTO help_search (article_id, locale, doc) VALUES ($1, $2,
-			setweight(to_tsvector('simple', $3), 'A') || setweight(to_tsvector('simple', $4), 'B') || setweight(to_tsvector('simple', $5), 'C'))
-			ON CONFLICT (article_id) DO UPDATE SET locale = excluded.locale, doc = excluded.doc`, a.ID, string(a.Locale), title, kw, body)
+		_, err = tx.ExecContext(ctx, `INSERT INTO help_search (article_id, locale, doc, head, text) VALUES ($1, $2,
+			setweight(to_tsvector('simple', $3), 'A') || setweight(to_tsvector('simple', $4), 'B') || setweight(to_tsvector('simple', $5), 'C'),
+			setweight(to_tsvector('simple', $3), 'A') || setweight(to_tsvector('simple', $4), 'B'), $6)
+			ON CONFLICT (article_id) DO UPDATE SET locale = excluded.locale, doc = excluded.doc, head = excluded.head, text = excluded.text`,
+			a.ID, string(a.Locale), title, kw, body, text)
 	} else {
-		if _, err = tx.ExecContext(ctx, `DELETE FROM help_fts WHERE rowid = $1`, a.ID); err == nil {
+		if err = s.unindexSQLite(ctx, tx, a.ID); err == nil {
 			_, err = tx.ExecContext(ctx, `INSERT INTO help_fts (rowid, loc, title, keywords, body) VALUES ($1, $2, $3, $4, $5)`,
 				a.ID, string(a.Locale), title, kw, body)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO help_fts_head (rowid, title, keywords, text) VALUES ($1, $2, $3, $4)`, a.ID, title, kw, text)
 		}
 	}
 	if err != nil {
@@ -56,12 +66,22 @@ func (s *Service) index(ctx context.Context, tx *sql.Tx, a *Article) error {
 	return nil
 }
 
-func (s *Service) unindex(ctx context.Context, tx *sql.Tx, id int64) error {
-	q := `DELETE FROM help_fts WHERE rowid = $1`
-	if s.db.Dialect == sqldb.Postgres {
-		q = `DELETE FROM help_search WHERE article_id = $1`
+func (s *Service) unindexSQLite(ctx context.Context, tx *sql.Tx, id int64) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM help_fts WHERE rowid = $1`, id)
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `DELETE FROM help_fts_head WHERE rowid = $1`, id)
 	}
-	if _, err := tx.ExecContext(ctx, q, id); err != nil {
+	return err
+}
+
+func (s *Service) unindex(ctx context.Context, tx *sql.Tx, id int64) error {
+	var err error
+	if s.db.Dialect == sqldb.Postgres {
+		_, err = tx.ExecContext(ctx, `DELETE FROM help_search WHERE article_id = $1`, id)
+	} else {
+		err = s.unindexSQLite(ctx, tx, id)
+	}
+	if err != nil {
 		return okpay.Internal(err, "unindex article")
 	}
 	return nil
@@ -95,21 +115,12 @@ func (s *Service) Search(ctx context.Context, q string, locale i18n.Lang, limit 
 	}
 	terms := QueryTerms(norm)
 	if len(terms) > 0 {
-		hits, err := s.search(ctx, terms, locale, limit, 0)
+		hits, lang, err := s.searchEitherLocale(ctx, terms, locale, limit)
 		if err != nil {
 			return nil, err
 		}
-		if len(hits) == 0 {
-			other := i18n.En
-			if locale == i18n.En {
-				other = i18n.ZhCN
-			}
-			if hits, err = s.search(ctx, terms, other, limit, 0); err != nil {
-				return nil, err
-			}
-			if len(hits) > 0 {
-				res.Locale = other
-			}
+		if lang != "" {
+			res.Locale = lang
 		}
 		res.Hits = hits
 	}
@@ -127,32 +138,23 @@ type ranked struct {
 	score float64
 }
 
-// search ranks the articles of locale matching any of terms (except
-// article skip) and loads them with their snippets.
+// search ranks the articles of locale matching terms (except article
+// skip) and loads them with their snippets.
 func (s *Service) search(ctx context.Context, terms []string, locale i18n.Lang, limit int, skip int64) ([]Hit, error) {
 	idx := make([]string, len(terms))
 	for i, t := range terms {
 		idx[i] = indexTerm(locale, t)
 	}
-	// Articles holding every term first: the engines intersect the
-	// terms' lists cheaply and rank only those. Only when none holds them
-	// all does any term do (and more articles are ranked).
-	rk, err := s.rank(ctx, idx, true, limit, skip)
-	if err == nil && len(rk) == 0 && len(idx) > 1 {
-		rk, err = s.rank(ctx, idx, false, limit, skip)
-	}
-	if err != nil {
+	rk, err := s.rank(ctx, idx, limit, skip)
+	if err != nil || len(rk) == 0 {
 		return nil, err
-	}
-	if len(rk) == 0 {
-		return nil, nil
 	}
 	args := make([]any, len(rk))
 	for i, r := range rk {
 		args[i] = r.id
 	}
-	q := `SELECT ` + articleCols + ` FROM help_articles WHERE id IN (` + string(sqldb.Placeholders(nil, 1, len(rk))) + `)`
-	list, err := s.query(ctx, q, args...)
+	in := string(sqldb.Placeholders(nil, 1, len(rk)))
+	list, err := s.query(ctx, `SELECT `+articleCols+` FROM help_articles WHERE id IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,20 +162,100 @@ func (s *Service) search(ctx context.Context, terms []string, locale i18n.Lang, 
 	for _, a := range list {
 		byID[a.ID] = a
 	}
+	texts, err := s.plainTexts(ctx, in, args)
+	if err != nil {
+		return nil, err
+	}
 	hits := make([]Hit, 0, len(rk))
 	for _, r := range rk {
 		a := byID[r.id]
 		if a == nil {
 			continue // unpublished meanwhile
 		}
-		hits = append(hits, Hit{Article: a, Score: r.score, Title: Highlight(a.Title, terms, 0), Snippet: Highlight(s.render.Text(a.Body), terms, snippetBytes)})
+		text, ok := texts[r.id]
+		if !ok || text == "" && a.Body != "" {
+			text = s.render.Text(a.Body) // indexed before the text was kept
+		}
+		hits = append(hits, Hit{Article: a, Score: r.score, Title: Highlight(a.Title, terms, 0), Snippet: Highlight(text, terms, snippetBytes)})
 	}
 	return hits, nil
 }
 
-// rank asks the engine for the best articles holding all (or any) of the
-// index terms idx.
-func (s *Service) rank(ctx context.Context, idx []string, all bool, limit int, skip int64) ([]ranked, error) {
+// plainTexts reads the plain text kept in the index for the articles
+// args (in is their placeholders).
+func (s *Service) plainTexts(ctx context.Context, in string, args []any) (map[int64]string, error) {
+	q := `SELECT rowid, text FROM help_fts_head WHERE rowid IN (` + in + `)`
+	if s.db.Dialect == sqldb.Postgres {
+		q = `SELECT article_id, text FROM help_search WHERE article_id IN (` + in + `)`
+	}
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, okpay.Internal(err, "search articles")
+	}
+	defer rows.Close()
+	out := make(map[int64]string, len(args))
+	for rows.Next() {
+		var id int64
+		var text string
+		if err := rows.Scan(&id, &text); err != nil {
+			return nil, okpay.Internal(err, "search articles")
+		}
+		out[id] = text
+	}
+	if err := rows.Err(); err != nil {
+		return nil, okpay.Internal(err, "search articles")
+	}
+	return out, nil
+}
+
+// A search ranks the articles that hold every term and only when there
+// are none those that hold any; each in two tiers, the second only when
+// the first found fewer than a page, listed after the first's:
+//
+//  1. the articles whose head (title and keywords) holds every term,
+//  2. those that hold every term anywhere;
+//  3. (none in 1 and 2) those whose head holds any term,
+//  4. those that hold any term anywhere.
+//
+// The engines' ranking (bm25, ts_rank) scores every article that matches,
+// with no early exit, and a common word is in most bodies of a large help
+// center but in few heads: the heads' index (help_fts_head, the head
+// column) is a fraction of the size, and an article whose title or
+// keywords hold the words outranks one that only mentions them anyway
+// (the head columns weigh 8 and 4 times the body). Tier 2 ranks the
+// articles that hold every term, which the engines find by intersecting
+// the terms' lists: few, unless every term is common, and then tier 1
+// has usually filled the page.
+var searchTiers = []struct{ head, all bool }{{true, true}, {false, true}, {true, false}, {false, false}}
+
+// rank asks the engine for the best articles holding the index terms
+// idx, tier by tier (see searchTiers).
+func (s *Service) rank(ctx context.Context, idx []string, limit int, skip int64) ([]ranked, error) {
+	var out []ranked
+	seen := map[int64]bool{}
+	for i, t := range searchTiers {
+		if len(out) >= limit || !t.all && (len(idx) == 1 || i == 2 && len(out) > 0) {
+			break // a full page; or some hold every term (or any is all of one term)
+		}
+		// The tier's best limit articles hold at least limit-len(out)
+		// that the tier before did not list, when it has that many.
+		rk, err := s.rankTier(ctx, idx, t.head, t.all, limit, skip)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rk {
+			if !seen[r.id] && len(out) < limit {
+				seen[r.id] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
+// rankTier asks the engine for the best articles holding all (or any) of
+// the index terms idx in their head (or anywhere).
+func (s *Service) rankTier(ctx context.Context, idx []string, head, all bool, limit int, skip int64) ([]ranked, error) {
 	var rows *sql.Rows
 	var err error
 	if s.db.Dialect == sqldb.Postgres {
@@ -181,15 +263,24 @@ func (s *Service) rank(ctx context.Context, idx []string, all bool, limit int, s
 		if all {
 			op = " & "
 		}
-		rows, err = s.db.Read.QueryContext(ctx, `SELECT article_id, ts_rank(doc, q) AS r FROM help_search, to_tsquery('simple', $1) q
-			WHERE doc @@ q AND article_id <> $2 ORDER BY r DESC, article_id LIMIT $3`, strings.Join(idx, op), skip, limit)
+		col := "doc"
+		if head {
+			col = "head"
+		}
+		rows, err = s.db.Read.QueryContext(ctx, `SELECT article_id, ts_rank(`+col+`, q) AS r FROM help_search, to_tsquery('simple', $1) q
+			WHERE `+col+` @@ q AND article_id <> $2 ORDER BY r DESC, article_id LIMIT $3`, strings.Join(idx, op), skip, limit)
 	} else {
 		op := `" OR "`
 		if all {
 			op = `" AND "`
 		}
-		rows, err = s.db.Read.QueryContext(ctx, `SELECT rowid, -bm25(help_fts, 0.0, 8.0, 4.0, 1.0) AS r FROM help_fts
-			WHERE help_fts MATCH $1 AND rowid <> $2 ORDER BY r DESC, rowid LIMIT $3`, `"`+strings.Join(idx, op)+`"`, skip, limit)
+		// bm25's weights: title 8, keywords 4, body 1 (loc and text
+		// are not indexed).
+		q := `SELECT rowid, -bm25(help_fts, 0.0, 8.0, 4.0, 1.0) AS r FROM help_fts WHERE help_fts MATCH $1`
+		if head {
+			q = `SELECT rowid, -bm25(help_fts_head, 8.0, 4.0, 0.0) AS r FROM help_fts_head WHERE help_fts_head MATCH $1`
+		}
+		rows, err = s.db.Read.QueryContext(ctx, q+` AND rowid <> $2 ORDER BY r DESC, rowid LIMIT $3`, `"`+strings.Join(idx, op)+`"`, skip, limit)
 	}
 	if err != nil {
 		return nil, okpay.Internal(err, "search articles")
@@ -267,13 +358,21 @@ func Highlight(text string, terms []string, max int) template.HTML {
 	}
 	// A word can only stem to a term that starts with the same two
 	// letters (stemming changes endings), so most words skip the stemmer.
+	// A run of Han characters can only match a Chinese term it holds.
 	heads := map[string]bool{}
+	var han []string
 	for _, t := range terms {
 		heads[head(t)] = true
+		if r, _ := utf8.DecodeRuneInString(t); isHan(r) {
+			han = append(han, t)
+		}
 	}
 	skip := func(w string) bool {
 		if len(w) >= 2 && w[0] < 0x80 && w[1] < 0x80 {
 			return !heads[strings.ToLower(w[:2])]
+		}
+		if r, _ := utf8.DecodeRuneInString(w); isHan(r) {
+			return !slices.ContainsFunc(han, func(t string) bool { return strings.Contains(w, t) })
 		}
 		return false
 	}
@@ -389,4 +488,21 @@ func (s *Service) Misses(ctx context.Context, limit int) ([]Miss, error) {
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// searchEitherLocale searches locale's articles and, when none match,
+// the other locale's; lang is that other locale when its hits are
+// returned, "" otherwise.
+func (s *Service) searchEitherLocale(ctx context.Context, terms []string, locale i18n.Lang, limit int) (hits []Hit, lang i18n.Lang, err error) {
+	if hits, err = s.search(ctx, terms, locale, limit, 0); err != nil || len(hits) > 0 {
+		return hits, "", err
+	}
+	other := i18n.En
+	if locale == i18n.En {
+		other = i18n.ZhCN
+	}
+	if hits, err = s.search(ctx, terms, other, limit, 0); err != nil || len(hits) == 0 {
+		return hits, "", err
+	}
+	return hits, other, nil
 }

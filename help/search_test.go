@@ -2,6 +2,7 @@ package help
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -159,4 +160,92 @@ func TestHighlightEscapes(t *testing.T) {
 	if !strings.HasPrefix(sn, "…") || !strings.HasSuffix(sn, "…") || !strings.Contains(sn, "<mark>refund</mark>") || len(sn) > 200 {
 		t.Fatalf("snippet: %q", sn)
 	}
+}
+
+// TestSearchTiers: the articles whose title or keywords hold every term
+// come first, then those holding every term anywhere; those holding only
+// some terms are listed only when none holds them all, again title and
+// keywords first. The index (and the text a snippet is cut from) follows
+// an edit, and an unpublished article leaves it.
+func TestSearchTiers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, _ := newTestService(t, db)
+		ctx := context.Background()
+		ids := map[string]int64{}
+		add := func(slug, title, kw, body string) {
+			t.Helper()
+			a, err := s.Create(ctx, 0, Input{Slug: slug, Locale: i18n.En, Category: Categories()[0], Title: title, Keywords: kw, Body: body})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SetStatus(ctx, a.ID, true); err != nil {
+				t.Fatal(err)
+			}
+			ids[slug] = a.ID
+		}
+		// "body-all" says refund and delay more often than any other,
+		// but only in its body.
+		add("head-all", "Refund delay", "", "What to do when money is late.")
+		add("body-all", "Payments", "", "A refund delay, refund delay, refund delay: each refund has a delay.")
+		add("head-one", "Refund times", "", "Money comes back in days.")
+		add("body-one", "Cards", "", "A card refund takes days. Also a card delay and a card refund.")
+		add("other", "Passwords", "", "Reset it on the sign-in page.")
+		slugs := func(q string) []string {
+			t.Helper()
+			res, err := s.Search(ctx, q, i18n.En, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, h := range res.Hits {
+				out = append(out, h.Article.Slug)
+			}
+			return out
+		}
+		// eq checks the hits of q tier by tier: each of want is the set of
+		// articles one tier lists, in order (the engines rank differently
+		// within a tier: bm25 weighs rare words more, ts_rank does not).
+		eq := func(q string, want ...string) {
+			t.Helper()
+			got := slugs(q)
+			var tiers []string
+			for k, w := range want {
+				n := len(strings.Fields(w))
+				if len(got) < n {
+					t.Errorf("%q: %v, want the tiers %q", q, slugs(q), want)
+					return
+				}
+				tier := slices.Clone(got[:n])
+				slices.Sort(tier)
+				tiers, got = append(tiers, strings.Join(tier, " ")), got[n:]
+				if tiers[k] != w {
+					t.Errorf("%q: %v, want the tiers %q", q, slugs(q), want)
+					return
+				}
+			}
+			if len(got) > 0 {
+				t.Errorf("%q: %v, want the tiers %q", q, slugs(q), want)
+			}
+		}
+		eq("refund delay", "head-all", "body-all body-one")
+		eq("refund", "head-all head-one", "body-all body-one")
+		// No article holds both: those holding one, title first.
+		eq("refund password", "head-all head-one other", "body-all body-one")
+
+		// An edit moves "head-all" to the body tier and its snippet
+		// shows the new text.
+		in := Input{Slug: "head-all", Locale: i18n.En, Category: Categories()[0], Title: "Late money", Body: "A refund delay happens on weekends."}
+		if _, err := s.Update(ctx, 0, ids["head-all"], in); err != nil {
+			t.Fatal(err)
+		}
+		eq("refund delay", "body-all body-one head-all")
+		res, err := s.Search(ctx, "weekends", i18n.En, 10)
+		if err != nil || len(res.Hits) != 1 || !strings.Contains(string(res.Hits[0].Snippet), "<mark>weekends</mark>") {
+			t.Fatalf("snippet after the edit: %+v %v", res, err)
+		}
+		if _, err := s.SetStatus(ctx, ids["body-all"], false); err != nil {
+			t.Fatal(err)
+		}
+		eq("refund delay", "body-one head-all")
+	})
 }

@@ -112,9 +112,9 @@ func QueryTerms(q string) []string {
 	return out
 }
 
-// tokenize splits s. With skip, a word for which skip(word) is true is
-// left out before it is folded and stemmed (Highlight uses it to stem
-// only the words that may match).
+// tokenize splits s. With skip, a word or run of Han characters for
+// which skip(run) is true is left out before it is folded and stemmed or
+// split (Highlight uses it to process only the runs that may match).
 func tokenize(s string, query bool, skip func(string) bool) []Token {
 	var out []Token
 	i := 0
@@ -123,14 +123,22 @@ func tokenize(s string, query bool, skip func(string) bool) []Token {
 		switch {
 		case isHan(r):
 			j := i
-			var starts []int
 			for j < len(s) {
 				r2, n2 := utf8.DecodeRuneInString(s[j:])
 				if !isHan(r2) {
 					break
 				}
-				starts = append(starts, j)
 				j += n2
+			}
+			if skip != nil && skip(s[i:j]) {
+				i = j
+				continue
+			}
+			starts := make([]int, 0, (j-i)/3+1)
+			for k := i; k < j; {
+				_, n2 := utf8.DecodeRuneInString(s[k:])
+				starts = append(starts, k)
+				k += n2
 			}
 			starts = append(starts, j)
 			out = appendHan(out, s, starts, query)

@@ -46,12 +46,8 @@ func (s *Server) chatLimit(r *http.Request, c *chatCaller, a desk.Action) error 
 }
 
 func (s *Server) handleGetRating(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
-	id, err := conversationFromPath(r)
-	if err == nil && c.anonymous() {
-		err = errNoConversation
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.conversationRequest(w, r, c, nil)
+	if !ok {
 		return
 	}
 	sv, err := s.desk.svc.CSATSurvey(r.Context(), c.viewer, id)
@@ -64,15 +60,8 @@ func (s *Server) handleGetRating(w http.ResponseWriter, r *http.Request, c *chat
 
 func (s *Server) handleRateConversation(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
 	var req rateRequest
-	if !s.readJSON(w, r, &req) {
-		return
-	}
-	id, err := conversationFromPath(r)
-	if err == nil && c.anonymous() {
-		err = errNoConversation
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.conversationRequest(w, r, c, &req)
+	if !ok {
 		return
 	}
 	if req.Rating == nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -225,6 +226,8 @@ func (s *Server) chatCallerOf(w http.ResponseWriter, r *http.Request) (*http.Req
 		if vt := visitorToken(r); vt != "" {
 			if _, err := s.desk.svc.ClaimVisitorConversations(r.Context(), visitorID(vt), u.ID); err != nil {
 				s.log.LogAttrs(r.Context(), slog.LevelError, "chat: claim visitor conversations", slog.String("request_id", requestID(r.Context())), slog.Any("err", err))
+			} else if err := s.claimAssistantTurns(r, visitorID(vt), u.ID); err != nil {
+				s.log.LogAttrs(r.Context(), slog.LevelError, "chat: claim visitor assistant turns", slog.String("request_id", requestID(r.Context())), slog.Any("err", err))
 			} else {
 				clearVisitorCookie(w)
 			}
@@ -342,8 +345,8 @@ func chatGrantOf(r *http.Request) (chat.Grant, error) {
 
 // handleChatSocket authorises a WebSocket as the chat routes do and
 // hands it to the chat handler. A customer's subscriptions are allowed
-// only while the session still works (a socket outliving a sign-out
-// follows nothing new).
+// only while the session still works, and the socket closes within a
+// ping interval once it does not.
 func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	r, c, err := s.chatCallerOf(w, r)
@@ -360,8 +363,17 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	g := chat.Grant{Viewer: c.viewer}
 	if c.token != "" {
 		token := c.token
-		g.Allow = func(ctx context.Context, _ int64) (bool, error) {
-			ss, _, err := s.identity.Authenticate(ctx, token)
+		// live says whether the session still works: a subscription is
+		// the customer's activity (Authenticate records it), a ping is
+		// not (Peek: it must not keep an idle session alive).
+		live := func(ctx context.Context, activity bool) (bool, error) {
+			var ss *identity.Session
+			var err error
+			if activity {
+				ss, _, err = s.identity.Authenticate(ctx, token)
+			} else {
+				ss, err = s.identity.Peek(ctx, token)
+			}
 			switch code := okpay.ErrorCode(err); {
 			case err == nil:
 				return ss.AAL >= identity.AAL2, nil
@@ -370,6 +382,11 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 			}
 			return false, err
 		}
+		g.Allow = func(ctx context.Context, _ int64) (bool, error) { return live(ctx, true) }
+		// And what it follows stops when the session ends (signed out
+		// elsewhere, revoked, timed out, the account frozen): the socket
+		// closes with chat.CloseSessionEnded at the next ping.
+		g.Alive = func(ctx context.Context) (bool, error) { return live(ctx, false) }
 	}
 	s.desk.chat.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), chatGrantKey{}, g)))
 }
@@ -396,17 +413,53 @@ func conversationFromPath(r *http.Request) (int64, error) {
 
 var errNoConversation = okpay.Errorf(okpay.ENotFound, "There is no such conversation.")
 
+// conversationRequest is the preamble of a route on one conversation:
+// with req non-nil it first reads the JSON body into req, then the {id}
+// of the path, which a caller without an identity never sees (404). On
+// false the error has been answered.
+func (s *Server) conversationRequest(w http.ResponseWriter, r *http.Request, c *chatCaller, req any) (int64, bool) {
+	if req != nil && !s.readJSON(w, r, req) {
+		return 0, false
+	}
+	id, err := conversationFromPath(r)
+	if err == nil && c.anonymous() {
+		err = errNoConversation
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return 0, false
+	}
+	return id, true
+}
+
+// chatPageLimit reads the limit of a page (def without one); a bad one
+// is noted in fields.
+func chatPageLimit(q url.Values, def, most int, fields map[string]string) int {
+	v := q.Get("limit")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		fields["limit"] = "a number from 1 to " + strconv.Itoa(most)
+	}
+	return n
+}
+
+// chatPage cuts a list read with limit+1 rows to a page of limit: whether
+// there is more, and then the cursor of the page's last item.
+func chatPage[T any](list []T, limit int, cursorOf func(T) string) ([]T, bool, string) {
+	if len(list) <= limit {
+		return list, false, ""
+	}
+	list = list[:limit]
+	return list, true, cursorOf(list[limit-1])
+}
+
 func (s *Server) handleListConversations(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
 	q := r.URL.Query()
 	fields := map[string]string{}
-	limit := 20
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxConversationPage {
-			fields["limit"] = "a number from 1 to 100"
-		}
-		limit = n
-	}
+	limit := chatPageLimit(q, 20, maxConversationPage, fields)
 	var before int64
 	if v := q.Get("cursor"); v != "" {
 		id, ok := desk.ParseConversationRef(v)
@@ -428,14 +481,7 @@ func (s *Server) handleListConversations(w http.ResponseWriter, r *http.Request,
 			return
 		}
 	}
-	more := len(list) > limit
-	if more {
-		list = list[:limit]
-	}
-	cursor := ""
-	if more {
-		cursor = desk.ConversationRef(list[len(list)-1].ID)
-	}
+	list, more, cursor := chatPage(list, limit, func(cv *desk.Conversation) string { return desk.ConversationRef(cv.ID) })
 	lang := langOf(r)
 	b := make([]byte, 0, 512*len(list)+64)
 	var rerr error
@@ -531,12 +577,8 @@ func (s *Server) handleStartConversation(w http.ResponseWriter, r *http.Request,
 }
 
 func (s *Server) handleGetConversation(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
-	id, err := conversationFromPath(r)
-	if err == nil && c.anonymous() {
-		err = errNoConversation
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.conversationRequest(w, r, c, nil)
+	if !ok {
 		return
 	}
 	cv, err := s.desk.svc.Conversation(r.Context(), c.viewer, id)
@@ -648,24 +690,13 @@ type markReadRequest struct {
 // (after_seq, or the cursor of the previous page), oldest first: what a
 // client asks for to catch up.
 func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
-	id, err := conversationFromPath(r)
-	if err == nil && c.anonymous() {
-		err = errNoConversation
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.conversationRequest(w, r, c, nil)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
 	fields := map[string]string{}
-	limit := maxMessagePage
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxMessagePage {
-			fields["limit"] = "a number from 1 to 100"
-		}
-		limit = n
-	}
+	limit := chatPageLimit(q, maxMessagePage, maxMessagePage, fields)
 	var after int64
 	for _, name := range []string{"after_seq", "cursor"} {
 		if v := q.Get(name); v != "" {
@@ -685,30 +716,17 @@ func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, c *c
 		s.writeError(w, r, err)
 		return
 	}
-	more := len(msgs) > limit
-	if more {
-		msgs = msgs[:limit]
-	}
-	cursor := ""
-	if more {
-		cursor = strconv.FormatInt(msgs[len(msgs)-1].Seq, 10)
-	}
+	msgs, more, cursor := chatPage(msgs, limit, func(m *desk.Message) string { return strconv.FormatInt(m.Seq, 10) })
 	writeJSON(w, http.StatusOK, appendList(make([]byte, 0, 384*len(msgs)+64), msgs, more, cursor, appendMessage))
 }
 
 func (s *Server) handleSendMessage(w http.ResponseWriter, r *http.Request, c *chatCaller, key string) {
 	var req sendMessageRequest
-	if !s.readJSON(w, r, &req) {
+	id, ok := s.conversationRequest(w, r, c, &req)
+	if !ok {
 		return
 	}
-	id, err := conversationFromPath(r)
-	if err == nil && c.anonymous() {
-		err = errNoConversation
-	}
-	if err == nil {
-		err = s.chatLimit(r, c, desk.ActionMessage)
-	}
-	if err != nil {
+	if err := s.chatLimit(r, c, desk.ActionMessage); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -741,12 +759,8 @@ func (s *Server) handleUploadAttachment(w http.ResponseWriter, r *http.Request, 
 		s.writeError(w, r, err)
 		return
 	}
-	id, err := conversationFromPath(r)
-	if err == nil && c.anonymous() {
-		err = errNoConversation
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.conversationRequest(w, r, c, nil)
+	if !ok {
 		return
 	}
 	if err := required("name", req.Name, "data", req.Data); err != nil {
@@ -784,15 +798,8 @@ func (s *Server) answerMessage(w http.ResponseWriter, r *http.Request, m *desk.M
 // a sequence number; read receipts never move back.
 func (s *Server) handleMarkRead(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
 	var req markReadRequest
-	if !s.readJSON(w, r, &req) {
-		return
-	}
-	id, err := conversationFromPath(r)
-	if err == nil && c.anonymous() {
-		err = errNoConversation
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.conversationRequest(w, r, c, &req)
+	if !ok {
 		return
 	}
 	if req.Seq == nil {

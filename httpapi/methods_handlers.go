@@ -63,6 +63,12 @@ func init() {
 		paymethod.EVerificationExpired: http.StatusConflict,
 		paymethod.ENoCodeExpected:      http.StatusConflict,
 		paymethod.ENotPayoutEligible:   http.StatusUnprocessableEntity,
+		paymethod.ENameCheck:           http.StatusConflict,
+		paymethod.ELinkInvalid:         http.StatusBadRequest,
+		paymethod.ELinkExpired:         http.StatusUnprocessableEntity,
+		paymethod.ELinkDenied:          http.StatusUnprocessableEntity,
+		paymethod.EOAuthRequired:       http.StatusConflict,
+		paymethod.ENoOAuth:             http.StatusConflict,
 		psp.ETokenNotFound:             http.StatusUnprocessableEntity,
 		psp.EDeclined:                  http.StatusUnprocessableEntity,
 		psp.EUnavailable:               http.StatusServiceUnavailable,
@@ -81,6 +87,8 @@ var methodRoutes = []Route{
 	{"POST", "/api/v1/payment_methods/cards", AuthSession, IdemRequired},
 	{"POST", "/api/v1/payment_methods/bank_accounts", AuthSession, IdemRequired},
 	{"POST", "/api/v1/payment_methods/ewallets", AuthSession, IdemRequired},
+	{"POST", "/api/v1/payment_methods/ewallets/links", AuthSession, IdemRequired},
+	{"GET", EWalletCallbackPath, AuthSession, IdemNone},
 	{"POST", "/api/v1/payment_methods/{id}/statement_code", AuthSession, IdemRequired},
 	{"POST", "/api/v1/payment_methods/{id}/micro_deposits", AuthSession, IdemRequired},
 	{"POST", "/api/v1/payment_methods/{id}/ewallet_code", AuthSession, IdemRequired},
@@ -95,6 +103,8 @@ func (s *Server) methodHandlers() map[string]sessionHandler {
 		"POST /api/v1/payment_methods/cards":               s.handleAddCard,
 		"POST /api/v1/payment_methods/bank_accounts":       s.handleAddBankAccount,
 		"POST /api/v1/payment_methods/ewallets":            s.handleAddEWallet,
+		"POST /api/v1/payment_methods/ewallets/links":      s.handleStartEWalletLink,
+		"GET " + EWalletCallbackPath:                       s.handleEWalletCallback,
 		"POST /api/v1/payment_methods/{id}/statement_code": s.handleStatementCode,
 		"POST /api/v1/payment_methods/{id}/micro_deposits": s.handleMicroDeposits,
 		"POST /api/v1/payment_methods/{id}/ewallet_code":   s.handleEWalletCode,
@@ -394,6 +404,9 @@ type addBankAccountRequest struct {
 	IBAN     string `json:"iban"`
 	Holder   string `json:"holder"`
 	Currency string `json:"currency"`
+	// ConfirmNameCheck repeats the payee-name check answer of a 409
+	// payee_name_unconfirmed the customer was shown and accepted (CRD-10).
+	ConfirmNameCheck string `json:"confirm_name_check"`
 }
 
 func (s *Server) handleAddBankAccount(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -409,12 +422,30 @@ func (s *Server) handleAddBankAccount(w http.ResponseWriter, r *http.Request, c 
 	if err == nil && req.Currency != "" && !cur.Valid() {
 		err = okpay.Invalid(map[string]string{"currency": "not a currency OKPay knows"})
 	}
+	switch paymethod.NameResult(req.ConfirmNameCheck) {
+	case "", paymethod.NameCloseMatch, paymethod.NameNoMatch, paymethod.NameUnavailable:
+	default:
+		if err == nil {
+			err = okpay.Invalid(map[string]string{"confirm_name_check": "close_match, no_match or unavailable"})
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	m, err := s.methods.AddBankAccount(s.methodCtx(r), paymethod.NewBankAccount{UserID: c.user.ID, IBAN: req.IBAN, Holder: req.Holder,
-		Currency: cur, StepUp: c.session.MFAAt})
+		Currency: cur, StepUp: c.session.MFAAt, ConfirmNameCheck: paymethod.NameResult(req.ConfirmNameCheck)})
+	var nce *paymethod.NameCheckError
+	if errors.As(err, &nce) {
+		// The answer to confirm, as an extension member of the problem.
+		b := append([]byte(nil), `,"name_check":{"result":`...)
+		b = appendString(b, string(nce.Result))
+		if nce.Held != "" {
+			b = append(b, `,"held_name":`...)
+			b = appendString(b, nce.Held)
+		}
+		err = &extendedError{error: err, members: append(b, '}')}
+	}
 	s.answerMethod(w, r, http.StatusCreated, m, err)
 }
 
@@ -423,6 +454,11 @@ type addEWalletRequest struct {
 	Account  string `json:"account"`
 }
 
+// handleAddEWallet adds an e-wallet by the account id the customer types,
+// checked by a code the provider shows its owner. CRD-10 wants an
+// e-wallet's ownership shown by its provider's OAuth link, so, as on the
+// web, this is only for an e-wallet without one: the others are 409
+// ewallet_oauth_required (POST /api/v1/payment_methods/ewallets/links).
 func (s *Server) handleAddEWallet(w http.ResponseWriter, r *http.Request, c *caller) {
 	var req addEWalletRequest
 	if !s.methodBody(w, r, c, &req) {
@@ -436,8 +472,94 @@ func (s *Server) handleAddEWallet(w http.ResponseWriter, r *http.Request, c *cal
 		s.writeError(w, r, err)
 		return
 	}
-	m, err := s.methods.AddEWallet(s.methodCtx(r), paymethod.NewEWallet{UserID: c.user.ID, Provider: req.Provider, Account: req.Account,
-		StepUp: c.session.MFAAt})
+	m, err := s.methods.AddEWalletWithoutOAuth(s.methodCtx(r), paymethod.NewEWallet{UserID: c.user.ID, Provider: req.Provider, Account: req.Account,
+		StepUp: c.session.MFAAt}, EWalletCallbackPath)
+	s.answerMethod(w, r, http.StatusCreated, m, err)
+}
+
+// EWalletCallbackPath is where an e-wallet's authorisation page sends the
+// customer back after an OAuth link started by the API (the link's
+// redirect_uri). An app opens the authorisation page in a browser and
+// catches this address (a universal or app link), then calls it with its
+// own session; a browser signed in with the session cookie simply lands
+// on it.
+const EWalletCallbackPath = "/api/v1/payment_methods/ewallets/callback"
+
+type ewalletLinkRequest struct {
+	Provider string `json:"provider"`
+}
+
+// handleStartEWalletLink starts an OAuth link of an e-wallet (CRD-10): the
+// state is bound to this session, single use and short-lived, and the PKCE
+// verifier stays with OKPay (paymethod.BeginEWalletLink). It needs a
+// second factor within the sudo window, as adding any method does.
+func (s *Server) handleStartEWalletLink(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req ewalletLinkRequest
+	if !s.methodBody(w, r, c, &req) {
+		return
+	}
+	err := notFrozen(c)
+	if err == nil {
+		err = required("provider", req.Provider)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	l, err := s.methods.BeginEWalletLink(s.methodCtx(r), paymethod.NewEWalletLink{UserID: c.user.ID, Provider: req.Provider,
+		Binding: strconv.FormatInt(c.session.ID, 10), StepUp: c.session.MFAAt, RedirectURI: EWalletCallbackPath})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b := append(make([]byte, 0, 512), `{"object":"ewallet_link","provider":`...)
+	b = appendString(b, l.Provider)
+	b = append(b, `,"authorization_url":`...)
+	b = appendString(b, l.AuthURL)
+	b = append(b, `,"redirect_uri":`...)
+	b = appendString(b, EWalletCallbackPath)
+	b = append(b, `,"expires_at":`...)
+	b = appendTime(b, l.ExpiresAt)
+	writeJSON(w, http.StatusCreated, append(b, '}'))
+}
+
+// maxCallbackParam bounds a callback parameter.
+const maxCallbackParam = 512
+
+// handleEWalletCallback finishes an OAuth link with what the provider
+// sent back: state and code, or error. Only the session that started the
+// link can finish it, once, before it expires; the e-wallet is added
+// verified with the account id the provider names. A second call with the
+// same state is 400 ewallet_link_invalid (the method added by the first
+// is in the list).
+func (s *Server) handleEWalletCallback(w http.ResponseWriter, r *http.Request, c *caller) {
+	q := r.URL.Query()
+	fields := map[string]string{}
+	for name, vs := range q {
+		switch name {
+		case "state", "code", "error", "error_description", "error_uri", "iss":
+			if len(vs) != 1 || len(vs[0]) > maxCallbackParam {
+				fields[name] = "give it once, at most 512 characters"
+			}
+		default:
+			fields[name] = "not a parameter of this callback"
+		}
+	}
+	err := notFrozen(c)
+	if err == nil && len(fields) > 0 {
+		err = okpay.Invalid(fields)
+	}
+	if err == nil && q.Get("state") == "" {
+		err = okpay.Invalid(map[string]string{"state": "required: the state the e-wallet sent back"})
+	}
+	if err == nil && q.Get("code") == "" && q.Get("error") == "" {
+		err = okpay.Invalid(map[string]string{"code": "required (or error): what the e-wallet sent back"})
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, err := s.methods.FinishEWalletLink(s.methodCtx(r), c.user.ID, strconv.FormatInt(c.session.ID, 10), q.Get("state"), q.Get("code"), q.Get("error"))
 	s.answerMethod(w, r, http.StatusCreated, m, err)
 }
 
@@ -596,6 +718,14 @@ func appendMethod(b []byte, m *paymethod.Method) []byte {
 		b = append(b, `,"expires_at":`...)
 		b = appendTime(b, m.VerifyExpiresAt)
 	}
+	if m.AuthFallback {
+		// CRD-04: verified by a 1-unit authorisation, voided at once.
+		b = append(b, `,"fallback":"auth_and_void"`...)
+		if !m.AuthVoidedAt.IsZero() {
+			b = append(b, `,"voided_at":`...)
+			b = appendTime(b, m.AuthVoidedAt)
+		}
+	}
 	b = append(b, '}')
 	switch {
 	case m.Card != nil:
@@ -617,12 +747,27 @@ func appendMethod(b []byte, m *paymethod.Method) []byte {
 		b = appendString(b, m.Bank.Holder)
 		b = append(b, `,"currency":`...)
 		b = appendString(b, string(m.Bank.Currency))
+		if m.Bank.NameCheck != "" {
+			b = append(b, `,"name_check":{"result":`...)
+			b = appendString(b, string(m.Bank.NameCheck))
+			if m.Bank.NameHeld != "" {
+				b = append(b, `,"held_name":`...)
+				b = appendString(b, m.Bank.NameHeld)
+			}
+			b = append(b, `,"confirmed":`...)
+			b = strconv.AppendBool(b, m.Bank.NameConfirmed)
+			b = append(b, '}')
+		}
 		b = append(b, '}')
 	case m.EWallet != nil:
 		b = append(b, `,"ewallet":{"provider":`...)
 		b = appendString(b, m.EWallet.Provider)
 		b = append(b, `,"account":`...)
 		b = appendString(b, m.EWallet.Masked)
+		if m.EWallet.LinkedBy != "" {
+			b = append(b, `,"linked_by":`...)
+			b = appendString(b, m.EWallet.LinkedBy)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `,"created_at":`...)

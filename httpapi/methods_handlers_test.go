@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -297,20 +298,14 @@ func TestPaymentMethodsAPIBankAccountAndEWallet(t *testing.T) {
 
 	f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets", token: c.token, key: nextKey(),
 		body: map[string]any{"provider": "bitcoin", "account": "li.wei@example.com"}}), 422, "validation_failed")
-	ew := f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets", token: c.token, key: nextKey(),
-		body: map[string]any{"provider": "alipay", "account": "Li.Wei@example.com"}}), 201, "")
+	// CRD-10: the sandbox links every e-wallet by OAuth, so the code path
+	// is closed and the link is the way (TestEWalletOAuthLinkAPI).
+	f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets", token: c.token, key: nextKey(),
+		body: map[string]any{"provider": "alipay", "account": "Li.Wei@example.com"}}), 409, paymethod.EOAuthRequired)
+	ew := f.linkEWallet(c.token, "alipay", "Li.Wei@example.com")
 	wallet, _ := ew.obj["ewallet"].(map[string]any)
-	if wallet["provider"] != "alipay" || wallet["account"] != "l•••@example.com" {
+	if ew.str("status") != "verified" || wallet["provider"] != "alipay" || wallet["account"] != "l•••@example.com" || wallet["linked_by"] != "oauth" {
 		t.Errorf("e-wallet %s", ew.raw)
-	}
-	var code string
-	if err := f.db.Read.QueryRow(`SELECT code FROM psp_sandbox_ewallet_codes ORDER BY id DESC LIMIT 1`).Scan(&code); err != nil {
-		t.Fatal(err)
-	}
-	f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/" + ew.str("id") + "/ewallet_code", token: c.token, key: nextKey(), body: map[string]any{}}), 422, "validation_failed")
-	v = f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/" + ew.str("id") + "/ewallet_code", token: c.token, key: nextKey(), body: map[string]any{"code": code}}), 200, "")
-	if v.str("status") != "verified" {
-		t.Fatalf("e-wallet after the code: %s", v.raw)
 	}
 	// Frozen accounts are read-only (RSK-05).
 	uid := f.user(c)
@@ -455,6 +450,131 @@ func FuzzPanField(f *testing.F) {
 		}
 		if holdsPAN(v) && !found {
 			t.Fatalf("a card number passed: %q", body)
+		}
+	})
+}
+
+// authorize plays the e-wallet's owner on the sandbox's authorisation
+// page: it allows (or denies) the link and returns the query the browser
+// is sent back to the API's callback with.
+func (f *pmFixture) authorize(auth, account string, allow bool) url.Values {
+	f.t.Helper()
+	u, err := url.Parse(auth)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	form := u.Query()
+	form.Set("account", account)
+	form.Set("action", map[bool]string{true: "allow", false: "deny"}[allow])
+	req := httptest.NewRequest("POST", u.Path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	f.sb.Handler().ServeHTTP(w, req)
+	if w.Code != http.StatusSeeOther {
+		f.t.Fatalf("authorise: %d %s", w.Code, w.Body)
+	}
+	back, err := url.Parse(w.Header().Get("Location"))
+	if err != nil || back.Path != EWalletCallbackPath {
+		f.t.Fatalf("sent back to %q", w.Header().Get("Location"))
+	}
+	return back.Query()
+}
+
+// startLink starts an e-wallet link with the API.
+func (f *pmFixture) startLink(token, provider string) *reply {
+	f.t.Helper()
+	return f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets/links", token: token, key: nextKey(),
+		body: map[string]any{"provider": provider}}), 201, "")
+}
+
+// linkEWallet links account at provider through the API, as an app does.
+func (f *pmFixture) linkEWallet(token, provider, account string) *reply {
+	f.t.Helper()
+	q := f.authorize(f.startLink(token, provider).str("authorization_url"), account, true)
+	return f.want(f.do(call{method: "GET", path: EWalletCallbackPath + "?" + q.Encode(), token: token}), 201, "")
+}
+
+// CRD-10 in the JSON API: an e-wallet is linked on its provider's
+// authorisation page, the API returning the page and finishing on the
+// callback; the link is bound to the session that started it, used once
+// and expires, with PKCE between OKPay and the provider.
+func TestEWalletOAuthLinkAPI(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newPMFixture(t, db, nil)
+		c := f.signUp("")
+		callback := func(token string, q url.Values) *reply {
+			return f.do(call{method: "GET", path: EWalletCallbackPath + "?" + q.Encode(), token: token})
+		}
+
+		l := f.startLink(c.token, " Alipay ")
+		auth, err := url.Parse(l.str("authorization_url"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		aq := auth.Query()
+		if l.str("object") != "ewallet_link" || l.str("provider") != "alipay" || l.str("redirect_uri") != EWalletCallbackPath ||
+			auth.Path != "/sandbox/oauth/alipay/authorize" || aq.Get("redirect_uri") != EWalletCallbackPath ||
+			aq.Get("code_challenge_method") != "S256" || len(aq.Get("code_challenge")) != 43 || len(aq.Get("state")) < 32 {
+			t.Fatalf("link: %s", l.raw)
+		}
+		exp, err := time.Parse(time.RFC3339Nano, l.str("expires_at"))
+		if err != nil || !exp.Equal(f.clock.Now().Add(10*time.Minute)) {
+			t.Fatalf("expires_at %q (now %v)", l.str("expires_at"), f.clock.Now())
+		}
+		if strings.Contains(string(l.raw), "verifier") {
+			t.Fatalf("the answer names the PKCE verifier: %s", l.raw)
+		}
+		q := f.authorize(l.str("authorization_url"), "Li.Wei@Example.com", true)
+
+		// Another session of the same customer cannot finish it, and
+		// trying does not use it up.
+		other := f.login(c, "")
+		f.want(callback(other, q), 400, paymethod.ELinkInvalid)
+		f.want(f.do(call{method: "GET", path: EWalletCallbackPath + "?" + q.Encode()}), 401, "unauthorized")
+		// Malformed callbacks are refused before the link is looked at.
+		f.want(callback(c.token, url.Values{"code": {q.Get("code")}}), 422, "validation_failed")
+		f.want(callback(c.token, url.Values{"state": {q.Get("state")}}), 422, "validation_failed")
+		f.want(callback(c.token, url.Values{"state": {q.Get("state")}, "code": {q.Get("code")}, "account": {"mallory@example.com"}}), 422, "validation_failed")
+		f.want(callback(c.token, url.Values{"state": {q.Get("state"), "x"}, "code": {q.Get("code")}}), 422, "validation_failed")
+
+		m := f.want(callback(c.token, q), 201, "")
+		wallet, _ := m.obj["ewallet"].(map[string]any)
+		if m.str("status") != "verified" || m.str("kind") != "ewallet" || wallet["account"] != "l•••@example.com" || wallet["linked_by"] != "oauth" || m.str("hold_until") == "" {
+			t.Fatalf("linked: %s", m.raw)
+		}
+		// Single use.
+		f.want(callback(c.token, q), 400, paymethod.ELinkInvalid)
+		// The same account again is a duplicate.
+		q = f.authorize(f.startLink(c.token, "alipay").str("authorization_url"), "li.wei@example.com", true)
+		f.want(callback(c.token, q), 409, paymethod.EDuplicateMethod)
+		// Denied at the provider.
+		q = f.authorize(f.startLink(c.token, "wechat").str("authorization_url"), "", false)
+		if q.Get("error") != "access_denied" {
+			t.Fatalf("denied: %v", q)
+		}
+		f.want(callback(c.token, q), 422, paymethod.ELinkDenied)
+		// A forged code, then an unknown state.
+		q = f.authorize(f.startLink(c.token, "wechat").str("authorization_url"), "wxid_li_wei", true)
+		q.Set("code", "forged-code")
+		f.want(callback(c.token, q), 400, paymethod.ELinkInvalid)
+		q.Set("state", "unknown-state-0123456789")
+		f.want(callback(c.token, q), 400, paymethod.ELinkInvalid)
+
+		// Starting needs a provider offered and a recent second factor.
+		f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets/links", token: c.token, key: nextKey(), body: map[string]any{"provider": "bitcoin"}}), 422, "validation_failed")
+		f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets/links", token: c.token, key: nextKey(), body: map[string]any{}}), 422, "validation_failed")
+		f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets/links", token: c.token, body: map[string]any{"provider": "paypal"}}), 400, "idempotency_key_required")
+		q = f.authorize(f.startLink(c.token, "paypal").str("authorization_url"), "li.wei@example.com", true)
+		f.clock.Advance(10*time.Minute + time.Second)
+		f.want(f.do(call{method: "POST", path: "/api/v1/payment_methods/ewallets/links", token: c.token, key: nextKey(), body: map[string]any{"provider": "paypal"}}), 403, "step_up_required")
+		// Too late: expired, and used up by the attempt.
+		f.want(callback(c.token, q), 422, paymethod.ELinkExpired)
+		f.want(callback(c.token, q), 400, paymethod.ELinkInvalid)
+
+		list := f.want(f.do(call{method: "GET", path: "/api/v1/payment_methods", token: c.token}), 200, "")
+		if data, _ := list.obj["data"].([]any); len(data) != 1 {
+			t.Fatalf("methods: %s", list.raw)
 		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/wallet"
 )
 
 // API error codes that only the HTTP layer produces.
@@ -104,7 +105,7 @@ func ErrorCodes() []string {
 // retryable reports whether a failure may pass on retry, in which case its
 // response is not stored under the idempotency key.
 func retryable(code string) bool {
-	return code == okpay.EUnavailable || code == okpay.EInternal || code == ERateLimited
+	return code == okpay.EUnavailable || code == okpay.EInternal || code == ERateLimited || code == wallet.EWithdrawalsUnavailable
 }
 
 // problem renders err as an RFC 9457 problem document in lang.

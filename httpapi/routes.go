@@ -103,7 +103,7 @@ var identityRoutes = []Route{
 
 // Routes is the API's whole surface, for the route-table and OpenAPI
 // tests: every route, with who may call it.
-var Routes = slices.Concat(ledgerRoutes, identityRoutes, methodRoutes, webhookRoutes, walletRoutes, withdrawalRoutes, exchangeRoutes, fxRateRoutes, deskRoutes)
+var Routes = slices.Concat(ledgerRoutes, identityRoutes, methodRoutes, webhookRoutes, walletRoutes, withdrawalRoutes, exchangeRoutes, fxRateRoutes, deskRoutes, assistantRoutes, callbackRoutes, telephonyRoutes)
 
 // routes lists the routes this server serves: the identity routes only
 // when it has an identity service, the payment methods' and the
@@ -130,10 +130,14 @@ func (s *Server) routes() []Route {
 	}
 	if s.identity != nil && s.desk != nil {
 		rs = slices.Concat(rs, deskRoutes) // the support chat (desk_handlers.go)
+		if s.assistant != nil {
+			rs = slices.Concat(rs, assistantRoutes) // self-service (assistant_handlers.go)
+		}
 	}
 	if s.webhook != nil {
 		rs = slices.Concat(rs, webhookRoutes)
 	}
+	rs = slices.Concat(rs, s.phoneRoutes()) // callbacks and the telephony webhook (phone_handlers.go)
 	return rs
 }
 
@@ -213,7 +217,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 	// The support chat and its WebSocket (desk_handlers.go).
 	if s.identity != nil && s.desk != nil {
 		s.registerDesk(mux)
+		if s.assistant != nil {
+			s.registerAssistant(mux) // self-service (assistant_handlers.go)
+		}
 	}
+
+	// The phone channel (phone_handlers.go).
+	s.registerPhone(mux)
 
 	// Anything else under /api/ is a JSON 404, never an HTML page.
 	mux.HandleFunc("/api/", s.handleNotFound)

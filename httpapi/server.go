@@ -8,9 +8,11 @@ import (
 	"net/http"
 
 	"github.com/okpay/okpay/apikey"
+	"github.com/okpay/okpay/assistant"
 	"github.com/okpay/okpay/clientip"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/fx"
+	"github.com/okpay/okpay/help"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ledger"
@@ -58,6 +60,13 @@ type Config struct {
 	// (/api/v1/conversations, its WebSocket; desk_handlers.go); it needs
 	// Identity too. Nil leaves it out. Call Close on shutdown.
 	Desk *desk.Service
+	// Assistant serves the chat's self-service routes (help suggestions,
+	// "This solved it", the assistant; assistant_handlers.go); it needs
+	// Identity and Desk too. Nil leaves them out.
+	Assistant *assistant.Service
+	// Phone serves the customers' callback requests and the telephony
+	// webhook (phone_handlers.go). Nil leaves them out.
+	Phone *PhoneAPI
 }
 
 // Server serves the JSON API.
@@ -83,6 +92,13 @@ type Server struct {
 	fxRates  *fx.Service
 	// desk is nil when the chat routes are off (desk_handlers.go).
 	desk *deskState
+	// assistant is nil when the self-service routes are off
+	// (assistant_handlers.go).
+	assistant *assistant.Service
+	// phone is nil when the phone routes are off (phone_handlers.go).
+	phone *PhoneAPI
+	// deflectKeys keys who said an article solved their question.
+	deflectKeys *help.VoterKeys
 }
 
 // New returns the API server.
@@ -107,7 +123,23 @@ func New(cfg Config) *Server {
 		exchange:    cfg.Exchange,
 		fxRates:     cfg.FXRates,
 		desk:        newDeskState(cfg),
+		assistant:   cfg.Assistant,
+		phone:       cfg.Phone,
+		deflectKeys: deflectKeys(cfg.Identity),
 	}
+}
+
+// deflectKeys keys the deflection counts' visitors under the identity
+// service's keyring (nil without it).
+func deflectKeys(id *identity.Service) *help.VoterKeys {
+	if id == nil {
+		return nil
+	}
+	k, err := help.NewVoterKeys(id.Keys)
+	if err != nil {
+		return nil
+	}
+	return k
 }
 
 // Observe wraps a handler with request ids, panic recovery, access logs

@@ -117,6 +117,15 @@ func (s *Server) withdrawalError(err error) error {
 	return s.walletError(err)
 }
 
+// setRetryAfter answers a withdrawal refused while the provider's payout
+// rail is down (wallet.UnavailableError, 503) with its Retry-After.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var ue *wallet.UnavailableError
+	if errors.As(err, &ue) {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(ue.RetryAfter), 10))
+	}
+}
+
 // bodyNotFound says what a quote's or a withdrawal's not_found is about:
 // the customer has no wallet in the amount's currency, or the payout
 // method is not one of theirs. Both are wrong fields of the body
@@ -146,6 +155,7 @@ func (s *Server) handleQuoteWithdrawal(w http.ResponseWriter, r *http.Request, c
 	}
 	q, err := s.withdrawals.Quote(r.Context(), c.user.ID, method, amount)
 	if err != nil {
+		setRetryAfter(w, err)
 		s.writeError(w, r, s.withdrawalError(s.bodyNotFound(r, c, amount, err)))
 		return
 	}
@@ -187,6 +197,7 @@ func (s *Server) handleCreateWithdrawal(w http.ResponseWriter, r *http.Request, 
 	}
 	res, err := s.withdrawals.Create(r.Context(), wallet.WithdrawalInput{UserID: c.user.ID, MethodID: method, Amount: amount, Key: k.key, Meta: s.meta(r)})
 	if err != nil {
+		setRetryAfter(w, err)
 		s.writeError(w, r, s.withdrawalError(s.bodyNotFound(r, c, amount, err)))
 		return
 	}
@@ -231,6 +242,7 @@ func (s *Server) handleConfirmWithdrawal(w http.ResponseWriter, r *http.Request,
 	}
 	wd, err := s.withdrawals.Confirm(r.Context(), wallet.ConfirmInput{UserID: c.user.ID, TxnID: id, Code: req.Code, Meta: s.meta(r)})
 	if err != nil {
+		setRetryAfter(w, err)
 		s.writeError(w, r, s.withdrawalError(err))
 		return
 	}

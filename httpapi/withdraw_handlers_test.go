@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,6 +268,59 @@ func TestWithdrawalsOverTheAPI(t *testing.T) {
 		f.want(f.do(call{method: "POST", path: "/api/v1/withdrawals/" + r.str("id") + "/cancel", token: bob.token, key: walletKey()}), 404, "not_found")
 		if w, _ := f.w.FindWallet(context.Background(), f.uid(alice), "CNY"); w.Available != money.New(597_00, "CNY") {
 			t.Fatalf("after the rejection and the cancellation: %v", w.Available)
+		}
+	})
+}
+
+// TestWithdrawalsUnavailableOverTheAPI: while the provider reports the
+// card payout rail down, the quote, the start and the confirmation are
+// 503 withdrawals_unavailable with Retry-After and nothing is held; the
+// refusal is not stored under the Idempotency-Key, so the same key works
+// once the rail is back.
+func TestWithdrawalsUnavailableOverTheAPI(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newWithdrawFixture(t, db)
+		ctx := context.Background()
+		alice := f.signUp("127.0.0.1")
+		f.fund(alice, money.New(900_00, "CNY"))
+		card := f.card(alice, "4242424242424242")
+		f.clock.Advance(25 * time.Hour)
+		alice.token = f.login(alice, "127.0.0.1")
+		body := map[string]any{"payment_method": card, "amount": m("300.00", "CNY")}
+		down := func(on bool) {
+			t.Helper()
+			if err := f.sb.SetRailDown(ctx, psp.DestCard, "CNY", on); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want503 := func(r *reply) {
+			t.Helper()
+			if r.header.Get("Retry-After") != "300" || !strings.Contains(r.str("detail"), "paused payouts to cards in CNY") {
+				t.Fatalf("503 without Retry-After or reason: %v %s", r.header, r.raw)
+			}
+		}
+		down(true)
+		want503(f.want(f.do(call{method: "POST", path: "/api/v1/withdrawals/quote", token: alice.token, body: body}), 503, wallet.EWithdrawalsUnavailable))
+		key := walletKey()
+		want503(f.want(f.do(call{method: "POST", path: "/api/v1/withdrawals", token: alice.token, key: key, body: body}), 503, wallet.EWithdrawalsUnavailable))
+		down(false)
+		r := f.want(f.do(call{method: "POST", path: "/api/v1/withdrawals", token: alice.token, key: key, body: body}), 201, "")
+		if r.header.Get("Idempotent-Replayed") == "true" {
+			t.Fatal("the 503 was stored under the key")
+		}
+		down(true)
+		code := f.code(alice.phone, "code_txn")
+		want503(f.want(f.do(call{method: "POST", path: "/api/v1/withdrawals/" + r.str("id") + "/confirm", token: alice.token, key: walletKey(),
+			body: map[string]any{"code": code}}), 503, wallet.EWithdrawalsUnavailable))
+		if w, _ := f.w.FindWallet(ctx, f.uid(alice), "CNY"); w.Available != money.New(900_00, "CNY") {
+			t.Fatalf("held while the rail is down: %v", w.Available)
+		}
+		down(false)
+		r = f.want(f.do(call{method: "POST", path: "/api/v1/withdrawals/" + r.str("id") + "/confirm", token: alice.token, key: walletKey(),
+			body: map[string]any{"code": code}}), 200, "")
+		if r.str("status") != "pending_review" {
+			t.Fatalf("confirmed: %s", r.raw)
 		}
 	})
 }

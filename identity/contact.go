@@ -103,7 +103,7 @@ func (s *Service) ConfirmContactChange(ctx context.Context, ss *Session, kind, c
 			if okpay.ErrorCode(err) == okpay.EInternal {
 				return err
 			}
-			return commitThen(err)
+			return sqldb.CommitThen(err)
 		}
 		now := micros(s.now())
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET `+col+` = $1, `+col+`_verified_at = $2, updated_at = $2 WHERE id = $3`, dest, now, u.ID); err != nil {

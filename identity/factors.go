@@ -11,6 +11,7 @@ import (
 	"github.com/okpay/okpay/identity/otp"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/identity/risk"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // TOTPSetup is what an authenticator app needs to be enrolled.
@@ -317,7 +318,7 @@ func (s *Service) ChangePassword(ctx context.Context, ss *Session, current, next
 			if err := s.countFailure(ctx, tx, u, m); err != nil {
 				return err
 			}
-			return commitThen(okpay.Invalid(map[string]string{"current_password": "That is not your current password."}))
+			return sqldb.CommitThen(okpay.Invalid(map[string]string{"current_password": "That is not your current password."}))
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, compromised = 0, updated_at = $2 WHERE id = $3`, hash, micros(s.now()), u.ID); err != nil {
 			return okpay.Internal(err, "set password")

@@ -27,6 +27,22 @@ func (s *Service) Freeze(ctx context.Context, userID int64, reason, actor string
 	})
 }
 
+// FreezeTx is Freeze inside the caller's transaction tx, so that the
+// caller's own record of the action (the support desk's audit row) commits
+// or rolls back with the freeze; the caller wakes the outbox after the
+// commit. It reports whether it froze the account (false: frozen already,
+// nothing changed).
+func (s *Service) FreezeTx(ctx context.Context, tx *sql.Tx, userID int64, reason, actor string, m Meta) (bool, error) {
+	u, err := s.loadUser(ctx, tx, userID, true)
+	if err != nil {
+		return false, err
+	}
+	if u.Frozen {
+		return false, nil
+	}
+	return true, s.freeze(ctx, tx, u, reason, actor, m)
+}
+
 func (s *Service) freeze(ctx context.Context, tx *sql.Tx, u *userRow, reason, actor string, m Meta) error {
 	return s.freezeKeeping(ctx, tx, u, reason, actor, 0, m)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/okpay/okpay/identity/otp"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/identity/risk"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // LoginResult is the outcome of a password check or of a second-factor
@@ -91,13 +92,13 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, m Meta) (*Lo
 		now := s.now()
 		if now.Before(fromMicros(u.lockedUntil)) {
 			// During a block even the right password fails, alike (LOG-04).
-			return commitThen(s.auditFail(ctx, tx, u, "blocked", m))
+			return sqldb.CommitThen(s.auditFail(ctx, tx, u, "blocked", m))
 		}
 		if !ok {
 			if err := s.countFailure(ctx, tx, u, m); err != nil {
 				return err
 			}
-			return commitThen(s.auditFail(ctx, tx, u, "password", m))
+			return sqldb.CommitThen(s.auditFail(ctx, tx, u, "password", m))
 		}
 		if newHash != "" {
 			// Stronger parameters since this hash was made (PWD-10).
@@ -189,7 +190,7 @@ func (s *Service) VerifyFactor(ctx context.Context, token, method, code string, 
 			return err
 		}
 		if s.now().Before(fromMicros(u.lockedUntil)) {
-			return commitThen(errBadCode())
+			return sqldb.CommitThen(errBadCode())
 		}
 		owner := "sess:" + strconv.FormatInt(ss.ID, 10)
 		purpose := purposeLogin
@@ -214,7 +215,7 @@ func (s *Service) VerifyFactor(ctx context.Context, token, method, code string, 
 			if err := s.factorFailed(ctx, tx, u, ss, method, m); err != nil {
 				return err
 			}
-			return commitThen(ferr)
+			return sqldb.CommitThen(ferr)
 		}
 		res, err = s.factorPassed(ctx, tx, u, ss, method, m)
 		return err

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -108,7 +109,12 @@ func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind str
 			msg.Subject = ""
 			msg.Body = s.Catalog.T(u.Lang, "notify."+kind+".sms", data)
 		case "inapp":
+			// Stored as shown, so no freeze token (only its hash is ever
+			// stored): the signed-in reader is sent to the freeze page.
 			msg.To = ""
+			d := maps.Clone(data)
+			d["Link"] = s.baseURL() + "/account/freeze"
+			msg.Body = s.Catalog.T(u.Lang, "notify."+kind+".body", d)
 		}
 		msgs = append(msgs, msg)
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -411,6 +412,7 @@ type Notice struct {
 	linkHash  []byte
 	createdAt time.Time
 	msgs      []notify.Sealed
+	inapp     []notify.Direct // written beside the outbox, not sent
 }
 
 // PrepareNotice renders n for p and seals its messages without touching
@@ -431,7 +433,7 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 		data["IP"] = orUnknown(n.Meta.IP)
 	}
 	out := &Notice{userID: p.UserID, createdAt: now}
-	var msgs []notify.Message
+	var msgs, inapp []notify.Message
 	if n.FreezeLink {
 		token := s.signedToken()
 		out.linkHash = hashToken(token)
@@ -455,6 +457,19 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 			msgs = append(msgs, m)
 			continue
 		case notify.ChannelInApp:
+			// Shown to the signed-in customer, and stored as it is shown:
+			// so no freeze token (no token is stored, only its hash in
+			// freeze_links) but the account's own freeze page.
+			m.Subject = s.Catalog.T(p.lang, "notify."+n.Kind+".subject", data)
+			if n.FreezeLink {
+				d := maps.Clone(data)
+				d["Link"] = s.baseURL() + "/account/freeze"
+				m.Body = s.Catalog.T(p.lang, "notify."+n.Kind+".body", d)
+			} else {
+				m.Body = s.Catalog.T(p.lang, "notify."+n.Kind+".body", data)
+			}
+			inapp = append(inapp, m)
+			continue
 		default:
 			return nil, okpay.Errorf(okpay.EInvalid, "unknown notification channel %q", ch)
 		}
@@ -470,17 +485,21 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 		return nil, okpay.Internal(err, "seal notification")
 	}
 	out.msgs = sealed
+	if out.inapp, err = s.Outbox.PrepareInApp(inapp...); err != nil {
+		return nil, okpay.Internal(err, "prepare in-app notification")
+	}
 	return out, nil
 }
 
 // freezeURL is the link that carries a freeze token (host from
 // configuration only, REC-03).
 func (s *Service) freezeURL(token string) string {
-	base := s.cfg.BaseURL
-	for len(base) > 0 && base[len(base)-1] == '/' {
-		base = base[:len(base)-1]
-	}
-	return base + "/freeze/" + token
+	return s.baseURL() + "/freeze/" + token
+}
+
+// baseURL is the configured base URL without a trailing slash.
+func (s *Service) baseURL() string {
+	return strings.TrimRight(s.cfg.BaseURL, "/")
 }
 
 // WriteNotices stores the notices' freeze links and queues their messages
@@ -488,6 +507,7 @@ func (s *Service) freezeURL(token string) string {
 // skipped. Call WakeNotices after the commit.
 func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) error {
 	var msgs []notify.Sealed
+	var inapp []notify.Direct
 	for _, n := range ns {
 		if n == nil {
 			continue
@@ -505,6 +525,10 @@ func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) err
 			}
 		}
 		msgs = append(msgs, n.msgs...)
+		inapp = append(inapp, n.inapp...)
+	}
+	if err := m.s.Outbox.WriteInApp(ctx, tx, inapp...); err != nil {
+		return okpay.Internal(err, "store in-app notification")
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -534,6 +558,7 @@ func (m *Money) StageNotices(ins notify.Inserter, ns ...*Notice) {
 			ins.Insert(linkInto, "", m.linkArgs(n)...)
 		}
 		m.s.Outbox.Stage(ins, n.msgs...)
+		m.s.Outbox.StageInApp(ins, n.inapp...)
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/risk"
 	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // PasskeyPrefix is the id prefix of passkeys in the API and the pages.
@@ -333,12 +334,12 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, token, flowID string, 
 			if err := s.passkeyCloned(ctx, tx, u, cred, m); err != nil {
 				return err
 			}
-			return commitThen(errPasskeyCloned())
+			return sqldb.CommitThen(errPasskeyCloned())
 		default:
 			if err := s.factorFailed(ctx, tx, u, cur, MethodPasskey, m); err != nil {
 				return err
 			}
-			return commitThen(errPasskey())
+			return sqldb.CommitThen(errPasskey())
 		}
 	})
 	return res, err
@@ -431,14 +432,14 @@ func (s *Service) FinishPasswordless(ctx context.Context, flowID string, respons
 				Reason: "passkey_cloned", Details: map[string]string{"method": MethodPasskey}}, m); err != nil {
 				return err
 			}
-			return commitThen(errPasskeyCloned())
+			return sqldb.CommitThen(errPasskeyCloned())
 		}
 		if s.now().Before(fromMicros(u.lockedUntil)) {
 			if err := s.audit(ctx, tx, audit.Event{Name: audit.AuthnLoginFail, Actor: userRef(u.ID), Subject: userRef(u.ID), Outcome: "failure",
 				Reason: "blocked", Details: map[string]string{"method": MethodPasskey}}, m); err != nil {
 				return err
 			}
-			return commitThen(errPasskey())
+			return sqldb.CommitThen(errPasskey())
 		}
 		_, ss, err := s.createSession(ctx, tx, u.ID, AAL1, time.Time{}, "", m)
 		if err != nil {

@@ -195,7 +195,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta) (*LoginResu
 			if err := s.refreshReused(ctx, tx, &r, m); err != nil {
 				return err
 			}
-			return commitThen(errNoSession())
+			return sqldb.CommitThen(errNoSession())
 		case r.revoked != 0:
 			return errNoSession()
 		case r.deviceID != "" && m.DeviceID != r.deviceID:

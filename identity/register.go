@@ -249,7 +249,7 @@ func (s *Service) VerifySignup(ctx context.Context, token, emailCode, phoneCode 
 		}
 		flow = &Flow{Token: token}
 		if userID == 0 {
-			return commitThen(errBadCode())
+			return sqldb.CommitThen(errBadCode())
 		}
 		u, err := s.loadUser(ctx, tx, userID, true)
 		if err != nil {
@@ -286,10 +286,10 @@ func (s *Service) VerifySignup(ctx context.Context, token, emailCode, phoneCode 
 		}
 		flow.EmailVerified, flow.PhoneVerified = !u.EmailVerifiedAt.IsZero(), !u.PhoneVerifiedAt.IsZero()
 		if bad != nil {
-			return commitThen(bad)
+			return sqldb.CommitThen(bad)
 		}
 		if !flow.EmailVerified || !flow.PhoneVerified {
-			return commitThen(errBadCode())
+			return sqldb.CommitThen(errBadCode())
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_flows SET done_at = $1 WHERE id = $2`, micros(now), flowID); err != nil {
 			return okpay.Internal(err, "finish flow")

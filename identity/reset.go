@@ -10,6 +10,7 @@ import (
 	"github.com/okpay/okpay/audit"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/identity/risk"
+	"github.com/okpay/okpay/sqldb"
 )
 
 const (
@@ -127,10 +128,10 @@ func (s *Service) ResetVerifyCode(ctx context.Context, token, code string, m Met
 			return err
 		}
 		if userID == 0 {
-			return commitThen(errBadCode())
+			return sqldb.CommitThen(errBadCode())
 		}
 		if _, err := s.checkCode(ctx, tx, "flow:"+strconv.FormatInt(flowID, 10), purposeReset, code, resetDigits); err != nil {
-			return commitThen(err)
+			return sqldb.CommitThen(err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_flows SET code_ok_at = $1 WHERE id = $2`, micros(s.now()), flowID); err != nil {
 			return okpay.Internal(err, "update flow")
@@ -205,7 +206,7 @@ func (s *Service) ResetVerifyFactor(ctx context.Context, token, method, code str
 			if okpay.ErrorCode(ferr) == okpay.EInternal {
 				return ferr
 			}
-			return commitThen(ferr)
+			return sqldb.CommitThen(ferr)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_flows SET factor_ok_at = $1 WHERE id = $2`, micros(s.now()), flowID); err != nil {
 			return okpay.Internal(err, "update flow")

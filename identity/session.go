@@ -199,6 +199,22 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Us
 	return ss, &u.User, nil
 }
 
+// Peek returns the live session of token, as Authenticate does, without
+// recording activity: for checks the customer did not make (an open chat
+// socket's ping), which must not keep an idle session alive (SES-03) nor
+// write anything. A timed-out session is marked ended, as Authenticate
+// marks it.
+func (s *Service) Peek(ctx context.Context, token string) (*Session, error) {
+	ss, err := s.lookupSession(ctx, s.DB.Read, token)
+	if err != nil {
+		if okpay.ErrorCode(err) == ESessionExpired {
+			s.expire(ctx, token)
+		}
+		return nil, err
+	}
+	return ss, nil
+}
+
 // RequireAAL2 returns EMFARequired for a session still waiting for its
 // second factor (MFA-01).
 func RequireAAL2(ss *Session) error {
@@ -343,16 +359,24 @@ func (s *Service) revokeSessions(ctx context.Context, tx *sql.Tx, userID, keep i
 func (s *Service) TerminateAllSessions(ctx context.Context, userID int64, actor, caseID, reason string, m Meta) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.loadUser(ctx, tx, userID, true); err != nil {
-			return err
-		}
 		var err error
-		if n, err = s.revokeSessions(ctx, tx, userID, 0, "terminated by "+actor, m); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: actor, Subject: userRef(userID), Outcome: "success", CaseID: caseID, Reason: reason}, m)
+		n, err = s.TerminateAllSessionsTx(ctx, tx, userID, actor, caseID, reason, m)
+		return err
 	})
 	return n, err
+}
+
+// TerminateAllSessionsTx is TerminateAllSessions inside the caller's
+// transaction tx (the support desk writes its audit row in the same one).
+func (s *Service) TerminateAllSessionsTx(ctx context.Context, tx *sql.Tx, userID int64, actor, caseID, reason string, m Meta) (int, error) {
+	if _, err := s.loadUser(ctx, tx, userID, true); err != nil {
+		return 0, err
+	}
+	n, err := s.revokeSessions(ctx, tx, userID, 0, "terminated by "+actor, m)
+	if err != nil {
+		return 0, err
+	}
+	return n, s.audit(ctx, tx, audit.Event{Name: audit.AuthnTokenRevoked, Actor: actor, Subject: userRef(userID), Outcome: "success", CaseID: caseID, Reason: reason}, m)
 }
 
 func clip(s string, n int) string {

@@ -82,6 +82,38 @@ func TestSES03_IdleAndAbsoluteTimeouts(t *testing.T) {
 	})
 }
 
+// TestSES03_PeekKeepsNoSessionAlive: Peek (a chat socket's ping) sees a
+// live session but records no activity: checked every 10 minutes, the
+// session still ends 15 minutes after the customer's last request, and
+// Peek then says so; a revoked session fails Peek at once.
+func TestSES03_PeekKeepsNoSessionAlive(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		tok := h.login(a)
+		for i := 0; i < 2; i++ {
+			h.clock.Advance(7 * time.Minute)
+			if ss, err := h.svc.Peek(h.ctx, tok); err != nil || ss.UserID != a.id {
+				t.Fatalf("peek at %d min: %+v, %v", 7*(i+1), ss, err)
+			}
+		}
+		h.clock.Advance(time.Minute + time.Second) // 15 min + 1 s after the sign-in
+		if _, err := h.svc.Peek(h.ctx, tok); okpay.ErrorCode(err) != identity.ESessionExpired {
+			t.Fatalf("peek after the idle timeout: %v", err)
+		}
+		if _, _, err := h.svc.Authenticate(h.ctx, tok); err == nil {
+			t.Fatal("the peeks kept the session alive")
+		}
+		tok = h.login(a)
+		if err := h.svc.Logout(h.ctx, tok, h.meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.Peek(h.ctx, tok); okpay.ErrorCode(err) != okpay.EUnauthorized {
+			t.Fatalf("peek after sign-out: %v", err)
+		}
+	})
+}
+
 func TestSES05_ListAndRevokeSessions(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		h := newHarness(t, db)
@@ -250,6 +282,22 @@ func TestNOT05_FreezeLink(t *testing.T) {
 		link := freezeLink.FindStringSubmatch(notes[0].Body)
 		if link == nil {
 			t.Fatalf("no freeze link in %q", notes[0].Body)
+		}
+		// The in-app copy is stored as shown: it holds no token, and sends
+		// the signed-in reader to the freeze page.
+		inapp, err := h.outbox.ListInApp(h.ctx, a.id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := false
+		for _, n := range inapp {
+			if strings.Contains(n.Body, "/freeze/") || strings.Contains(n.Body, link[1]) {
+				t.Fatalf("in-app %s holds a freeze token: %q", n.Kind, n.Body)
+			}
+			seen = seen || n.Kind == identity.NoteNewDevice && strings.Contains(n.Body, "https://okpay.test/account/freeze")
+		}
+		if !seen {
+			t.Fatalf("no in-app new-device notice linking the freeze page: %+v", inapp)
 		}
 		if err := h.svc.FreezeByLink(h.ctx, link[1], identity.Meta{IP: "192.0.2.1"}); err != nil {
 			t.Fatal(err)

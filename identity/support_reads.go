@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -103,16 +104,23 @@ func (s *Service) ResetFactorsTx(ctx context.Context, tx *sql.Tx, userID int64, 
 // with the agent, the case and the reason.
 func (s *Service) SendResetLink(ctx context.Context, userID int64, actor, caseID, reason string, m Meta) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		u, err := s.loadUser(ctx, tx, userID, true)
-		if err != nil {
-			return err
-		}
-		if err := s.audit(ctx, tx, audit.Event{Name: "authn_password_reset_requested", Actor: actor, Subject: userRef(u.ID), Outcome: "success",
-			CaseID: caseID, Reason: reason}, m); err != nil {
-			return err
-		}
-		return s.notifySecurity(ctx, tx, u, NoteSupportReset, m, map[string]any{"ResetLink": s.cfg.BaseURL + "/password/forgot"})
+		return s.SendResetLinkTx(ctx, tx, userID, actor, caseID, reason, m)
 	})
+}
+
+// SendResetLinkTx is SendResetLink inside the caller's transaction tx
+// (the support desk writes its audit row in the same one); the caller
+// wakes the outbox after the commit.
+func (s *Service) SendResetLinkTx(ctx context.Context, tx *sql.Tx, userID int64, actor, caseID, reason string, m Meta) error {
+	u, err := s.loadUser(ctx, tx, userID, true)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(ctx, tx, audit.Event{Name: "authn_password_reset_requested", Actor: actor, Subject: userRef(u.ID), Outcome: "success",
+		CaseID: caseID, Reason: reason}, m); err != nil {
+		return err
+	}
+	return s.notifySecurity(ctx, tx, u, NoteSupportReset, m, map[string]any{"ResetLink": s.cfg.BaseURL + "/password/forgot"})
 }
 
 // NoteSupportReset is the notification of SendResetLink.
@@ -123,4 +131,45 @@ func boolText(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// Notifications of REC-08's assisted recovery.
+const (
+	// NoteRecoveryRequested: support started an assisted recovery; it
+	// waits out its delay and the message carries the one-click cancel
+	// link ({{.CancelLink}}) and the earliest approval ({{.Until}}).
+	NoteRecoveryRequested = "recovery_requested"
+	// NoteRecoveryCancelled: the owner cancelled it with the link.
+	NoteRecoveryCancelled = "recovery_cancelled"
+)
+
+// RecoveryCancelPath is the path of an assisted recovery's cancel link;
+// the token follows it.
+const RecoveryCancelPath = "/recovery/cancel/"
+
+// NotifyRecoveryRequestedTx tells the owner of userID, in tx, on every
+// channel the account has (the verified email address, the phone by SMS
+// and the app; REC-08: "every known channel is notified"), that support
+// started an assisted recovery that may be approved at until at the
+// earliest, with the link that cancels it in one click (the token is the
+// caller's, stored hashed by the caller). The caller wakes the outbox.
+func (s *Service) NotifyRecoveryRequestedTx(ctx context.Context, tx *sql.Tx, userID int64, cancelToken string, until time.Time, m Meta) error {
+	u, err := s.loadUser(ctx, tx, userID, true)
+	if err != nil {
+		return err
+	}
+	return s.notifySecurity(ctx, tx, u, NoteRecoveryRequested, m, map[string]any{
+		"CancelLink": strings.TrimRight(s.cfg.BaseURL, "/") + RecoveryCancelPath + cancelToken,
+		"Until":      until.UTC().Format("2006-01-02 15:04 UTC"),
+	})
+}
+
+// NotifyRecoveryCancelledTx tells the owner of userID on every channel
+// that the assisted recovery was cancelled.
+func (s *Service) NotifyRecoveryCancelledTx(ctx context.Context, tx *sql.Tx, userID int64, m Meta) error {
+	u, err := s.loadUser(ctx, tx, userID, true)
+	if err != nil {
+		return err
+	}
+	return s.notifySecurity(ctx, tx, u, NoteRecoveryCancelled, m, nil)
 }

@@ -120,7 +120,7 @@ func Append(b []byte, prefix string, id int64) []byte {
 }
 
 // Parse reads an id formatted by Format with the given prefix. It reports
-// false when s is not such an id.
+// false when s is not such an id, or is the id zero, which no row has.
 func Parse(prefix, s string) (int64, bool) {
 	if len(s) != len(prefix)+14 || s[:len(prefix)] != prefix || s[len(prefix)] != '_' {
 		return 0, false
@@ -136,6 +136,9 @@ func Parse(prefix, s string) (int64, bool) {
 			return 0, false
 		}
 		u = u<<5 | uint64(v)
+	}
+	if u == 0 { // no id is zero: it is the "none" of every table
+		return 0, false
 	}
 	return int64(u), true
 }

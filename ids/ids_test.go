@@ -7,7 +7,7 @@ import (
 )
 
 func TestFormatParseRoundTrip(t *testing.T) {
-	for _, id := range []int64{0, 1, 31, 32, 1 << 40, 1<<63 - 1} {
+	for _, id := range []int64{1, 31, 32, 1 << 40, 1<<63 - 1} {
 		s := Format("acc", id)
 		if len(s) != 17 {
 			t.Fatalf("Format(%d) = %q: want 17 chars", id, s)
@@ -21,7 +21,7 @@ func TestFormatParseRoundTrip(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	good := Format("acc", 12345)
-	for _, s := range []string{"", "acc", "acc_", "ent" + good[3:], "acc-" + good[4:], good + "0", good[:16], "acc_8zzzzzzzzzzzz", "acc_0000000000u00", "acc_00000000000!0"} {
+	for _, s := range []string{"", "acc", "acc_", "ent" + good[3:], "acc-" + good[4:], good + "0", good[:16], "acc_8zzzzzzzzzzzz", "acc_0000000000u00", "acc_00000000000!0", "acc_0000000000000"} {
 		if _, ok := Parse("acc", s); ok {
 			t.Errorf("Parse(%q) accepted", s)
 		}
@@ -36,8 +36,8 @@ func FuzzParse(f *testing.F) {
 		if !ok {
 			return
 		}
-		if id < 0 {
-			t.Fatalf("negative id %d from %q", id, s)
+		if id <= 0 {
+			t.Fatalf("id %d from %q", id, s)
 		}
 		if _, ok2 := Parse("acc", Format("acc", id)); !ok2 {
 			t.Fatalf("formatted id does not parse")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -38,6 +39,8 @@ const maxAttempts = 6
 // batch takes them all.
 func (l *Ledger) writer(ctx context.Context) {
 	defer l.writers.Done()
+	// Labelled for CPU profiles (go tool pprof -tagfocus ledger=writer).
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("ledger", "writer")))
 	cache := newStmtCache(l.sql)
 	defer cache.close()
 	defer cache.unpin()

@@ -319,14 +319,15 @@ func secondHandle(t *testing.T, db *sqldb.DB) *sqldb.DB {
 	if db.Dialect == sqldb.SQLite {
 		u = "sqlite:" + db.Path
 	} else {
-		var schema string
-		if err := db.Write.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		var name, schema string
+		if err := db.Write.QueryRowContext(ctx, `SELECT current_database(), current_schema()`).Scan(&name, &schema); err != nil {
 			t.Fatal(err)
 		}
 		base, err := url.Parse(os.Getenv(sqldbtest.EnvPostgres))
 		if err != nil {
 			t.Fatal(err)
 		}
+		base.Path = "/" + name
 		q := base.Query()
 		q.Set("search_path", schema)
 		base.RawQuery = q.Encode()
@@ -753,6 +754,72 @@ func TestNOT02_SealThenWriteOrStage(t *testing.T) {
 		if len(byKey) != 3 || byKey["w-1:email"].UserID != 7 || byKey["s-1:email"].UserID != 8 ||
 			byKey["s-1:email"].Body != email("s-1:email", 8).Body || byKey["w-2:email"].To != "user@example.com" {
 			t.Fatalf("sent %+v", rec.sent)
+		}
+	})
+}
+
+// PrepareInApp, then WriteInApp or StageInApp: an event's in-app notices
+// are rows of inapp_notifications written in its transaction (none when
+// it rolls back), listed at once, never queued, a known dedupe key
+// skipped.
+func TestPrepareThenWriteOrStageInApp(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		ctx := context.Background()
+		note := func(key string, user int64) Message {
+			return Message{DedupeKey: key, UserID: user, Channel: ChannelInApp, Kind: "transfer_sent", Subject: "You sent $1.00", Body: "to " + key}
+		}
+		for _, bad := range []Message{email("x:email", 7), {DedupeKey: "x:inapp", Channel: ChannelInApp, Kind: "k"}, {DedupeKey: "bad key", UserID: 7, Channel: ChannelInApp, Kind: "k"}} {
+			if _, err := e.outbox.PrepareInApp(bad); okpay.ErrorCode(err) != okpay.EInvalid {
+				t.Fatalf("PrepareInApp(%+v): %v, want invalid", bad, err)
+			}
+		}
+		written, err := e.outbox.PrepareInApp(note("w-1:inapp", 7), note("w-2:inapp", 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged, err := e.outbox.PrepareInApp(note("s-1:inapp", 7), note("w-1:inapp", 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		abort := errors.New("event failed")
+		if err := db.InTx(ctx, func(tx *sql.Tx) error {
+			if err := e.outbox.WriteInApp(ctx, tx, written...); err != nil {
+				return err
+			}
+			return abort
+		}); !errors.Is(err, abort) {
+			t.Fatal(err)
+		}
+		if ns, err := e.outbox.ListInApp(ctx, 7, 0); err != nil || len(ns) != 0 {
+			t.Fatalf("rolled back: %+v, %v", ns, err)
+		}
+		if err := db.InTx(ctx, func(tx *sql.Tx) error { return e.outbox.WriteInApp(ctx, tx, written...) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTx(ctx, func(tx *sql.Tx) error {
+			var ins rowsInserter
+			e.outbox.StageInApp(&ins, staged...)
+			return ins.flush(ctx, tx)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ns, err := e.outbox.ListInApp(ctx, 7, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range ns {
+			got = append(got, n.Body)
+			if n.Kind != "transfer_sent" || n.Title != "You sent $1.00" || !n.Unread() || !n.CreatedAt.Equal(t0) {
+				t.Fatalf("in-app row %+v", n)
+			}
+		}
+		if strings.Join(got, "|") != "to s-1:inapp|to w-2:inapp|to w-1:inapp" {
+			t.Fatalf("listed %q, want the three notices, newest first, w-1 once", got)
+		}
+		if p, _ := e.outbox.Pending(ctx); p != 0 {
+			t.Fatalf("%d queued in the outbox", p)
 		}
 	})
 }

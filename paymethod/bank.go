@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 	"unicode"
@@ -27,6 +28,102 @@ type NewBankAccount struct {
 	Currency money.Currency
 	// StepUp is when the session last passed a second factor (SES-08).
 	StepUp time.Time
+	// ConfirmNameCheck is the payee-name check answer the customer saw
+	// and accepted (CRD-10): needed unless the name matched. For
+	// NameNoMatch it is the customer's explicit confirmation that the
+	// account is theirs anyway.
+	ConfirmNameCheck NameResult
+}
+
+// NameResult is the answer of the payee-name check of a bank account
+// (CRD-10): psp's answers, "" when the provider has no such check.
+type NameResult = psp.NameResult
+
+// Payee-name check answers.
+const (
+	NameMatch       = psp.NameMatch
+	NameCloseMatch  = psp.NameCloseMatch
+	NameNoMatch     = psp.NameNoMatch
+	NameUnavailable = psp.NameUnavailable
+)
+
+// ENameCheck: the payee-name check did not match (or could not be made)
+// and the customer has not confirmed that answer yet; the error is a
+// *NameCheckError carrying it.
+const ENameCheck = "payee_name_unconfirmed"
+
+// NameCheckError asks the customer to confirm a payee-name check answer
+// before the bank account is added.
+type NameCheckError struct {
+	Result NameResult
+	// Held is the name the bank holds (a close match only).
+	Held string
+}
+
+func (e *NameCheckError) Error() string {
+	switch e.Result {
+	case NameCloseMatch:
+		return "The bank holds a slightly different name for this account: " + e.Held + ". Use that name, or confirm yours."
+	case NameNoMatch:
+		return "The name does not match the one the bank holds for this account. Check the details: money sent to the wrong account may not be recoverable. Confirm only if the account is yours."
+	}
+	return "The bank could not check the account holder's name. Confirm to add the account anyway."
+}
+
+// Code returns ENameCheck.
+func (e *NameCheckError) Code() string { return ENameCheck }
+
+// CheckPayeeName asks the bank rail whether holder is the name on iban
+// (CRD-10), so the customer sees the answer before adding the account. A
+// provider that cannot be reached or cannot check answers
+// NameUnavailable. A malformed IBAN or name is okpay.EInvalid.
+func (s *Service) CheckPayeeName(ctx context.Context, ibanText, holderText string) (psp.NameCheck, error) {
+	iban, holder, err := checkBankInput(ibanText, holderText)
+	if err != nil {
+		return psp.NameCheck{}, err
+	}
+	return s.nameCheck(ctx, iban, holder), nil
+}
+
+func (s *Service) nameCheck(ctx context.Context, iban IBAN, holder string) psp.NameCheck {
+	nc, err := s.d.Provider.CheckPayeeName(ctx, string(iban), holder)
+	if err != nil {
+		return psp.NameCheck{Result: NameUnavailable}
+	}
+	switch nc.Result {
+	case NameMatch, NameNoMatch, NameUnavailable:
+		nc.HeldName = ""
+	case NameCloseMatch:
+		if h, msg := cleanHolder(nc.HeldName); msg == "" {
+			nc.HeldName = h
+		} else {
+			nc.HeldName = ""
+		}
+	default:
+		return psp.NameCheck{Result: NameUnavailable}
+	}
+	return nc
+}
+
+// checkBankInput validates an IBAN and a holder name.
+func checkBankInput(ibanText, holderText string) (IBAN, string, error) {
+	fields := map[string]string{}
+	iban, err := ParseIBAN(ibanText)
+	if err != nil {
+		fields["iban"] = "This is not a valid IBAN."
+		var e *okpay.Error
+		if errors.As(err, &e) && e.Fields["iban"] != "" {
+			fields["iban"] = e.Fields["iban"]
+		}
+	}
+	holder, msg := cleanHolder(holderText)
+	if msg != "" {
+		fields["holder"] = msg
+	}
+	if len(fields) > 0 {
+		return "", "", okpay.Invalid(fields)
+	}
+	return iban, holder, nil
 }
 
 // maxHolderLen is the SEPA limit on a name.
@@ -42,17 +139,9 @@ func (s *Service) AddBankAccount(ctx context.Context, in NewBankAccount) (*Metho
 		return nil, err
 	}
 	fields := map[string]string{}
-	iban, err := ParseIBAN(in.IBAN)
-	if err != nil {
-		fields["iban"] = "This is not a valid IBAN."
-		var e *okpay.Error
-		if errors.As(err, &e) && e.Fields["iban"] != "" {
-			fields["iban"] = e.Fields["iban"]
-		}
-	}
-	holder, msg := cleanHolder(in.Holder)
-	if msg != "" {
-		fields["holder"] = msg
+	iban, holder, err := checkBankInput(in.IBAN, in.Holder)
+	if e := (*okpay.Error)(nil); errors.As(err, &e) {
+		maps.Copy(fields, e.Fields)
 	}
 	cur := in.Currency
 	if cur == "" {
@@ -63,6 +152,12 @@ func (s *Service) AddBankAccount(ctx context.Context, in NewBankAccount) (*Metho
 	}
 	if len(fields) > 0 {
 		return nil, okpay.Invalid(fields)
+	}
+	// CRD-10: the payee-name check, before anything is stored; an answer
+	// other than a match must have been shown and confirmed.
+	nc := s.nameCheck(ctx, iban, holder)
+	if nc.Result != NameMatch && in.ConfirmNameCheck != nc.Result {
+		return nil, &NameCheckError{Result: nc.Result, Held: nc.HeldName}
 	}
 	r, err := s.create(ctx, newMethod{
 		userID:      in.UserID,
@@ -76,8 +171,9 @@ func (s *Service) AddBankAccount(ctx context.Context, in NewBankAccount) (*Metho
 			if err != nil {
 				return okpay.Internal(err, "seal IBAN")
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO payment_bank_accounts (method_id, country, last4, holder_name, currency, iban_sealed) VALUES ($1, $2, $3, $4, $5, $6)`,
-				id, iban.Country(), iban.Last4(), holder, string(cur), sealed); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO payment_bank_accounts (method_id, country, last4, holder_name, currency, iban_sealed,
+				name_check, name_check_held, name_check_ack) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				id, iban.Country(), iban.Last4(), holder, string(cur), sealed, string(nc.Result), nc.HeldName, boolInt(nc.Result == NameNoMatch)); err != nil {
 				return okpay.Internal(err, "insert bank account")
 			}
 			return nil
@@ -129,6 +225,13 @@ func (s *Service) ConfirmMicroDeposits(ctx context.Context, userID, methodID int
 
 // cleanHolder normalises an account holder's name (trimmed, inner spaces
 // collapsed) and returns a message when it is not acceptable.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func cleanHolder(s string) (string, string) {
 	s = strings.Join(strings.Fields(s), " ")
 	n := utf8.RuneCountInString(s)

@@ -102,6 +102,9 @@ func (s *Service) AddCard(ctx context.Context, in NewCard) (*Method, error) {
 		StatementCode: code,
 	})
 	switch {
+	case err == nil && ch.Status == psp.StatusFailed && ch.FailureCode == psp.FailZeroAuthUnsupported:
+		// The issuer takes no zero-amount authorisation: 1 unit, voided.
+		return s.fallbackAuth(ctx, r, card, code)
 	case err == nil:
 		err = s.applyCharge(ctx, r, ch)
 	case okpay.ErrorCode(err) == psp.EDeclined:
@@ -116,6 +119,99 @@ func (s *Service) AddCard(ctx context.Context, in NewCard) (*Method, error) {
 		return nil, err
 	}
 	return s.Get(ctx, in.UserID, r.ID)
+}
+
+// fallbackSuffix ends the reference of a fallback authorisation.
+const fallbackSuffix = ".a1"
+
+// fallbackAuth verifies a card whose issuer does not support a
+// zero-amount authorisation (CRD-04): the provider authorises one unit of
+// the card's currency (USD when it does not say), never captures it, and
+// OKPay voids it at once. The authorisation's reference and the void are
+// recorded on the method; no ledger entry is made, because no money
+// moves. A void that fails leaves auth_voided_at at zero (the
+// authorisation lapses at the issuer; VoidFallbacks retries it).
+func (s *Service) fallbackAuth(ctx context.Context, r *row, card psp.Card, code string) (*Method, error) {
+	cur := card.Currency
+	if !cur.Valid() {
+		cur = s.cfg.VerificationCurrency
+	}
+	unit := int64(1)
+	for range cur.Exponent() {
+		unit *= 10
+	}
+	ref := r.reference + fallbackSuffix
+	if err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE payment_methods SET auth_fallback = $1, updated_at = $2 WHERE id = $3`, ref, micros(s.now()), r.ID)
+		return err
+	}); err != nil {
+		return nil, okpay.Internal(err, "record fallback authorisation")
+	}
+	ch, err := s.d.Provider.Charge(ctx, psp.ChargeRequest{Reference: ref, Token: card.Token, Amount: money.New(unit, cur),
+		StatementCode: code, AuthorizeOnly: true})
+	if err != nil {
+		if ferr := s.failNow(ctx, r, FailProviderUnavailable); ferr != nil {
+			return nil, ferr
+		}
+		return nil, pspError(err, "card verification")
+	}
+	if ch.Status == psp.StatusSucceeded {
+		// A failed void is retried by VoidFallbacks; the card is verified
+		// either way.
+		_ = s.voidFallback(ctx, r.ID, ref)
+	}
+	if err := s.applyCharge(ctx, r, ch); err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, r.UserID, r.ID)
+}
+
+// voidFallback voids a fallback authorisation and records it.
+func (s *Service) voidFallback(ctx context.Context, methodID int64, ref string) error {
+	v, err := s.d.Provider.Void(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !v.Voided {
+		return okpay.Errorf(okpay.EUnavailable, "The provider did not void the authorisation.")
+	}
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE payment_methods SET auth_voided_at = $1 WHERE id = $2 AND auth_voided_at = 0`, micros(s.now()), methodID)
+		return err
+	})
+}
+
+// VoidFallbacks voids the fallback authorisations of verified or
+// awaiting cards whose void failed (run it from a periodic job); it
+// returns how many it voided.
+func (s *Service) VoidFallbacks(ctx context.Context) (int, error) {
+	rows, err := s.d.DB.Read.QueryContext(ctx, `SELECT id, auth_fallback FROM payment_methods
+		WHERE auth_fallback <> '' AND auth_voided_at = 0 AND status IN ('verified','awaiting_code') LIMIT 100`)
+	if err != nil {
+		return 0, okpay.Internal(err, "find fallback authorisations")
+	}
+	type due struct {
+		id  int64
+		ref string
+	}
+	var list []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.id, &d.ref); err != nil {
+			rows.Close()
+			return 0, okpay.Internal(err, "find fallback authorisations")
+		}
+		list = append(list, d)
+	}
+	rows.Close()
+	n := 0
+	for _, d := range list {
+		if err := s.voidFallback(ctx, d.id, d.ref); err != nil {
+			return n, pspError(err, "void")
+		}
+		n++
+	}
+	return n, nil
 }
 
 // checkCard validates the provider's facts about a card and normalises

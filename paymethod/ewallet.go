@@ -51,26 +51,7 @@ func (s *Service) AddEWallet(ctx context.Context, in NewEWallet) (*Method, error
 	if len(fields) > 0 {
 		return nil, okpay.Invalid(fields)
 	}
-	masked := maskAccount(account)
-	r, err := s.create(ctx, newMethod{
-		userID:      in.UserID,
-		kind:        KindEWallet,
-		fingerprint: s.fingerprint("ewallet", provider, account),
-		label:       provider + " " + masked,
-		verifyKind:  VerifyEWalletCode,
-		expiresAt:   s.now().Add(s.cfg.EWalletCodeTTL),
-		detail: func(ctx context.Context, tx *sql.Tx, id int64) error {
-			sealed, err := s.d.Sealer.Seal([]byte(account), aad(KindEWallet, id))
-			if err != nil {
-				return okpay.Internal(err, "seal e-wallet account")
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO payment_ewallets (method_id, provider, account_masked, account_sealed) VALUES ($1, $2, $3, $4)`,
-				id, provider, masked, sealed); err != nil {
-				return okpay.Internal(err, "insert e-wallet")
-			}
-			return nil
-		},
-	})
+	r, err := s.createEWallet(ctx, in.UserID, provider, account, LinkedByCode, s.now().Add(s.cfg.EWalletCodeTTL))
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +71,30 @@ func (s *Service) AddEWallet(ctx context.Context, in NewEWallet) (*Method, error
 		return nil, err
 	}
 	return s.Get(ctx, in.UserID, r.ID)
+}
+
+// createEWallet inserts a pending e-wallet method (see create).
+func (s *Service) createEWallet(ctx context.Context, userID int64, provider, account, linkedBy string, expires time.Time) (*row, error) {
+	masked := maskAccount(account)
+	return s.create(ctx, newMethod{
+		userID:      userID,
+		kind:        KindEWallet,
+		fingerprint: s.fingerprint("ewallet", provider, account),
+		label:       provider + " " + masked,
+		verifyKind:  VerifyEWalletCode,
+		expiresAt:   expires,
+		detail: func(ctx context.Context, tx *sql.Tx, id int64) error {
+			sealed, err := s.d.Sealer.Seal([]byte(account), aad(KindEWallet, id))
+			if err != nil {
+				return okpay.Internal(err, "seal e-wallet account")
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO payment_ewallets (method_id, provider, account_masked, account_sealed, linked_by) VALUES ($1, $2, $3, $4, $5)`,
+				id, provider, masked, sealed, linkedBy); err != nil {
+				return okpay.Internal(err, "insert e-wallet")
+			}
+			return nil
+		},
+	})
 }
 
 // maxEWalletCodeLen bounds a typed e-wallet code.

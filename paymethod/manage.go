@@ -25,7 +25,7 @@ func (s *Service) Delete(ctx context.Context, userID, methodID int64, stepUp tim
 		return err
 	}
 	token := ""
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		token = ""
 		r, err := s.load(ctx, tx, userID, methodID, true)
 		if err != nil {
@@ -79,7 +79,7 @@ func (s *Service) detach(ctx context.Context, methodID int64, token string) erro
 	if err != nil && okpay.ErrorCode(err) != psp.ETokenNotFound {
 		return pspError(err, "card removal")
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE payment_cards SET psp_token = '' WHERE method_id = $1 AND psp_token = $2`, methodID, token)
 		if err != nil {
 			return okpay.Internal(err, "clear detached token")
@@ -138,7 +138,7 @@ func (s *Service) DetachDeleted(ctx context.Context, limit int) (int, error) {
 // offer first). Another user's method is ENotFound; a deleted one
 // EMethodDeleted; one that is not verified ENotVerified.
 func (s *Service) SetDefault(ctx context.Context, userID, methodID int64) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		r, err := s.load(ctx, tx, userID, methodID, true)
 		if err != nil {
 			return err

@@ -12,8 +12,12 @@
 // Every method is verified once before use: a card by the provider's
 // zero-amount authorisation (with 3-D Secure when the issuer asks, and an
 // optional 4-digit statement code), a bank account by two micro-deposits
-// whose amounts the customer types back, an e-wallet by a code the
-// e-wallet provider shows its owner. The verification's state only moves
+// whose amounts the customer types back (after a payee-name check where
+// the rail has one), an e-wallet by its provider's OAuth page
+// (StartEWalletLink, FinishEWalletLink) or, for a provider without one,
+// by a code the provider shows its owner. A card whose issuer does not
+// take a zero-amount authorisation is verified by a 1-unit authorisation
+// voided at once (CRD-04). The verification's state only moves
 // forward (pending → requires_action → awaiting_code → verified | failed |
 // disabled), so provider webhooks may arrive late, twice or out of order.
 // A new method cannot receive a payout for 24 hours (RSK-02). Adding and
@@ -185,6 +189,12 @@ type Method struct {
 	// VerifyExpiresAt is when an unfinished verification fails (zero:
 	// never).
 	VerifyExpiresAt time.Time
+	// AuthFallback is set when the card's issuer did not support a
+	// zero-amount authorisation and the card was verified by a 1-unit
+	// authorisation instead (CRD-04); AuthVoidedAt is when it was voided
+	// (zero: not yet).
+	AuthFallback bool
+	AuthVoidedAt time.Time
 
 	CreatedAt  time.Time
 	VerifiedAt time.Time
@@ -223,12 +233,22 @@ type BankAccount struct {
 	Masked   string // "DE89 •••• 3000"
 	Holder   string
 	Currency money.Currency
+	// NameCheck is the payee-name check's answer when the account was
+	// added ("" when the provider had none), NameHeld the name the bank
+	// holds (close match) and NameConfirmed whether the customer confirmed
+	// a mismatch (CRD-10).
+	NameCheck     NameResult
+	NameHeld      string
+	NameConfirmed bool
 }
 
 // EWallet holds what may be shown of an external e-wallet account.
 type EWallet struct {
 	Provider string // "alipay", "wechat", "paypal", ...
 	Masked   string // "j•••@example.com"
+	// LinkedBy is LinkedByOAuth (the provider's authorisation page) or
+	// LinkedByCode (a code the provider showed).
+	LinkedBy string
 }
 
 // Notifier queues a notification to a user inside the caller's
@@ -293,6 +313,9 @@ type Config struct {
 	MicroDepositTTL       time.Duration // 10 days (CRD-10)
 	EWalletCodeAttempts   int           // 5
 	EWalletCodeTTL        time.Duration // 15 min
+	// EWalletLinkTTL is how long an OAuth link of an e-wallet may take
+	// (10 min).
+	EWalletLinkTTL time.Duration
 	// EWalletProviders lists the e-wallets payouts may go to (alipay,
 	// wechat, paypal).
 	EWalletProviders []string
@@ -327,6 +350,7 @@ func (c *Config) defaults() {
 	dur(&c.MicroDepositTTL, 10*24*time.Hour)
 	num(&c.EWalletCodeAttempts, 5)
 	dur(&c.EWalletCodeTTL, 15*time.Minute)
+	dur(&c.EWalletLinkTTL, 10*time.Minute)
 	if len(c.EWalletProviders) == 0 {
 		c.EWalletProviders = []string{"alipay", "wechat", "paypal"}
 	}
@@ -438,42 +462,6 @@ func (s *Service) checkStepUp(stepUp time.Time) error {
 		return okpay.Errorf(EStepUpRequired, "Confirm with your second factor first: changing payout methods needs a confirmation from the last %d minutes.", int(s.cfg.SudoWindow/time.Minute))
 	}
 	return nil
-}
-
-// inTx runs fn in a write transaction, retried on transient conflicts.
-// An error wrapped by commitThen is returned after the commit (a wrong
-// code still uses its attempt).
-func (s *Service) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var after error
-	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		after = nil
-		err := fn(tx)
-		var ce *committedErr
-		if errors.As(err, &ce) {
-			after = ce.err
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return after
-}
-
-type committedErr struct{ err error }
-
-func (e *committedErr) Error() string { return e.err.Error() }
-
-func commitThen(err error) error { return &committedErr{err: err} }
-
-// forUpdate returns the row-lock suffix of the dialect (SQLite write
-// transactions are already exclusive).
-func (s *Service) forUpdate() string {
-	if s.d.DB.Dialect == sqldb.Postgres {
-		return ` FOR UPDATE`
-	}
-	return ""
 }
 
 // pspError turns a provider error into a coded error for the caller: an

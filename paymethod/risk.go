@@ -20,6 +20,7 @@ import (
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/identity/risk"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // EAccountFrozen is identity's code for a frozen account, returned by an
@@ -57,7 +58,7 @@ func (s *Service) checkMuleRule(ctx context.Context, tx *sql.Tx, userID int64, f
 			return err
 		}
 		if froze {
-			return commitThen(okpay.Errorf(EAccountFrozen, "For your security this account was frozen: this card or account is already linked to other OKPay accounts. Contact support."))
+			return sqldb.CommitThen(okpay.Errorf(EAccountFrozen, "For your security this account was frozen: this card or account is already linked to other OKPay accounts. Contact support."))
 		}
 	}
 	return nil

@@ -15,11 +15,12 @@ import (
 // with its detail tables c (card), b (bank account) and e (e-wallet).
 const methodCols = `m.id, m.user_id, m.kind, m.status, m.failure_code, m.fingerprint, m.shared, m.is_default, m.label, m.psp,
 	m.verify_kind, m.reference, m.action_url, m.code_mac, m.code_attempts, m.event_at, m.verify_expires_at,
-	m.created_at, m.verified_at, m.hold_until, m.deleted_at,
+	m.created_at, m.verified_at, m.hold_until, m.deleted_at, m.auth_fallback, m.auth_voided_at,
 	COALESCE(c.psp_token, ''), COALESCE(c.brand, ''), COALESCE(c.last4, ''), COALESCE(c.exp_month, 0), COALESCE(c.exp_year, 0),
 	COALESCE(c.funding, ''), COALESCE(c.issuer_country, ''),
 	COALESCE(b.country, ''), COALESCE(b.last4, ''), COALESCE(b.holder_name, ''), COALESCE(b.currency, ''), b.iban_sealed,
-	COALESCE(e.provider, ''), COALESCE(e.account_masked, ''), e.account_sealed`
+	COALESCE(b.name_check, ''), COALESCE(b.name_check_held, ''), COALESCE(b.name_check_ack, 0),
+	COALESCE(e.provider, ''), COALESCE(e.account_masked, ''), e.account_sealed, COALESCE(e.linked_by, '')`
 
 const methodFrom = ` FROM payment_methods m
 	LEFT JOIN payment_cards c ON c.method_id = m.id
@@ -45,33 +46,39 @@ func scanRow(sc scanner) (*row, error) {
 		kind, status                              string
 		shared, isDefault                         int64
 		expires, created, verified, hold, deleted int64
+		authFallback                              string
+		authVoided                                int64
 		brand, last4, funding, issuer             string
 		expMonth, expYear                         int64
 		country, bankLast4, holder, currency      string
 		ibanSealed, accountSealed                 []byte
-		ewProvider, ewMasked                      string
+		nameCheck, nameHeld                       string
+		nameAck                                   int64
+		ewProvider, ewMasked, ewLinked            string
 	)
 	err := sc.Scan(&r.ID, &r.UserID, &kind, &status, &r.FailureCode, &r.Fingerprint, &shared, &isDefault, &r.Label, &r.Provider,
 		&r.VerifyKind, &r.reference, &r.ActionURL, &r.codeMAC, &r.attempts, &r.eventAt, &expires,
-		&created, &verified, &hold, &deleted,
+		&created, &verified, &hold, &deleted, &authFallback, &authVoided,
 		&r.token, &brand, &last4, &expMonth, &expYear, &funding, &issuer,
-		&country, &bankLast4, &holder, &currency, &ibanSealed,
-		&ewProvider, &ewMasked, &accountSealed)
+		&country, &bankLast4, &holder, &currency, &ibanSealed, &nameCheck, &nameHeld, &nameAck,
+		&ewProvider, &ewMasked, &accountSealed, &ewLinked)
 	if err != nil {
 		return nil, err
 	}
 	r.Kind, r.Status = Kind(kind), Status(status)
 	r.Shared, r.Default = shared != 0, isDefault != 0
 	r.VerifyExpiresAt = fromMicros(expires)
+	r.AuthFallback, r.AuthVoidedAt = authFallback != "", fromMicros(authVoided)
 	r.CreatedAt, r.VerifiedAt, r.HoldUntil, r.DeletedAt = fromMicros(created), fromMicros(verified), fromMicros(hold), fromMicros(deleted)
 	switch r.Kind {
 	case KindCard:
 		r.Card = &Card{Brand: brand, Last4: last4, ExpMonth: int(expMonth), ExpYear: int(expYear), Funding: funding, IssuerCountry: issuer}
 	case KindBankAccount:
-		r.Bank = &BankAccount{Country: country, Last4: bankLast4, Masked: r.Label, Holder: holder, Currency: money.Currency(currency)}
+		r.Bank = &BankAccount{Country: country, Last4: bankLast4, Masked: r.Label, Holder: holder, Currency: money.Currency(currency),
+			NameCheck: NameResult(nameCheck), NameHeld: nameHeld, NameConfirmed: nameAck != 0}
 		r.sealed = ibanSealed
 	case KindEWallet:
-		r.EWallet = &EWallet{Provider: ewProvider, Masked: ewMasked}
+		r.EWallet = &EWallet{Provider: ewProvider, Masked: ewMasked, LinkedBy: ewLinked}
 		r.sealed = accountSealed
 	}
 	return &r, nil
@@ -143,7 +150,7 @@ func (s *Service) loadByReference(ctx context.Context, tx *sql.Tx, ref string) (
 // forUpdateOf locks only the payment_methods row of a joined query on
 // PostgreSQL (the outer-joined detail rows cannot be locked).
 func (s *Service) forUpdateOf() string {
-	if f := s.forUpdate(); f != "" {
+	if f := s.d.DB.ForUpdate(); f != "" {
 		return f + ` OF m`
 	}
 	return ""

@@ -35,12 +35,12 @@ type newMethod struct {
 // webhook always finds the method.
 func (s *Service) create(ctx context.Context, n newMethod) (*row, error) {
 	var id int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
 		// One add at a time per account: the limits below are counted
 		// under this lock on PostgreSQL.
 		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = $1`+s.forUpdate(), n.userID).Scan(&one)
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = $1`+s.d.DB.ForUpdate(), n.userID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return okpay.Errorf(okpay.ENotFound, "There is no such account.")
 		}
@@ -198,7 +198,7 @@ func chargeStatus(r *row, st psp.Status) Status {
 
 // applyCharge records the provider's answer to a card verification.
 func (s *Service) applyCharge(ctx context.Context, r *row, c psp.Charge) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		cur, err := s.load(ctx, tx, r.UserID, r.ID, true)
 		if err != nil {
 			return err
@@ -223,7 +223,7 @@ func declineCode(code string) string {
 // failNow records a verification that could not start (the provider
 // refused it or could not be reached).
 func (s *Service) failNow(ctx context.Context, r *row, failure string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		cur, err := s.load(ctx, tx, r.UserID, r.ID, true)
 		if err != nil {
 			return err
@@ -236,7 +236,7 @@ func (s *Service) failNow(ctx context.Context, r *row, failure string) error {
 // awaitCode moves a method to StatusAwaitingCode once the provider has
 // sent the micro-deposits or the e-wallet code.
 func (s *Service) awaitCode(ctx context.Context, r *row) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		cur, err := s.load(ctx, tx, r.UserID, r.ID, true)
 		if err != nil {
 			return err
@@ -320,7 +320,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *sql.Tx, ev psp.Event) (boo
 // concurrent tries never exceed the limit; the second records the result.
 func (s *Service) confirm(ctx context.Context, userID, methodID int64, vkind string, check func(r *row) (bool, error)) (*Method, error) {
 	var r *row
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		r, err = s.load(ctx, tx, userID, methodID, true)
 		if err != nil {
@@ -344,7 +344,7 @@ func (s *Service) confirm(ctx context.Context, userID, methodID int64, vkind str
 			if _, err := s.transition(ctx, tx, r, StatusFailed, FailExpired, ""); err != nil {
 				return err
 			}
-			return commitThen(okpay.Errorf(EVerificationExpired, "The verification of this payment method expired. Delete it and add it again."))
+			return sqldb.CommitThen(okpay.Errorf(EVerificationExpired, "The verification of this payment method expired. Delete it and add it again."))
 		}
 		if r.attempts >= s.maxAttempts(r) {
 			// The last attempts are being checked right now.
@@ -364,7 +364,7 @@ func (s *Service) confirm(ctx context.Context, userID, methodID int64, vkind str
 	if err != nil {
 		// The check did not happen (the provider was unreachable): the
 		// attempt is given back.
-		if rerr := s.inTx(ctx, func(tx *sql.Tx) error {
+		if rerr := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE payment_methods SET code_attempts = code_attempts - 1 WHERE id = $1 AND code_attempts > 0`, r.ID)
 			return err
 		}); rerr != nil {
@@ -374,7 +374,7 @@ func (s *Service) confirm(ctx context.Context, userID, methodID int64, vkind str
 	}
 	left := s.maxAttempts(r) - r.attempts
 	var out *Method
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		cur, err := s.load(ctx, tx, userID, methodID, true)
 		if err != nil {
 			return err
@@ -436,7 +436,7 @@ func (s *Service) ExpireStale(ctx context.Context, limit int) (int, error) {
 	n := 0
 	for _, k := range due {
 		changed := false
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 			r, err := s.load(ctx, tx, k.user, k.id, true)
 			if err != nil {
 				return err

@@ -22,7 +22,22 @@ const (
 	EUnavailable   = "psp_unavailable"     // transient: retry with the same reference
 	EBadSignature  = "webhook_bad_signature"
 	EStale         = "webhook_stale" // timestamp outside the tolerance
+	// ERailDown: the provider reports the payout rail for a destination
+	// kind and currency out of service (RailStatus); nothing was sent.
+	ERailDown = "psp_rail_down"
+	// ENoOAuth: the e-wallet provider offers no OAuth link (use its
+	// confirmation code instead).
+	ENoOAuth = "psp_no_oauth"
+	// EInvalidGrant: an OAuth authorisation code is unknown, used,
+	// expired, or does not match its PKCE verifier or redirect URI.
+	EInvalidGrant = "psp_invalid_grant"
 )
+
+// FailZeroAuthUnsupported is the FailureCode of a zero-amount
+// verification the card's issuer does not support: the provider answers
+// it at once (a failed Charge, no webhook), and the caller falls back to
+// a small authorisation that it voids (CRD-04).
+const FailZeroAuthUnsupported = "zero_auth_unsupported"
 
 // Card is what OKPay may know of a tokenised card.
 type Card struct {
@@ -43,6 +58,9 @@ type Card struct {
 	// PayoutEligible tells whether the card can receive payouts (CRD-06:
 	// the provider's answer, asked again before each payout).
 	PayoutEligible bool
+	// Currency is the card's billing currency, or "" when unknown (the
+	// currency of a fallback authorisation, CRD-04).
+	Currency money.Currency
 }
 
 // Status is the state of a charge, verification or payout at the provider.
@@ -72,6 +90,12 @@ type ChargeRequest struct {
 	// StatementCode, for verifications, asks the provider to put a short
 	// code in the statement descriptor (CRD-05).
 	StatementCode string
+	// AuthorizeOnly asks for an authorisation of Amount (more than zero)
+	// that is never captured: the provider answers it at once (succeeded
+	// or failed, no 3-D Secure, no webhook), and the caller releases it
+	// with Void. It is the fallback verification of a card whose issuer
+	// does not support zero-amount authorisations (CRD-04).
+	AuthorizeOnly bool
 }
 
 // Charge is the provider's view of a charge or verification.
@@ -84,6 +108,8 @@ type Charge struct {
 	// text from the provider; OKPay shows its own translated reason).
 	FailureCode    string
 	FailureMessage string
+	// Voided is set once an authorisation-only charge was voided.
+	Voided bool
 }
 
 // DestinationKind is where a payout goes.
@@ -170,4 +196,52 @@ type Provider interface {
 	SendEWalletCode(ctx context.Context, reference, provider, account string) error
 	// CheckEWalletCode tells whether code is the one shown.
 	CheckEWalletCode(ctx context.Context, reference, code string) (bool, error)
+	// Void releases an authorisation-only charge (AuthorizeOnly) by its
+	// reference; the money is never taken. Voiding again succeeds; an
+	// unknown reference is okpay.ENotFound, a charge that is not a
+	// successful authorisation okpay.EConflict.
+	Void(ctx context.Context, reference string) (Charge, error)
+	// CheckPayeeName asks the bank rail whether holder is the name on the
+	// account iban (CRD-10, a confirmation-of-payee check). A rail that
+	// cannot tell answers NameUnavailable, not an error.
+	CheckPayeeName(ctx context.Context, iban, holder string) (NameCheck, error)
+	// RailStatus tells whether payouts of a destination kind in a
+	// currency are being accepted now.
+	RailStatus(ctx context.Context, kind DestinationKind, currency money.Currency) (Rail, error)
+	// EWalletAuthURL returns the e-wallet provider's authorisation page
+	// for linking an account by OAuth (RFC 6749 authorisation code with
+	// state, RFC 7636 PKCE S256 challenge): the owner signs in there and
+	// the provider sends the browser back to redirectURI with code and
+	// state (or error). ENoOAuth when the provider has no such page.
+	EWalletAuthURL(provider, state, challenge, redirectURI string) (string, error)
+	// ExchangeEWalletCode redeems an authorisation code (once) with the
+	// PKCE verifier and the same redirect URI, and returns the e-wallet
+	// account id the owner granted. A bad code is EInvalidGrant.
+	ExchangeEWalletCode(ctx context.Context, provider, code, verifier, redirectURI string) (string, error)
+}
+
+// NameResult is the answer of a payee-name check.
+type NameResult string
+
+// Payee-name check answers.
+const (
+	NameMatch       NameResult = "match"
+	NameCloseMatch  NameResult = "close_match" // NameCheck.HeldName says what the bank holds
+	NameNoMatch     NameResult = "no_match"
+	NameUnavailable NameResult = "unavailable" // the rail or the bank cannot check
+)
+
+// NameCheck is the answer of CheckPayeeName.
+type NameCheck struct {
+	Result NameResult
+	// HeldName is the name the bank holds, given only for a close match.
+	HeldName string
+}
+
+// Rail is the state of a payout rail.
+type Rail struct {
+	Up bool
+	// RetryAfter is when the provider expects the rail back (a hint; zero
+	// when unknown).
+	RetryAfter time.Duration
 }

@@ -10,8 +10,10 @@ package sqldb
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -130,7 +132,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := createSQLite(ctx, path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", sqliteDSN(path, false))
+	w, err := openSQLiteDB(sqliteDSN(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open %s: %w", path, err)
 	}
@@ -142,7 +144,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqldb: open %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", sqliteDSN(path, true))
+	r, err := openSQLiteDB(sqliteDSN(path, true))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqldb: open %s: %w", path, err)
@@ -330,6 +332,29 @@ func (db *DB) MigrationVersion(ctx context.Context) (current, latest int64, err 
 		latest = srcs[len(srcs)-1].Version
 	}
 	return current, latest, nil
+}
+
+// MigrationsDigest returns a digest of the embedded migrations of dialect
+// d: two binaries with the same digest build the same schema (tests key
+// their migrated template databases by it).
+func MigrationsDigest(d Dialect) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations, "migrations/"+string(d), func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := migrations.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
 func (db *DB) provider() (*goose.Provider, error) {

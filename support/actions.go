@@ -3,11 +3,13 @@ package support
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"strconv"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/agent"
+	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/notify"
 	"github.com/okpay/okpay/wallet"
 )
@@ -33,6 +35,40 @@ const (
 	EventRequestApproved = "support_request_approved"
 	EventRequestRejected = "support_request_rejected"
 )
+
+// EUnverifiedCaller: an account action asked from a phone conversation
+// whose caller has not read back a one-time code sent to their own app
+// (SUP-05). HTTP 403. The same code as package phone's.
+const EUnverifiedCaller = "phone_caller_unverified"
+
+// CallerCheck reports whether the caller of phone conversation convID is
+// verified now (package phone's Service).
+type CallerCheck interface {
+	CallerVerified(ctx context.Context, convID int64) (bool, error)
+}
+
+// openAction is OpenCase for an account action: from a phone
+// conversation the caller must be verified first (SUP-05: a voice is no
+// proof of identity; the one-time code in the customer's own app is).
+func (s *Service) openAction(ctx context.Context, a *agent.Agent, convID int64, perm agent.Permission) (*Case, error) {
+	c, err := s.OpenCase(ctx, a, convID, perm)
+	if err != nil {
+		return nil, err
+	}
+	if c.Conv.Channel != desk.ChannelPhone {
+		return c, nil
+	}
+	ok := false
+	if s.Callers != nil {
+		if ok, err = s.Callers.CallerVerified(ctx, convID); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
+		return nil, okpay.Errorf(EUnverifiedCaller, "Verify the caller first: send a one-time code to their app and have them read it back (SUP-05).")
+	}
+	return c, nil
+}
 
 // Reveal shows one field of the case's customer in full
 // (customer:reveal_pii) and records it in the audit log with the agent,
@@ -104,17 +140,39 @@ func (s *Service) Freeze(ctx context.Context, a *agent.Agent, convID int64, reas
 	if err != nil {
 		return err
 	}
-	c, err := s.OpenCase(ctx, a, convID, agent.PermCustomerFreeze)
+	c, err := s.openAction(ctx, a, convID, agent.PermCustomerFreeze)
 	if err != nil {
 		return err
 	}
 	if c.Customer.Frozen {
 		return okpay.Errorf(EAlreadyFrozen, "The account is frozen already.")
 	}
-	if err := s.Identity.Freeze(ctx, c.Customer.ID, "staff: "+reason, a.Ref(), idMeta(m)); err != nil {
-		return err
+	return s.actInTx(ctx, func(tx *sql.Tx) error {
+		froze, err := s.Identity.FreezeTx(ctx, tx, c.Customer.ID, "staff: "+reason, a.Ref(), idMeta(m))
+		if err != nil {
+			return err
+		}
+		if !froze {
+			return okpay.Errorf(EAlreadyFrozen, "The account is frozen already.")
+		}
+		return s.record(ctx, tx, a, EventAction, c.Customer.ID, c.Ref, reason, "status=active", "status=frozen", map[string]string{"action": "freeze"}, m)
+	})
+}
+
+// actInTx runs an account action and its audit row in one transaction
+// (SUP-06: no action without its record, no record without its action)
+// and wakes the notification dispatcher after the commit.
+func (s *Service) actInTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	err := s.DB.InTx(ctx, fn)
+	if err != nil {
+		var e *okpay.Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return okpay.Internal(err, "support action")
 	}
-	return s.record(ctx, nil, a, EventAction, c.Customer.ID, c.Ref, reason, "status=active", "status=frozen", map[string]string{"action": "freeze"}, m)
+	s.Identity.Outbox.Wake()
+	return nil
 }
 
 // RevokeSessions ends every session of the case customer
@@ -124,16 +182,23 @@ func (s *Service) RevokeSessions(ctx context.Context, a *agent.Agent, convID int
 	if err != nil {
 		return 0, err
 	}
-	c, err := s.OpenCase(ctx, a, convID, agent.PermCustomerRevokeSessions)
+	c, err := s.openAction(ctx, a, convID, agent.PermCustomerRevokeSessions)
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.Identity.TerminateAllSessions(ctx, c.Customer.ID, a.Ref(), c.Ref, reason, idMeta(m))
+	var n int
+	err = s.actInTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if n, err = s.Identity.TerminateAllSessionsTx(ctx, tx, c.Customer.ID, a.Ref(), c.Ref, reason, idMeta(m)); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, EventAction, c.Customer.ID, c.Ref, reason, "sessions="+strconv.Itoa(n), "sessions=0",
+			map[string]string{"action": "revoke_sessions"}, m)
+	})
 	if err != nil {
 		return 0, err
 	}
-	return n, s.record(ctx, nil, a, EventAction, c.Customer.ID, c.Ref, reason, "sessions="+strconv.Itoa(n), "sessions=0",
-		map[string]string{"action": "revoke_sessions"}, m)
+	return n, nil
 }
 
 // SendReset sends the case customer a link to reset their password
@@ -144,14 +209,16 @@ func (s *Service) SendReset(ctx context.Context, a *agent.Agent, convID int64, r
 	if err != nil {
 		return err
 	}
-	c, err := s.OpenCase(ctx, a, convID, agent.PermCustomerSendReset)
+	c, err := s.openAction(ctx, a, convID, agent.PermCustomerSendReset)
 	if err != nil {
 		return err
 	}
-	if err := s.Identity.SendResetLink(ctx, c.Customer.ID, a.Ref(), c.Ref, reason, idMeta(m)); err != nil {
-		return err
-	}
-	return s.record(ctx, nil, a, EventAction, c.Customer.ID, c.Ref, reason, "", "reset_link=sent", map[string]string{"action": "send_reset"}, m)
+	return s.actInTx(ctx, func(tx *sql.Tx) error {
+		if err := s.Identity.SendResetLinkTx(ctx, tx, c.Customer.ID, a.Ref(), c.Ref, reason, idMeta(m)); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, EventAction, c.Customer.ID, c.Ref, reason, "", "reset_link=sent", map[string]string{"action": "send_reset"}, m)
+	})
 }
 
 // ResendNotice sends again one of the case customer's last in-app
@@ -162,7 +229,7 @@ func (s *Service) ResendNotice(ctx context.Context, a *agent.Agent, convID, noti
 	if err != nil {
 		return err
 	}
-	c, err := s.OpenCase(ctx, a, convID, agent.PermCustomerResendNotice)
+	c, err := s.openAction(ctx, a, convID, agent.PermCustomerResendNotice)
 	if err != nil {
 		return err
 	}

@@ -135,7 +135,7 @@ func (s *Service) CreateRequest(ctx context.Context, a *agent.Agent, convID int6
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.OpenCase(ctx, a, convID, in.Kind.Perm())
+	c, err := s.openAction(ctx, a, convID, in.Kind.Perm())
 	if err != nil {
 		return nil, err
 	}
@@ -191,11 +191,18 @@ func (s *Service) CreateRequest(ctx context.Context, a *agent.Agent, convID int6
 		for k, v := range payload {
 			d[k] = v
 		}
-		return s.record(ctx, tx, a, EventRequestCreated, r.CustomerID, r.CaseID, reason, "", "request=pending", d, m)
+		if err := s.record(ctx, tx, a, EventRequestCreated, r.CustomerID, r.CaseID, reason, "", "request=pending", d, m); err != nil {
+			return err
+		}
+		if r.Kind == KindResetFactors { // REC-08: every channel hears of it, with a one-click cancel
+			return s.noticeRecovery(ctx, tx, r, idMeta(m))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.Identity.Outbox.Wake()
 	return r, nil
 }
 

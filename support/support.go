@@ -81,6 +81,10 @@ type Deps struct {
 	Wallet      *wallet.Service
 	Withdrawals *wallet.Withdrawals
 	Methods     *paymethod.Service
+	// Callers tells whether a phone conversation's caller is verified
+	// (package phone, SUP-05); nil refuses every account action from a
+	// phone conversation.
+	Callers CallerCheck
 }
 
 // Config tunes the service.

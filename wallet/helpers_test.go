@@ -392,7 +392,11 @@ func (h *harness) addCard(u *user, pan string) int64 {
 // outboxKinds counts u's outbox rows by kind and channel ("kind/channel").
 func (h *harness) outboxKinds(userID int64) map[string]int {
 	h.t.Helper()
-	rows, err := h.db.Read.Query(`SELECT kind, channel FROM notification_outbox WHERE user_id = $1`, userID)
+	// An event's own in-app notices are written beside the outbox, not
+	// queued in it; those the dispatcher delivered are counted once.
+	rows, err := h.db.Read.Query(`SELECT kind, channel FROM notification_outbox WHERE user_id = $1
+		UNION ALL SELECT kind, 'inapp' FROM inapp_notifications i WHERE user_id = $1
+			AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.dedupe_key = i.dedupe_key)`, userID)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -550,6 +550,30 @@ func TestNOT01_NotificationsCommitWithTheTransfer(t *testing.T) {
 		h.fund(alice, usd(100_00))
 		txn := h.pay(alice, bob, usd(12_34))
 
+		// The in-app notices show from the commit on, before any dispatch
+		// (they are written with the transfer, not queued), and hold no
+		// freeze token: the customer reading them is signed in, and is
+		// sent to the account's own freeze page.
+		for _, c := range []struct {
+			u    *user
+			kind string
+		}{{alice, wallet.NoticeTransferSent}, {bob, wallet.NoticeTransferReceived}} {
+			ns, err := h.outbox.ListInApp(h.ctx, c.u.id, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ns) != 1 || ns[0].Kind != c.kind || !strings.Contains(ns[0].Title+ns[0].Body, "$12.34") || strings.Contains(ns[0].Body, "/freeze/") {
+				t.Fatalf("%s's in-app notices right after the transfer: %+v", c.kind, ns)
+			}
+			if want := c.kind == wallet.NoticeTransferSent; strings.Contains(ns[0].Body, "https://okpay.test/account/freeze") != want {
+				t.Fatalf("%s's in-app notice links the freeze page: %v, want %v: %q", c.kind, !want, want, ns[0].Body)
+			}
+		}
+		var queued int
+		if err := db.Read.QueryRow(`SELECT COUNT(*) FROM notification_outbox WHERE channel = 'inapp'`).Scan(&queued); err != nil || queued != 0 {
+			t.Fatalf("in-app notices queued in the outbox: %d (%v)", queued, err)
+		}
+
 		a, b := h.outboxKinds(alice.id), h.outboxKinds(bob.id)
 		for _, k := range []string{"transfer_sent/email", "transfer_sent/sms", "transfer_sent/inapp"} {
 			if a[k] != 1 {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -349,8 +350,11 @@ func (w *Withdrawals) plan(ctx context.Context, userID, methodID int64, amount m
 	if err := s.checkCurrency(amount.Currency); err != nil {
 		return nil, err
 	}
-	_, m, err := w.methods.ForPayout(ctx, nil, userID, methodID)
+	dest, m, err := w.methods.ForPayout(ctx, nil, userID, methodID)
 	if err != nil {
+		return nil, err
+	}
+	if err := w.checkRail(ctx, dest.Kind, amount.Currency); err != nil {
 		return nil, err
 	}
 	if m.Bank != nil && m.Bank.Currency != "" && m.Bank.Currency != amount.Currency {
@@ -381,6 +385,47 @@ func (w *Withdrawals) plan(ctx context.Context, userID, methodID int64, amount m
 		MethodID: m.ID, MethodKind: string(m.Kind), MethodLabel: m.Label, Amount: amount, Fee: fee, Total: total, FeeRule: rule,
 		Available: wal.Available, EarliestAt: earliest, LatestAt: latest, AuthMethod: party.TxnAuthMethod(),
 	}}, nil
+}
+
+// UnavailableError refuses a new withdrawal while the provider reports
+// the payout rail of its method's kind and currency down (or cannot say):
+// nothing is held. Its code is EWithdrawalsUnavailable; the HTTP layers
+// answer 503 with Retry-After.
+type UnavailableError struct {
+	Kind       psp.DestinationKind
+	Currency   money.Currency
+	RetryAfter time.Duration
+}
+
+func (e *UnavailableError) Error() string {
+	what := map[psp.DestinationKind]string{psp.DestCard: "cards", psp.DestBankAccount: "bank accounts", psp.DestEWallet: "e-wallets"}[e.Kind]
+	return fmt.Sprintf("Our payment provider has paused payouts to %s in %s. Nothing was taken from your wallet: please try again in %d minutes.",
+		what, e.Currency, max(1, int((e.RetryAfter+time.Minute-1)/time.Minute)))
+}
+
+// Code returns EWithdrawalsUnavailable.
+func (e *UnavailableError) Code() string { return EWithdrawalsUnavailable }
+
+// railRetry is the Retry-After when the provider gives none, or could not
+// be asked.
+const railRetry = time.Minute
+
+// checkRail asks the provider whether payouts of kind in cur are being
+// accepted (a provider that cannot be asked counts as down).
+func (w *Withdrawals) checkRail(ctx context.Context, kind psp.DestinationKind, cur money.Currency) error {
+	rail, err := w.s.psp.RailStatus(ctx, kind, cur)
+	switch {
+	case err != nil:
+		w.log.Warn("wallet: payout rail status", "kind", kind, "currency", cur, "err", err)
+		return &UnavailableError{Kind: kind, Currency: cur, RetryAfter: railRetry}
+	case !rail.Up:
+		retry := rail.RetryAfter
+		if retry <= 0 {
+			retry = railRetry
+		}
+		return &UnavailableError{Kind: kind, Currency: cur, RetryAfter: retry}
+	}
+	return nil
 }
 
 // eta is the expected completion of a withdrawal made at t.
@@ -556,11 +601,16 @@ func (w *Withdrawals) hold(ctx context.Context, t *Txn, idem *Idem, m identity.M
 	if err := checkTransition(t.Status, StatusPendingReview); err != nil {
 		return nil, err
 	}
-	_, method, err := w.methods.ForPayout(ctx, nil, t.UserID, t.MethodID)
+	dest, method, err := w.methods.ForPayout(ctx, nil, t.UserID, t.MethodID)
 	if err != nil {
 		if methodRefusal(okpay.ErrorCode(err)) {
 			return w.refused(ctx, t, err)
 		}
+		return nil, err
+	}
+	// The rail went down since the code was sent: nothing is held, the
+	// withdrawal stays authorized and confirming again later holds it.
+	if err := w.checkRail(ctx, dest.Kind, t.Amount.Currency); err != nil {
 		return nil, err
 	}
 	owner, err := s.id.LoadParty(ctx, t.UserID)
@@ -722,6 +772,9 @@ func (w *Withdrawals) reviewInput(ctx context.Context, t *Txn, m *paymethod.Meth
 	in := ReviewInput{Now: now, Amount: t.Amount, Fee: t.Fee, MethodKind: string(m.Kind), MethodShared: m.Shared, MethodVerified: m.VerifiedAt}
 	if in.MethodVerified.IsZero() {
 		in.MethodVerified = m.CreatedAt
+	}
+	if m.Bank != nil {
+		in.MethodNameCheck, in.MethodNameHeld = string(m.Bank.NameCheck), m.Bank.NameHeld
 	}
 	wal, err := w.s.FindWallet(ctx, t.UserID, t.Amount.Currency)
 	if err != nil {

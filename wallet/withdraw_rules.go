@@ -3,6 +3,7 @@ package wallet
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/okpay/okpay/money"
@@ -26,6 +27,7 @@ const (
 	RuleRecentSecurityChange = "recent_security_change"
 	RuleVelocity             = "velocity"
 	RuleSharedMethod         = "shared_method"
+	RulePayeeName            = "payee_name"
 )
 
 // Decisions of the rules (Withdrawal.Decision).
@@ -118,6 +120,12 @@ type ReviewInput struct {
 	// MethodShared: the same card or account is on another customer's
 	// account too (CRD-07).
 	MethodShared bool `json:"method_shared"`
+	// MethodNameCheck is a bank account's payee-name check answer when it
+	// was added (CRD-10: "match", "close_match", "no_match",
+	// "unavailable"; "" for other methods), MethodNameHeld the name the
+	// bank holds (close match).
+	MethodNameCheck string `json:"method_name_check,omitempty"`
+	MethodNameHeld  string `json:"method_name_held,omitempty"`
 	// Security are the account's security changes, newest first.
 	Security []SecurityEvent `json:"security"`
 	// Previous are the customer's latest earlier withdrawals, newest
@@ -155,6 +163,7 @@ func ReviewRules() []ReviewRule {
 		{ID: RuleRecentSecurityChange, Version: 1, Match: matchRecentSecurityChange},
 		{ID: RuleVelocity, Version: 1, Match: matchVelocity},
 		{ID: RuleSharedMethod, Version: 1, Match: matchSharedMethod},
+		{ID: RulePayeeName, Version: 1, Match: matchPayeeName},
 	}
 }
 
@@ -208,6 +217,16 @@ func matchVelocity(p ReviewPolicy, in ReviewInput) (bool, string) {
 func matchSharedMethod(p ReviewPolicy, in ReviewInput) (bool, string) {
 	if in.MethodShared {
 		return true, "the payout method is on another customer's account too"
+	}
+	return false, ""
+}
+
+func matchPayeeName(p ReviewPolicy, in ReviewInput) (bool, string) {
+	switch in.MethodNameCheck {
+	case "no_match":
+		return true, "the payee-name check did not match the account holder; the customer confirmed the account anyway"
+	case "close_match":
+		return true, "the payee-name check was a close match: the bank holds the name " + strconv.Quote(in.MethodNameHeld)
 	}
 	return false, ""
 }

@@ -74,6 +74,12 @@ func TestRSK07_WithdrawalRuleFixtures(t *testing.T) {
 				wallet.PastWithdrawal{At: ruleNow.Add(-24*time.Hour + time.Second), Amount: usd(1_00), Stage: "completed"})
 		}, []string{wallet.RuleVelocity}},
 		{"shared method", func(in *wallet.ReviewInput) { in.MethodShared = true }, []string{wallet.RuleSharedMethod}},
+		{"payee name matched", func(in *wallet.ReviewInput) { in.MethodKind, in.MethodNameCheck = "bank_account", "match" }, nil},
+		{"payee name check unavailable", func(in *wallet.ReviewInput) { in.MethodKind, in.MethodNameCheck = "bank_account", "unavailable" }, nil},
+		{"payee name close match", func(in *wallet.ReviewInput) {
+			in.MethodKind, in.MethodNameCheck, in.MethodNameHeld = "bank_account", "close_match", "John Smith"
+		}, []string{wallet.RulePayeeName}},
+		{"payee name mismatch confirmed", func(in *wallet.ReviewInput) { in.MethodKind, in.MethodNameCheck = "bank_account", "no_match" }, []string{wallet.RulePayeeName}},
 		{"everything at once", func(in *wallet.ReviewInput) {
 			in.Amount, in.CompletedBefore, in.MethodVerified, in.MethodShared = usd(5000_00), 0, ruleNow, true
 			in.Security = []wallet.SecurityEvent{{Name: "user_updated", At: ruleNow.Add(-time.Minute)}}

@@ -61,6 +61,7 @@ var accountPages = []string{
 	pageSignup, pageSignupVerify, pageLogin, pageLoginVerify, pageAccount, pageSecurity,
 	pageTOTPSetup, pageRecoveryCodes, pageFreezeConfirm, pageForgot, pageReset, pageMessage,
 	pageMailbox, pageFreezeLink, pagePasskey, pageContact, pageNotifications,
+	pageRecoveryCancel, // REC-08's cancel link (recovery_cancel.go)
 }
 
 // accountMessageIDs are the ids the account pages use from Go code; New

@@ -75,10 +75,12 @@ func (b *accountBrowser) click(testid string) {
 	b.check("after " + testid)
 }
 
-// fill types v into an input, as a user would.
+// fill types v into an input, as a user would (see browsertest.Fill).
 func (b *accountBrowser) fill(testid, v string) {
 	b.t.Helper()
-	b.run("fill "+testid, chromedp.Steps(chromedp.Clear(sel(testid)), chromedp.SendKeys(sel(testid), v)))
+	if err := browsertest.Fill(b.ctx, string(sel(testid)), v); err != nil {
+		b.t.Fatalf("fill %s: %v", testid, err)
+	}
 }
 
 // at checks the path of the current page and its heading.

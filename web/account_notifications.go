@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"regexp"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/ids"
@@ -29,6 +30,43 @@ var notificationMessageIDs = []string{
 type noteView struct {
 	notify.InApp
 	Ref string // the id in URLs
+	// Parts is the body cut into text and links to the account's own
+	// pages ("/account/…", e.g. a caller verification's code page).
+	Parts []notePart
+}
+
+// notePart is a piece of a notification's body: text, or a link when
+// Href is set.
+type notePart struct {
+	Text, Href string
+}
+
+// accountPathRE finds paths of the account's pages in a notification's
+// text. Only same-site paths under /account/ become links; an address of
+// another site stays text.
+var accountPathRE = regexp.MustCompile(`(^|[\s(（"'“])(/account/[A-Za-z0-9_\-/]*[A-Za-z0-9_])`)
+
+// noteParts cuts body into text and links.
+func noteParts(body string) []notePart {
+	var parts []notePart
+	rest := body
+	for {
+		m := accountPathRE.FindStringSubmatchIndex(rest)
+		if m == nil {
+			break
+		}
+		start, end := m[4], m[5]
+		if start > 0 {
+			parts = append(parts, notePart{Text: rest[:start]})
+		}
+		path := rest[start:end] // letters, digits, '_', '-' and '/': no way out of /account/
+		parts = append(parts, notePart{Text: path, Href: path})
+		rest = rest[end:]
+	}
+	if rest != "" {
+		parts = append(parts, notePart{Text: rest})
+	}
+	return parts
 }
 
 // notificationsData is the content of notifications.html.
@@ -57,7 +95,7 @@ func (s *Server) handleNotifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, n := range list {
-		d.Notes = append(d.Notes, noteView{InApp: n, Ref: ids.Format(NotificationPrefix, n.ID)})
+		d.Notes = append(d.Notes, noteView{InApp: n, Ref: ids.Format(NotificationPrefix, n.ID), Parts: noteParts(n.Body)})
 	}
 	p := s.settingsPage(r, "notifications.page_title")
 	if r.URL.Query().Get("read") == "all" {

@@ -562,6 +562,7 @@ func TestAccountRouteTable(t *testing.T) {
 		switch p := strings.TrimSuffix(rt.Pattern, "{$}"); {
 		case !strings.Contains(p, "{"):
 		case p == "/freeze/{token}", p == "/account/sessions/{id}/revoke", p == "/account/passkeys/{id}/remove":
+		case p == "/recovery/cancel/{token}": // REC-08's one-click cancel link, like the freeze link
 		case p == "/account/notifications/{id}/read":
 		case strings.HasPrefix(p, "/account/contact/{kind}"): // email or phone, never the value
 		default:

@@ -87,12 +87,20 @@ func TestBrowserDeskAccountActions(t *testing.T) {
 	if body := agentTab.eval(`document.body.innerText`); strings.Contains(body, acct.email) {
 		t.Fatal("the panel shows the customer's email unmasked")
 	}
-	agentTab.do("give the freeze reason", chromedp.SendKeys(sel("support-freeze-reason"), "account takeover reported in chat", chromedp.NodeVisible))
+	agentTab.fill("support-freeze-reason", "account takeover reported in chat")
+	custTab.check("before the freeze")
 	agentTab.clickLoad("freeze", sel("support-freeze-submit"))
 	agentTab.until("the panel shows the account frozen", `document.querySelector('[data-testid="support-profile"]').dataset.frozen === 'true'`)
 	if !e.frozen(t, e.user(acct).ID) {
 		t.Fatal("the account is not frozen")
 	}
+
+	// The customer, still on the page, writes in the open chat: the
+	// widget says the session ended and stops (no reconnecting).
+	custTab.fill("chat-input", "Are you there?")
+	custTab.do("send after the freeze", chromedp.Click(sel("chat-send"), chromedp.NodeVisible))
+	custTab.until("the widget says the session ended", `document.querySelector('[data-testid="chat-conn"]').dataset.state === 'ended' &&
+		document.querySelector('[data-testid="chat-conn"]').textContent === `+jsString(e.text(i18n.En, "chat.conn.ended")))
 
 	// 4. The customer's session ended; signed in again, the account page
 	// says frozen.
@@ -105,19 +113,27 @@ func TestBrowserDeskAccountActions(t *testing.T) {
 			t.Fatalf("set cookie %s: %v", c.Name, err)
 		}
 	}
+	// The freeze ended the customer's session while the chat was open:
+	// the widget's calls for the conversation made in between (a read
+	// receipt) were refused, as they must be. Anything else is a fault.
 	custTab.open("/account")
+	for _, p := range custTab.problems.take() {
+		if !strings.Contains(p, "/api/v1/conversations/"+conv) {
+			t.Errorf("customer: while signed out: %s", p)
+		}
+	}
 	custTab.until("the customer sees the account frozen", `!!document.querySelector('[data-testid="frozen-banner"]') &&
 		document.querySelector('[data-testid="account-status"]').textContent.trim() === `+jsString(e.text(i18n.En, "dashboard.status.frozen")))
 
 	// 5. The agent sends the reset link (RSK-06) and asks for an unfreeze.
-	agentTab.do("give the reset reason", chromedp.SendKeys(sel("support-reset-reason"), "RSK-06 password reset before unfreezing", chromedp.NodeVisible))
+	agentTab.fill("support-reset-reason", "RSK-06 password reset before unfreezing")
 	agentTab.clickLoad("send the reset link", sel("support-reset-submit"))
 	agentTab.until("the reset notice", `!!document.querySelector('[data-testid="notice"]')`)
-	agentTab.do("fill the unfreeze request",
-		chromedp.SendKeys(sel("support-unfreeze-evidence"), "passport ending 12 and live selfie matched", chromedp.NodeVisible),
+	agentTab.fill("support-unfreeze-evidence", "passport ending 12 and live selfie matched")
+	agentTab.do("tick the unfreeze checks",
 		chromedp.Click(sel("support-unfreeze-devices"), chromedp.NodeVisible),
-		chromedp.Click(sel("support-unfreeze-methods"), chromedp.NodeVisible),
-		chromedp.SendKeys(sel("support-unfreeze-reason"), "customer verified again on video", chromedp.NodeVisible))
+		chromedp.Click(sel("support-unfreeze-methods"), chromedp.NodeVisible))
+	agentTab.fill("support-unfreeze-reason", "customer verified again on video")
 	agentTab.clickLoad("ask for the unfreeze", sel("support-unfreeze-submit"))
 	agentTab.until("the request waits", `!!document.querySelector('[data-testid="support-requests"] [data-kind="unfreeze"][data-status="pending"]')`)
 
@@ -125,7 +141,7 @@ func TestBrowserDeskAccountActions(t *testing.T) {
 	supTab.open("/staff/approvals")
 	item := `[data-testid="approval-row"][data-kind="unfreeze"]`
 	supTab.until("the request is listed", `!!document.querySelector('`+item+`[data-mine="false"]')`)
-	supTab.do("give the approval reason", chromedp.SendKeys(sel("approval-reason-input"), "evidence checked", chromedp.NodeVisible))
+	supTab.fill("approval-reason-input", "evidence checked")
 	supTab.clickLoad("approve", sel("approval-approve"))
 	supTab.until("approved", `!!document.querySelector('[data-testid="approvals-empty"]') && !!document.querySelector('[data-testid="approvals-recent"] [data-status="approved"]')`)
 

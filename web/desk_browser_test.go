@@ -77,13 +77,24 @@ func (b *deskTab) open(path string) {
 	b.do("open "+path, chromedp.Navigate(b.base+path))
 }
 
+// fill types v into the field testid (browsertest.Fill: the value is
+// checked, so a form is never sent with a field left short).
+func (b *deskTab) fill(testid, v string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deskWait)
+	defer cancel()
+	if err := browsertest.Fill(ctx, string(sel(testid)), v); err != nil {
+		b.t.Fatalf("%s: fill %s: %v", b.name, testid, err)
+	}
+}
+
 // clickLoad clicks an element that loads a new page, and waits for it.
 func (b *deskTab) clickLoad(what string, sel chromedp.CSS) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, deskWait)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(sel, chromedp.NodeVisible))); err != nil {
-		b.t.Fatalf("%s: %s: %v", b.name, what, err)
+		b.t.Fatalf("%s: %s: %v\npage %s: %s", b.name, what, err, b.eval(`location.href`), b.eval(`document.body.innerText.slice(0, 3000)`))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/desk/chat"
+	"github.com/okpay/okpay/maildesk"
 )
 
 // The support desk on the pages: the chat widget on every customer and
@@ -40,6 +41,10 @@ type deskState struct {
 	// socket is the agent console's WebSocket handler (nil without the
 	// staff console).
 	socket *chat.Handler
+	// selfService shows the widget's self-service part (assistant.go).
+	selfService bool
+	// mail is the email channel (EnableEmailDeliveries; nil without).
+	mail *maildesk.Service
 }
 
 // chatMessageIDs are the widget's texts used from Go code.
@@ -120,6 +125,9 @@ type chatWidgetData struct {
 	MaxFile int64
 	// Scores are the satisfaction survey's choices (1 to 5).
 	Scores []int
+	// SelfService shows the suggested articles and the assistant before
+	// the chat starts (assistant.go).
+	SelfService bool
 }
 
 // ChatWidget returns the support chat widget for the end of the page's
@@ -131,7 +139,8 @@ func (p *page) ChatWidget() template.HTML {
 		return ""
 	}
 	data := chatWidgetData{P: p, API: "/api/v1", Socket: "/api/v1/chat/ws",
-		Accept: ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt", MaxFile: d.svc.Config().MaxAttachmentBytes, Scores: []int{1, 2, 3, 4, 5}}
+		Accept: ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt", MaxFile: d.svc.Config().MaxAttachmentBytes, Scores: []int{1, 2, 3, 4, 5},
+		SelfService: d.selfService}
 	for _, c := range desk.Categories() {
 		data.Categories = append(data.Categories, chatCategory{Value: string(c), Label: desk.CategoryLabel(p.s.cat, p.Lang, c)})
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
@@ -142,26 +141,13 @@ func (b *faqBrowser) follow(testid string) {
 	b.check("after " + testid)
 }
 
-// fill types v into an input as a user would: focused, emptied, then
-// the text inserted (input events fire). accountBrowser.fill's
-// chromedp.Clear sets the value attribute, and chromedp.SendKeys then
-// reads the node's attributes without the lock the attribute event takes:
-// a data race inside chromedp that -race reports now and then.
-func (b *faqBrowser) fill(testid, v string) {
+// fill types v into an input as a user would (see browsertest.Fill).
+func (b *faqBrowser) fill(testid string, v string) {
 	b.t.Helper()
-	b.within("find "+testid, chromedp.WaitVisible(sel(testid)))
-	q := `document.querySelector('[data-testid="` + testid + `"]')`
-	if got := b.eval(`(el => { el.focus(); el.value = ''; return String(document.activeElement === el); })(` + q + `)`); got != "true" {
-		b.t.Fatalf("fill %s: cannot focus it", testid)
-	}
 	ctx, cancel := context.WithTimeout(b.ctx, faqWait)
-	_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: v})
-	cancel()
-	if err != nil {
+	defer cancel()
+	if err := browsertest.Fill(ctx, string(sel(testid)), v); err != nil {
 		b.t.Fatalf("fill %s: %v", testid, err)
-	}
-	if got := b.eval(q + `.value`); got != v {
-		b.t.Fatalf("fill %s: the field holds %q, want %q", testid, got, v)
 	}
 }
 

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -42,6 +40,9 @@ var helpMessageIDs = []string{"help.page_title", "help.search.page_title", "help
 // helpState is the help center's part of the Server.
 type helpState struct {
 	svc *help.Service
+	// voters keys the "Was this helpful?" votes (an HMAC of the client's
+	// address under the identity service's keyring).
+	voters *help.VoterKeys
 }
 
 // EnableHelp adds the help center's public pages and, with the staff
@@ -53,6 +54,13 @@ func (s *Server) EnableHelp(svc *help.Service) error {
 	}
 	if s.help != nil {
 		return errors.New("web: EnableHelp called twice")
+	}
+	if s.id == nil {
+		return errors.New("web: EnableHelp needs the identity service (its keyring keys the votes)")
+	}
+	voters, err := help.NewVoterKeys(s.id.Keys)
+	if err != nil {
+		return err
 	}
 	for _, name := range helpPages {
 		t, err := template.New(name).Option("missingkey=error").
@@ -81,7 +89,7 @@ func (s *Server) EnableHelp(svc *help.Service) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("web: help message ids missing from the catalog: %v", missing)
 	}
-	s.help = &helpState{svc: svc}
+	s.help = &helpState{svc: svc, voters: voters}
 	return nil
 }
 
@@ -301,8 +309,7 @@ func (s *Server) handleHelpFeedback(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	sum := sha256.Sum256([]byte("okpay-help-vote\x00" + s.clientIP.IP(r)))
-	switch err := s.help.svc.Vote(r.Context(), a.ID, hex.EncodeToString(sum[:16]), helpful); {
+	switch err := s.help.svc.Vote(r.Context(), a.ID, s.help.voters.Key("ip", s.clientIP.IP(r)), helpful); {
 	case err == nil:
 		v := "no"
 		if helpful {

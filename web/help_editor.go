@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -31,8 +30,9 @@ const (
 	pageHelpMisses     = "help_misses.html"
 )
 
-// maxHelpFormBytes bounds the editor's form: a 50,000-byte article,
-// percent-encoded (Chinese triples), with room for the other fields.
+// maxHelpFormBytes bounds the editor's form (the save route's MaxBody): a
+// 50,000-byte article, percent-encoded (Chinese triples), with room for
+// the other fields.
 const maxHelpFormBytes = 200 << 10
 
 // helpEditorMessageIDs are the ids the editor uses from Go code.
@@ -45,13 +45,8 @@ var helpEditorMessageIDs = []string{
 }
 
 func (s *Server) initHelpEditor() error {
-	for _, name := range []string{pageHelpEditorList, pageHelpEditor, pageHelpMisses} {
-		t, err := template.New(name).Option("missingkey=error").
-			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/staff_partials.html", "templates/"+name)
-		if err != nil {
-			return fmt.Errorf("web: parse %s: %w", name, err)
-		}
-		s.pages[name] = t
+	if err := s.parseStaffPages(pageHelpEditorList, pageHelpEditor, pageHelpMisses); err != nil {
+		return err
 	}
 	return nil
 }
@@ -62,7 +57,7 @@ func (s *Server) staffHelpRoutes() []StaffRoute {
 	return []StaffRoute{
 		{http.MethodGet, "/staff/help", StaffFull, agent.PermArticleManage, h(s.handleHelpEditorList)},
 		{http.MethodGet, "/staff/help/edit", StaffFull, agent.PermArticleManage, h(s.handleHelpEditorPage)},
-		{http.MethodPost, "/staff/help/save", StaffFull, agent.PermArticleManage, h(s.handleHelpEditorSave)},
+		{http.MethodPost, "/staff/help/save", StaffFull, agent.PermArticleManage, maxBody(maxHelpFormBytes, h(s.handleHelpEditorSave))},
 		{http.MethodPost, "/staff/help/publish", StaffFull, agent.PermArticleManage, h(s.handleHelpEditorPublish)},
 		{http.MethodGet, "/staff/help/misses", StaffFull, agent.PermReportRead, h(s.handleHelpMisses)},
 	}
@@ -103,14 +98,7 @@ func (s *Server) handleHelpEditorList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.staffPage(r, "helped.page_title")
-	switch r.URL.Query().Get("done") {
-	case "saved":
-		p.Notice = p.T("helped.notice.saved")
-	case "published":
-		p.Notice = p.T("helped.notice.published")
-	case "unpublished":
-		p.Notice = p.T("helped.notice.unpublished")
-	}
+	p.doneNotice(r, "helped.notice.", "saved", "published", "unpublished")
 	p.Data = helpEditorListData{staffNav: s.navFor(r), Articles: all}
 	s.render(w, r, pageHelpEditorList, p)
 }
@@ -132,18 +120,8 @@ func (s *Server) handleHelpEditorPage(w http.ResponseWriter, r *http.Request) {
 	f := newForm()
 	var a *help.Article
 	if ref := r.URL.Query().Get("id"); ref != "" {
-		id, ok := help.ParseRef(ref)
-		if !ok {
-			s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
-			return
-		}
-		var err error
-		if a, err = svc.Get(r.Context(), id); err != nil {
-			if code(err) == okpay.ENotFound {
-				s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
-			} else {
-				s.staffInternal(w, r, err)
-			}
+		var ok bool
+		if a, ok = s.editedArticle(w, r, svc, ref); !ok {
 			return
 		}
 		f.values = map[string]string{"id": a.Ref(), "slug": a.Slug, "locale": string(a.Locale), "category": string(a.Category),
@@ -152,6 +130,26 @@ func (s *Server) handleHelpEditorPage(w http.ResponseWriter, r *http.Request) {
 		f.values["locale"] = string(i18n.Negotiate(r))
 	}
 	s.renderHelpEditor(w, r, svc, a, f, "")
+}
+
+// editedArticle reads the article ref names (false: 404 or an error was
+// answered).
+func (s *Server) editedArticle(w http.ResponseWriter, r *http.Request, svc *help.Service, ref string) (*help.Article, bool) {
+	id, ok := help.ParseRef(ref)
+	if !ok {
+		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
+		return nil, false
+	}
+	a, err := svc.Get(r.Context(), id)
+	if err != nil {
+		if code(err) == okpay.ENotFound {
+			s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
+		} else {
+			s.staffInternal(w, r, err)
+		}
+		return nil, false
+	}
+	return a, true
 }
 
 func (s *Server) renderHelpEditor(w http.ResponseWriter, r *http.Request, svc *help.Service, a *help.Article, f *form, preview template.HTML) {
@@ -164,8 +162,8 @@ func (s *Server) renderHelpEditor(w http.ResponseWriter, r *http.Request, svc *h
 		p.Status = http.StatusUnprocessableEntity
 	}
 	p.Form = f
-	if r.Method == http.MethodGet && r.URL.Query().Get("done") == "saved" {
-		p.Notice = p.T("helped.notice.saved")
+	if r.Method == http.MethodGet {
+		p.doneNotice(r, "helped.notice.", "saved")
 	}
 	d := helpEditorData{staffNav: s.navFor(r), Article: a, Preview: preview}
 	if a != nil {
@@ -188,18 +186,8 @@ func (s *Server) handleHelpEditorSave(w http.ResponseWriter, r *http.Request) {
 	f := newForm().keep(r, helpFormFields...)
 	var a *help.Article
 	if ref := f.Value("id"); ref != "" {
-		id, ok := help.ParseRef(ref)
-		if !ok {
-			s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
-			return
-		}
-		var err error
-		if a, err = svc.Get(r.Context(), id); err != nil {
-			if code(err) == okpay.ENotFound {
-				s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
-			} else {
-				s.staffInternal(w, r, err)
-			}
+		var ok bool
+		if a, ok = s.editedArticle(w, r, svc, ref); !ok {
 			return
 		}
 	}

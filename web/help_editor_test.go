@@ -132,3 +132,40 @@ func TestHelpEditorFlow(t *testing.T) {
 	wantContains(t, res.body, `data-query="crypto staking" data-count="2"`)
 	_ = help.MaxHits
 }
+
+// TestStaffRouteMaxBody: a staff route's form limit is the one its table
+// declares (StaffRoute.MaxBody): the console's message forms and the help
+// editor's save take more than the 16 KiB of every other form, and a
+// larger body is refused before the handler runs.
+func TestStaffRouteMaxBody(t *testing.T) {
+	t.Parallel()
+	e, _ := newHelpEnv(t)
+	want := map[string]int64{"/staff/desk/reply": 96 << 10, "/staff/desk/note": 96 << 10, "/staff/help/save": 200 << 10}
+	seen := 0
+	for _, rt := range e.server.StaffRoutes() {
+		w, ok := want[rt.Pattern]
+		if ok {
+			seen++
+		} else {
+			w = 16 << 10
+		}
+		if got := rt.MaxBody(); got != w {
+			t.Errorf("%s %s: MaxBody %d, want %d", rt.Method, rt.Pattern, got, w)
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("%d of the %d routes with a larger form found", seen, len(want))
+	}
+	c := e.newMember(t, agent.RoleSupervisor).c
+	// 36,000 bytes of Chinese, about 108 KB percent-encoded: over the
+	// console's limit, within the editor's.
+	long := url.Values{"slug": {"long-read"}, "locale": {"zh-CN"}, "category": {"technical"}, "title": {"长文"},
+		"body": {strings.Repeat("款", 12000)}, "action": {"preview"}}
+	res := c.post("/staff/help/save", long)
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, res.body, `data-testid="helped-preview"`)
+	long.Set("id", "art_zzzz")
+	wantStatus(t, c.post("/staff/help/publish", long), http.StatusBadRequest)
+	long.Set("body", strings.Repeat("款", 70000))
+	wantStatus(t, c.post("/staff/help/save", long), http.StatusBadRequest)
+}

@@ -109,6 +109,19 @@ func TestHelpFeedback(t *testing.T) {
 	if a.HelpfulYes != 1 {
 		t.Fatalf("yes %d", a.HelpfulYes)
 	}
+	// The vote is stored under the keyring's HMAC of the address, not the
+	// address or a plain hash of it.
+	vk, err := help.NewVoterKeys(e.id.Keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := e.db.Read.QueryRowContext(e.ctx, `SELECT visitor FROM help_feedback WHERE article_id = $1`, a.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != vk.Key("ip", c.ip) || strings.Contains(stored, c.ip) {
+		t.Errorf("the vote is stored under %q", stored)
+	}
 	wantStatus(t, c.post("/help/withdraw-money/feedback", url.Values{"helpful": {"maybe"}}), http.StatusBadRequest)
 	wantStatus(t, c.post("/help/nothing-here/feedback", url.Values{"helpful": {"no"}}), http.StatusNotFound)
 	// One address votes on every article, and then is told to wait.

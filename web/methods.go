@@ -177,6 +177,7 @@ func (s *Server) methodRoutes() []Route {
 		post("/account/methods/banks", s.handleAddBank),
 		get("/account/methods/ewallets/new", s.addPage(addEWallet)),
 		post("/account/methods/ewallets", s.handleAddEWallet),
+		get(ewalletCallback, s.handleEWalletCallback),
 		get("/account/methods/{id}", s.handleMethod),
 		post("/account/methods/{id}/statement-code", s.handleMethodCode(paymethod.VerifyAuthorization)),
 		post("/account/methods/{id}/micro-deposits", s.handleMicroDeposits),
@@ -214,7 +215,16 @@ type pmView struct {
 	Expiry      string // a card's MM/YYYY
 	Holder      string // a bank account's
 	Currency    string // a bank account's
-	Deleted     bool
+	// NameCheck is a bank account's payee-name check, translated ("" when
+	// none was made); NameHeld the name the bank holds (close match).
+	NameCheck     string
+	NameCheckCode string
+	NameHeld      string
+	// Fallback: a card verified by a 1-unit authorisation, voided.
+	Fallback bool
+	// OAuth: an e-wallet linked on its provider's authorisation page.
+	OAuth   bool
+	Deleted bool
 
 	VerifyKind   string
 	ActionURL    string // 3-D Secure: where the bank's page is
@@ -243,9 +253,18 @@ func (s *Server) pmView(p *page, m *paymethod.Method) pmView {
 	}
 	if m.Bank != nil {
 		v.Holder, v.Currency = m.Bank.Holder, string(m.Bank.Currency)
+		if m.Bank.NameCheck != "" {
+			v.NameCheckCode, v.NameHeld = string(m.Bank.NameCheck), m.Bank.NameHeld
+			v.NameCheck = p.T("methods.name_check." + string(m.Bank.NameCheck))
+			if m.Bank.NameConfirmed {
+				v.NameCheck += " " + p.T("methods.name_check.confirmed")
+			}
+		}
 	}
+	v.Fallback = m.AuthFallback
 	if m.EWallet != nil {
 		v.Label = p.T("paymethod.provider."+m.EWallet.Provider) + " " + m.EWallet.Masked
+		v.OAuth = m.EWallet.LinkedBy == paymethod.LinkedByOAuth
 	}
 	if m.FailureCode != "" {
 		id := "paymethod.failure." + m.FailureCode
@@ -298,6 +317,10 @@ type methodAddData struct {
 	Token    string
 	// The bank account form.
 	Currencies []string
+	// NameCheck is the payee-name check answer to confirm (CRD-10):
+	// close_match, no_match or unavailable; NameHeld the bank's name.
+	NameCheck string
+	NameHeld  string
 	// The e-wallet form.
 	Providers []option
 }
@@ -713,10 +736,30 @@ func (s *Server) handleAddBank(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := newForm().keep(r, "iban", "holder", "currency")
+	// CRD-10: the payee-name answer shown and confirmed; a mismatch needs
+	// the box ticked as well.
+	confirm := paymethod.NameResult(r.PostForm.Get("confirm_name_check"))
+	ackMissing := confirm == paymethod.NameNoMatch && r.PostForm.Get("name_ack") != "1"
+	if ackMissing {
+		confirm = ""
+	}
 	m, err := s.methods.svc.AddBankAccount(s.methodCtx(r), paymethod.NewBankAccount{
 		UserID: a.user.ID, IBAN: r.PostForm.Get("iban"), Holder: r.PostForm.Get("holder"),
-		Currency: money.Currency(r.PostForm.Get("currency")), StepUp: a.sess.MFAAt,
+		Currency: money.Currency(r.PostForm.Get("currency")), StepUp: a.sess.MFAAt, ConfirmNameCheck: confirm,
 	})
+	var nce *paymethod.NameCheckError
+	if errors.As(err, &nce) {
+		p := s.addFormPage(r, a, addBank, f)
+		d := p.Data.(methodAddData)
+		d.NameCheck, d.NameHeld = string(nce.Result), nce.Held
+		p.Data = d
+		if ackMissing {
+			p.Form.set("name_ack", p.T("methods.name_check.ack_required"))
+		}
+		p.Status = http.StatusConflict
+		s.render(w, r, pageMethodAdd, p)
+		return
+	}
 	if err != nil {
 		if !s.addFailed(w, r, a, addBank, f, err) {
 			s.internalError(w, r, err)
@@ -733,6 +776,20 @@ func (s *Server) handleAddEWallet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := newForm().keep(r, "provider", "account")
+	// CRD-10: the e-wallet's own authorisation page shows the ownership;
+	// a provider without one shows a code instead.
+	auth, err := s.methods.svc.StartEWalletLink(s.methodCtx(r), paymethod.NewEWalletLink{UserID: a.user.ID, Provider: r.PostForm.Get("provider"),
+		Binding: strconv.FormatInt(a.sess.ID, 10), StepUp: a.sess.MFAAt, RedirectURI: ewalletCallback})
+	if err == nil {
+		http.Redirect(w, r, auth, http.StatusSeeOther)
+		return
+	}
+	if code(err) != paymethod.ENoOAuth {
+		if !s.addFailed(w, r, a, addEWallet, f, err) {
+			s.internalError(w, r, err)
+		}
+		return
+	}
 	m, err := s.methods.svc.AddEWallet(s.methodCtx(r), paymethod.NewEWallet{
 		UserID: a.user.ID, Provider: r.PostForm.Get("provider"), Account: r.PostForm.Get("account"), StepUp: a.sess.MFAAt,
 	})
@@ -743,6 +800,39 @@ func (s *Server) handleAddEWallet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	added(w, r, m)
+}
+
+// ewalletCallback is where an e-wallet's authorisation page sends the
+// customer back.
+const ewalletCallback = "/account/methods/ewallets/callback"
+
+// handleEWalletCallback finishes an e-wallet's OAuth link: the state must
+// be this session's, unused and recent.
+func (s *Server) handleEWalletCallback(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.requireSignIn(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	m, err := s.methods.svc.FinishEWalletLink(s.methodCtx(r), a.user.ID, strconv.FormatInt(a.sess.ID, 10), q.Get("state"), q.Get("code"), q.Get("error"))
+	if err == nil {
+		redirect(w, r, "/account/methods/"+m.PublicID()+"?verified=1")
+		return
+	}
+	switch c := code(err); c {
+	case paymethod.ELinkInvalid, paymethod.ELinkExpired, paymethod.ELinkDenied:
+		p := s.addFormPage(r, a, addEWallet, newForm())
+		p.Form.fail(p.T("methods.ewallet.link." + c))
+		p.Status = http.StatusUnprocessableEntity
+		if c == paymethod.ELinkInvalid {
+			p.Status = http.StatusBadRequest
+		}
+		s.render(w, r, pageMethodAdd, p)
+	default:
+		if !s.addFailed(w, r, a, addEWallet, newForm(), err) {
+			s.internalError(w, r, err)
+		}
+	}
 }
 
 // ---- One method ----

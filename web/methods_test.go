@@ -283,19 +283,40 @@ func TestMethodsBankAccountAndEWallet(t *testing.T) {
 
 	res = c.get("/account/methods/ewallets/new")
 	wantContains(t, res.body, `id="provider-alipay"`, e.text(i18n.En, "paymethod.provider.alipay"))
-	res = c.post("/account/methods/ewallets", url.Values{"provider": {"alipay"}, "account": {"li.wei@example.com"}})
+	// CRD-10: the e-wallet's own authorisation page (the sandbox's), and
+	// back to the callback, which verifies the account the provider names.
+	res = c.post("/account/methods/ewallets", url.Values{"provider": {"alipay"}})
+	wantRedirect(t, res, "/sandbox/oauth/alipay/authorize?")
+	auth, _ := url.Parse(res.Header.Get("Location"))
+	res = c.get(auth.String())
+	wantContains(t, res.body, `data-testid="oauth-form"`)
+	allow := auth.Query()
+	allow.Set("account", "li.wei@example.com")
+	allow.Set("action", "allow")
+	res = c.post(auth.Path, allow)
+	wantRedirect(t, res, "/account/methods/ewallets/callback?")
+	callback := res.Header.Get("Location")
+	// Another session cannot use it.
+	wantStatus(t, e.client().get(callback), http.StatusSeeOther) // not signed in: to /login
+	res = c.get(callback)
 	wantRedirect(t, res, "/account/methods/pm_")
 	ew := find(t, res.Header.Get("Location"), methodPathRE)
-	var code string
-	if err := e.db.Read.QueryRowContext(e.ctx, `SELECT code FROM psp_sandbox_ewallet_codes ORDER BY id DESC LIMIT 1`).Scan(&code); err != nil {
-		t.Fatal(err)
-	}
-	res = c.post("/account/methods/"+ew+"/ewallet-code", url.Values{"code": {""}})
-	wantStatus(t, res, http.StatusUnprocessableEntity)
-	wantContains(t, res.body, `id="ewallet-code-error"`)
-	wantRedirect(t, c.post("/account/methods/"+ew+"/ewallet-code", url.Values{"code": {code}}), "/account/methods/"+ew+"?verified=1")
+	res = c.get(res.Header.Get("Location"))
+	wantContains(t, res.body, `data-testid="method-oauth"`)
 	res = c.get("/account/methods")
 	wantContains(t, res.body, `data-id="`+ew+`" data-kind="ewallet" data-status="verified"`, "Alipay l•••@example.com")
+	// The callback works once.
+	res = c.get(callback)
+	wantStatus(t, res, http.StatusBadRequest)
+	wantContains(t, res.body, e.text(i18n.En, "methods.ewallet.link.ewallet_link_invalid"))
+	// Denied at the e-wallet: nothing added.
+	res = c.post("/account/methods/ewallets", url.Values{"provider": {"paypal"}})
+	auth, _ = url.Parse(res.Header.Get("Location"))
+	deny := auth.Query()
+	deny.Set("action", "deny")
+	res = c.get(c.post(auth.Path, deny).Header.Get("Location"))
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res.body, e.text(i18n.En, "methods.ewallet.link.ewallet_link_denied"))
 }
 
 // CRD-01: a card number in any form field is refused with 400 and a

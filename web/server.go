@@ -96,6 +96,8 @@ type Server struct {
 	desk *deskState
 	// help is nil until EnableHelp (help.go, help_editor.go).
 	help *helpState
+	// phone is nil until EnablePhone (account_callback.go, staff_phone.go).
+	phone *phoneState
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -203,6 +205,7 @@ func (s *Server) Routes() []Route {
 	}
 	if s.id != nil {
 		rs = append(rs, s.accountRoutes()...)
+		rs = append(rs, s.recoveryCancelRoutes()...) // REC-08 (recovery_cancel.go)
 	}
 	if s.mailbox != nil {
 		rs = append(rs, Route{http.MethodGet, "/dev/mailbox", http.HandlerFunc(s.handleMailbox)})
@@ -213,6 +216,7 @@ func (s *Server) Routes() []Route {
 	rs = append(rs, s.withdrawRoutes()...)
 	rs = append(rs, s.exchangeRoutes()...)
 	rs = append(rs, s.helpRoutes()...)
+	rs = append(rs, s.phoneAccountRoutes()...) // callback requests (account_callback.go)
 	return rs
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/okpay/okpay"
@@ -42,6 +44,12 @@ const (
 	// StaffFull routes need a full sign-in (password and passkey) and,
 	// when Perm is set, that permission.
 	StaffFull
+	// StaffSudo routes are StaffFull routes that decide about money (an
+	// approval, a withdrawal review, an exchange rate): they also need
+	// the second factor within the sudo window (SES-08); otherwise they
+	// answer 403 with the "confirm with your passkey" panel, which comes
+	// back to the page the form was on.
+	StaffSudo
 )
 
 // StaffRoute is one staff route: method, ServeMux pattern, what it needs
@@ -55,6 +63,36 @@ type StaffRoute struct {
 	Perm    agent.Permission
 	Handler http.Handler
 }
+
+// doneNotice shows the notice of the outcome a POST redirected with
+// (post-redirect-get: ?done=outcome): the text prefix+outcome, for the
+// page's outcomes only.
+func (p *page) doneNotice(r *http.Request, prefix string, outcomes ...string) {
+	if d := r.URL.Query().Get("done"); d != "" && slices.Contains(outcomes, d) {
+		p.Notice = p.T(prefix + d)
+	}
+}
+
+// MaxBody is the most a POST to the route may send: maxFormBytes, or
+// what its table declared with maxBody. (The limit travels with the
+// handler rather than as a field so that the route tables stay
+// positional.)
+func (rt StaffRoute) MaxBody() int64 {
+	if b, ok := rt.Handler.(bodyLimited); ok {
+		return b.max
+	}
+	return maxFormBytes
+}
+
+// bodyLimited is a handler whose form may be larger than maxFormBytes.
+type bodyLimited struct {
+	http.Handler
+	max int64
+}
+
+// maxBody declares a route's body limit (StaffRoute.MaxBody) in its
+// table: {post, "/staff/…", StaffFull, perm, maxBody(n, h(…))}.
+func maxBody(n int64, h http.Handler) http.Handler { return bodyLimited{Handler: h, max: n} }
 
 // staffState is the console's part of the Server.
 type staffState struct {
@@ -121,18 +159,27 @@ func roleMessageID(r agent.Role) string { return "staff.role." + string(r) }
 
 // initStaff parses the staff pages and checks their texts when the Server
 // has a staff service.
-func (s *Server) initStaff(svc *agent.Service) error {
-	if svc == nil {
-		return nil
-	}
-	s.staff = &staffState{svc: svc}
-	for _, name := range staffPages {
+// parseStaffPages parses staff page templates, each with the layout, the
+// partials and the staff navigation.
+func (s *Server) parseStaffPages(names ...string) error {
+	for _, name := range names {
 		t, err := template.New(name).Option("missingkey=error").
 			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/staff_partials.html", "templates/"+name)
 		if err != nil {
 			return fmt.Errorf("web: parse %s: %w", name, err)
 		}
 		s.pages[name] = t
+	}
+	return nil
+}
+
+func (s *Server) initStaff(svc *agent.Service) error {
+	if svc == nil {
+		return nil
+	}
+	s.staff = &staffState{svc: svc}
+	if err := s.parseStaffPages(staffPages...); err != nil {
+		return err
 	}
 	ids := append([]string(nil), staffMessageIDs...)
 	for _, p := range agent.Catalogue() {
@@ -220,6 +267,8 @@ func (s *Server) StaffRoutes() []StaffRoute {
 	routes = append(routes, s.staffDeskRoutingRoutes()...)
 	// The customer panel and the approvals page (staff_customer.go).
 	routes = append(routes, s.staffCustomerRoutes()...)
+	// The phone channel's queue, verification and report (staff_phone.go).
+	routes = append(routes, s.staffPhoneRoutes()...)
 	return routes
 }
 
@@ -257,7 +306,7 @@ func (s *Server) staffGuard(rt StaffRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, staffFormLimit(rt.Pattern)) // staff_desk.go
+			r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody())
 			if err := r.ParseForm(); err != nil {
 				s.staffError(w, r, http.StatusBadRequest, "problem.invalid_request.title", "problem.invalid_request.detail")
 				return
@@ -288,7 +337,7 @@ func (s *Server) staffGuard(rt StaffRoute) http.Handler {
 				redirect(w, r, staffLanding(ss))
 				return
 			}
-		case StaffFull:
+		case StaffFull, StaffSudo:
 			if !ss.Full() {
 				redirect(w, r, staffLanding(ss))
 				return
@@ -299,6 +348,10 @@ func (s *Server) staffGuard(rt StaffRoute) http.Handler {
 			}
 		}
 		ctx := context.WithValue(r.Context(), keyStaff, &staffAuth{token: tok, session: ss, agent: a})
+		if rt.Access == StaffSudo && !s.staff.svc.Sudo(ss) {
+			s.staffStepUp(w, r.WithContext(ctx))
+			return
+		}
 		rt.Handler.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -369,8 +422,9 @@ type staffNav struct {
 	NavTeams  bool
 	// NavFX: the exchange-rate page is on and the agent has fx:manage.
 	NavFX bool
-	// NavDesk: the agent console is on and the agent may read
-	// conversations (staff_desk.go).
+	// NavDesk: the agent console is on and the agent may open it
+	// (desk:overview; the inbox with conversation:read, staff_desk.go,
+	// otherwise the overview, staff_desk_overview.go).
 	NavDesk bool
 	// NavReview: the withdrawal reviewers' pages are on and the agent has
 	// withdrawal:review (staff_review.go).
@@ -381,9 +435,21 @@ type staffNav struct {
 	// NavCustomer: the customer panel is on and the agent has
 	// customer:read (staff_customer.go).
 	NavCustomer bool
+	// NavPhone: the phone page is on and the agent may read
+	// conversations (staff_phone.go).
+	NavPhone bool
 	// NavHelp: the help center is on and the agent may edit articles
 	// (help_editor.go).
 	NavHelp bool
+	// NavReports: the desk's reports page is on and the agent has
+	// report:read (staff_reports.go).
+	NavReports bool
+	// NavCanned: the agent console is on and the agent has canned:manage
+	// (staff_canned.go).
+	NavCanned bool
+	// NavDeskSettings: the agent console is on and the agent has
+	// agent:manage (staff_desk_settings.go).
+	NavDeskSettings bool
 	// InSession: a staff session exists (the sign-out button).
 	InSession bool
 }
@@ -399,11 +465,15 @@ func (s *Server) navFor(r *http.Request) staffNav {
 		n.NavAgents = agent.Can(a.agent, agent.PermAgentManage)
 		n.NavTeams = agent.Can(a.agent, agent.PermTeamManage)
 		n.NavFX = s.staff.fx != nil && agent.Can(a.agent, agent.PermFXManage)
-		n.NavDesk = s.desk != nil && s.desk.socket != nil && agent.Can(a.agent, agent.PermConversationRead)
+		n.NavDesk = s.desk != nil && s.desk.socket != nil && agent.Can(a.agent, agent.PermDeskOverview)
 		n.NavReview = s.staff.review != nil && agent.Can(a.agent, agent.PermWithdrawalReview)
 		n.NavHelp = s.help != nil && agent.Can(a.agent, agent.PermArticleManage)
 		n.NavApprovals = s.staff.support != nil && agent.Can(a.agent, agent.PermApprovalApprove)
 		n.NavCustomer = s.staff.support != nil && agent.Can(a.agent, agent.PermCustomerRead)
+		n.NavPhone = s.phone != nil && agent.Can(a.agent, agent.PermConversationRead)
+		n.NavReports = s.desk != nil && s.pages[pageStaffReports] != nil && agent.Can(a.agent, agent.PermReportRead)
+		n.NavCanned = s.desk != nil && s.desk.socket != nil && agent.Can(a.agent, agent.PermCannedManage)
+		n.NavDeskSettings = s.desk != nil && s.desk.socket != nil && agent.Can(a.agent, agent.PermAgentManage)
 	}
 	return n
 }
@@ -430,6 +500,26 @@ type staffMessageData struct {
 	Body     []string
 	LinkHref string
 	LinkText string
+	// StepUp, when set, is the "confirm with your passkey" panel.
+	StepUp *stepUpForm
+}
+
+// staffStepUp answers a StaffSudo route outside the sudo window: 403 and
+// the passkey panel, which returns to the staff page the form was on (its
+// Referer, when it is one of ours).
+func (s *Server) staffStepUp(w http.ResponseWriter, r *http.Request) {
+	p := s.staffPage(r, "staff.stepup.heading")
+	p.Status = http.StatusForbidden
+	p.Heading = p.T("staff.stepup.heading")
+	p.Script = true // the passkey button
+	next := "/staff/"
+	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host {
+		next = ref.RequestURI()
+	}
+	form := p.StepUpForm(next)
+	p.Data = staffMessageData{staffNav: s.navFor(r), TestID: "staff-stepup-required", Status: http.StatusForbidden,
+		Body: []string{p.T("staff.error.step_up")}, StepUp: &form}
+	s.render(w, r, pageStaffMessage, p)
 }
 
 // staffError shows an error on the staff layout.

@@ -12,6 +12,7 @@ import (
 // The canned responses' management page (/staff/canned, canned:manage):
 // the list, a form to add or edit one (?edit=cnd_...) and delete. The
 // console's composer offers them after "/" (staff_desk.go, console.js).
+// Every change is audited by package desk with the agent and request.
 
 const pageStaffCanned = "staff_canned.html"
 
@@ -58,6 +59,13 @@ func (s *Server) staffCannedPage(w http.ResponseWriter, r *http.Request, svc *de
 	return p, true
 }
 
+// cannedActor is the signed-in agent and the request, for the audit log
+// of canned-response changes.
+func (s *Server) cannedActor(w http.ResponseWriter, r *http.Request) desk.StaffActor {
+	m := s.staffMeta(w, r)
+	return desk.StaffActor{AgentID: staffFrom(r).agent.ID, IP: m.IP, RequestID: m.RequestID}
+}
+
 func (s *Server) handleStaffCanned(w http.ResponseWriter, r *http.Request) {
 	svc := s.deskService(w, r)
 	if svc == nil {
@@ -96,7 +104,6 @@ func (s *Server) handleStaffCannedSave(w http.ResponseWriter, r *http.Request) {
 	if svc == nil {
 		return
 	}
-	a := staffFrom(r).agent
 	f := newForm().keep(r, "shortcut", "title", "body_en", "body_zh", "team")
 	in := desk.CannedInput{Shortcut: f.Value("shortcut"), Title: f.Value("title"), BodyEn: formText(f.Value("body_en")),
 		BodyZh: formText(f.Value("body_zh")), Team: f.Value("team")}
@@ -119,9 +126,9 @@ func (s *Server) handleStaffCannedSave(w http.ResponseWriter, r *http.Request) {
 				s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 				return
 			}
-			_, err = svc.UpdateCanned(r.Context(), id, in)
+			_, err = svc.UpdateCanned(r.Context(), s.cannedActor(w, r), id, in)
 		} else {
-			_, err = svc.CreateCanned(r.Context(), a.ID, in)
+			_, err = svc.CreateCanned(r.Context(), s.cannedActor(w, r), in)
 		}
 	}
 	if err == nil {
@@ -161,7 +168,7 @@ func (s *Server) handleStaffCannedDelete(w http.ResponseWriter, r *http.Request)
 		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
-	if err := svc.DeleteCanned(r.Context(), id); err != nil {
+	if err := svc.DeleteCanned(r.Context(), s.cannedActor(w, r), id); err != nil {
 		if code(err) == okpay.ENotFound {
 			s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 			return

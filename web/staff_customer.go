@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
@@ -60,13 +59,8 @@ func (s *Server) EnableSupport(svc *support.Service) error {
 	if svc == nil {
 		return errors.New("web: EnableSupport needs the support service")
 	}
-	for _, name := range []string{pageStaffCustomer, pageStaffApprovals} {
-		t, err := template.New(name).Option("missingkey=error").
-			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/staff_partials.html", "templates/"+name)
-		if err != nil {
-			return fmt.Errorf("web: parse %s: %w", name, err)
-		}
-		s.pages[name] = t
+	if err := s.parseStaffPages(pageStaffCustomer, pageStaffApprovals); err != nil {
+		return err
 	}
 	ids := slices.Clone(supportMessageIDs)
 	for _, k := range support.Kinds() {
@@ -108,8 +102,8 @@ func (s *Server) staffCustomerRoutes() []StaffRoute {
 		{post, "/staff/customer/reset-factors", StaffFull, agent.PermCustomerResetFactorReq, h(s.handleCustomerRequest(support.KindResetFactors))},
 		{post, "/staff/customer/lift-hold", StaffFull, agent.PermHoldLift, h(s.handleCustomerRequest(support.KindLiftHold))},
 		{get, "/staff/approvals", StaffFull, agent.PermApprovalApprove, h(s.handleApprovals)},
-		{post, "/staff/approvals/approve", StaffFull, agent.PermApprovalApprove, h(s.handleApprovalDecide(true))},
-		{post, "/staff/approvals/reject", StaffFull, agent.PermApprovalApprove, h(s.handleApprovalDecide(false))},
+		{post, "/staff/approvals/approve", StaffSudo, agent.PermApprovalApprove, h(s.handleApprovalDecide(true))},
+		{post, "/staff/approvals/reject", StaffSudo, agent.PermApprovalApprove, h(s.handleApprovalDecide(false))},
 	}
 }
 
@@ -130,6 +124,17 @@ func (p *page) SupportKind(k support.Kind) string { return p.T("support.kind." +
 
 // SupportStatus is a request status's name in the page's language.
 func (p *page) SupportStatus(st support.Status) string { return p.T("support.status." + string(st)) }
+
+// RequestOutcome is what became of a request, in the page's language: its
+// status, or "cancelled by the customer" for an assisted recovery its
+// owner cancelled with the link (REC-08: rejected, the customer as the
+// checker).
+func (p *page) RequestOutcome(r *support.Request) string {
+	if r.Status == support.StatusRejected && r.CheckerRole == "customer" {
+		return p.T("support.status.cancelled")
+	}
+	return p.SupportStatus(r.Status)
+}
 
 // SupportField is a revealable field's name in the page's language.
 func (p *page) SupportField(f string) string { return p.T("support.field." + f) }
@@ -229,36 +234,23 @@ func (s *Server) staffErrorText(w http.ResponseWriter, r *http.Request, status i
 }
 
 func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
-	svc := s.supportService(w, r)
-	if svc == nil {
-		return
-	}
-	id, ok := deskConversationID(r)
+	svc, id, ok := staffConversation(s, w, r, s.supportService)
 	if !ok {
-		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
 	p, ok := s.customerPage(w, r, svc, id, newForm())
 	if !ok {
 		return
 	}
-	switch d := r.URL.Query().Get("done"); d {
-	case "frozen", "revoked", "reset", "resent", "requested":
-		p.Notice = p.T("support.notice." + d)
-	}
+	p.doneNotice(r, "support.notice.", "frozen", "revoked", "reset", "resent", "requested")
 	s.render(w, r, pageStaffCustomer, p)
 }
 
 // customerAct runs an action on the conversation of the form: back to
 // the panel with a notice (PRG), or the panel again with the refusal.
 func (s *Server) customerAct(w http.ResponseWriter, r *http.Request, done string, keep []string, act func(svc *support.Service, a *agent.Agent, id int64) error) {
-	svc := s.supportService(w, r)
-	if svc == nil {
-		return
-	}
-	id, ok := deskConversationID(r)
+	svc, id, ok := staffConversation(s, w, r, s.supportService)
 	if !ok {
-		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
 	a := staffFrom(r).agent
@@ -288,13 +280,8 @@ func (s *Server) customerRefused(w http.ResponseWriter, r *http.Request, svc *su
 }
 
 func (s *Server) handleCustomerReveal(w http.ResponseWriter, r *http.Request) {
-	svc := s.supportService(w, r)
-	if svc == nil {
-		return
-	}
-	id, ok := deskConversationID(r)
+	svc, id, ok := staffConversation(s, w, r, s.supportService)
 	if !ok {
-		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
 	field := r.PostFormValue("field")
@@ -314,13 +301,8 @@ func (s *Server) handleCustomerReveal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCustomerLookup(w http.ResponseWriter, r *http.Request) {
-	svc := s.supportService(w, r)
-	if svc == nil {
-		return
-	}
-	id, ok := deskConversationID(r)
+	svc, id, ok := staffConversation(s, w, r, s.supportService)
 	if !ok {
-		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
 	t, err := svc.LookupTransaction(r.Context(), staffFrom(r).agent, id, r.PostFormValue("ref"), s.staffMeta(w, r))

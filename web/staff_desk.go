@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"mime"
 	"net/http"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/desk/chat"
 	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/maildesk"
 )
 
 // The agent console v1 (/staff/desk): the inbox (mine, unassigned, all;
@@ -44,10 +44,11 @@ const (
 	pageStaffDeskConversation = "staff_desk_conversation.html"
 )
 
-var staffDeskPages = []string{pageStaffDeskInbox, pageStaffDeskConversation, pageStaffCanned}
+var staffDeskPages = []string{pageStaffDeskInbox, pageStaffDeskConversation, pageStaffCanned, pageStaffDeskSettings, pageStaffDeskOverview}
 
-// maxDeskFormBytes bounds the console's message forms: a message of 5,000
-// Chinese characters is about 45 KB percent-encoded.
+// maxDeskFormBytes bounds the console's message forms (their routes'
+// MaxBody): a message of 5,000 Chinese characters is about 45 KB
+// percent-encoded.
 const maxDeskFormBytes = 96 << 10
 
 // deskMessagePage is how many of a conversation's last messages the page
@@ -68,18 +69,15 @@ var consoleMessageIDs = []string{
 	"console.canned.page_title", "console.canned.global", "console.canned.saved", "console.canned.deleted",
 	"console.canned.error.taken", "console.canned.error.shortcut", "console.canned.error.title", "console.canned.error.body_en",
 	"console.canned.error.body_zh", "console.canned.error.team",
+	"console.settings.page_title", "console.settings.done.sla", "console.settings.done.capacity",
+	"console.settings.error.sla", "console.settings.error.capacity",
 }
 
 // initStaffDesk parses the console's pages and builds its WebSocket
 // handler (EnableDesk calls it when the staff console is on).
 func (s *Server) initStaffDesk(d *deskState) error {
-	for _, name := range staffDeskPages {
-		t, err := template.New(name).Option("missingkey=error").
-			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/staff_partials.html", "templates/"+name)
-		if err != nil {
-			return fmt.Errorf("web: parse %s: %w", name, err)
-		}
-		s.pages[name] = t
+	if err := s.parseStaffPages(staffDeskPages...); err != nil {
+		return err
 	}
 	ids := slices.Clone(consoleMessageIDs)
 	for _, st := range desk.Statuses() {
@@ -108,30 +106,19 @@ func (s *Server) initStaffDesk(d *deskState) error {
 func (s *Server) staffDeskRoutes() []StaffRoute {
 	h := func(f func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(f) }
 	get, post := http.MethodGet, http.MethodPost
-	return append(s.staffCannedRoutes(), []StaffRoute{
-		{get, "/staff/desk", StaffFull, agent.PermConversationRead, h(s.handleDeskInbox)},
+	return append(append(s.staffCannedRoutes(), s.staffDeskSettingsRoutes()...), []StaffRoute{
+		{get, "/staff/desk", StaffFull, agent.PermDeskOverview, h(s.handleDeskInbox)}, // the overview without conversation:read
 		{get, "/staff/desk/conversation", StaffFull, agent.PermConversationRead, h(s.handleDeskConversation)},
 		{get, "/staff/desk/attachment", StaffFull, agent.PermConversationRead, h(s.handleDeskAttachment)},
+		{get, "/staff/desk/email/original", StaffFull, agent.PermConversationRead, h(s.handleDeskEmailOriginal)},
 		{get, "/staff/desk/ws", StaffFull, agent.PermConversationRead, h(s.handleDeskSocket)},
 		{post, "/staff/desk/read", StaffFull, agent.PermConversationRead, h(s.handleDeskRead)},
-		{post, "/staff/desk/reply", StaffFull, agent.PermConversationReply, h(s.handleDeskReply)},
+		{post, "/staff/desk/reply", StaffFull, agent.PermConversationReply, maxBody(maxDeskFormBytes, h(s.handleDeskReply))},
 		{post, "/staff/desk/status", StaffFull, agent.PermConversationReply, h(s.handleDeskStatus)},
-		{post, "/staff/desk/note", StaffFull, agent.PermConversationNote, h(s.handleDeskNote)},
+		{post, "/staff/desk/note", StaffFull, agent.PermConversationNote, maxBody(maxDeskFormBytes, h(s.handleDeskNote))},
 		{post, "/staff/desk/assign", StaffFull, agent.PermConversationAssign, h(s.handleDeskAssign)},
 		{post, "/staff/desk/viewing", StaffFull, agent.PermConversationRead, h(s.handleDeskViewing)},
 	}...)
-}
-
-// staffFormLimit is the body limit of a staff route's form: the
-// console's message forms take longer texts than the others.
-func staffFormLimit(pattern string) int64 {
-	switch pattern {
-	case "/staff/desk/reply", "/staff/desk/note":
-		return maxDeskFormBytes
-	case "/staff/help/save":
-		return maxHelpFormBytes // help_editor.go
-	}
-	return maxFormBytes
 }
 
 // deskService returns the desk, or answers 404 when the console is off.
@@ -255,6 +242,10 @@ func (s *Server) handleDeskInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := staffFrom(r).agent
+	if !agent.Can(a, agent.PermConversationRead) {
+		s.handleDeskOverview(w, r, svc) // staff_desk_overview.go
+		return
+	}
 	q := r.URL.Query()
 	p := s.staffPage(r, "console.inbox.page_title")
 	f := desk.ConversationFilter{Limit: inboxPage + 1}
@@ -364,6 +355,17 @@ type deskMessage struct {
 	Author string
 	// FromCustomer: written by the customer or the visitor.
 	FromCustomer bool
+	// Delivery is where the mail of an agent's reply in an email
+	// conversation stands (staff_desk_email.go; nil: not mailed).
+	Delivery *maildesk.Delivery
+	// EmailOriginal: the message was made from a mail whose original is
+	// kept (/staff/desk/email/original).
+	EmailOriginal bool
+	// EmailUnverified: that mail's sender was not authenticated (DKIM /
+	// DMARC) and it is in a customer's conversation; EmailAuth says what
+	// was checked.
+	EmailUnverified bool
+	EmailAuth       string
 }
 
 // staffDeskConversationData is the content of staff_desk_conversation.html.
@@ -395,6 +397,12 @@ type staffDeskConversationData struct {
 	// Canned are the canned responses the agent may insert, with the
 	// body in the conversation's language.
 	Canned []deskCanned
+	// Phone is the caller verification panel of a phone conversation
+	// (staff_phone.go; nil otherwise).
+	Phone *phoneDeskPanel
+	// Ratings are the customer's satisfaction ratings of the
+	// conversation's resolutions, oldest first.
+	Ratings []desk.Rating
 }
 
 // deskCanned is a canned response as the composer offers it.
@@ -412,6 +420,23 @@ func deskConversationID(r *http.Request) (int64, bool) {
 		v = r.PostFormValue("id")
 	}
 	return desk.ParseConversationRef(v)
+}
+
+// staffConversation is the lookup of a staff route on one conversation:
+// the service (service answers 404 when its feature is off) and the
+// conversation id of the query or form (404 when there is none). On false
+// the answer has been sent.
+func staffConversation[T any](s *Server, w http.ResponseWriter, r *http.Request, service func(http.ResponseWriter, *http.Request) *T) (*T, int64, bool) {
+	svc := service(w, r)
+	if svc == nil {
+		return nil, 0, false
+	}
+	id, ok := deskConversationID(r)
+	if !ok {
+		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
+		return nil, 0, false
+	}
+	return svc, id, true
 }
 
 // deskConversationPage builds the conversation page (false: an answer was
@@ -474,6 +499,15 @@ func (s *Server) deskConversationPage(w http.ResponseWriter, r *http.Request, sv
 		}
 		d.Messages = append(d.Messages, dm)
 	}
+	s.addEmailDeliveries(r.Context(), c, d.Messages)
+	if d.Ratings, err = svc.Ratings(r.Context(), v, id); err != nil {
+		s.staffInternal(w, r, err)
+		return nil, false
+	}
+	if d.Phone, err = s.phoneDeskPanel(r, p, c, d.CanReply); err != nil {
+		s.staffInternal(w, r, err)
+		return nil, false
+	}
 	for _, st := range desk.Statuses() {
 		if st == desk.StatusSnoozed || st != c.Status && !desk.CanTransition(c.Status, st) {
 			continue
@@ -490,13 +524,8 @@ func (s *Server) deskConversationPage(w http.ResponseWriter, r *http.Request, sv
 }
 
 func (s *Server) handleDeskConversation(w http.ResponseWriter, r *http.Request) {
-	svc := s.deskService(w, r)
-	if svc == nil {
-		return
-	}
-	id, ok := deskConversationID(r)
+	svc, id, ok := staffConversation(s, w, r, s.deskService)
 	if !ok {
-		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
 	f := newForm()
@@ -561,13 +590,8 @@ func (p *page) deskErrorText(err error) (status int, text string) {
 // answers: JSON for console.js (body, or {"error": ...}), otherwise back
 // to the conversation page (PRG), or the page again with the refusal.
 func (s *Server) deskAct(w http.ResponseWriter, r *http.Request, done string, act func(svc *desk.Service, a *agent.Agent, id int64) ([]byte, error)) {
-	svc := s.deskService(w, r)
-	if svc == nil {
-		return
-	}
-	id, ok := deskConversationID(r)
+	svc, id, ok := staffConversation(s, w, r, s.deskService)
 	if !ok {
-		s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
 		return
 	}
 	a := staffFrom(r).agent
@@ -631,37 +655,39 @@ func (s *Server) deskSendFrom(r *http.Request, internal bool) func(svc *desk.Ser
 		if internal {
 			field = "note"
 		}
-		v := desk.Agent(a.ID)
-		m, err := svc.SendMessage(r.Context(), v, id, desk.MessageInput{Body: formText(r.PostFormValue(field)), Internal: internal,
-			IdempotencyKey: r.PostFormValue("key")})
-		if err != nil {
-			return nil, err
-		}
+		in := desk.MessageInput{Body: formText(r.PostFormValue(field)), Internal: internal, IdempotencyKey: r.PostFormValue("key")}
 		if internal {
-			if err := s.recordMentions(r.Context(), svc, a, m); err != nil {
+			var err error
+			if in.Mentions, err = s.noteMentions(r.Context(), in.Body); err != nil {
 				return nil, err
 			}
+		}
+		v := desk.Agent(a.ID)
+		m, err := svc.SendMessage(r.Context(), v, id, in)
+		if err != nil {
+			return nil, err
 		}
 		return desk.MessageFrame(v, m), nil
 	}
 }
 
-// recordMentions notes which active agents note m mentions ("@Display
-// Name" or "@email-local-part"); unknown names stay plain text. A
-// retried note records nothing twice.
-func (s *Server) recordMentions(ctx context.Context, svc *desk.Service, by *agent.Agent, m *desk.Message) error {
-	if !strings.Contains(m.Body, "@") {
-		return nil
+// noteMentions returns the active agents a note mentions ("@Display
+// Name" or "@email-local-part"); unknown names stay plain text. The desk
+// stores them with the note, in its transaction; a retried note records
+// nothing twice.
+func (s *Server) noteMentions(ctx context.Context, body string) ([]int64, error) {
+	if !strings.Contains(body, "@") {
+		return nil, nil
 	}
 	agents, err := s.staff.svc.List(ctx, agent.Filter{Status: agent.StatusActive})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cands := make([]desk.MentionCandidate, 0, len(agents))
 	for _, ag := range agents {
 		cands = append(cands, desk.MentionCandidate{ID: ag.ID, DisplayName: ag.DisplayName, Email: ag.Email})
 	}
-	return svc.RecordMentions(ctx, by.ID, m, desk.MentionedAgents(desk.FindMentions(m.Body, cands)))
+	return desk.MentionedAgents(desk.FindMentions(desk.CleanText(body), cands)), nil
 }
 
 // handleDeskViewing tells the other agents of a conversation that this
@@ -765,16 +791,23 @@ func staffGrantOf(r *http.Request) (chat.Grant, error) {
 // handleDeskSocket opens the console's WebSocket: the agent sees every
 // conversation (internal notes included) and the inbox. Each new
 // subscription checks again that the session is still a full sign-in
-// and the agent may still read conversations (a disabled agent, a
-// changed role or a signed-out session follows nothing new).
+// and the agent may still read conversations, and so does every ping (a
+// disabled agent, a changed role or a signed-out session is closed).
 func (s *Server) handleDeskSocket(w http.ResponseWriter, r *http.Request) {
 	if s.deskService(w, r) == nil {
 		return
 	}
 	auth := staffFrom(r)
 	tok := auth.token
-	g := chat.Grant{Viewer: desk.Agent(auth.agent.ID), Inbox: true, Allow: func(ctx context.Context, _ int64) (bool, error) {
-		ss, a, err := s.staff.svc.Authenticate(ctx, tok)
+	// live says whether the session may still read conversations: a
+	// subscription is the agent's activity (Authenticate records it), a
+	// ping is not (Peek).
+	live := func(ctx context.Context, activity bool) (bool, error) {
+		peek := s.staff.svc.Peek
+		if activity {
+			peek = s.staff.svc.Authenticate
+		}
+		ss, a, err := peek(ctx, tok)
 		switch c := code(err); {
 		case err == nil:
 			return ss.Full() && agent.Can(a, agent.PermConversationRead), nil
@@ -782,7 +815,12 @@ func (s *Server) handleDeskSocket(w http.ResponseWriter, r *http.Request) {
 			return false, nil
 		}
 		return false, err
-	}}
+	}
+	g := chat.Grant{Viewer: desk.Agent(auth.agent.ID), Inbox: true,
+		Allow: func(ctx context.Context, _ int64) (bool, error) { return live(ctx, true) },
+		// A session that ends (signed out, revoked, timed out, the agent
+		// disabled or its role changed) closes the socket at the next ping.
+		Alive: func(ctx context.Context) (bool, error) { return live(ctx, false) }}
 	g.Allow = s.keepSeenWhileLive(g.Allow, auth.agent.ID) // the agent is seen while live (staff_desk_routing.go)
 	s.desk.socket.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), staffGrantKey{}, g)))
 }

@@ -111,7 +111,7 @@ func (p *page) DeskPresence(me any) string {
 	var agentID int64
 	switch m := me.(type) {
 	case *agent.Agent:
-		if m != nil {
+		if m != nil && agent.Can(m, agent.PermConversationRead) { // the admin's desk overview has no presence switch
 			agentID = m.ID
 		}
 	case string:

@@ -78,8 +78,8 @@ func (s *Server) staffFXRoutes() []StaffRoute {
 	h := func(f func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(f) }
 	return []StaffRoute{
 		{http.MethodGet, "/staff/fx", StaffFull, agent.PermFXManage, h(s.handleStaffFX)},
-		{http.MethodPost, "/staff/fx/rate", StaffFull, agent.PermFXManage, h(s.handleStaffFXSet)},
-		{http.MethodPost, "/staff/fx/ecb", StaffFull, agent.PermFXManage, h(s.handleStaffFXUpload)},
+		{http.MethodPost, "/staff/fx/rate", StaffSudo, agent.PermFXManage, h(s.handleStaffFXSet)},
+		{http.MethodPost, "/staff/fx/ecb", StaffSudo, agent.PermFXManage, h(s.handleStaffFXUpload)},
 	}
 }
 

@@ -185,8 +185,20 @@ func TestStaffFXPage(t *testing.T) {
 	page = risk.c.get("/staff/fx")
 	wantContains(t, page.body, e.text(i18n.En, "fxadmin.age.minutes", "N", 25))
 
-	// Uploads that import nothing.
+	// Past the sudo window (10 minutes) a rate change needs the passkey
+	// again (SES-08): 403 with the step-up panel, nothing changed; after
+	// it, the page again.
 	rates, events = e.count(t, `SELECT COUNT(*) FROM fx_rates`), e.count(t, `SELECT COUNT(*) FROM audit_log`)
+	res = risk.c.post("/staff/fx/rate", url.Values{"base": {"EUR"}, "quote": {"CNY"}, "rate": {"7.8"}, "reason": {"late"}})
+	wantStatus(t, res, http.StatusForbidden)
+	wantContains(t, res.body, `data-testid="staff-stepup-required"`, `data-testid="staff-stepup"`, `action="/staff/login/passkey"`)
+	if e.count(t, `SELECT COUNT(*) FROM audit_log`) != events || !strings.Contains(risk.c.get("/staff/fx").body, "1 EUR = 7.7012 CNY") {
+		t.Fatal("a rate changed outside the sudo window")
+	}
+	e.passkeyStep(t, risk, "/staff/fx", "/staff/fx")
+	events = e.count(t, `SELECT COUNT(*) FROM audit_log`)
+
+	// Uploads that import nothing.
 	res = risk.c.upload("/staff/fx/ecb", nil, "file", "rates.xml", []byte("<html>not rates</html>"))
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, res.body, "This is not an ECB reference-rate file")

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -56,13 +55,8 @@ func (s *Server) EnableWithdrawalReview(wd *wallet.Withdrawals) error {
 	if wd == nil {
 		return errors.New("web: EnableWithdrawalReview needs the withdrawals")
 	}
-	for _, name := range staffReviewPages {
-		t, err := template.New(name).Option("missingkey=error").
-			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/staff_partials.html", "templates/"+name)
-		if err != nil {
-			return fmt.Errorf("web: parse %s: %w", name, err)
-		}
-		s.pages[name] = t
+	if err := s.parseStaffPages(staffReviewPages...); err != nil {
+		return err
 	}
 	ids := append([]string(nil), staffReviewMessageIDs...)
 	for _, r := range wallet.ReviewRules() {
@@ -93,8 +87,8 @@ func (s *Server) staffReviewRoutes() []StaffRoute {
 	return []StaffRoute{
 		{http.MethodGet, "/staff/withdrawals", StaffFull, agent.PermWithdrawalReview, h(s.handleStaffReviewQueue)},
 		{http.MethodGet, "/staff/withdrawals/case", StaffFull, agent.PermWithdrawalReview, h(s.handleStaffReviewCase)},
-		{http.MethodPost, "/staff/withdrawals/approve", StaffFull, agent.PermWithdrawalReview, h(s.handleStaffReviewApprove)},
-		{http.MethodPost, "/staff/withdrawals/reject", StaffFull, agent.PermWithdrawalReview, h(s.handleStaffReviewReject)},
+		{http.MethodPost, "/staff/withdrawals/approve", StaffSudo, agent.PermWithdrawalReview, h(s.handleStaffReviewApprove)},
+		{http.MethodPost, "/staff/withdrawals/reject", StaffSudo, agent.PermWithdrawalReview, h(s.handleStaffReviewReject)},
 	}
 }
 
@@ -165,12 +159,7 @@ func (s *Server) handleStaffReviewQueue(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	p := s.staffPage(r, "staff.review.page_title")
-	switch r.URL.Query().Get("done") {
-	case "approved":
-		p.Notice = p.T("staff.review.notice.approved")
-	case "rejected":
-		p.Notice = p.T("staff.review.notice.rejected")
-	}
+	p.doneNotice(r, "staff.review.notice.", "approved", "rejected")
 	p.Data = staffReviewQueueData{staffNav: s.navFor(r), Items: items}
 	s.render(w, r, pageStaffReviewQueue, p)
 }

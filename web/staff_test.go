@@ -259,8 +259,12 @@ func TestSUP01_StaffRBACMatrix(t *testing.T) {
 		t.Fatalf("%d staff routes", len(routes))
 	}
 	checked := 0
+	var sudo []web.StaffRoute
 	for _, rt := range routes {
-		if rt.Access != web.StaffFull {
+		if rt.Access == web.StaffSudo {
+			sudo = append(sudo, rt)
+		}
+		if rt.Access != web.StaffFull && rt.Access != web.StaffSudo {
 			continue
 		}
 		if rt.Perm != "" && !agent.ValidPermission(rt.Perm) {
@@ -298,6 +302,24 @@ func TestSUP01_StaffRBACMatrix(t *testing.T) {
 	}
 	if checked < 10*len(agent.Roles()) {
 		t.Fatalf("only %d checks", checked)
+	}
+	// Past the sudo window, the routes that decide about money (approvals,
+	// withdrawal reviews, exchange rates) ask for the passkey again (403
+	// with the step-up panel) even of a role that holds the permission.
+	if len(sudo) < 6 {
+		t.Fatalf("%d sudo routes", len(sudo))
+	}
+	e.clock.Advance(11 * time.Minute)
+	for _, rt := range sudo {
+		for _, r := range agent.Roles() {
+			if !agent.RoleHas(r, rt.Perm) {
+				continue
+			}
+			res := members[r].c.post(rt.Pattern, url.Values{})
+			if res.StatusCode != http.StatusForbidden || !strings.Contains(res.body, `data-testid="staff-stepup"`) {
+				t.Errorf("%s %s as %s past the sudo window: %d, want 403 with the step-up panel", rt.Method, rt.Pattern, r, res.StatusCode)
+			}
+		}
 	}
 	// The refusals are in the audit log with the agent and permission.
 	entries, err := audit.New(e.db).List(e.ctx, members[agent.RoleAgent].agent.Ref(), audit.MaxListLimit, 0)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -280,6 +281,11 @@ func (s *Server) withdrawErrorText(p *page, err error) string {
 	if errors.As(err, &hold) {
 		return p.T("withdrawui.error."+paymethod.EMethodHold, "Time", p.Time(hold.Until))
 	}
+	var ue *wallet.UnavailableError
+	if errors.As(err, &ue) {
+		return p.T("withdrawui.error.rail_down", "Kind", p.T("withdrawui.rail."+string(ue.Kind)), "Currency", string(ue.Currency),
+			"Minutes", max(1, int((ue.RetryAfter+time.Minute-1)/time.Minute)))
+	}
 	if c := code(err); c != "" && s.cat.Has("withdrawui.error."+c) {
 		return p.T("withdrawui.error." + c)
 	}
@@ -394,6 +400,10 @@ func (s *Server) withdrawFailed(w http.ResponseWriter, r *http.Request, a *signe
 			p.Status = http.StatusForbidden
 		case wallet.EWithdrawalsUnavailable, okpay.EUnavailable:
 			p.Status = http.StatusServiceUnavailable
+			var ue *wallet.UnavailableError
+			if errors.As(err, &ue) {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(ue.RetryAfter/time.Second))))
+			}
 		}
 		f.fail(s.withdrawErrorText(p, err))
 	}

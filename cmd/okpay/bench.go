@@ -45,6 +45,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	accounts := fs.Int("accounts", 1000, "wallets the transfers move between")
 	scen := fs.String("scenarios", "ceilings,http,inprocess", "what to run: ceilings, http, inprocess")
 	out := fs.String("out", "bench-results/ledger.md", "file to write the results to (markdown)")
+	debugAddr := fs.String("serve-debug-addr", "", "if set, the okpay serve child of the HTTP runs serves Go profiling on this address (its --debug-addr), to profile it during a run")
 	fs.envs["postgres"] = "OKPAY_BENCH_POSTGRES_URL"
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -54,6 +55,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := bench.Config{Exe: exe, PostgresURL: *pg, Warmup: *warm, Duration: *dur, Accounts: *accounts, Log: e.stdout}
+	if *debugAddr != "" {
+		cfg.ServeArgs = []string{"--debug-addr", *debugAddr}
+	}
 	for _, s := range strings.Split(*engines, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			cfg.Engines = append(cfg.Engines, s)

@@ -54,8 +54,16 @@ type chatBenchConfig struct {
 // chatMem is a memory reading of the server process.
 type chatMem struct {
 	HeapInuse, StackInuse, Sys uint64
-	RSS                        uint64
-	Goroutines                 int
+	// GoResident is what the Go runtime has mapped and not returned to
+	// the OS (Sys - HeapReleased): the most of RSS it can account for.
+	GoResident uint64
+	// RSS is the process's resident set; RSSAnon its anonymous part
+	// (the process's own memory: Go's heap and stacks, SQLite's
+	// allocations), RSSFile its file-backed part (the executable, and
+	// the SQLite database, which every reader connection maps: sqldb's
+	// mmap_size; a page mapped by n connections counts n times).
+	RSS, RSSAnon, RSSFile uint64
+	Goroutines            int
 }
 
 func readChatMem() chatMem {
@@ -68,26 +76,31 @@ func readChatMem() chatMem {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return chatMem{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Sys: ms.Sys, RSS: procRSS(), Goroutines: runtime.NumGoroutine()}
+	st := procStatus()
+	return chatMem{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Sys: ms.Sys, GoResident: ms.Sys - ms.HeapReleased,
+		RSS: st["VmRSS"], RSSAnon: st["RssAnon"], RSSFile: st["RssFile"] + st["RssShmem"], Goroutines: runtime.NumGoroutine()}
 }
 
 // procRSS returns this process's resident set size in bytes (Linux;
 // 0 elsewhere).
-func procRSS() uint64 {
+func procRSS() uint64 { return procStatus()["VmRSS"] }
+
+// procStatus returns the sizes in /proc/self/status (VmRSS, RssAnon,
+// RssFile, ...) in bytes (Linux; empty elsewhere).
+func procStatus() map[string]uint64 {
+	m := map[string]uint64{}
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0
+		return m
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				kb, _ := strconv.ParseUint(f[0], 10, 64)
-				return kb << 10
-			}
+		name, rest, ok := strings.Cut(line, ":")
+		if f := strings.Fields(rest); ok && len(f) == 2 && f[1] == "kB" {
+			kb, _ := strconv.ParseUint(f[0], 10, 64)
+			m[name] = kb << 10
 		}
 	}
-	return 0
+	return m
 }
 
 // raiseNoFile lifts the soft open-file limit to the hard one and returns
@@ -141,7 +154,7 @@ func runBenchChat(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&c.settle, "settle", 3*time.Second, "idle time with every connection open before the memory is read")
 	fs.IntVar(&c.senders, "senders", 128, "HTTP connections the client sends messages on")
 	fs.StringVar(&c.out, "out", "bench-results/chat.md", "file to write the results to (markdown; empty: none)")
-	fs.StringVar(&c.memProfile, "memprofile", "", "if set, write the server's heap profile to this file once the connections are open and idle")
+	fs.StringVar(&c.memProfile, "memprofile", "", "if set, write the server's heap profile to this file once the connections are open and idle, and the one before they opened to FILE.before (pprof -diff_base); every allocation from the server's start on is recorded")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "if set, write a CPU profile of the benchmark's process (the server; the clients run in another) from the conversation starts to the end of the last round to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -151,6 +164,9 @@ func runBenchChat(ctx context.Context, e *env, args []string) error {
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(e.stdout, format+"\n", args...) }
 	nofile := raiseNoFile()
+	if c.memProfile != "" {
+		runtime.MemProfileRate = 1 // exact per-connection figures, at some speed
+	}
 	work, err := os.MkdirTemp("", "okpay-bench-chat-*")
 	if err != nil {
 		return err
@@ -240,6 +256,11 @@ func runBenchChat(ctx context.Context, e *env, args []string) error {
 	logf("  %d visitor conversations started over HTTP in %s", c.conns, time.Since(t0).Round(100*time.Millisecond))
 	time.Sleep(c.settle)
 	before := readChatMem()
+	if c.memProfile != "" {
+		if err := writeHeapProfile(c.memProfile + ".before"); err != nil {
+			return err
+		}
+	}
 	t0 = time.Now()
 	if err := say("connect"); err != nil {
 		return err
@@ -253,13 +274,7 @@ func runBenchChat(ctx context.Context, e *env, args []string) error {
 	time.Sleep(c.settle)
 	after := readChatMem()
 	if c.memProfile != "" {
-		f, err := os.Create(c.memProfile)
-		if err != nil {
-			return err
-		}
-		err = pprof.WriteHeapProfile(f)
-		f.Close()
-		if err != nil {
+		if err := writeHeapProfile(c.memProfile); err != nil {
 			return err
 		}
 	}
@@ -268,9 +283,9 @@ func runBenchChat(ctx context.Context, e *env, args []string) error {
 	}
 	perHeap := float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse)) / float64(open)
 	perRSS := float64(int64(after.RSS)-int64(before.RSS)) / float64(open)
-	logf("  memory per idle connection: %.1f KiB Go heap+stacks, %.1f KiB RSS (%d goroutines for %d connections)",
-		perHeap/1024, perRSS/1024, after.Goroutines-before.Goroutines, open)
-
+	perAnon := float64(int64(after.RSSAnon)-int64(before.RSSAnon)) / float64(open)
+	logf("  memory per idle connection: %.1f KiB Go heap+stacks, %.1f KiB RSS, of which %.1f KiB anonymous (%d goroutines for %d connections)",
+		perHeap/1024, perRSS/1024, perAnon/1024, after.Goroutines-before.Goroutines, open)
 	var rounds []chatRound
 	for i := 1; i <= c.rounds; i++ {
 		if err := say(fmt.Sprintf("round %d %d", c.warmup.Milliseconds(), c.duration.Milliseconds())); err != nil {
@@ -346,7 +361,12 @@ func chatMarkdown(started time.Time, c chatBenchConfig, nofile uint64, open int,
 	b.WriteString("| | before | after | per connection |\n|---|---:|---:|---:|\n")
 	fmt.Fprintf(&b, "| Go heap in use + stacks | %.1f MiB | %.1f MiB | **%.1f KiB** |\n", mib(before.HeapInuse+before.StackInuse), mib(after.HeapInuse+after.StackInuse), heap/1024)
 	fmt.Fprintf(&b, "| of which stacks | %.1f MiB | %.1f MiB | %.1f KiB |\n", mib(before.StackInuse), mib(after.StackInuse), float64(int64(after.StackInuse)-int64(before.StackInuse))/float64(max(open, 1))/1024)
+	per := func(a, b uint64) float64 { return float64(int64(b)-int64(a)) / float64(max(open, 1)) }
+	anon := per(before.RSSAnon, after.RSSAnon)
+	fmt.Fprintf(&b, "| Go runtime's mapped memory not returned to the OS | %.1f MiB | %.1f MiB | %.1f KiB |\n", mib(before.GoResident), mib(after.GoResident), per(before.GoResident, after.GoResident)/1024)
 	fmt.Fprintf(&b, "| RSS | %.1f MiB | %.1f MiB | **%.1f KiB** |\n", mib(before.RSS), mib(after.RSS), rss/1024)
+	fmt.Fprintf(&b, "| of which anonymous (the process's own memory) | %.1f MiB | %.1f MiB | **%.1f KiB** |\n", mib(before.RSSAnon), mib(after.RSSAnon), anon/1024)
+	fmt.Fprintf(&b, "| of which file-backed (executable; SQLite database mapped by each reader connection) | %.1f MiB | %.1f MiB | %.1f KiB |\n", mib(before.RSSFile), mib(after.RSSFile), per(before.RSSFile, after.RSSFile)/1024)
 	fmt.Fprintf(&b, "| goroutines | %d | %d | %.1f |\n\n", before.Goroutines, after.Goroutines, float64(after.Goroutines-before.Goroutines)/float64(max(open, 1)))
 	fmt.Fprintf(&b, "## Delivery latency at %d messages/s with the %d connections open\n\n", c.rate, open)
 	b.WriteString("Each message is `POST /api/v1/conversations/{id}/messages` by a visitor (an Idempotency-Key each; every visitor in turn, so each connection gets a message every conns÷rate seconds), sent open loop at the fixed rate over " + strconv.Itoa(c.senders) + " keep-alive HTTP connections; its latency runs from just before the request to the arrival of its `message` event on the visitor's WebSocket (the same process's clock). *HTTP answer p99* is the POST's own answer time. *Lost*: messages answered 201 whose event never arrived (5 s grace).\n\n")
@@ -380,10 +400,22 @@ func chatMarkdown(started time.Time, c chatBenchConfig, nofile uint64, open int,
 		}
 		return "missed"
 	}
-	fmt.Fprintf(&b, "\nTargets: p99 ≤ 25 ms — median p99 %.2f ms, **%s**; ≤ 20 KB per idle connection — %.1f KiB Go heap+stacks / %.1f KiB RSS, **%s**.\n\n",
-		med.P99, verdict(med.P99 <= 25 && med.Received > 0), heap/1024, rss/1024, verdict(max(heap, rss) <= 20*1000))
+	fmt.Fprintf(&b, "\nTargets: p99 ≤ 25 ms — median p99 %.2f ms, **%s**; ≤ 20 KB per idle connection — %.1f KiB Go heap+stacks and %.1f KiB anonymous RSS, **%s**; %.1f KiB of all RSS, database file pages included, **%s**.\n\n",
+		med.P99, verdict(med.P99 <= 25 && med.Received > 0), heap/1024, anon/1024, verdict(max(heap, anon) <= 20*1000), rss/1024, verdict(rss <= 20*1000))
 	fmt.Fprintf(&b, "## How to rerun\n\n    go build -o okpay ./cmd/okpay && ./okpay bench chat                 # %d connections, %d messages/s, %d rounds; writes bench-results/chat.md\n    ./okpay bench chat --conns 50 --rate 50 --duration 1s --rounds 1 --out ''   # a quick look\n    ./okpay bench chat -h                                               # every flag\n\nThe machine's per-process open-file limit must allow the connections (`ulimit -n`; the benchmark raises its soft limit to the hard one, in the server and the client process).\n", c.conns, c.rate, c.rounds)
 	return b.String()
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.WriteHeapProfile(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func mib(v uint64) float64 { return float64(v) / (1 << 20) }

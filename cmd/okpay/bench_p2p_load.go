@@ -165,7 +165,18 @@ func p2pRun(ctx context.Context, c p2pBenchConfig, srv *p2pServer, client *http.
 	stop := measureFrom.Add(c.duration)
 	var m0, busy0, batches0, reqs0 float64
 	var o0 time.Duration
+	// The CPU and ledger counters are read when the measured window opens,
+	// whether or not a request starts then (a slow warm-up request may
+	// still be in flight).
 	var cpuOnce sync.Once
+	snap := func() {
+		cpuOnce.Do(func() {
+			m0, o0 = cpuTicks()
+			busy0, batches0, reqs0 = srv.ledgerStats(ctx)
+		})
+	}
+	opened := time.AfterFunc(c.warmup, snap)
+	defer opened.Stop()
 	if profileDir != "" {
 		f, err := os.Create(filepath.Join(profileDir, "cpu.pprof"))
 		if err != nil {
@@ -217,10 +228,7 @@ func p2pRun(ctx context.Context, c p2pBenchConfig, srv *p2pServer, client *http.
 					return
 				}
 				if !t0.Before(measureFrom) {
-					cpuOnce.Do(func() {
-						m0, o0 = cpuTicks()
-						busy0, batches0, reqs0 = srv.ledgerStats(ctx)
-					})
+					snap()
 				}
 				k := n % len(mine)
 				u := mine[k]
@@ -264,6 +272,7 @@ func p2pRun(ctx context.Context, c p2pBenchConfig, srv *p2pServer, client *http.
 		})
 	}
 	wg.Wait()
+	snap() // a round that ended before its window opened
 	end := time.Now()
 	m1, o1 := cpuTicks()
 	busy1, batches1, reqs1 := srv.ledgerStats(ctx)

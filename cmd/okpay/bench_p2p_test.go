@@ -27,7 +27,7 @@ func TestBenchP2PTiny(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var stdout, stderr syncBuffer
-	err := run(ctx, []string{"okpay", "bench", "p2p", "--users", "3", "--concurrency", "4", "--warmup", "200ms", "--duration", "700ms",
+	err := run(ctx, []string{"okpay", "bench", "p2p", "--users", "3", "--concurrency", "4", "--warmup", "1s", "--duration", "2s",
 		"--rounds", "1", "--ledger-accounts", "20", "--profile", prof, "--out", out}, noEnv, strings.NewReader(""), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("bench p2p: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())

@@ -27,6 +27,8 @@ import (
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
 	"github.com/okpay/okpay/notify"
+	"github.com/okpay/okpay/paymethod"
+	"github.com/okpay/okpay/psp/sandbox"
 	"github.com/okpay/okpay/sqldb"
 	"github.com/okpay/okpay/wallet"
 )
@@ -36,7 +38,8 @@ import (
 // app), wallets in several currencies funded by deposit entries in the
 // ledger, P2P transfers between them (the first to a new payee confirmed
 // with its SMS code, as in the app), a currency exchange at the stored
-// rates, support conversations in every status and category (unassigned
+// rates, a withdrawal waiting for review (to an e-wallet payout method),
+// support conversations in every status and category (unassigned
 // and assigned, with replies and an internal note), and one staff account
 // per role, enrolled with an authenticator app. Everything goes through
 // the services the server uses, so the ledger, the audit log and the
@@ -222,8 +225,25 @@ func fillDemo(ctx context.Context, d dbFlags, idf identityFlags) (*demoResult, e
 		return nil, err
 	}
 	defer led.Close()
-	w, err := wallet.New(ctx, wallet.Deps{DB: db, Ledger: led, Identity: svc, Fees: walletFees{fee.Default()}, Catalog: catalog, Clock: clk, IDs: idgen, Logger: log},
-		wallet.Config{})
+	// The built-in payment provider and the payout methods over it, as
+	// serve builds them (methods.go); the demo's withdrawal goes to an
+	// e-wallet added demoMethodAge ago (past its 24 h payout hold).
+	sb, err := sandbox.New(sandbox.Options{DB: db, Clock: clk, IDs: idgen, Secret: svc.Keys.MAC("psp/sandbox/webhook").Sum([]byte("okpay sandbox webhook secret v1")),
+		Logger: log, Catalog: catalog})
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+	methods := func(c clock.Clock) (*paymethod.Service, error) {
+		return paymethod.New(paymethod.Deps{DB: db, Clock: c, IDs: idgen, Provider: sb, Notifier: methodNotifier{id: svc}, Freezer: methodNotifier{id: svc},
+			Sealer: svc.Keys.Sealer("paymethod/account"), MAC: svc.Keys.MAC("paymethod")})
+	}
+	pm, err := methods(clk)
+	if err != nil {
+		return nil, err
+	}
+	w, err := wallet.New(ctx, wallet.Deps{DB: db, Ledger: led, Identity: svc, Fees: walletFees{fee.Default()}, Provider: sb, Cards: pm,
+		Catalog: catalog, Clock: clk, IDs: idgen, Logger: log}, wallet.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -330,6 +350,17 @@ func fillDemo(ctx context.Context, d dbFlags, idf identityFlags) (*demoResult, e
 		return nil, fmt.Errorf("exchange: %w", err)
 	}
 	txns["exchange"] = xr.Txn.Ref()
+
+	// A withdrawal in flight: 王芳 sends CNY 500 to her Alipay account
+	// (added demoMethodAge ago). To a method that new, it waits for a risk
+	// reviewer (pending_review), so the
+	// agent console's customer panel and the assistant's "where is my
+	// withdrawal?" have one to show, with its expected dates.
+	wdRef, err := demoWithdrawal(ctx, db, w, pm, methods, svc, byKey["wang.fang"], meta(byKey["wang.fang"]), deliver, catcher)
+	if err != nil {
+		return nil, err
+	}
+	txns["withdrawal"] = wdRef
 
 	// Authenticator apps for some customers, confirmed with the previous
 	// step's code so the current one is left for their first sign-in.
@@ -484,6 +515,10 @@ func fillDemo(ctx context.Context, d dbFlags, idf identityFlags) (*demoResult, e
 			reply("supervisor", "Hi Emma, the transfer completed and is in Li Wei's USD wallet. I'll check back tomorrow in case anything else comes up.", false),
 			status("supervisor", desk.StatusSnoozed, time.Now().Add(24*time.Hour)),
 		}},
+		// About the withdrawal under review, linked to it, unassigned.
+		{"wang.fang", desk.CategoryTransaction, "提现什么时候到账？", "我提现了500元到支付宝，显示正在审核，请问什么时候能到账？", []step{
+			link("supervisor", "withdrawal"),
+		}},
 		// Resolved.
 		{"james.miller", desk.CategoryTechnical, "Statement download", "The CSV export of my transactions is empty on the web app.", []step{
 			assign("supervisor", "agent"),
@@ -508,6 +543,69 @@ func fillDemo(ctx context.Context, d dbFlags, idf identityFlags) (*demoResult, e
 		return nil, err
 	}
 	return res, nil
+}
+
+// demoMethodAge is how long ago the demo's payout method was added and
+// verified: past its payout hold (24 h), still "new" for the review rules
+// (7 days).
+const demoMethodAge = 3 * 24 * time.Hour
+
+// demoWithdrawalAmount is the demo's withdrawal: within what a device
+// not yet known may send in a day (the demo has no devices), and waiting
+// for review as the method is new.
+var demoWithdrawalAmount = money.New(500_00, "CNY")
+
+// demoPast is the system clock set back by d.
+type demoPast struct{ d time.Duration }
+
+func (p demoPast) Now() time.Time { return time.Now().Add(-p.d) }
+
+// demoWithdrawal adds c an Alipay account verified demoMethodAge ago
+// (through the payment methods on a clock set back, with the code the
+// sandbox shows the account's owner) and makes a withdrawal to it,
+// confirmed with the SMS code sent, which waits for review. It returns
+// the withdrawal's reference.
+func demoWithdrawal(ctx context.Context, db *sqldb.DB, w *wallet.Service, pm *paymethod.Service, methods func(clock.Clock) (*paymethod.Service, error),
+	svc *identity.Service, c *demoCustomer, m identity.Meta, deliver func() error, catcher *demoCatcher) (string, error) {
+	past := demoPast{demoMethodAge}
+	then, err := methods(past)
+	if err != nil {
+		return "", err
+	}
+	meth, err := then.AddEWallet(ctx, paymethod.NewEWallet{UserID: c.id, Provider: "alipay", Account: c.email(), StepUp: past.Now()})
+	if err != nil {
+		return "", fmt.Errorf("payout method of %s: %w", c.email(), err)
+	}
+	var code string
+	if err := db.Read.QueryRowContext(ctx, `SELECT code FROM psp_sandbox_ewallet_codes WHERE reference = (SELECT reference FROM payment_methods WHERE id = $1)`,
+		meth.ID).Scan(&code); err != nil {
+		return "", fmt.Errorf("payout method of %s: the sandbox's code: %w", c.email(), err)
+	}
+	if meth, err = then.ConfirmEWalletCode(ctx, c.id, meth.ID, code); err != nil {
+		return "", fmt.Errorf("payout method of %s: %w", c.email(), err)
+	}
+	if meth.Status != paymethod.StatusVerified {
+		return "", fmt.Errorf("payout method of %s: %s", c.email(), meth.Status)
+	}
+	wd, err := wallet.NewWithdrawals(w, wallet.WithdrawalDeps{Methods: pm, Customers: svc}, wallet.WithdrawalConfig{})
+	if err != nil {
+		return "", err
+	}
+	r, err := wd.Create(ctx, wallet.WithdrawalInput{UserID: c.id, MethodID: meth.ID, Amount: demoWithdrawalAmount, Key: "demo-withdrawal-1", Meta: m})
+	if err != nil {
+		return "", fmt.Errorf("withdrawal of %s: %w", c.email(), err)
+	}
+	if err := deliver(); err != nil {
+		return "", err
+	}
+	got, err := wd.Confirm(ctx, wallet.ConfirmInput{UserID: c.id, TxnID: r.Withdrawal.Txn.ID, Code: catcher.code(c.phone, "code_txn"), Meta: m})
+	if err != nil {
+		return "", fmt.Errorf("confirm the withdrawal of %s: %w", c.email(), err)
+	}
+	if got.Txn.Status != wallet.StatusPendingReview {
+		return "", fmt.Errorf("withdrawal of %s: status %s, want %s", c.email(), got.Txn.Status, wallet.StatusPendingReview)
+	}
+	return got.Txn.Ref(), deliver()
 }
 
 // printDemo prints how to sign in as each customer and staff role.

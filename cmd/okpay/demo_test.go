@@ -170,6 +170,26 @@ func checkDemoData(t *testing.T, dbURL string, secrets, staffSecrets map[string]
 		}
 	}
 
+	// A withdrawal in flight: 王芳's, waiting for review, holding its
+	// amount (what the customer panel and the assistant show).
+	wp, err := w.FindTransactions(ctx, users["wang.fang"], wallet.Filter{Type: wallet.TypeWithdrawal, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wp.Txns) != 1 || wp.Txns[0].Status != wallet.StatusPendingReview || wp.Txns[0].Amount != demoWithdrawalAmount {
+		t.Fatalf("wang.fang's withdrawals: %+v", wp.Txns)
+	}
+	wdRef := wp.Txns[0].Ref()
+	if ws, err := w.Wallets(ctx, users["wang.fang"]); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, wl := range ws {
+			if wl.Currency == "CNY" && wl.PendingOut.Minor < demoWithdrawalAmount.Minor {
+				t.Errorf("the withdrawal holds %s of CNY, want at least %s", wl.PendingOut, demoWithdrawalAmount)
+			}
+		}
+	}
+
 	// Staff: each signs in with the password and the printed secret (on a
 	// clock a minute on, past the step used by the enrolment).
 	keys, err := loadKeyring(&idf, db)
@@ -239,6 +259,10 @@ func checkDemoData(t *testing.T, dbURL string, secrets, staffSecrets map[string]
 			}
 		}
 	}
+	linked, err := dk.LinkedConversations(ctx, desk.Agent(agents[agent.RoleAgent]), desk.LinkWalletTransaction, wdRef)
+	if err != nil || len(linked) != 1 {
+		t.Errorf("conversations linked to the withdrawal %s: %v, %v", wdRef, linked, err)
+	}
 	if len(convs) < 6 || unassigned < 3 || notes != 1 || len(cats) != 4 ||
 		statuses[desk.StatusOpen] < 3 || statuses[desk.StatusPending] != 1 || statuses[desk.StatusSnoozed] != 1 || statuses[desk.StatusResolved] != 1 {
 		t.Errorf("conversations: %d, unassigned %d, internal notes %d, statuses %v, categories %v", len(convs), unassigned, notes, statuses, cats)
@@ -275,32 +299,5 @@ func TestServeDemo(t *testing.T) {
 // password hashes, slow under the race detector on a busy machine).
 func startDemoServe(t *testing.T, args ...string) *inProc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &inProc{cancel: cancel, done: make(chan error, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	go func() {
-		s.done <- run(ctx, append([]string{"okpay", "serve"}, args...), noEnv, strings.NewReader(""), s.stdout, s.stderr)
-	}()
-	deadline := time.After(4 * time.Minute)
-	for {
-		if m := listenRE.FindStringSubmatch(s.stdout.String()); m != nil {
-			s.url, s.storage = m[1], m[2]
-			break
-		}
-		select {
-		case err := <-s.done:
-			cancel()
-			t.Fatalf("serve %q ended before listening: %v\n%s\n%s", args, err, s.stdout, s.stderr)
-		case <-deadline:
-			cancel()
-			t.Fatalf("serve %q did not listen within 4 min\n%s\n%s", args, s.stdout, s.stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Cleanup(func() {
-		if !s.stopped {
-			s.cancel()
-			<-s.done
-		}
-	})
-	return s
+	return startInProcWithin(t, 4*time.Minute, noEnv, args...)
 }

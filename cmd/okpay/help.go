@@ -4,10 +4,15 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/okpay/okpay/assistant"
 	"github.com/okpay/okpay/clock"
+	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/help"
+	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/sqldb"
+	"github.com/okpay/okpay/wallet"
 	"github.com/okpay/okpay/web"
 )
 
@@ -42,4 +47,23 @@ func buildHelp(ctx context.Context, log *slog.Logger, db *sqldb.DB, clk clock.Cl
 		return nil, err
 	}
 	return svc, nil
+}
+
+// buildAssistant makes the chat's self-service: the assistant, which
+// answers with the signed-in customer's data (read from the wallet, its
+// withdrawals and the identity service; it moves no money) and hands
+// over to the desk, and the widget's suggested articles and "This solved
+// it". The classifier is trained here, from the utterances shipped in
+// the binary.
+func buildAssistant(db *sqldb.DB, clk clock.Clock, idgen ids.Generator, cat *i18n.Catalog, hs *help.Service, dsk *desk.Service,
+	wal *wallet.Service, wd *wallet.Withdrawals, id *identity.Service, pages *web.Server) (*assistant.Service, error) {
+	a, err := assistant.New(assistant.Config{DB: db, Clock: clk, IDs: idgen, Catalog: cat, Help: hs, Desk: dsk,
+		Facts: &assistant.WalletFacts{Wallet: wal, Withdrawals: wd, Identity: id}})
+	if err != nil {
+		return nil, err
+	}
+	if err := pages.EnableChatSelfService(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }

@@ -138,7 +138,7 @@ func newIdentityService(db *sqldb.DB, clk clock.Clock, idgen ids.Generator, cata
 	outbox := notify.NewOutbox(db, keys.Sealer("notify/outbox"), clk, idgen)
 	base := f.baseURL
 	if base == "" {
-		base = "http://" + addr
+		base = "http://" + displayHostPort(addr)
 	}
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, nil, nil, fmt.Errorf("--base-url %q: use http(s)://host[:port]", base)

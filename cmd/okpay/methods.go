@@ -125,6 +125,10 @@ func (p *paymentStack) start(ctx context.Context, log *slog.Logger, addr net.Add
 			if n, err := p.methods.DetachDeleted(ctx, 0); err != nil && ctx.Err() == nil {
 				log.Warn("payment methods: detach deleted cards at the provider", "detached", n, "err", err)
 			}
+			// CRD-04: fallback authorisations whose void failed.
+			if n, err := p.methods.VoidFallbacks(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("payment methods: void fallback authorisations", "voided", n, "err", err)
+			}
 		}
 	}()
 }

@@ -32,15 +32,17 @@ type policyFlags struct {
 	fees       string
 	holidays   string
 	currencies string
+	limits     string
 	fxRates    string
 }
 
 func (f *policyFlags) register(fs *flagSet) {
 	fs.StringVar(&f.fees, "fees", "", "fee schedule: a TOML file of [[rule]] tables, per operation, currency and method (format: fee/default.toml; default: that built-in schedule)")
 	fs.StringVar(&f.holidays, "holidays", "", "business-day calendar for expected completion dates: a file of weekend, holiday and workday lines (format: bizday/testdata/cn-sample.txt; default: Saturdays and Sundays only)")
-	fs.StringVar(&f.currencies, "currencies", "", "currencies customers can hold, comma-separated ISO 4217 codes (default "+joinCurrencies(wallet.DefaultCurrencies())+")")
+	fs.StringVar(&f.currencies, "currencies", "", "currencies customers can hold, comma-separated ISO 4217 codes (default "+joinCurrencies(wallet.DefaultCurrencies())+"; others need --limits)")
+	fs.StringVar(&f.limits, "limits", "", "limits of currencies beyond "+joinCurrencies(wallet.DefaultCurrencies())+" (or overriding theirs): a TOML file of step-up threshold and daily and monthly limits per level (format: wallet/testdata/limits.toml)")
 	fs.StringVar(&f.fxRates, "fx-rates", "", "exchange rates imported on start: a rates file (CSV base,quote,rate,as_of) or an ECB eurofxref XML file; importing the same file again changes nothing")
-	fs.bindEnv("fees", "holidays", "currencies", "fx-rates")
+	fs.bindEnv("fees", "holidays", "currencies", "limits", "fx-rates")
 }
 
 // policy is what the policy flags name, read and checked.
@@ -52,6 +54,8 @@ type policy struct {
 	calendar *bizday.Calendar
 	// currencies are the wallet's currencies (nil: wallet's defaults).
 	currencies []money.Currency
+	// limits are the --limits file's currency limits (nil without one).
+	limits []wallet.CurrencyLimits
 	// rates is the parsed --fx-rates file (nil without one), stored
 	// under ratesSource.
 	rates       *fx.Batch
@@ -86,6 +90,15 @@ func (f *policyFlags) load() (*policy, error) {
 			return nil, fmt.Errorf("--currencies %q: %w", f.currencies, err)
 		}
 		p.currencies = cs
+	}
+	if f.limits != "" {
+		src, err := readPolicyFile("--limits", f.limits, wallet.MaxLimitsBytes)
+		if err != nil {
+			return nil, err
+		}
+		if p.limits, err = wallet.LoadLimits(src, wallet.Config{}.LevelNames()); err != nil {
+			return nil, fmt.Errorf("--limits %s: %w", f.limits, err)
+		}
 	}
 	if f.fxRates != "" {
 		src, err := readPolicyFile("--fx-rates", f.fxRates, fx.MaxECBBytes)
@@ -125,10 +138,8 @@ func readPolicyFile(flag, path string, limit int64) ([]byte, error) {
 }
 
 // parseCurrencyList reads "CNY,USD, eur": ISO 4217 codes (case does not
-// matter), each once, each one the wallet has default limits and a
-// step-up threshold for.
+// matter), each once. Their limits are checked by walletConfig.
 func parseCurrencyList(s string) ([]money.Currency, error) {
-	known := wallet.DefaultCurrencies()
 	var out []money.Currency
 	for _, part := range strings.Split(s, ",") {
 		code := strings.ToUpper(strings.TrimSpace(part))
@@ -142,12 +153,30 @@ func parseCurrencyList(s string) ([]money.Currency, error) {
 		if slices.Contains(out, c) {
 			return nil, fmt.Errorf("%s is listed twice", c)
 		}
-		if !slices.Contains(known, c) {
-			return nil, fmt.Errorf("OKPay has no limits or step-up threshold for %s yet; choose among %s", c, joinCurrencies(known))
-		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// walletConfig returns cfg with the policy's currencies and limits. It
+// refuses currencies without limits (wallet/currency_limits.go says why
+// they are not derived from other currencies' limits), naming what each
+// lacks.
+func (p *policy) walletConfig(cfg wallet.Config) (wallet.Config, error) {
+	cfg = cfg.WithLimits(p.limits)
+	if p.currencies != nil {
+		cfg.Currencies = p.currencies
+	}
+	missing := wallet.MissingLimits(cfg)
+	if len(missing) == 0 {
+		return cfg, nil
+	}
+	names := make([]string, len(missing))
+	for i, m := range missing {
+		names[i] = m.String()
+	}
+	return cfg, fmt.Errorf("--currencies: OKPay has no limits for %s: give each currency its step-up threshold and daily and monthly limits per level in a --limits file (format: wallet/testdata/limits.toml); limits are set per currency, never derived from another currency's",
+		strings.Join(names, "; "))
 }
 
 // parseRates reads a rates file or, when the document starts with '<', an

@@ -92,7 +92,9 @@ func TestPolicyLoad(t *testing.T) {
 		{policyFlags{currencies: "CNY,XYZ"}, `"XYZ" is not an ISO 4217 currency code`},
 		{policyFlags{currencies: "CNY,,USD"}, "an empty entry"},
 		{policyFlags{currencies: "CNY,cny"}, "CNY is listed twice"},
-		{policyFlags{currencies: "CNY,SGD"}, "no limits or step-up threshold for SGD"},
+		{policyFlags{limits: writeFile(t, "limits.toml", "[KWD]\nstep_up = \"80.0001\"\n")}, `--limits `},
+		{policyFlags{limits: writeFile(t, "limits.toml", "[KWD]\nstep_up = \"80.000\"\n")}, "[KWD] lacks unverified.daily, unverified.monthly, verified.daily, verified.monthly"},
+		{policyFlags{limits: t.TempDir()}, "--limits"},
 		{policyFlags{fxRates: writeFile(t, "r.csv", "base,quote,rate,as_of\nUSD,CNY,7,1,2026-01-12T09:00:00Z\n")}, "--fx-rates"},
 		{policyFlags{fxRates: writeFile(t, "r.xml", "<gesmes:Envelope/>")}, "ECB rates"},
 	} {
@@ -104,6 +106,46 @@ func TestPolicyLoad(t *testing.T) {
 	// Every default currency is accepted (the wallet has limits for each).
 	if cs, err := parseCurrencyList(joinCurrencies(wallet.DefaultCurrencies())); err != nil || len(cs) != 7 {
 		t.Fatalf("%v %v", cs, err)
+	}
+}
+
+// TestPolicyCurrencyLimits: any ISO 4217 currency can be listed, but
+// serve takes only those with limits, built in or from --limits; the
+// refusal names every missing limit of every currency.
+func TestPolicyCurrencyLimits(t *testing.T) {
+	p, err := (&policyFlags{currencies: "CNY,kwd,KRW,BHD"}).load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.walletConfig(wallet.Config{})
+	if err == nil || !strings.Contains(err.Error(), "--currencies: OKPay has no limits for KWD (step_up, unverified.daily, unverified.monthly, verified.daily, verified.monthly); KRW (") ||
+		!strings.Contains(err.Error(), "BHD (") || strings.Contains(err.Error(), "CNY") || !strings.Contains(err.Error(), "--limits") {
+		t.Fatalf("without limits: %v", err)
+	}
+	p, err = (&policyFlags{currencies: "CNY,kwd,KRW,BHD", limits: "../../wallet/testdata/limits.toml"}).load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := p.walletConfig(wallet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Currencies, []money.Currency{"CNY", "KWD", "KRW", "BHD"}) || cfg.StepUp["KWD"] != 80_000 || cfg.StepUp["KRW"] != 400_000 ||
+		cfg.Levels[0].Daily["BHD"] != 250_000 || cfg.Levels[1].Monthly["KRW"] != 40_000_000 || cfg.StepUp["CNY"] != 2_000_00 {
+		t.Fatalf("config %+v", cfg)
+	}
+	// The benchmark's own levels keep their limits for the other currencies.
+	cfg, err = p.walletConfig(p2pBenchWallet())
+	if err != nil || cfg.Levels[0].Daily["CNY"] != 1<<50 || cfg.Levels[0].Daily["KWD"] != 200_000 {
+		t.Fatalf("bench config: %v %+v", err, cfg.Levels)
+	}
+	// Without --currencies, a limits file changes nothing else.
+	p, err = (&policyFlags{limits: "../../wallet/testdata/limits.toml"}).load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = p.walletConfig(wallet.Config{}); err != nil || cfg.Currencies != nil {
+		t.Fatalf("no currencies: %v %v", cfg.Currencies, err)
 	}
 }
 
@@ -125,7 +167,9 @@ func TestServePolicyFlags(t *testing.T) {
 		{[]string{"--holidays", writeFile(t, "cal.txt", "holiday someday\n")}, nil, "--holidays"},
 		{nil, map[string]string{"OKPAY_HOLIDAYS": writeFile(t, "cal.txt", "weekend mon tue wed thu fri sat sun\n")}, "a week needs at least one working day"},
 		{[]string{"--currencies", "CNY,US"}, nil, "--currencies"},
-		{nil, map[string]string{"OKPAY_CURRENCIES": "CNY,SGD"}, "SGD"},
+		{nil, map[string]string{"OKPAY_CURRENCIES": "CNY,XAG"}, "XAG"},
+		{[]string{"--currencies", "CNY,KWD"}, nil, "no limits for KWD (step_up"},
+		{[]string{"--currencies", "CNY,JPY,KWD", "--limits", writeFile(t, "limits.toml", "[JPY]\nstep_up = \"1.5\"\n")}, nil, `--limits`},
 		{[]string{"--fx-rates", writeFile(t, "r.csv", "base,quote,rate\n")}, nil, "--fx-rates"},
 		{nil, map[string]string{"OKPAY_FX_RATES": filepath.Join(t.TempDir(), "none.csv")}, "--fx-rates"},
 	} {
@@ -139,7 +183,7 @@ func TestServePolicyFlags(t *testing.T) {
 	}
 
 	good := append(slices.Clone(base[1:]), "--fees", writeFile(t, "fees.toml", customFees), "--holidays", "../../bizday/testdata/cn-sample.txt",
-		"--currencies", "CNY,USD")
+		"--currencies", "CNY,USD,KWD,KRW", "--limits", "../../wallet/testdata/limits.toml")
 	env := envOf(map[string]string{"OKPAY_FX_RATES": ratesFile})
 	for run := 0; run < 2; run++ {
 		s := startInProc(t, env, good...)

@@ -75,10 +75,15 @@ type serveConfig struct {
 	identity     identityFlags
 	agents       agentFlags
 	psp          pspFlags
-	// policy: --fees, --holidays, --currencies, --fx-rates (policy.go).
+	// policy: --fees, --holidays, --currencies, --limits, --fx-rates
+	// (policy.go).
 	policy policyFlags
 	// help: --support-email, --support-phone (help.go).
 	help helpFlags
+	// email: --email-addr, --email-addresses, --imap-url... (email.go).
+	email emailFlags
+	// phone: --telephony-secret, --phone-region (phone.go).
+	phone phoneFlags
 	// wallet is the wallet's policy (zero: the defaults); only
 	// --currencies sets part of it: okpay bench p2p raises the limits for
 	// its load.
@@ -103,6 +108,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	c.psp.register(fs)
 	c.policy.register(fs)
 	c.help.register(fs)
+	c.email.register(fs)
+	c.phone.register(fs)
 	demo := fs.Bool("demo", false, "first fill a fresh database with demo customers, transactions, conversations and staff (okpay demo), print how to sign in, then serve with --staff-allow-totp and development mode; a database already holding the demo is served as it is")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,8 +133,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	if err != nil {
 		return err
 	}
-	if pol.currencies != nil {
-		c.wallet.Currencies = pol.currencies
+	if c.wallet, err = pol.walletConfig(c.wallet); err != nil {
+		return err
 	}
 	db, err := c.db.open(ctx)
 	if err != nil {
@@ -195,7 +202,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	defer wal.Close()
 	// Withdrawals with review over the wallet (wallet.go); their job
 	// runner starts with the server and stops before the wallet closes.
-	wd, err := buildWithdrawals(wal, ident, payments, pol.calendar)
+	wd, err := buildWithdrawals(wal, ident, payments, pol.calendar, wallet.WithdrawalConfig{}.WithLimits(pol.limits))
 	if err != nil {
 		return err
 	}
@@ -244,17 +251,40 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	if err := startDeskOffline(runCtx, log, dsk, ident, catalog); err != nil {
 		return err
 	}
+	// The email channel: SMTP listener, IMAP poller, replies (email.go).
+	mail, err := startEmail(runCtx, log, db, clk, idgen, dsk, ident, catalog, pages, &c.email, &c.identity)
+	if err != nil {
+		return err
+	}
+	defer mail.close()
 	// The customer panel and the approved account actions (support.go).
-	if _, err := buildSupport(db, clk, idgen, ident, dsk, wal, wd, payments.methods, pages); err != nil {
+	sup, err := buildSupport(db, clk, idgen, ident, dsk, wal, wd, payments.methods, pages)
+	if err != nil {
 		return err
 	}
+	// The phone channel: callbacks, call log, caller verification (phone.go).
+	phoneAPI, err := buildPhone(log, db, clk, idgen, catalog, ident, dsk, sup, pages, &c.phone)
+	if err != nil {
+		return err
+	}
+	go phoneAPI.Service.Run(runCtx, time.Minute) // call-log entries a crash left unwritten
 	// The help center: articles, search, votes and the editor (help.go).
-	if _, err := buildHelp(ctx, log, db, clk, idgen, pages, &c.help); err != nil {
+	hs, err := buildHelp(ctx, log, db, clk, idgen, pages, &c.help)
+	if err != nil {
 		return err
 	}
+	// Self-service in the chat widget: suggested articles and the
+	// assistant (help.go).
+	asst, err := buildAssistant(db, clk, idgen, catalog, hs, dsk, wal, wd, ident.svc, pages)
+	if err != nil {
+		return err
+	}
+	// The assistant's turns are deleted after assistant.TurnRetention
+	// (hourly).
+	go asst.RunPurge(runCtx, log)
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg,
 		Identity: ident.svc, ClientIP: proxies, Methods: payments.methods, PSPWebhook: payments.webhook, Wallet: wal,
-		Withdrawals: wd, Exchange: exch.x, FXRates: rates, Desk: dsk})
+		Withdrawals: wd, Exchange: exch.x, FXRates: rates, Desk: dsk, Assistant: asst, Phone: phoneAPI})
 	defer api.Close() // the chat's WebSockets
 
 	mux := http.NewServeMux()
@@ -346,13 +376,20 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	return nil
 }
 
-func displayAddr(a net.Addr) string {
-	s := a.String()
-	if strings.HasPrefix(s, "[::]:") {
-		return "localhost:" + strings.TrimPrefix(s, "[::]:")
+func displayAddr(a net.Addr) string { return displayHostPort(a.String()) }
+
+// displayHostPort names a listening address as a browser should reach
+// it: a loopback or wildcard host becomes localhost, which browsers treat
+// as a secure context and accept as a passkey (WebAuthn) relying party,
+// where an IP address is refused. Other hosts stay as they are.
+func displayHostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
 	}
-	if strings.HasPrefix(s, "0.0.0.0:") {
-		return "localhost:" + strings.TrimPrefix(s, "0.0.0.0:")
+	switch host {
+	case "", "0.0.0.0", "::", "127.0.0.1", "::1":
+		return "localhost:" + port
 	}
-	return s
+	return addr
 }

@@ -83,11 +83,12 @@ func runWallet(ctx context.Context, log *slog.Logger, w *wallet.Service, exch *e
 // wires them as NewWithdrawals asks: the payment methods ask them whether
 // a payout to a method is under way before deleting it (CRD-08), every
 // freeze stops the withdrawals not yet sent (RSK-04), and the provider's
-// payout events reach them through the webhook. cal counts the business
+// payout events reach them through the webhook. cfg holds the review
+// policy (the review thresholds of --limits currencies). cal counts the business
 // days of the expected completion and of the holds' timeouts. Start runs
 // their job runner (payouts, status polls, timeouts), Close stops it.
-func buildWithdrawals(w *wallet.Service, ident *identityStack, payments *paymentStack, cal *bizday.Calendar) (*wallet.Withdrawals, error) {
-	wd, err := wallet.NewWithdrawals(w, wallet.WithdrawalDeps{Methods: payments.methods, Customers: ident.svc, Calendar: cal}, wallet.WithdrawalConfig{})
+func buildWithdrawals(w *wallet.Service, ident *identityStack, payments *paymentStack, cal *bizday.Calendar, cfg wallet.WithdrawalConfig) (*wallet.Withdrawals, error) {
+	wd, err := wallet.NewWithdrawals(w, wallet.WithdrawalDeps{Methods: payments.methods, Customers: ident.svc, Calendar: cal}, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,9 @@ type env struct {
 	srv     *httptest.Server
 	// denied conversations agents may not follow (their Grant.Allow).
 	denied map[int64]bool
+	// ended holds the customers whose session ended (int64 → true):
+	// their Grant.Alive says so.
+	ended sync.Map
 }
 
 // newEnv serves the chat handler over a real HTTP server. The test
@@ -44,19 +48,37 @@ type env struct {
 // X-Visitor, X-Agent), as the web layer would from a session.
 func newEnv(t testing.TB, db *sqldb.DB, busBuffer int, cfg chat.Config) *env {
 	t.Helper()
+	return newEnvBus(t, db, busBuffer, cfg, false)
+}
+
+// plainBus hides the Memory bus's realtime.Notifier: the handler relays
+// its channels.
+type plainBus struct{ realtime.Bus }
+
+// newEnvBus is newEnv; with plain set, the desk's bus cannot notify
+// (plainBus).
+func newEnvBus(t testing.TB, db *sqldb.DB, busBuffer int, cfg chat.Config, plain bool) *env {
+	t.Helper()
 	idgen, err := ids.NewSnowflake(1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: context.Background(), bus: realtime.NewMemory(busBuffer), denied: map[int64]bool{}}
-	e.svc, err = desk.New(desk.Deps{DB: db, Clock: clock.System{}, IDs: idgen, Bus: e.bus}, desk.Config{MaxOpenPerOwner: 50})
+	var bus realtime.Bus = e.bus
+	if plain {
+		bus = plainBus{e.bus}
+	}
+	e.svc, err = desk.New(desk.Deps{DB: db, Clock: clock.System{}, IDs: idgen, Bus: bus}, desk.Config{MaxOpenPerOwner: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := func(r *http.Request) (chat.Grant, error) {
 		if v := r.Header.Get("X-Customer"); v != "" {
 			id, _ := strconv.ParseInt(v, 10, 64)
-			return chat.Grant{Viewer: desk.Customer(id)}, nil
+			return chat.Grant{Viewer: desk.Customer(id), Alive: func(context.Context) (bool, error) {
+				_, ended := e.ended.Load(id)
+				return !ended, nil
+			}}, nil
 		}
 		if v := r.Header.Get("X-Visitor"); v != "" {
 			return chat.Grant{Viewer: desk.Visitor(v)}, nil
@@ -238,6 +260,7 @@ func (c *client) closeStatus(timeout time.Duration) websocket.StatusCode {
 			if errors.As(err, &ce) {
 				return ce.Code
 			}
+			c.t.Logf("closed without a close frame: %v", err)
 			return -1
 		case <-time.After(timeout):
 			c.t.Fatalf("connection still open after %v", timeout)

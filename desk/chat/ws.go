@@ -63,6 +63,10 @@ const (
 	// CloseSignIn: the conversation changed hands (a visitor signed in
 	// and the customer claimed it); reconnect with the new session.
 	CloseSignIn websocket.StatusCode = 4001
+	// CloseSessionEnded: the session that opened the connection ended
+	// (signed out, revoked, expired, the account frozen); do not
+	// reconnect without signing in again.
+	CloseSessionEnded websocket.StatusCode = 4002
 )
 
 // Grant is what an authorised connection may do.
@@ -76,6 +80,12 @@ type Grant struct {
 	// too: customers and visitors only ever follow their own
 	// conversations. For staff connections, set it.
 	Allow func(ctx context.Context, conversationID int64) (bool, error)
+	// Alive, when set, is asked at every ping whether the session that
+	// opened the connection still works: false closes the connection
+	// with CloseSessionEnded, so a revoked session stops receiving what
+	// it followed within a ping interval. An error is ignored (the next
+	// ping asks again).
+	Alive func(ctx context.Context) (bool, error)
 	// Inbox lets the connection follow desk.InboxTopic (FrameInbox):
 	// every conversation's created, status and assignment events. Staff
 	// only; Allow, when set, approves it too (as conversation 0).
@@ -147,8 +157,9 @@ type Handler struct {
 	stop  context.CancelFunc
 	conns atomic.Int64
 
-	mu     sync.Mutex // guards closed and wg.Add against Close
+	mu     sync.Mutex // guards closed, live and wg.Add against Close
 	closed bool
+	live   map[*conn]struct{} // the open connections, which Close ends
 	wg     sync.WaitGroup
 }
 
@@ -157,7 +168,7 @@ type Handler struct {
 func NewHandler(svc *desk.Service, auth Authorizer, cfg Config) *Handler {
 	cfg.defaults()
 	base, stop := context.WithCancel(context.Background())
-	return &Handler{svc: svc, bus: svc.Bus, auth: auth, cfg: cfg, base: base, stop: stop}
+	return &Handler{svc: svc, bus: svc.Bus, auth: auth, cfg: cfg, base: base, stop: stop, live: map[*conn]struct{}{}}
 }
 
 // Close closes every connection (status "going away"; clients reconnect
@@ -165,8 +176,11 @@ func NewHandler(svc *desk.Service, auth Authorizer, cfg Config) *Handler {
 func (h *Handler) Close() {
 	h.mu.Lock()
 	h.closed = true
-	h.mu.Unlock()
 	h.stop()
+	for cn := range h.live {
+		cn.end(nil) // base is cancelled: "going away"
+	}
+	h.mu.Unlock()
 	h.wg.Wait()
 }
 
@@ -204,15 +218,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Accept refuses a handshake from another origin (403) unless
 	// OriginPatterns allows it: a page elsewhere cannot open a socket
 	// with our visitor's cookies (SES-09).
-	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	var nc net.Conn
+	c, err := websocket.Accept(smallBuffers{w, &nc}, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		h.wg.Done()
 		return // Accept answered the request
 	}
-	h.conns.Add(1)
 	c.SetReadLimit(MaxClientFrame)
-	cn := &conn{h: h, ws: c, grant: grant, subs: map[int64]*subscription{},
+	cn := &conn{h: h, ws: c, nc: nc, grant: grant, closed: make(chan struct{}),
 		tokens: float64(h.cfg.FrameBurst), refilled: time.Now()}
+	h.mu.Lock()
+	if h.closed { // Close came during the handshake
+		cn.end(nil)
+	}
+	h.live[cn] = struct{}{}
+	h.mu.Unlock()
+	h.conns.Add(1)
 	// The connection lives on a goroutine of its own, not on the
 	// request's: the request's deep stack (middleware, authorisation,
 	// the handshake) is released instead of staying parked under every
@@ -221,18 +242,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.wg.Done()
 		defer h.conns.Add(-1)
 		cn.serve()
+		h.mu.Lock()
+		delete(h.live, cn)
+		h.mu.Unlock()
 	}()
 }
 
-// connBuffer is the size of a connection's read and write buffers. Chat
-// frames are small; a larger one is read or written in several calls.
-const connBuffer = 512
+// Buffer sizes of a connection, kept for its life by coder/websocket.
+// The server's frames (messages, events) fit the write buffer, so each
+// goes out in one write; the client's frames are few and small (subscribe,
+// typing), and a payload larger than the read buffer is read past it
+// straight into the message.
+const (
+	writeBuffer = 512
+	readBuffer  = 128
+)
 
 // smallBuffers hands coder/websocket, which hijacks the connection through
 // http.Hijacker and keeps the hijacked bufio reader and writer for the
-// connection's life, buffers of connBuffer bytes instead of net/http's
-// 4 KiB ones (memory per idle connection, okpay bench chat).
-type smallBuffers struct{ http.ResponseWriter }
+// connection's life, buffers of writeBuffer and readBuffer bytes instead of net/http's
+// 4 KiB ones (memory per idle connection, okpay bench chat). It stores
+// the hijacked connection in *nc.
+type smallBuffers struct {
+	http.ResponseWriter
+	nc *net.Conn
+}
 
 func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -241,6 +275,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	*w.nc = nc
 	if err := brw.Writer.Flush(); err != nil { // the 101 answer, if still there
 		nc.Close()
 		return nil, nil, err
@@ -250,22 +285,25 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// too, as buffered bytes (Accept takes the buffered bytes and
 	// resets the reader onto the connection).
 	n := brw.Reader.Buffered()
-	b, _ := brw.Reader.Peek(n)
-	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), nc), max(connBuffer, n))
-	if n > 0 {
+	var br *bufio.Reader
+	if n == 0 {
+		br = bufio.NewReaderSize(nc, readBuffer)
+	} else {
+		b, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), nc), max(readBuffer, n))
 		if _, err := br.Peek(n); err != nil {
 			nc.Close()
 			return nil, nil, err
 		}
 	}
-	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, connBuffer)), nil
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, writeBuffer)), nil
 }
 
 // subscription is one followed conversation of a connection, or the
 // inbox (conv 0).
 type subscription struct {
 	conv   int64
-	events <-chan realtime.Event
+	events realtime.Mailbox
 	cancel func()
 	// last is the last sequence number sent (viewer's numbering).
 	last       int64
@@ -279,16 +317,21 @@ type command struct {
 
 // A connection holds one goroutine while idle: serve's, reading the
 // client's frames (which also answers pings and receives pongs) and
-// running them. Events do not park a goroutine: the bus notifies the
-// connection (realtime.Notifier), which then starts a short-lived drain
-// that forwards what its subscriptions have and ends. Pings go out from a
-// timer. mu makes the reader's commands and the drains take turns, so
-// each subscription still has one writer at a time.
+// queueing them. Neither frames nor events park a goroutine: the reader
+// and the bus notify the connection (realtime.Notifier), which then
+// starts a short-lived drain that runs the queued frames, forwards what
+// its subscriptions have, and ends. Pings go out from a timer. mu makes
+// the drains take turns, so each subscription has one writer at a time.
+//
+// What an idle connection holds is kept small (okpay bench chat measures
+// it): no context of its own (its work runs under the handler's, and
+// Close ends it through Handler.live), its subscriptions in a slice, and
+// bus mailboxes that hold no buffer while empty.
 type conn struct {
 	h     *Handler
 	ws    *websocket.Conn
+	nc    net.Conn // the socket under ws
 	grant Grant
-	ctx   context.Context
 
 	// pending counts the bus's notifications not yet drained; the one
 	// that raises it from zero starts a drain.
@@ -300,8 +343,14 @@ type conn struct {
 	closed  chan struct{} // closed once the socket is closed
 	ping    atomic.Pointer[time.Timer]
 
-	mu   sync.Mutex // guards what follows
-	subs map[int64]*subscription
+	// the client frames read and not yet run; overflow is set when one
+	// was refused for want of room
+	qmu      sync.Mutex
+	queue    []clientMsg
+	overflow bool
+
+	mu   sync.Mutex      // guards what follows
+	subs []*subscription // at most MaxSubscriptions
 	// token bucket of client frames; limited is set once a frame was
 	// refused, until one is accepted again (one error frame per burst)
 	tokens   float64
@@ -310,52 +359,95 @@ type conn struct {
 }
 
 // errSignIn ends a visitor's connection whose conversation was claimed.
-var errSignIn = errors.New("chat: conversation claimed")
+var (
+	errSignIn       = errors.New("chat: conversation claimed")
+	errSessionEnded = errors.New("chat: session ended")
+)
 
 func (cn *conn) serve() {
-	ctx, cancel := context.WithCancel(cn.h.base)
-	defer cancel()
-	cn.ctx = ctx
-	cn.closed = make(chan struct{})
-	// The handler closing (base cancelled) closes the connection.
-	stop := context.AfterFunc(ctx, func() { cn.end(ctx.Err()) })
 	t := time.AfterFunc(time.Hour, cn.pingOnce)
 	cn.ping.Store(t)
 	t.Reset(cn.h.cfg.PingInterval)
-	for {
-		// Not ctx: a read cut by a context closes the connection at
-		// once, without the closing handshake end does.
-		typ, data, err := cn.ws.Read(context.Background())
-		if err != nil {
-			break
-		}
-		var cmd command
-		if typ != websocket.MessageText {
-			cmd.err = okpay.Errorf(okpay.EInvalid, "Frames are JSON text.")
-		} else {
-			cmd.frame, cmd.err = ParseClientFrame(data)
-		}
-		cn.mu.Lock()
-		if !cn.ended.Load() {
-			err = cn.command(cmd)
-		}
-		cn.mu.Unlock()
-		if err != nil {
-			cn.fail(err)
-		}
-		// Keep reading until the socket closes: the closing handshake
-		// needs the peer's close frame.
-	}
+	cn.read()
 	cn.end(nil)
-	stop()
 	t.Stop()
-	cancel()
 	cn.mu.Lock() // waits for a drain under way
 	for _, s := range cn.subs {
 		s.cancel()
 	}
 	cn.mu.Unlock()
 	<-cn.closed
+}
+
+// maxQueued is how many client frames may wait for their turn; frames
+// beyond it are refused as rate limited (the frame bucket would refuse
+// most of them anyway).
+const maxQueued = 64
+
+// read reads the client's frames until the socket closes (which also
+// answers pings and receives pongs) and queues them for a drain to run.
+// It runs nothing itself: running a frame (a subscription's queries) grows
+// a goroutine's stack to tens of KiB, and a stack the GC shrinks back
+// stays at twice what parking in websocket.Conn.Read needs, 8 KiB; the
+// reader's own stays at 4 KiB (memory per idle connection, okpay bench
+// chat).
+func (cn *conn) read() {
+	for {
+		// Not a context that ends: a read cut by a context closes the
+		// connection at once, without the closing handshake end does.
+		// Keep reading until the socket closes: the closing handshake
+		// needs the peer's close frame.
+		typ, data, err := cn.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		cn.qmu.Lock()
+		if len(cn.queue) < maxQueued {
+			cn.queue = append(cn.queue, clientMsg{typ, data})
+		} else {
+			cn.overflow = true
+		}
+		cn.qmu.Unlock()
+		cn.notify()
+	}
+}
+
+// clientMsg is a client frame read and not yet run.
+type clientMsg struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// runQueued runs the client frames read so far, in order.
+func (cn *conn) runQueued() error {
+	for !cn.ended.Load() {
+		cn.qmu.Lock()
+		if len(cn.queue) == 0 {
+			cn.queue = nil
+			overflow := cn.overflow
+			cn.overflow = false
+			cn.qmu.Unlock()
+			if overflow && !cn.limited {
+				cn.limited = true
+				return cn.write(desk.ErrorFrame(0, okpay.Errorf("rate_limited", "Too many frames: slow down.")))
+			}
+			return nil
+		}
+		f := cn.queue[0]
+		cn.queue[0] = clientMsg{}
+		cn.queue = cn.queue[1:]
+		cn.qmu.Unlock()
+		var cmd command
+		if f.typ != websocket.MessageText {
+			cmd.err = okpay.Errorf(okpay.EInvalid, "Frames are JSON text.")
+		} else {
+			cmd.frame, cmd.err = ParseClientFrame(f.data)
+		}
+		if err := cn.command(cmd); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fail ends the connection after err.
@@ -377,6 +469,8 @@ func (cn *conn) end(err error) {
 			switch {
 			case errors.Is(err, errSignIn):
 				cn.ws.Close(CloseSignIn, "sign in again")
+			case errors.Is(err, errSessionEnded):
+				cn.ws.Close(CloseSessionEnded, "session ended")
 			case cn.h.base.Err() != nil:
 				cn.ws.Close(websocket.StatusGoingAway, "server shutting down")
 			default:
@@ -386,13 +480,20 @@ func (cn *conn) end(err error) {
 	})
 }
 
-// pingOnce pings the client and arms the next ping; a pong missing for
-// PongTimeout closes the connection.
+// pingOnce checks the session (Grant.Alive), pings the client and arms
+// the next ping; a pong missing for PongTimeout closes the connection.
 func (cn *conn) pingOnce() {
 	if cn.ended.Load() {
 		return
 	}
-	pctx, done := context.WithTimeout(cn.ctx, cn.h.cfg.PongTimeout)
+	pctx, done := context.WithTimeout(cn.h.base, cn.h.cfg.PongTimeout)
+	if alive := cn.grant.Alive; alive != nil {
+		if ok, err := alive(pctx); err == nil && !ok {
+			done()
+			cn.end(errSessionEnded)
+			return
+		}
+	}
 	err := cn.ws.Ping(pctx)
 	done()
 	if err != nil {
@@ -404,20 +505,24 @@ func (cn *conn) pingOnce() {
 	}
 }
 
-// notify is the bus's call: a subscription has an event.
+// notify is the bus's call (a subscription has an event) and the
+// reader's (a client frame is queued).
 func (cn *conn) notify() {
 	if cn.pending.Add(1) == 1 {
 		go cn.drain()
 	}
 }
 
-// drain forwards the subscriptions' events until none is left and no
-// notification came in meanwhile.
+// drain runs the queued client frames and forwards the subscriptions'
+// events until none is left and no notification came in meanwhile.
 func (cn *conn) drain() {
 	for {
 		n := cn.pending.Load()
 		cn.mu.Lock()
-		err := cn.drainLocked()
+		err := cn.runQueued()
+		if err == nil {
+			err = cn.drainLocked()
+		}
 		cn.mu.Unlock()
 		if err != nil {
 			cn.fail(err)
@@ -434,15 +539,8 @@ func (cn *conn) drainLocked() error {
 	for !cn.ended.Load() {
 		progressed := false
 		for _, s := range cn.subs {
-			var e realtime.Event
-			select {
-			case ev, ok := <-s.events:
-				if ok {
-					e = ev
-				} else {
-					e = realtime.Event{Type: realtime.TypeResync}
-				}
-			default:
+			e, ok := s.events.Next()
+			if !ok {
 				continue
 			}
 			progressed = true
@@ -458,35 +556,75 @@ func (cn *conn) drainLocked() error {
 }
 
 // follow subscribes the connection to topic on the bus.
-func (cn *conn) follow(topic string) (<-chan realtime.Event, func()) {
+func (cn *conn) follow(topic string) (realtime.Mailbox, func()) {
 	if nb, ok := cn.h.bus.(realtime.Notifier); ok {
 		return nb.SubscribeNotify(topic, cn.notify)
 	}
-	// A bus that cannot notify: relay its channel (a goroutine per
-	// subscription).
-	in, cancel := cn.follow(topic)
-	out := make(chan realtime.Event, 1)
+	// A bus that cannot notify: a goroutine per subscription relays its
+	// channel (which cancel closes, ending the goroutine) into a mailbox
+	// of one event, so that a slow connection's bus channel fills and
+	// the bus drops it as it would.
+	in, cancel := cn.h.bus.Subscribe(topic)
+	box := &relay{c: make(chan realtime.Event, 1)}
 	go func() {
-		defer close(out)
 		for e := range in {
 			select {
-			case out <- e:
+			case box.c <- e:
 				cn.notify()
-			case <-cn.ctx.Done():
+			case <-cn.closed:
 				cancel()
-				return
 			}
 		}
 	}()
-	return out, cancel
+	return box, cancel
+}
+
+// relay is the mailbox of a subscription to a bus that cannot notify.
+type relay struct{ c chan realtime.Event }
+
+func (r *relay) Next() (realtime.Event, bool) {
+	select {
+	case e := <-r.c:
+		return e, true
+	default:
+		return realtime.Event{}, false
+	}
+}
+
+// sub returns the subscription of conversation id (inboxKey: the inbox),
+// or nil.
+func (cn *conn) sub(id int64) *subscription {
+	for _, s := range cn.subs {
+		if s.conv == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// unfollow ends the subscription of conversation id, if any.
+func (cn *conn) unfollow(id int64) {
+	for i, s := range cn.subs {
+		if s.conv == id {
+			s.cancel()
+			cn.subs = append(cn.subs[:i], cn.subs[i+1:]...)
+			if len(cn.subs) == 0 {
+				cn.subs = nil
+			}
+			return
+		}
+	}
 }
 
 // write sends one frame, giving up (and so closing the connection) after
-// WriteTimeout.
+// WriteTimeout. The timeout is the socket's write deadline, not a context:
+// coder/websocket keeps the context of a connection's last write, and a
+// context with a deadline (its timer and channel) is a third of a KiB per
+// idle connection.
 func (cn *conn) write(data []byte) error {
-	ctx, cancel := context.WithTimeout(cn.ctx, cn.h.cfg.WriteTimeout)
-	defer cancel()
-	return cn.ws.Write(ctx, websocket.MessageText, data)
+	cn.nc.SetWriteDeadline(time.Now().Add(cn.h.cfg.WriteTimeout))
+	defer cn.nc.SetWriteDeadline(time.Time{})
+	return cn.ws.Write(context.Background(), websocket.MessageText, data)
 }
 
 // allowFrame takes a token from the connection's frame bucket.
@@ -522,19 +660,16 @@ func (cn *conn) command(cmd command) error {
 	case FrameSubscribe:
 		return cn.subscribe(f.Conversation, f.After)
 	case FrameUnsubscribe:
-		if s := cn.subs[f.Conversation]; s != nil {
-			s.cancel()
-			delete(cn.subs, f.Conversation)
-		}
+		cn.unfollow(f.Conversation)
 		return nil
 	case FrameTyping:
-		s := cn.subs[f.Conversation]
+		s := cn.sub(f.Conversation)
 		if s == nil {
 			return cn.write(desk.ErrorFrame(f.Conversation, okpay.Errorf(okpay.EInvalid, "Subscribe to the conversation first.")))
 		}
 		if now := time.Now(); now.Sub(s.lastTyping) >= cn.h.cfg.TypingInterval {
 			s.lastTyping = now
-			if err := cn.h.svc.Typing(cn.ctx, cn.grant.Viewer, f.Conversation, f.Internal); err != nil {
+			if err := cn.h.svc.Typing(cn.h.base, cn.grant.Viewer, f.Conversation, f.Internal); err != nil {
 				return cn.write(desk.ErrorFrame(f.Conversation, err))
 			}
 		}
@@ -547,15 +682,12 @@ func (cn *conn) command(cmd command) error {
 // the client missed after seq after.
 func (cn *conn) subscribe(id, after int64) error {
 	v := cn.grant.Viewer
-	if old := cn.subs[id]; old != nil {
-		old.cancel()
-		delete(cn.subs, id)
-	}
+	cn.unfollow(id)
 	if len(cn.subs) >= cn.h.cfg.MaxSubscriptions {
 		return cn.write(desk.ErrorFrame(id, okpay.Errorf(okpay.EInvalid, "This connection follows as many conversations as it can.")))
 	}
 	if cn.grant.Allow != nil {
-		ok, err := cn.grant.Allow(cn.ctx, id)
+		ok, err := cn.grant.Allow(cn.h.base, id)
 		if err != nil {
 			cn.h.cfg.Logger.Error("chat: authorise subscription", "err", err)
 			return cn.write(desk.ErrorFrame(id, okpay.Internal(err, "authorise subscription")))
@@ -567,13 +699,13 @@ func (cn *conn) subscribe(id, after int64) error {
 	// Subscribe first, then read the state: nothing that happens after
 	// the read can be missed.
 	events, cancel := cn.follow(desk.TopicFor(v, id))
-	c, err := cn.h.svc.Conversation(cn.ctx, v, id)
+	c, err := cn.h.svc.Conversation(cn.h.base, v, id)
 	if err != nil {
 		cancel()
 		return cn.write(desk.ErrorFrame(id, err))
 	}
 	s := &subscription{conv: id, events: events, cancel: cancel, last: min(after, c.LastSeq)}
-	cn.subs[id] = s
+	cn.subs = append(cn.subs, s)
 	return cn.sync(s, c)
 }
 
@@ -586,14 +718,11 @@ const inboxKey = 0
 // events; after a resync frame it reloads its lists (the inbox has no
 // sequence numbers to catch up from).
 func (cn *conn) subscribeInbox() error {
-	if old := cn.subs[inboxKey]; old != nil {
-		old.cancel()
-		delete(cn.subs, inboxKey)
-	}
+	cn.unfollow(inboxKey)
 	ok := cn.grant.Inbox
 	if ok && cn.grant.Allow != nil {
 		var err error
-		if ok, err = cn.grant.Allow(cn.ctx, inboxKey); err != nil {
+		if ok, err = cn.grant.Allow(cn.h.base, inboxKey); err != nil {
 			cn.h.cfg.Logger.Error("chat: authorise inbox", "err", err)
 			return cn.write(desk.ErrorFrame(0, okpay.Internal(err, "authorise inbox")))
 		}
@@ -605,7 +734,7 @@ func (cn *conn) subscribeInbox() error {
 		return cn.write(desk.ErrorFrame(0, okpay.Errorf(okpay.EInvalid, "This connection follows as many conversations as it can.")))
 	}
 	events, cancel := cn.follow(desk.InboxTopic)
-	cn.subs[inboxKey] = &subscription{conv: inboxKey, events: events, cancel: cancel}
+	cn.subs = append(cn.subs, &subscription{conv: inboxKey, events: events, cancel: cancel})
 	return cn.write(inboxSubscribed)
 }
 
@@ -623,11 +752,11 @@ func (cn *conn) sync(s *subscription, c *desk.Conversation) error {
 	}
 	var err error
 	if c == nil {
-		if c, err = cn.h.svc.Conversation(cn.ctx, v, s.conv); err != nil {
+		if c, err = cn.h.svc.Conversation(cn.h.base, v, s.conv); err != nil {
 			return err
 		}
 	}
-	reads, err := cn.h.svc.Reads(cn.ctx, v, s.conv)
+	reads, err := cn.h.svc.Reads(cn.h.base, v, s.conv)
 	if err != nil {
 		return err
 	}
@@ -638,7 +767,7 @@ func (cn *conn) sync(s *subscription, c *desk.Conversation) error {
 func (cn *conn) catchUp(s *subscription) error {
 	v := cn.grant.Viewer
 	for {
-		msgs, err := cn.h.svc.Messages(cn.ctx, v, s.conv, s.last, cn.h.cfg.CatchUpPage)
+		msgs, err := cn.h.svc.Messages(cn.h.base, v, s.conv, s.last, cn.h.cfg.CatchUpPage)
 		if err != nil {
 			return err
 		}

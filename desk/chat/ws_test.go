@@ -113,11 +113,21 @@ func TestReconnectCatchUpNoLossNoDuplicate(t *testing.T) {
 // The bus holds only two events per subscriber and four senders race:
 // events arrive late, out of order, or not at all (dropped, resync). The
 // handler fills every gap from the database: the client still receives
-// exactly 1..N.
+// exactly 1..N. The same over a bus that cannot notify, whose channels
+// the handler relays.
 func TestDroppedSubscriberResyncs(t *testing.T) {
 	t.Parallel()
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain=%v", plain), func(t *testing.T) {
+			t.Parallel()
+			testDroppedSubscriberResyncs(t, plain)
+		})
+	}
+}
+
+func testDroppedSubscriberResyncs(t *testing.T, plain bool) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
-		e := newEnv(t, db, 2, chat.Config{})
+		e := newEnvBus(t, db, 2, chat.Config{}, plain)
 		conv, err := e.svc.StartConversation(e.ctx, desk.Customer(alice), desk.StartInput{Category: desk.CategoryAccount, Body: "hi"})
 		if err != nil {
 			t.Fatal(err)
@@ -348,6 +358,40 @@ func TestHeartbeat(t *testing.T) {
 	}
 }
 
+// A socket whose session ends (signed out, revoked, the account frozen)
+// is closed with "session ended" at its next ping, so it stops receiving
+// what it followed; another customer's socket stays.
+func TestSocketClosedWhenSessionEnds(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	e := newEnv(t, db, 0, chat.Config{PingInterval: 30 * time.Millisecond, PongTimeout: time.Second})
+	conv, err := e.svc.StartConversation(e.ctx, desk.Customer(alice), desk.StartInput{Category: desk.CategoryAccount, Body: "someone signed in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.dial("X-Customer", fmt.Sprint(alice))
+	a.subscribe(conv.ID, 0)
+	a.nextOf(desk.EventSubscribed, 5*time.Second)
+	b := e.dial("X-Customer", fmt.Sprint(bob))
+	time.Sleep(100 * time.Millisecond) // a few pings: both alive
+	if n := e.handler.Connections(); n != 2 {
+		t.Fatalf("%d connections while both sessions work", n)
+	}
+	e.ended.Store(int64(alice), true)
+	if code := a.closeStatus(5 * time.Second); code != chat.CloseSessionEnded {
+		t.Fatalf("closed with %v, want %v", code, chat.CloseSessionEnded)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := e.handler.Connections(); n != 1 {
+		t.Fatalf("%d connections, want bob's only", n)
+	}
+	select {
+	case err := <-b.closed:
+		t.Fatalf("bob's socket closed: %v", err)
+	default:
+	}
+}
+
 // BenchmarkWebSocketFanout is a sketch of the delivery benchmark: N real
 // sockets follow N conversations; each iteration sends one message (to a
 // conversation in turn) through the service and waits for its socket to
@@ -408,4 +452,43 @@ func TestFrameRateLimit(t *testing.T) {
 	if e.handler.Connections() != 1 {
 		t.Fatal("connection dropped")
 	}
+}
+
+// Frames are read ahead of running them; more than the reader may queue
+// are refused as the frame bucket refuses them: a rate_limited error frame
+// per overflow (not per frame refused), and the connection is kept and
+// still answers.
+func TestFrameQueueOverflow(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	e := newEnv(t, db, 0, chat.Config{FrameBurst: 1000, FrameRate: 1000})
+	conv, _ := e.svc.StartConversation(e.ctx, desk.Customer(alice), desk.StartInput{Category: desk.CategoryAccount, Body: "hi"})
+	c := e.dial("X-Customer", fmt.Sprint(alice))
+	c.subscribe(conv.ID, 0)
+	c.nextOf(desk.EventSubscribed, 5*time.Second)
+	for i := 0; i < 500; i++ {
+		c.send(map[string]any{"type": "typing", "conversation": desk.ConversationRef(conv.ID)})
+	}
+	limited := 0
+	for quiet := false; !quiet; {
+		select {
+		case f := <-c.frames:
+			if f.Code == "rate_limited" {
+				limited++
+			} else if f.Type == desk.EventError {
+				t.Fatalf("error frame %s", f.raw)
+			}
+		case <-time.After(500 * time.Millisecond):
+			quiet = true
+		}
+	}
+	if limited > 20 {
+		t.Fatalf("%d rate_limited frames for 500 frames", limited)
+	}
+	c.subscribe(conv.ID, 0)
+	c.nextOf(desk.EventSubscribed, 5*time.Second)
+	if e.handler.Connections() != 1 {
+		t.Fatal("connection dropped")
+	}
+	t.Logf("rate_limited frames: %d", limited)
 }

@@ -72,15 +72,22 @@ type Memory struct {
 }
 
 type shard struct {
-	mu     sync.RWMutex
-	topics map[string]map[*subscriber]struct{}
+	mu sync.RWMutex
+	// topics maps a topic to its subscribers: a slice, not a set, since
+	// most topics have one or two (a conversation's customer and the
+	// agents looking at it), and a slice of one costs a word.
+	topics map[string][]*subscriber
 }
 
+// subscriber is one subscription: a channel (Subscribe), or a queue that
+// holds no memory while empty and a notify callback (SubscribeNotify).
 type subscriber struct {
 	mu     sync.Mutex
-	ch     chan Event
+	ch     chan Event // Subscribe's; nil for SubscribeNotify
+	q      []Event    // SubscribeNotify's events not yet taken
+	limit  int        // events the queue may hold, the resync included
 	closed bool
-	notify func() // SubscribeNotify's; nil for Subscribe
+	notify func() // SubscribeNotify's
 }
 
 // NewMemory returns an in-process bus whose subscribers may fall behind by
@@ -91,7 +98,7 @@ func NewMemory(buffer int) *Memory {
 	}
 	m := &Memory{buffer: buffer, seed: maphash.MakeSeed()}
 	for i := range m.shards {
-		m.shards[i].topics = make(map[string]map[*subscriber]struct{})
+		m.shards[i].topics = make(map[string][]*subscriber)
 	}
 	return m
 }
@@ -105,7 +112,7 @@ func (m *Memory) Publish(_ context.Context, topic string, e Event) error {
 	sh := m.shard(topic)
 	var drop []*subscriber
 	sh.mu.RLock()
-	for s := range sh.topics[topic] {
+	for _, s := range sh.topics[topic] {
 		if !s.offer(e) {
 			drop = append(drop, s)
 		}
@@ -123,8 +130,8 @@ func (m *Memory) Publish(_ context.Context, topic string, e Event) error {
 }
 
 // offer delivers e, or, when only the slot kept for it is left, delivers
-// TypeResync and closes the channel. It reports false when the subscriber
-// was dropped (now or before).
+// TypeResync and closes the subscription. It reports false when the
+// subscriber was dropped (now or before).
 func (s *subscriber) offer(e Event) bool {
 	s.mu.Lock()
 	if s.closed {
@@ -133,13 +140,26 @@ func (s *subscriber) offer(e Event) bool {
 	}
 	// One slot is always kept free for the resync notice, so telling a
 	// subscriber it was dropped never blocks either.
-	ok := len(s.ch) < cap(s.ch)-1
-	if ok {
-		s.ch <- e
+	var ok bool
+	if s.ch != nil {
+		ok = len(s.ch) < cap(s.ch)-1
+		if ok {
+			s.ch <- e
+		} else {
+			s.ch <- Event{Type: TypeResync, Conversation: e.Conversation}
+			close(s.ch)
+			s.closed = true
+		}
 	} else {
-		s.ch <- Event{Type: TypeResync, Conversation: e.Conversation}
-		close(s.ch)
-		s.closed = true
+		ok = len(s.q) < s.limit-1
+		if !ok {
+			e = Event{Type: TypeResync, Conversation: e.Conversation}
+			s.closed = true
+		}
+		if s.q == nil {
+			s.q = make([]Event, 0, min(4, s.limit))
+		}
+		s.q = append(s.q, e)
 	}
 	s.mu.Unlock()
 	if s.notify != nil {
@@ -148,63 +168,101 @@ func (s *subscriber) offer(e Event) bool {
 	return ok
 }
 
+// Next implements Mailbox.
+func (s *subscriber) Next() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.q) == 0 {
+		return Event{}, false
+	}
+	e := s.q[0]
+	s.q[0] = Event{}
+	if len(s.q) == 1 {
+		s.q = nil // an idle subscription holds no buffer
+	} else {
+		s.q = s.q[1:]
+	}
+	return e, true
+}
+
 func (s *subscriber) close() {
 	s.mu.Lock()
 	if !s.closed {
-		close(s.ch)
+		if s.ch != nil {
+			close(s.ch)
+		}
 		s.closed = true
 	}
+	s.q = nil
 	s.mu.Unlock()
 }
 
 func (sh *shard) remove(topic string, s *subscriber) {
 	subs := sh.topics[topic]
-	delete(subs, s)
+	for i, x := range subs {
+		if x == s {
+			subs[i] = subs[len(subs)-1]
+			subs[len(subs)-1] = nil
+			subs = subs[:len(subs)-1]
+			break
+		}
+	}
 	if len(subs) == 0 {
 		delete(sh.topics, topic)
+	} else {
+		sh.topics[topic] = subs
+	}
+}
+
+func (m *Memory) add(topic string, s *subscriber) func() {
+	sh := m.shard(topic)
+	sh.mu.Lock()
+	sh.topics[topic] = append(sh.topics[topic], s)
+	sh.mu.Unlock()
+	return func() {
+		sh.mu.Lock()
+		sh.remove(topic, s) // a no-op the second time
+		sh.mu.Unlock()
+		s.close()
 	}
 }
 
 // Subscribe implements Bus.
 func (m *Memory) Subscribe(topic string) (<-chan Event, func()) {
-	return m.SubscribeNotify(topic, nil)
+	s := &subscriber{ch: make(chan Event, m.buffer+1)}
+	return s.ch, m.add(topic, s)
 }
 
-// Notifier is a Bus that can also tell a subscriber when its channel has
-// something to receive, so that the subscriber need not park a goroutine
-// on the channel (one WebSocket connection holds one goroutine, not two).
+// Mailbox is a notified subscription's queue of events.
+type Mailbox interface {
+	// Next takes the next event, in publication order; false when none
+	// is waiting. When the subscriber fell behind, the last event is a
+	// TypeResync and no other follows.
+	Next() (Event, bool)
+}
+
+// Notifier is a Bus that can also tell a subscriber when it has something
+// to take, so that the subscriber need not park a goroutine on a channel
+// (one WebSocket connection holds one goroutine, not two), and that holds
+// no buffer for an idle subscription (memory per idle connection, okpay
+// bench chat).
 type Notifier interface {
 	Bus
-	// SubscribeNotify is Subscribe, and calls notify (when not nil)
-	// after each event is put on the channel, the final TypeResync
-	// included. notify runs on the publisher's goroutine: it must not
-	// block.
-	SubscribeNotify(topic string, notify func()) (events <-chan Event, cancel func())
+	// SubscribeNotify follows topic as Subscribe does, but its events
+	// wait in a Mailbox, and it calls notify (when not nil) after each
+	// event is put there, the final TypeResync included. notify runs on
+	// the publisher's goroutine: it must not block. cancel ends the
+	// subscription and empties the mailbox; it may be called more than
+	// once.
+	SubscribeNotify(topic string, notify func()) (events Mailbox, cancel func())
 }
 
 var _ Notifier = (*Memory)(nil)
 
 // SubscribeNotify implements Notifier.
-func (m *Memory) SubscribeNotify(topic string, notify func()) (<-chan Event, func()) {
-	s := &subscriber{ch: make(chan Event, m.buffer+1), notify: notify}
-	sh := m.shard(topic)
-	sh.mu.Lock()
-	subs := sh.topics[topic]
-	if subs == nil {
-		subs = make(map[*subscriber]struct{})
-		sh.topics[topic] = subs
-	}
-	subs[s] = struct{}{}
-	sh.mu.Unlock()
-	var once sync.Once
-	return s.ch, func() {
-		once.Do(func() {
-			sh.mu.Lock()
-			sh.remove(topic, s)
-			sh.mu.Unlock()
-			s.close()
-		})
-	}
+func (m *Memory) SubscribeNotify(topic string, notify func()) (Mailbox, func()) {
+	s := &subscriber{limit: m.buffer + 1, notify: notify}
+	return s, m.add(topic, s)
 }
 
 // Dropped returns how many subscribers were dropped for falling behind.

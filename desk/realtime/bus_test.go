@@ -248,38 +248,57 @@ func BenchmarkFanoutManyTopics(b *testing.B) {
 	}
 }
 
-// SubscribeNotify calls notify once per event put on the channel, the
-// final resync included, and never after cancel.
+// SubscribeNotify calls notify once per event put in the mailbox, the
+// final resync included, and never after cancel; an emptied mailbox holds
+// no buffer.
 func TestSubscribeNotify(t *testing.T) {
 	bus := realtime.NewMemory(3)
 	var n atomic.Int64
-	ch, cancel := bus.SubscribeNotify("t", func() { n.Add(1) })
-	bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: 1})
-	if got := n.Load(); got != 1 || len(ch) != 1 {
-		t.Fatalf("after one event: %d notifications, %d queued", got, len(ch))
+	box, cancel := bus.SubscribeNotify("t", func() { n.Add(1) })
+	if _, ok := box.Next(); ok {
+		t.Fatal("an event before any was published")
 	}
-	for i := int64(2); i <= 5; i++ { // the buffer holds 3: the 4th drops
+	bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: 1})
+	if got := n.Load(); got != 1 {
+		t.Fatalf("after one event: %d notifications", got)
+	}
+	if e, ok := box.Next(); !ok || e.Seq != 1 {
+		t.Fatalf("Next = %+v, %v; want event 1", e, ok)
+	}
+	if _, ok := box.Next(); ok {
+		t.Fatal("a second event after one was published")
+	}
+	for i := int64(2); i <= 6; i++ { // the mailbox holds 3: the 4th drops
 		bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: i})
 	}
-	if got := n.Load(); got != 4 {
-		t.Fatalf("%d notifications, want 4 (3 events and the resync)", got)
+	if got := n.Load(); got != 5 {
+		t.Fatalf("%d notifications, want 5 (event 1, 3 events and the resync)", got)
 	}
-	var last realtime.Event
-	for e := range ch {
-		last = e
+	var got []realtime.Event
+	for e, ok := box.Next(); ok; e, ok = box.Next() {
+		got = append(got, e)
 	}
-	if last.Type != realtime.TypeResync {
-		t.Fatalf("last event %+v, want a resync", last)
+	if len(got) != 4 || got[0].Seq != 2 || got[2].Seq != 4 || got[3].Type != realtime.TypeResync {
+		t.Fatalf("events %+v, want 2, 3, 4 and a resync", got)
+	}
+	if bus.Subscribers("t") != 0 || bus.Dropped() != 1 {
+		t.Fatalf("%d subscribers, %d dropped; want the slow one dropped", bus.Subscribers("t"), bus.Dropped())
 	}
 	cancel()
+	cancel() // twice is fine
 
-	ch2, cancel2 := bus.SubscribeNotify("t", func() { n.Add(1) })
+	box2, cancel2 := bus.SubscribeNotify("t", func() { n.Add(1) })
+	other, cancelOther := bus.SubscribeNotify("t", nil)
+	defer cancelOther()
 	cancel2()
-	bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: 6})
-	if got := n.Load(); got != 4 {
+	bus.Publish(ctx, "t", realtime.Event{Type: "message", Seq: 7})
+	if got := n.Load(); got != 5 {
 		t.Fatalf("notified after cancel: %d", got)
 	}
-	if _, ok := <-ch2; ok {
-		t.Fatal("cancelled channel still open")
+	if _, ok := box2.Next(); ok {
+		t.Fatal("a cancelled subscription received an event")
+	}
+	if e, ok := other.Next(); !ok || e.Seq != 7 || bus.Subscribers("t") != 1 {
+		t.Fatalf("the other subscriber: %+v, %v, %d subscribers", e, ok, bus.Subscribers("t"))
 	}
 }

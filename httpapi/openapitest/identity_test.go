@@ -30,6 +30,7 @@ import (
 
 type identityDeps struct {
 	svc     *identity.Service
+	outbox  *notify.Outbox
 	disp    *notify.Dispatcher
 	mailbox *notify.DevMailbox
 
@@ -56,7 +57,7 @@ func newIdentity(t *testing.T, db *sqldb.DB, clk *clock.Manual, gen ids.Generato
 		t.Fatal(err)
 	}
 	outbox := notify.NewOutbox(db, keys.Sealer("notify"), clk, gen)
-	d := &identityDeps{mailbox: notify.NewDevMailbox(clk)}
+	d := &identityDeps{mailbox: notify.NewDevMailbox(clk), outbox: outbox}
 	d.disp = notify.NewDispatcher(outbox, map[string]notify.Sender{"email": d.mailbox, "sms": d.mailbox, "inapp": outbox.InAppSender()}, notify.DispatcherOptions{})
 	pk, err := passkey.New(db, clk, passkey.Config{RPID: passkeyRPID, RPDisplayName: "OKPay", Origins: []string{passkeyOrigin}})
 	if err != nil {

@@ -11,10 +11,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/httpapi"
 	"github.com/okpay/okpay/i18n"
@@ -76,13 +79,53 @@ func newPayments(t *testing.T, db *sqldb.DB, clk *clock.Manual, gen ids.Generato
 	}
 	// Cards also need the code of the statement (CRD-05), so that every
 	// route has a success.
-	p.pm, err = paymethod.New(paymethod.Deps{DB: db, Clock: clk, IDs: gen, Provider: p.sb, Notifier: notices{id: id.svc},
+	// PayPal plays an e-wallet without an OAuth page, so that both ways of
+	// adding an e-wallet are exercised.
+	p.pm, err = paymethod.New(paymethod.Deps{DB: db, Clock: clk, IDs: gen, Provider: codeOnly{Sandbox: p.sb, provider: "paypal"}, Notifier: notices{id: id.svc},
 		Sealer: id.svc.Keys.Sealer("paymethod/account"), MAC: id.svc.Keys.MAC("paymethod"), Config: paymethod.Config{StatementCode: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.hook = &httpapi.PSPWebhook{Secrets: [][]byte{pspSecret}, DB: db, Clock: p.clk, InTx: []httpapi.PSPEventHandler{p.pm.ApplyEvent}}
 	return p
+}
+
+// codeOnly is the sandbox with one e-wallet that has no OAuth
+// authorisation page, as a real e-wallet without one answers: that
+// e-wallet is linked by a code instead.
+type codeOnly struct {
+	*sandbox.Sandbox
+	provider string
+}
+
+func (p codeOnly) EWalletAuthURL(provider, state, challenge, redirectURI string) (string, error) {
+	if provider == p.provider {
+		return "", okpay.Errorf(psp.ENoOAuth, "%s has no OAuth authorisation page", provider)
+	}
+	return p.Sandbox.EWalletAuthURL(provider, state, challenge, redirectURI)
+}
+
+// authorize plays the e-wallet's owner on the sandbox's authorisation
+// page: it allows (or denies) the link and returns the query the browser
+// is sent back with.
+func (p *paymentDeps) authorize(t *testing.T, auth, account string, allow bool) url.Values {
+	t.Helper()
+	u, err := url.Parse(auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := u.Query()
+	form.Set("account", account)
+	form.Set("action", map[bool]string{true: "allow", false: "deny"}[allow])
+	r := httptest.NewRequest("POST", u.Path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	p.sb.Handler().ServeHTTP(w, r)
+	back, err := url.Parse(w.Header().Get("Location"))
+	if w.Code != http.StatusSeeOther || err != nil || back.Path != httpapi.EWalletCallbackPath {
+		t.Fatalf("authorise: %d, sent back to %q", w.Code, w.Header().Get("Location"))
+	}
+	return back.Query()
 }
 
 // start sends the sandbox's webhooks to the harness's server and starts
@@ -142,6 +185,11 @@ func (h *harness) paymentMethodsScenario(t *testing.T) {
 	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/" + id + "/statement_code", auth: tok, idem: newKey(), body: map[string]any{"code": wrongCode}, want: 422, code: paymethod.EInvalidCode})
 	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/" + id + "/statement_code", auth: tok, idem: newKey(), body: map[string]any{"code": stmt}, want: 200})
 	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/cards", auth: tok, idem: newKey(), body: map[string]any{"token": card("4242424242424242")}, want: 409, code: paymethod.EDuplicateMethod})
+	// CRD-04: no zero-amount authorisation at the issuer: 1 EUR, voided.
+	fb := h.do(t, req{method: "POST", path: "/api/v1/payment_methods/cards", auth: tok, idem: newKey(), body: map[string]any{"token": card("4000002500000003")}, want: 201})
+	if fb.str("verification", "fallback") != "auth_and_void" || fb.str("verification", "voided_at") == "" || (fb.str("status") != "verified" && fb.str("status") != "awaiting_code") {
+		t.Fatalf("fallback card: %s %s %s", fb.str("status"), fb.str("verification", "fallback"), fb.str("verification", "voided_at"))
+	}
 	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/cards", auth: tok, idem: newKey(), body: map[string]any{"token": "4242 4242 4242 4242"}, want: 400, code: httpapi.ECardDataRefused})
 	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/cards", auth: tok, idem: newKey(), body: map[string]any{"token": "tok_unknown"}, want: 422, code: psp.ETokenNotFound})
 	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/cards", auth: tok, body: map[string]any{"token": "tok_x"}, invalid: true, want: 400, code: "idempotency_key_required"})
@@ -170,9 +218,44 @@ func (h *harness) paymentMethodsScenario(t *testing.T) {
 	deposits := "/api/v1/payment_methods/" + bank.str("id") + "/micro_deposits"
 	h.do(t, req{method: "POST", path: deposits, auth: tok, idem: newKey(), body: map[string]any{"amounts": []any{gbp(x%99 + 1), gbp(y)}}, want: 422, code: paymethod.EInvalidCode})
 	h.do(t, req{method: "POST", path: deposits, auth: tok, idem: newKey(), body: map[string]any{"amounts": []any{gbp(x), gbp(y)}}, want: 200})
+	// CRD-10: a close match is shown with the bank's name, then confirmed.
+	nc := h.do(t, req{method: "POST", path: "/api/v1/payment_methods/bank_accounts", auth: tok, idem: newKey(),
+		body: map[string]any{"iban": "DE89 3704 0044 0532 0130 00", "holder": "Jon Smith"}, want: 409, code: paymethod.ENameCheck})
+	if nc.str("name_check", "result") != "close_match" || nc.str("name_check", "held_name") != "John Smith" {
+		t.Fatalf("name check problem: %s %s", nc.str("name_check", "result"), nc.str("name_check", "held_name"))
+	}
+	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/bank_accounts", auth: tok, idem: newKey(),
+		body: map[string]any{"iban": "DE89 3704 0044 0532 0130 00", "holder": "Jon Smith", "confirm_name_check": "maybe"}, invalid: true, want: 422, code: "validation_failed"})
+	cm := h.do(t, req{method: "POST", path: "/api/v1/payment_methods/bank_accounts", auth: tok, idem: newKey(),
+		body: map[string]any{"iban": "DE89 3704 0044 0532 0130 00", "holder": "Jon Smith", "confirm_name_check": "close_match"}, want: 201})
+	if cm.str("bank_account", "name_check", "result") != "close_match" || cm.str("bank_account", "name_check", "held_name") != "John Smith" {
+		t.Fatalf("stored name check: %s", cm.str("bank_account", "name_check", "result"))
+	}
 
-	// An e-wallet and its code.
+	// E-wallets (CRD-10): one with an OAuth page is linked there, the API
+	// giving the page and finishing on the callback.
+	links := "/api/v1/payment_methods/ewallets/links"
+	h.do(t, req{method: "POST", path: links, auth: tok, idem: newKey(), body: map[string]any{"provider": "bitcoin"}, want: 422, code: "validation_failed"})
+	h.do(t, req{method: "POST", path: links, auth: tok, idem: newKey(), body: map[string]any{"provider": "paypal"}, want: 409, code: paymethod.ENoOAuth})
+	h.do(t, req{method: "POST", path: links, auth: tok, body: map[string]any{"provider": "alipay"}, invalid: true, want: 400, code: "idempotency_key_required"})
+	h.do(t, req{method: "POST", path: links, auth: tok, idem: newKey(), body: map[string]any{"provider": "alipay", "account": "x@example.com"}, invalid: true, want: 400, code: "invalid_request"})
+	link := h.do(t, req{method: "POST", path: links, auth: tok, idem: newKey(), body: map[string]any{"provider": "alipay"}, want: 201})
+	q := h.pay.authorize(t, link.str("authorization_url"), "Zhao.Min@example.com", true)
+	linked := h.do(t, req{method: "GET", path: httpapi.EWalletCallbackPath + "?" + q.Encode(), auth: tok, want: 201})
+	if linked.str("status") != "verified" || linked.str("ewallet", "linked_by") != "oauth" {
+		t.Fatalf("linked: %s", linked.raw)
+	}
+	h.do(t, req{method: "GET", path: httpapi.EWalletCallbackPath + "?" + q.Encode(), auth: tok, want: 400, code: paymethod.ELinkInvalid})
+	h.do(t, req{method: "GET", path: httpapi.EWalletCallbackPath + "?" + q.Encode(), noAuth: true, invalid: true, want: 401, code: "unauthorized"})
+	h.do(t, req{method: "GET", path: httpapi.EWalletCallbackPath + "?code=abc", auth: tok, want: 422, code: "validation_failed"})
+	q = h.pay.authorize(t, h.do(t, req{method: "POST", path: links, auth: tok, idem: newKey(), body: map[string]any{"provider": "alipay"}, want: 201}).str("authorization_url"), "zhao.min@example.com", true)
+	h.do(t, req{method: "GET", path: httpapi.EWalletCallbackPath + "?" + q.Encode(), auth: tok, want: 409, code: paymethod.EDuplicateMethod})
+	q = h.pay.authorize(t, h.do(t, req{method: "POST", path: links, auth: tok, idem: newKey(), body: map[string]any{"provider": "wechat"}, want: 201}).str("authorization_url"), "", false)
+	h.do(t, req{method: "GET", path: httpapi.EWalletCallbackPath + "?" + q.Encode(), auth: tok, want: 422, code: paymethod.ELinkDenied})
+	// The account id and code are only for an e-wallet without an OAuth
+	// page.
 	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/ewallets", auth: tok, idem: newKey(), body: map[string]any{"provider": "bitcoin", "account": "zhao.min@example.com"}, want: 422, code: "validation_failed"})
+	h.do(t, req{method: "POST", path: "/api/v1/payment_methods/ewallets", auth: tok, idem: newKey(), body: map[string]any{"provider": "alipay", "account": "zhao.min.methods@example.com"}, want: 409, code: paymethod.EOAuthRequired})
 	ew := h.do(t, req{method: "POST", path: "/api/v1/payment_methods/ewallets", auth: tok, idem: newKey(), body: map[string]any{"provider": "paypal", "account": "zhao.min.methods@example.com"}, want: 201})
 	var code string
 	if err := h.db.Read.QueryRow(`SELECT code FROM psp_sandbox_ewallet_codes ORDER BY id DESC LIMIT 1`).Scan(&code); err != nil {

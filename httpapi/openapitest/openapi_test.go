@@ -32,6 +32,7 @@ import (
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/okpay/okpay/apikey"
+	"github.com/okpay/okpay/assistant"
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/httpapi"
@@ -526,6 +527,8 @@ type harness struct {
 	wd    *wallet.Withdrawals // the withdrawals (withdraw_test.go)
 	fx    *exchangeDeps       // exchange and remittance (exchange_test.go)
 	desk  *desk.Service       // the support chat (desk_test.go)
+	asst  *assistant.Service  // self-service in the chat (assistant_test.go)
+	phone *httpapi.PhoneAPI   // the phone channel (phone_test.go)
 
 	mu      sync.Mutex
 	seen    map[string]map[int]int // route → status → count
@@ -560,15 +563,17 @@ func newHarness(t *testing.T) *harness {
 	wd := newWithdrawals(t, wal, id, pay)
 	fxd := newExchange(t, db, clk, gen, wal)
 	dsk := newDesk(t, db, clk, gen)
+	asst := newAssistant(t, db, clk, gen, cat, id, wal, wd, dsk)
+	ph := newPhone(t, db, clk, gen, cat, id, dsk)
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat, Identity: id.svc, Methods: pay.pm, PSPWebhook: pay.hook, Wallet: wal,
-		Withdrawals: wd, Exchange: fxd.x, FXRates: fxd.rates, Desk: dsk})
+		Withdrawals: wd, Exchange: fxd.x, FXRates: fxd.rates, Desk: dsk, Assistant: asst, Phone: ph})
 	t.Cleanup(api.Close)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	srv := httptest.NewServer(api.Observe(mux))
 	t.Cleanup(srv.Close)
 	pay.start(t, srv.URL)
-	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, pay: pay, wal: wal, wd: wd, fx: fxd, desk: dsk, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
+	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, pay: pay, wal: wal, wd: wd, fx: fxd, desk: dsk, asst: asst, phone: ph, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
 }
 
 // req is one request of a scenario.
@@ -1320,7 +1325,9 @@ func TestOpenAPIConformance(t *testing.T) {
 
 	// The support chat (desk_test.go).
 	t.Run("desk", h.deskScenario)
-	t.Run("desk csat", h.deskCSATScenario) // satisfaction and limits (desk_csat_test.go)
+	t.Run("desk csat", h.deskCSATScenario)  // satisfaction and limits (desk_csat_test.go)
+	t.Run("assistant", h.assistantScenario) // self-service (assistant_test.go)
+	t.Run("phone", h.phoneScenario)         // callbacks and the telephony webhook (phone_test.go)
 
 	// Failures on OKPay's side: a ledger that is shutting down answers
 	// money-moving requests with 503, a database that is gone makes every

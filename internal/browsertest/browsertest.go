@@ -8,11 +8,14 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -77,6 +80,12 @@ func NewWithTimeout(t testing.TB, timeout time.Duration) context.Context {
 		chromedp.Flag("mute-audio", true),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("lang", "en-US"),
+		// No smooth scrolling (app.css scrolls smoothly unless the user
+		// prefers reduced motion): chromedp.Click scrolls the element into
+		// view, reads its position and clicks there, and a page still
+		// scrolling after a focus() moved the element away first, so the
+		// click landed beside it (TestBrowserDeskAccountActions, 1 run in 3).
+		chromedp.Flag("force-prefers-reduced-motion", true),
 	)
 	// chromedp may report errors from its own goroutines; testing.T must not
 	// be used once the test has finished, so stop forwarding at cleanup.
@@ -104,4 +113,37 @@ func NewWithTimeout(t testing.TB, timeout time.Duration) context.Context {
 		t.Fatalf("browsertest: start %s: %v", execPath, err)
 	}
 	return browserCtx
+}
+
+// Fill types v into the input or textarea matched by css as a user would:
+// it waits until the field is visible, focuses and empties it, inserts the
+// text (input events fire) and checks the field holds exactly v.
+//
+// It replaces chromedp.Clear followed by chromedp.SendKeys: Clear sets the
+// value attribute, and SendKeys then reads the node's attributes without
+// the lock the attribute event takes, a data race inside chromedp that
+// -race reports now and then.
+func Fill(ctx context.Context, css, v string) error {
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
+		return err
+	}
+	q, _ := json.Marshal(css)
+	focused, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(el => { el.focus(); el.value = ''; return document.activeElement === el; })(document.querySelector(`+string(q)+`))`))
+	if err != nil {
+		return err
+	}
+	if !focused {
+		return fmt.Errorf("fill %s: the field cannot take the focus", css)
+	}
+	if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: v}); err != nil {
+		return err
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(`+string(q)+`).value`))
+	if err != nil {
+		return err
+	}
+	if got != v {
+		return fmt.Errorf("fill %s: the field holds %q, want %q", css, got, v)
+	}
+	return nil
 }

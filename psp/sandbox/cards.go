@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/money"
 	"github.com/okpay/okpay/psp"
 )
 
@@ -23,6 +24,9 @@ const (
 	behaveChallenge    = "challenge"
 	behavePayoutFail   = "payout_fail"
 	behaveNoPayouts    = "no_payouts"
+	// behaveNoZeroAuth: the issuer does not support zero-amount
+	// authorisations; a 1-unit authorisation-only charge works.
+	behaveNoZeroAuth = "no_zero_auth"
 )
 
 // detachedPrefix marks the stored behaviour of a detached token: it keeps
@@ -45,6 +49,7 @@ func TestCards() []TestCard {
 		{"4000 0000 0000 9995", "visa", behaveInsufficient},
 		{"4000 0000 0000 3220", "visa", behaveChallenge},
 		{"4000 0000 0000 0077", "visa", behavePayoutFail},
+		{"4000 0025 0000 0003", "visa", behaveNoZeroAuth},
 		{"5105 1051 0510 5100", "mastercard", behaveNoPayouts},
 		{"5555 5555 5555 4444", "mastercard", behaveSucceed},
 		{"6200 0000 0000 0005", "unionpay", behaveSucceed},
@@ -71,6 +76,9 @@ func cardProfile(brand, behaviour string) (funding, country string, payouts bool
 	if behaviour == behaveNoPayouts {
 		return "prepaid", "US", false
 	}
+	if behaviour == behaveNoZeroAuth {
+		return "debit", "FR", true
+	}
 	switch brand {
 	case "amex":
 		return "credit", "US", true
@@ -80,6 +88,19 @@ func cardProfile(brand, behaviour string) (funding, country string, payouts bool
 		return "debit", "CN", true
 	}
 	return "debit", "US", true
+}
+
+// cardCurrency is the billing currency of a card issued in country.
+func cardCurrency(country string) money.Currency {
+	switch country {
+	case "CN":
+		return "CNY"
+	case "JP":
+		return "JPY"
+	case "FR":
+		return "EUR"
+	}
+	return "USD"
 }
 
 // Problems with card input, by field ("number", "expiry", "cvc"). The token
@@ -274,6 +295,7 @@ func (s *Sandbox) store(ctx context.Context, c cardFacts) (psp.Card, error) {
 		ExpYear:     c.expYear,
 	}
 	card.Funding, card.IssuerCountry, card.PayoutEligible = cardProfile(c.brand, c.behaviour)
+	card.Currency = cardCurrency(card.IssuerCountry)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO psp_sandbox_tokens
 			(id, token, fingerprint, brand, last4, exp_month, exp_year, behaviour, created_at)
@@ -340,6 +362,7 @@ func (s *Sandbox) token(ctx context.Context, q querier, tok string) (tokenRow, e
 	}
 	r.behaviour, r.detached = strings.CutPrefix(r.behaviour, detachedPrefix)
 	r.card.Funding, r.card.IssuerCountry, r.card.PayoutEligible = cardProfile(r.card.Brand, r.behaviour)
+	r.card.Currency = cardCurrency(r.card.IssuerCountry)
 	return r, nil
 }
 

@@ -22,6 +22,7 @@ const (
 	failPayoutCard   = "payout_declined"
 	failAccount      = "account_closed"
 	failEWallet      = "account_not_found"
+	failNoZeroAuth   = psp.FailZeroAuthUnsupported
 )
 
 var failureMessages = map[string]string{
@@ -32,6 +33,7 @@ var failureMessages = map[string]string{
 	failPayoutCard:   "The card cannot receive payouts.",
 	failAccount:      "The bank account is closed.",
 	failEWallet:      "The e-wallet account does not exist.",
+	failNoZeroAuth:   "The card's issuer does not support zero-amount authorisations.",
 }
 
 // chargeRow is a stored charge.
@@ -46,16 +48,20 @@ type chargeRow struct {
 	statementCode string
 	returnURL     string
 	createdAt     int64
+	authOnly      bool
+	voidedAt      int64
 }
 
 const chargeColumns = `id, reference, token, amount_minor, currency, status, outcome, failure_code,
-	statement_code, return_url, created_at`
+	statement_code, return_url, created_at, auth_only, voided_at`
 
 func scanCharge(sc interface{ Scan(...any) error }) (chargeRow, error) {
 	var c chargeRow
 	var cur, status, outcome string
+	var authOnly int
 	err := sc.Scan(&c.id, &c.reference, &c.token, &c.amount.Minor, &cur, &status, &outcome, &c.failureCode,
-		&c.statementCode, &c.returnURL, &c.createdAt)
+		&c.statementCode, &c.returnURL, &c.createdAt, &authOnly, &c.voidedAt)
+	c.authOnly = authOnly != 0
 	c.amount.Currency = money.Currency(cur)
 	c.status, c.outcome = psp.Status(status), psp.Status(outcome)
 	return c, err
@@ -68,7 +74,7 @@ func chargeID(id int64) string { return ids.Format("ch", id) }
 func (s *Sandbox) actionURL(id int64) string { return s.base + "/sandbox/3ds/" + chargeID(id) }
 
 func (s *Sandbox) publicCharge(c chargeRow) psp.Charge {
-	out := psp.Charge{ID: chargeID(c.id), Reference: c.reference, Status: c.status}
+	out := psp.Charge{ID: chargeID(c.id), Reference: c.reference, Status: c.status, Voided: c.voidedAt != 0}
 	if c.status == psp.StatusRequiresAction {
 		out.ActionURL = s.actionURL(c.id)
 	}
@@ -81,7 +87,11 @@ func (s *Sandbox) publicCharge(c chargeRow) psp.Charge {
 // Charge takes money from a card, or verifies it when the amount is zero.
 // It answers pending (requires_action for the 3-D Secure test card) and
 // queues a charge.succeeded or charge.failed event when the charge
-// settles. The same reference again returns the same charge; with another
+// settles. Two answers come at once, without a webhook: a zero-amount
+// verification of the card 4000 0025 0000 0003 fails with
+// psp.FailZeroAuthUnsupported, and an authorisation-only charge
+// (req.AuthorizeOnly, amount above zero) is succeeded or failed (release
+// it with Void). The same reference again returns the same charge; with another
 // token or amount it is an okpay.EConflict error. An unknown token is
 // psp.ETokenNotFound.
 func (s *Sandbox) Charge(ctx context.Context, req psp.ChargeRequest) (psp.Charge, error) {
@@ -91,6 +101,8 @@ func (s *Sandbox) Charge(ctx context.Context, req psp.ChargeRequest) (psp.Charge
 	}
 	if !req.Amount.Currency.Valid() || req.Amount.Minor < 0 {
 		fields["amount"] = "The amount must be zero or more, in a known currency."
+	} else if req.AuthorizeOnly && req.Amount.Minor == 0 {
+		fields["amount"] = "An authorisation is for an amount above zero."
 	}
 	if !validReturnURL(req.ReturnURL) {
 		fields["return_url"] = "The return URL must be an http(s) URL or a path on this site."
@@ -120,17 +132,23 @@ func (s *Sandbox) Charge(ctx context.Context, req psp.ChargeRequest) (psp.Charge
 			outcome, failure = psp.StatusFailed, failDeclined
 		case tok.behaviour == behaveInsufficient && req.Amount.Minor > 0:
 			outcome, failure = psp.StatusFailed, failInsufficient
-		case tok.behaviour == behaveChallenge:
+		case tok.behaviour == behaveNoZeroAuth && req.Amount.Minor == 0:
+			// Answered at once, with no webhook: the caller falls back.
+			outcome, failure = psp.StatusFailed, failNoZeroAuth
+		case tok.behaviour == behaveChallenge && !req.AuthorizeOnly:
 			status, settleAt = psp.StatusRequiresAction, 0
+		}
+		if req.AuthorizeOnly || failure == failNoZeroAuth {
+			status, settleAt = outcome, 0
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO psp_sandbox_charges
 			(id, reference, token, amount_minor, currency, status, outcome, failure_code, failure_message,
-			 statement_code, return_url, settle_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+			 statement_code, return_url, settle_at, created_at, updated_at, auth_only)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
 			ON CONFLICT (reference) DO NOTHING`,
 			s.ids.Next(), req.Reference, req.Token, req.Amount.Minor, string(req.Amount.Currency),
 			string(status), string(outcome), failure, failureMessages[failure],
-			req.StatementCode, req.ReturnURL, settleAt, micros(now))
+			req.StatementCode, req.ReturnURL, settleAt, micros(now), boolInt(req.AuthorizeOnly))
 		if err != nil {
 			return err
 		}
@@ -142,7 +160,7 @@ func (s *Sandbox) Charge(ctx context.Context, req psp.ChargeRequest) (psp.Charge
 		if err != nil {
 			return err
 		}
-		if n == 0 && (out.token != req.Token || out.amount != req.Amount) {
+		if n == 0 && (out.token != req.Token || out.amount != req.Amount || out.authOnly != req.AuthorizeOnly) {
 			return okpay.Errorf(okpay.EConflict, "The reference %q was already used for a different charge.", req.Reference)
 		}
 		return nil
@@ -151,6 +169,37 @@ func (s *Sandbox) Charge(ctx context.Context, req psp.ChargeRequest) (psp.Charge
 		return psp.Charge{}, wrap(err, "sandbox: charge")
 	}
 	s.poke()
+	return s.publicCharge(out), nil
+}
+
+// Void releases the authorisation-only charge with OKPay's reference: it
+// is never captured, and the sandbox page shows it voided. Voiding again
+// returns the same charge; an unknown reference is okpay.ENotFound, and a
+// charge that is not a successful authorisation okpay.EConflict.
+func (s *Sandbox) Void(ctx context.Context, reference string) (psp.Charge, error) {
+	var out chargeRow
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = scanCharge(tx.QueryRowContext(ctx, `SELECT `+chargeColumns+` FROM psp_sandbox_charges WHERE reference = $1`, reference))
+		if errors.Is(err, sql.ErrNoRows) {
+			return okpay.Errorf(okpay.ENotFound, "There is no charge with this reference.")
+		}
+		if err != nil {
+			return err
+		}
+		if !out.authOnly || out.status != psp.StatusSucceeded {
+			return okpay.Errorf(okpay.EConflict, "Only a successful authorisation can be voided.")
+		}
+		if out.voidedAt != 0 {
+			return nil
+		}
+		out.voidedAt = micros(s.clock.Now())
+		_, err = tx.ExecContext(ctx, `UPDATE psp_sandbox_charges SET voided_at = $1, updated_at = $1 WHERE id = $2`, out.voidedAt, out.id)
+		return err
+	})
+	if err != nil {
+		return psp.Charge{}, wrap(err, "sandbox: void")
+	}
 	return s.publicCharge(out), nil
 }
 
@@ -212,14 +261,7 @@ func (s *Sandbox) findCharge(ctx context.Context, id string) (chargeRow, error) 
 // wrap returns err as is when it is nil or an *okpay.Error, and as an
 // internal error otherwise.
 func wrap(err error, what string) error {
-	if err == nil {
-		return nil
-	}
-	var e *okpay.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return okpay.Internal(err, what)
+	return okpay.InternalUnlessCoded(err, what)
 }
 
 // checkReference returns what is wrong with an operation reference, or "".

@@ -47,6 +47,9 @@ func newPages(s *Sandbox) (*pages, error) {
 	p.mux.HandleFunc("GET /sandbox/3ds/{id}", p.handle3DS)
 	p.mux.HandleFunc("POST /sandbox/3ds/{id}", p.handle3DSPost)
 	p.mux.HandleFunc("POST /sandbox/events/{id}/redeliver", p.handleRedeliver)
+	p.mux.HandleFunc("POST /sandbox/rails", p.handleRails)
+	p.mux.HandleFunc("GET /sandbox/oauth/{provider}/authorize", p.handleOAuth)
+	p.mux.HandleFunc("POST /sandbox/oauth/{provider}/authorize", p.handleOAuthPost)
 	return p, nil
 }
 
@@ -58,6 +61,8 @@ func newPages(s *Sandbox) (*pages, error) {
 //	GET  /sandbox/3ds/{charge}            a 3-D Secure challenge
 //	POST /sandbox/3ds/{charge}            complete (outcome=complete) or fail it
 //	POST /sandbox/events/{event}/redeliver  send a webhook again
+//	POST /sandbox/rails                   switch a payout rail down or up (kind, currency, state=down|up)
+//	GET  /sandbox/oauth/{provider}/authorize  an e-wallet's OAuth sign-in page (POST: allow or deny)
 func (s *Sandbox) Handler() http.Handler { return s.pages.mux }
 
 // brandNames are how brands are written (the same in every language).
@@ -164,6 +169,8 @@ type (
 		ID, Reference, Status, FailureCode, Descriptor, ActionPath string
 		Amount                                                     money.Amount
 		Verification                                               bool
+		AuthOnly                                                   bool
+		Voided                                                     time.Time
 		Created                                                    time.Time
 	}
 	payoutItem struct {
@@ -189,6 +196,9 @@ type (
 		Payouts       []payoutItem
 		MicroDeposits []microItem
 		Codes         []codeItem
+		Payees        []TestPayee
+		Rails         []railDown
+		Currencies    []money.Currency
 		Deliveries    []Delivery
 		WebhookURL    string
 		NewToken      string // the token just made with the page's form
@@ -260,7 +270,10 @@ func (p *pages) indexData(ctx context.Context) (indexData, error) {
 		}
 		it := chargeItem{ID: chargeID(c.id), Reference: c.reference, Status: string(c.status), Amount: c.amount,
 			Verification: c.amount.Minor == 0, Descriptor: statementDescriptor(c.statementCode),
-			Created: time.UnixMicro(c.createdAt)}
+			Created: time.UnixMicro(c.createdAt), AuthOnly: c.authOnly}
+		if c.voidedAt != 0 {
+			it.Voided = time.UnixMicro(c.voidedAt)
+		}
 		if c.status == psp.StatusFailed {
 			it.FailureCode = c.failureCode
 		}
@@ -349,8 +362,42 @@ func (p *pages) indexData(ctx context.Context) (indexData, error) {
 		return d, err
 	}
 
+	d.Payees = TestPayees()
+	d.Currencies = money.Currencies()
+	if d.Rails, err = p.s.railsDown(ctx); err != nil {
+		return d, err
+	}
 	d.Deliveries, err = p.s.Deliveries(ctx, listLimit*2)
 	return d, err
+}
+
+// handleRails switches a payout rail down or up (the page's form).
+func (p *pages) handleRails(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	l := lang(r)
+	state := r.PostForm.Get("state")
+	if state != "down" && state != "up" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	cur := r.PostForm.Get("currency")
+	if cur == allCurrencies {
+		cur = ""
+	}
+	err := p.s.SetRailDown(r.Context(), psp.DestinationKind(r.PostForm.Get("kind")), money.Currency(cur), state == "down")
+	if okpay.ErrorCode(err) == okpay.EInvalid {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		p.notFoundOr500(w, r, l, err)
+		return
+	}
+	http.Redirect(w, r, "/sandbox/?lang="+url.QueryEscape(string(l))+"#rails", http.StatusSeeOther)
 }
 
 // threeDSData is the 3-D Secure page.

@@ -32,6 +32,8 @@
 //	4000 0000 0000 9995  visa         charges fail with insufficient_funds; zero-amount verifications succeed
 //	4000 0000 0000 3220  visa         charges require a 3-D Secure challenge (complete or fail it on its page)
 //	4000 0000 0000 0077  visa         charges succeed; payouts to the card fail (payout_declined)
+//	4000 0025 0000 0003  visa         zero-amount verifications are not supported (zero_auth_unsupported,
+//	                                  answered at once): authorise 1 EUR with AuthorizeOnly and Void it
 //	5105 1051 0510 5100  mastercard   prepaid: charges succeed; not eligible for payouts (Card says so)
 //	5555 5555 5555 4444  mastercard   charges and payouts succeed
 //	6200 0000 0000 0005  unionpay     charges and payouts succeed
@@ -51,6 +53,25 @@
 // contains "FAIL" fail their payouts (account_closed, account_not_found);
 // for example GB94FAIL12345698765432. GB82WEST12345698765432 and
 // DE89370400440532013000 succeed. Micro-deposits to a FAIL IBAN fail too.
+//
+// # Payee names and payout rails
+//
+// CheckPayeeName answers from the holder name typed: "Jon Smith" is a
+// close match (the bank holds "John Smith"), "Wrong Name" no match,
+// "Unknown Holder" unavailable, any other name a match. RailStatus reports
+// a payout rail (destination kind, currency or all) down while it is
+// switched off on the sandbox page (POST /sandbox/rails) or by
+// SetRailDown.
+//
+// # E-wallet OAuth
+//
+// The sandbox is every e-wallet's authorisation server too (CRD-10):
+// EWalletAuthURL names its sign-in page, GET /sandbox/oauth/{provider}/authorize
+// (response_type=code, state, S256 code_challenge, redirect_uri a path on
+// this site), where the owner types the account id and allows or denies;
+// the browser goes back with code and state (or error=access_denied).
+// ExchangeEWalletCode redeems a code once, within 5 minutes, with the
+// PKCE verifier and the same redirect URI, and returns the account id.
 //
 // # Flows
 //

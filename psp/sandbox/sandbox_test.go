@@ -879,7 +879,7 @@ func dumpSandboxTables(t *testing.T, db *sqldb.DB) string {
 		tables = append(tables, n)
 	}
 	rows.Close()
-	if len(tables) != 6 {
+	if len(tables) != 8 {
 		t.Fatalf("sandbox tables %v", tables)
 	}
 	var b strings.Builder

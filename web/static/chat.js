@@ -42,6 +42,7 @@
     contiguous: 0,     // every message up to this number is held
     agentRead: 0,      // the agents have read up to this number
     myRead: 0,         // the receipt sent last
+    ended: false,      // the customer's session ended (sessionEnded)
     ws: null,
     offline: false,
     retries: 0,
@@ -77,6 +78,9 @@
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (res.status === 401 && T.signedIn === 'true') {
+          sessionEnded();
+        }
         if (!res.ok) {
           var err = new Error((data && data.detail) || T.tError);
           err.status = res.status;
@@ -99,8 +103,21 @@
   }
 
   function setConn(s) {
+    if (state.ended) { s = 'ended'; } // until the page is loaded again
     conn.dataset.state = s;
-    conn.textContent = { connecting: T.tConnecting, live: T.tLive, offline: T.tOffline, reconnecting: T.tReconnecting }[s] || '';
+    conn.textContent = { connecting: T.tConnecting, live: T.tLive, offline: T.tOffline, reconnecting: T.tReconnecting, ended: T.tEnded }[s] || '';
+  }
+
+  // sessionEnded: the customer's session ended while the chat was open
+  // (signed out elsewhere, revoked, the account frozen). The widget says
+  // so and stops: no reconnecting, no read receipts, until the page is
+  // loaded again after signing in.
+  function sessionEnded() {
+    if (state.ended) { return; }
+    state.ended = true;
+    clearTimeout(readTimer);
+    disconnect();
+    setConn('ended');
   }
 
   function formatTime(iso) {
@@ -205,6 +222,171 @@
   });
 
   el('chat-new').addEventListener('click', showPrechat);
+
+  // ---- self-service before the chat (web/assistant.go) ----
+  //
+  // While the question is typed, matching help articles are suggested (a
+  // debounced fetch, in the widget's language). Opening one shows its
+  // summary; "This solved it" ends the attempt without a conversation and
+  // counts it as deflected. "Ask the assistant" sends the question to the
+  // assistant and shows its answer; "Talk to a person", an answer the
+  // assistant hands over, or the one-click offer of an unsure answer
+  // opens the desk conversation that holds the whole exchange.
+  if (T.selfService === 'true' && el('chat-self')) {
+    var first = el('chat-first');
+    var sugBox = el('chat-suggestions');
+    var sugList = el('chat-suggestion-list');
+    var artBox = el('chat-article');
+    var solvedLine = el('chat-solved-thanks');
+    var askLog = el('chat-assistant-log');
+    var sugTimer = 0;
+    var sugSeq = 0;
+    var openArticle = null;
+
+    var suggest = function () {
+      var q = first.value.trim();
+      var n = ++sugSeq;
+      if (q.length < 2) {
+        sugBox.hidden = true;
+        sugList.textContent = '';
+        return;
+      }
+      request('GET', '/help/suggestions?q=' + encodeURIComponent(q) + '&lang=' + encodeURIComponent(T.lang)).then(function (res) {
+        if (n !== sugSeq) { return; } // a newer question was typed meanwhile
+        sugList.textContent = '';
+        (res.data || []).forEach(function (a) {
+          var li = document.createElement('li');
+          var b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'chat-suggestion';
+          b.setAttribute('data-testid', 'chat-suggestion');
+          b.dataset.slug = a.slug;
+          b.dataset.id = a.id;
+          b.textContent = a.title;
+          b.addEventListener('click', function () { showArticle(a); });
+          li.appendChild(b);
+          sugList.appendChild(li);
+        });
+        sugBox.hidden = !sugList.children.length;
+        root.dataset.suggestions = String(sugList.children.length);
+      }).catch(function () { /* suggestions are a help, not a requirement */ });
+    };
+
+    var showArticle = function (a) {
+      openArticle = a;
+      el('chat-article-title').textContent = a.title;
+      el('chat-article-snippet').textContent = a.snippet;
+      el('chat-article-link').href = a.url;
+      sugBox.hidden = true;
+      artBox.hidden = false;
+      el('chat-solved').focus();
+    };
+
+    first.addEventListener('input', function () {
+      solvedLine.hidden = true;
+      clearTimeout(sugTimer);
+      sugTimer = setTimeout(suggest, 300);
+    });
+
+    el('chat-article-back').addEventListener('click', function () {
+      artBox.hidden = true;
+      openArticle = null;
+      sugBox.hidden = !sugList.children.length;
+    });
+
+    el('chat-solved').addEventListener('click', function () {
+      if (!openArticle) { return; }
+      var a = openArticle;
+      request('POST', '/help/articles/' + encodeURIComponent(a.id) + '/deflections', {}).then(function () {
+        artBox.hidden = true;
+        sugBox.hidden = true;
+        sugList.textContent = '';
+        first.value = '';
+        openArticle = null;
+        solvedLine.hidden = false;
+        root.dataset.deflected = a.id;
+      }).catch(function (err) { showError(prechatError, err); });
+    });
+
+    var logLine = function (who, text, links, testid) {
+      var li = document.createElement('li');
+      li.className = 'chat-message ' + (who === 'customer' ? 'chat-mine' : 'chat-theirs');
+      li.setAttribute('data-testid', testid);
+      var w = document.createElement('span');
+      w.className = 'chat-who';
+      w.textContent = who === 'customer' ? T.tYou : T.tAssistant;
+      li.appendChild(w);
+      var p = document.createElement('p');
+      p.className = 'chat-body';
+      p.textContent = text;
+      li.appendChild(p);
+      (links || []).forEach(function (l) {
+        if (l.kind === 'handover') {
+          // The assistant was unsure: one click hands the exchange over.
+          var b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'chat-link chat-offer';
+          b.setAttribute('data-testid', 'chat-offer-human');
+          b.textContent = l.label;
+          b.addEventListener('click', function () { handOver(b); });
+          li.appendChild(b);
+          return;
+        }
+        var a = document.createElement('a');
+        a.className = 'chat-link';
+        a.href = l.href;
+        a.dataset.kind = l.kind;
+        a.setAttribute('data-testid', 'chat-assistant-link');
+        a.textContent = l.label;
+        li.appendChild(a);
+      });
+      askLog.appendChild(li);
+      askLog.hidden = false;
+      li.scrollIntoView({ block: 'nearest' });
+    };
+
+    var picked = function () {
+      var c = prechat.querySelector('input[name="category"]:checked');
+      return c ? c.value : undefined;
+    };
+
+    var askButton = el('chat-ask');
+    askButton.addEventListener('click', function () {
+      prechatError.hidden = true;
+      var text = first.value.trim();
+      if (!text) {
+        showError(prechatError, { status: 1, message: T.tBodyRequired });
+        return;
+      }
+      askButton.disabled = true;
+      request('POST', '/assistant/messages', { text: text, lang: T.lang, category: picked() }).then(function (rep) {
+        first.value = '';
+        sugBox.hidden = true;
+        artBox.hidden = true;
+        logLine('customer', text, [], 'chat-asked');
+        logLine('assistant', rep.text, rep.links, 'chat-answer');
+        root.dataset.intent = rep.intent;
+        if (rep.conversation) {
+          show(rep.conversation);
+        }
+      }).catch(function (err) {
+        showError(prechatError, err);
+      }).then(function () { askButton.disabled = false; });
+    });
+
+    var handOver = function (button) {
+      prechatError.hidden = true;
+      button.disabled = true;
+      request('POST', '/assistant/handover', { lang: T.lang, category: picked() }).then(function (c) {
+        show(c);
+      }).catch(function (err) {
+        showError(prechatError, err);
+      }).then(function () { button.disabled = false; });
+    };
+
+    var humanButton = el('chat-human');
+    humanButton.addEventListener('click', function () { handOver(humanButton); });
+  }
 
   // ---- the conversation ----
 
@@ -402,7 +584,7 @@
   // panel is open and the page visible.
   var readTimer = 0;
   function markRead() {
-    if (panel.hidden || document.visibilityState !== 'visible' || !state.conv || state.contiguous <= state.myRead) {
+    if (state.ended || panel.hidden || document.visibilityState !== 'visible' || !state.conv || state.contiguous <= state.myRead) {
       return;
     }
     clearTimeout(readTimer);
@@ -514,7 +696,7 @@
   // ---- the socket ----
 
   function connect() {
-    if (state.ws || !state.conv || state.offline || panel.hidden) {
+    if (state.ws || !state.conv || state.offline || state.ended || panel.hidden) {
       return;
     }
     clearTimeout(state.retryTimer);
@@ -538,6 +720,10 @@
       if (ev.code === 4001) { // the visitor signed in: this conversation is the customer's now
         reset();
         load();
+        return;
+      }
+      if (ev.code === 4002) { // the session ended (chat.CloseSessionEnded)
+        sessionEnded();
         return;
       }
       if (state.offline || panel.hidden || !state.conv) {

@@ -42,11 +42,18 @@
       try { f = JSON.parse(ev.data); } catch (e) { return; }
       if (ws === sock) { onFrame(f); }
     };
-    sock.onclose = function () {
+    sock.onclose = function (ev) {
       if (ws !== sock) {
         return;
       }
       ws = null;
+      if (ev.code === 4002) {
+        // The session ended (signed out, revoked, the agent disabled or
+        // its role changed: chat.CloseSessionEnded). Loading the page
+        // again shows why: the sign-in page, or what the agent may see.
+        location.reload();
+        return;
+      }
       setLive('reconnecting', thread ? thread.dataset.tReconnecting : '');
       var wait = Math.min(30000, 1000 * Math.pow(1.5, retries)) * (0.8 + Math.random() * 0.4);
       retries++;
