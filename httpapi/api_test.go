@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +59,16 @@ func startAPI(t *testing.T, db *sqldb.DB, key string) *apiFixture {
 	f := &apiFixture{t: t, db: db, srv: srv, key: key, ledger: l, reg: reg}
 	t.Cleanup(f.stop)
 	return f
+}
+
+// storedKeys counts the stored responses under an idempotency key.
+func (f *apiFixture) storedKeys(key string) int {
+	f.t.Helper()
+	var n int
+	if err := f.db.Read.QueryRow(`SELECT count(*) FROM idempotency_keys WHERE key = $1`, key).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
 }
 
 func (f *apiFixture) stop() {
@@ -138,8 +149,13 @@ func TestIdempotencySemantics(t *testing.T) {
 		// (a) same key, same body: identical answer, one effect.
 		st1, _, out1 := f.do("POST", "/api/v1/transfers", "k-a", body)
 		st2, h2, out2 := f.do("POST", "/api/v1/transfers", "k-a", body)
-		if st1 != 201 || st2 != 201 || out1["id"] != out2["id"] || h2.Get("Idempotent-Replayed") != "true" {
+		if st1 != 201 || st2 != 201 || !reflect.DeepEqual(out1, out2) || h2.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("replay: %d %v / %d %v %v", st1, out1, st2, out2, h2)
+		}
+		// A success's record is its entry (ledger.Idem.FromEntry): the
+		// replay above was rendered from it, and no response was stored.
+		if n := f.storedKeys("k-a"); n != 0 {
+			t.Fatalf("a success stored %d responses", n)
 		}
 		if got := f.available(a); got != "10.00" {
 			t.Fatalf("after replay the wallet has %s", got)
@@ -154,6 +170,33 @@ func TestIdempotencySemantics(t *testing.T) {
 		st, _, out = f.do("POST", "/api/v1/transfers", "k-a", other)
 		if st != 422 || out["code"] != "idempotency_key_reused" {
 			t.Fatalf("reuse: %d %v", st, out)
+		}
+		// ... and on another route: the key names the first request.
+		st, _, out = f.do("POST", "/api/v1/holds", "k-a", map[string]any{"type": "withdrawal",
+			"postings": []any{map[string]any{"debit": world, "credit": a, "amount": usd("10.00")}}})
+		if st != 422 || out["code"] != "idempotency_key_reused" {
+			t.Fatalf("reuse on another route: %d %v", st, out)
+		}
+		// With a reference of the client's own, the response is stored
+		// and the key still guards it.
+		withRef := map[string]any{"from": world, "to": a, "amount": usd("1.00"), "reference": "client-ref-1"}
+		if st, _, out := f.do("POST", "/api/v1/transfers", "k-ref", withRef); st != 201 || f.storedKeys("k-ref") != 1 {
+			t.Fatalf("own reference: %d %v, %d stored", st, out, f.storedKeys("k-ref"))
+		}
+		withRef["reference"] = "client-ref-2"
+		if st, _, out := f.do("POST", "/api/v1/transfers", "k-ref", withRef); st != 422 || out["code"] != "idempotency_key_reused" {
+			t.Fatalf("own reference, key reused: %d %v", st, out)
+		}
+		// A key stored by another service (here: planted) is not reused
+		// by a transfer either.
+		if _, err := db.Write.Exec(`INSERT INTO idempotency_keys (principal, key, request_hash, status, response, created_at) SELECT principal, 'k-planted', request_hash, status, response, created_at FROM idempotency_keys WHERE key = 'k-ref'`); err != nil {
+			t.Fatal(err)
+		}
+		if st, _, out := f.do("POST", "/api/v1/transfers", "k-planted", body); st != 422 || out["code"] != "idempotency_key_reused" {
+			t.Fatalf("planted key: %d %v", st, out)
+		}
+		if got := f.available(a); got != "11.00" {
+			t.Fatalf("after the refused reuses the wallet has %s, want 11.00", got)
 		}
 		// A business failure is remembered too.
 		back := map[string]any{"from": a, "to": world, "amount": usd("99.00")}
@@ -175,8 +218,8 @@ func TestIdempotencySemantics(t *testing.T) {
 		if st != 201 {
 			t.Fatalf("fixed: %d %v", st, out)
 		}
-		if got := f.available(a); got != "111.00" {
-			t.Fatalf("wallet has %s, want 111.00", got)
+		if got := f.available(a); got != "112.00" {
+			t.Fatalf("wallet has %s, want 112.00", got)
 		}
 
 		// (c) 50 concurrent requests with one key: one effect; the rest
@@ -202,18 +245,18 @@ func TestIdempotencySemantics(t *testing.T) {
 		if statuses[201]+statuses[409] != 50 || statuses[201] < 1 || len(idsSeen) != 1 {
 			t.Fatalf("concurrent: statuses %v, %d distinct entries", statuses, len(idsSeen))
 		}
-		if got := f.available(a); got != "116.00" {
-			t.Fatalf("after 50 concurrent duplicates the wallet has %s, want 116.00", got)
+		if got := f.available(a); got != "117.00" {
+			t.Fatalf("after 50 concurrent duplicates the wallet has %s, want 117.00", got)
 		}
 
 		// (d) after a restart on the same database the response replays.
 		f.stop()
 		g := startAPI(t, db, f.key)
 		st, h, out = g.do("POST", "/api/v1/transfers", "k-a", body)
-		if st != 201 || out["id"] != out1["id"] || h.Get("Idempotent-Replayed") != "true" {
+		if st != 201 || !reflect.DeepEqual(out, out1) || h.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("after restart: %d %v %v", st, out, h)
 		}
-		if got := g.available(a); got != "116.00" {
+		if got := g.available(a); got != "117.00" {
 			t.Fatalf("after restart the wallet has %s", got)
 		}
 	})

@@ -112,7 +112,8 @@ func (s *Server) moneyHandler(build func(r *http.Request, body []byte, ref strin
 			return
 		}
 		defer s.flight.release(flightKey)
-		op, err := build(r, body, defaultReference(p, key))
+		ref := defaultReference(p, key)
+		op, err := build(r, body, ref)
 		if err != nil {
 			// Invalid requests are not remembered (nothing was executed):
 			// the client may fix the body and send it with the same key.
@@ -132,6 +133,9 @@ func (s *Server) moneyHandler(build func(r *http.Request, body []byte, ref strin
 				}
 				return created, appendEntry(make([]byte, 0, 512), e, nil), true
 			},
+			// With the reference derived from the key, the entry is the
+			// record of a success: a retry renders it again.
+			FromEntry: op.Reference() == ref,
 		}
 		out, err := s.ledger.Submit(r.Context(), op, idem)
 		if err != nil {

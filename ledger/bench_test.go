@@ -7,7 +7,9 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/sqldb"
@@ -33,6 +35,27 @@ func BenchmarkTransfersIdem(b *testing.B) {
 		ref := "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10)
 		return ref, &ledger.Idem{Principal: "key_x", Key: ref, RequestHash: body[:32],
 			Render: func(e *ledger.Entry, err error) (int, []byte, bool) { return 201, body, true }}
+	})
+}
+
+// BenchmarkTransfersIdemFromEntry is BenchmarkTransfersIdem as the HTTP
+// API runs it since the entry is the record of a success (Idem.FromEntry):
+// no stored response (SQLite).
+func BenchmarkTransfersIdemFromEntry(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 550)
+	benchTransfers(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) {
+		ref := "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10)
+		return ref, &ledger.Idem{Principal: "key_x", Key: ref, RequestHash: body[:32], FromEntry: true,
+			Render: func(e *ledger.Entry, err error) (int, []byte, bool) { return 201, body, true }}
+	})
+}
+
+// BenchmarkTransfersRandomRef is BenchmarkTransfers with the random
+// references of BenchmarkTransfersIdem but no stored response: what the
+// reference index alone costs when its keys are random (SQLite).
+func BenchmarkTransfersRandomRef(b *testing.B) {
+	benchTransfers(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) {
+		return "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10), nil
 	})
 }
 
@@ -104,6 +127,7 @@ func benchTransfersOpt(b *testing.B, d sqldb.Dialect, next func(i int64) (string
 	}
 	var seq atomic.Int64
 	b.SetParallelism(128)
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -121,4 +145,14 @@ func benchTransfersOpt(b *testing.B, d sqldb.Dialect, next func(i int64) (string
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+	// CPU time (user + system, the whole process) per transfer: steadier
+	// than the rate on a shared machine.
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/transfer")
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -222,6 +222,14 @@ type Idem struct {
 	// runs in the commit queue: keep it quick. store=false (for failures
 	// that a retry might cure) stores nothing.
 	Render func(e *Entry, err error) (status int, body []byte, store bool)
+	// FromEntry says a success is not stored: its entry is the record. A
+	// retry finds the entry by its reference and gets Render's answer for
+	// it again, marked Replayed; the request hash is bound into the
+	// entry's content hash, so a retry with another request is refused
+	// (idempotency_key_reused). Failures are stored as without it. Set it
+	// only when the reference is derived from Principal and Key alone.
+	// It saves a stored response (and a random index insert) per success.
+	FromEntry bool
 }
 
 // Response is a stored (or freshly rendered) HTTP response.

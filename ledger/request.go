@@ -38,15 +38,23 @@ type request struct {
 }
 
 func (r *request) reference() string {
-	switch {
-	case r.op.Entry != nil:
-		return r.op.Entry.Reference
-	case r.op.Resolve != nil:
-		return r.op.Resolve.Reference
-	case r.op.Reverse != nil:
-		return r.op.Reverse.Reference
+	if ref := r.op.Reference(); ref != "" {
+		return ref
 	}
 	return r.expireRef
+}
+
+// Reference is the reference of the operation's entry.
+func (op Op) Reference() string {
+	switch {
+	case op.Entry != nil:
+		return op.Entry.Reference
+	case op.Resolve != nil:
+		return op.Resolve.Reference
+	case op.Reverse != nil:
+		return op.Reverse.Reference
+	}
+	return ""
 }
 
 func (r *request) finish(out Outcome, err error) {
@@ -160,6 +168,12 @@ func newRequest(op Op, idem *Idem) (*request, error) {
 	}
 	if len(fields) > 0 {
 		return nil, okpay.Invalid(fields)
+	}
+	if idem != nil && idem.FromEntry {
+		// The entry is the idempotency record: it carries the request.
+		h.byte(4)
+		h.str(idem.Principal)
+		h.str(string(idem.RequestHash))
 	}
 	h.h.Sum(r.hash[:0])
 	return r, nil

@@ -446,7 +446,9 @@ func (b *batch) load() error {
 		b.idemHash = map[string][]byte{}
 		b.batchIdem = map[string]bool{}
 	}
-	if len(keys) > 0 && b.careful {
+	if len(keys) > 0 && (b.careful || b.fromEntry()) {
+		// FromEntry successes store no record whose unique index would
+		// catch a key used before: look the keys up.
 		if err := b.readIdem(keys); err != nil {
 			return err
 		}
@@ -508,6 +510,16 @@ func (b *batch) load() error {
 		}
 	}
 	return b.loadAccounts(aids)
+}
+
+// fromEntry reports whether a request of the batch has Idem.FromEntry.
+func (b *batch) fromEntry() bool {
+	for _, r := range b.reqs {
+		if r.idem != nil && r.idem.FromEntry {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *batch) loadTargets(tids []int64) error {
@@ -1030,7 +1042,11 @@ func (b *batch) existingEntry(i int, r *request) bool {
 	ref := r.reference()
 	if ri, ok := b.existingRef[ref]; ok {
 		if !bytes.Equal(ri.hash, r.hash[:]) {
-			b.outs[i], b.errs[i] = Outcome{}, okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
+			if r.idem != nil && r.idem.FromEntry {
+				b.outs[i], b.errs[i] = Outcome{}, okpay.Errorf(EIdempotencyKeyReused, "this idempotency key was used with a different request")
+			} else {
+				b.outs[i], b.errs[i] = Outcome{}, okpay.Errorf(EReferenceConflict, "reference %q was already used for a different entry", ref)
+			}
 		} else {
 			b.outs[i], b.errs[i] = Outcome{Existing: true, Entry: &Entry{ID: ri.id}}, nil // filled by loadExisting
 		}
@@ -1118,6 +1134,11 @@ func (b *batch) render() {
 			continue
 		}
 		status, body, store := r.idem.Render(b.outs[i].Entry, b.errs[i])
+		if r.idem.FromEntry && b.errs[i] == nil {
+			// The entry is the record: a retry renders it again.
+			b.outs[i].Response = &Response{Status: status, Body: body, Stored: true, Replayed: b.outs[i].Existing}
+			continue
+		}
 		b.outs[i].Response = &Response{Status: status, Body: body, Stored: store}
 		if store {
 			b.idemRows = append(b.idemRows, idemRow{principal: r.idem.Principal, key: r.idem.Key, hash: r.idem.RequestHash, status: status, body: body})
