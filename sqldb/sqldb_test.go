@@ -130,3 +130,50 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 		t.Fatal("a truncated path was opened instead")
 	}
 }
+
+// TestMigrationScrubsInAppFreezeTokens: migration 30 removes the plain
+// freeze tokens that in-app notices used to carry, keeping the rest of
+// their text, and leaves other notices alone.
+func TestMigrationScrubsInAppFreezeTokens(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if err := sqldb.DownTo(ctx, db, 29); err != nil {
+			t.Fatal(err)
+		}
+		tok1 := "AbC-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN" // 54 characters, as issued
+		tok2 := "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"             // an older 43-character one
+		rows := map[int]string{
+			1: "Sent 12.00 USD. Not you? Freeze your account: https://pay.example/freeze/" + tok1 + "\nThanks.",
+			2: "New sign-in. https://pay.example/freeze/" + tok2 + " or https://pay.example/freeze/" + tok1 + ".",
+			3: "Your withdrawal is on its way. See https://pay.example/account/freeze for help.",
+			4: "你的账户已登录。不是你？https://pay.example/freeze/" + tok1,
+		}
+		for id, body := range rows {
+			if _, err := db.Write.ExecContext(ctx, `INSERT INTO inapp_notifications (id, dedupe_key, user_id, kind, title, body, created_at) VALUES ($1, $2, 1, 'k', 't', $3, 0)`,
+				id, fmt.Sprint("d", id), body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]string{
+			1: "Sent 12.00 USD. Not you? Freeze your account: https://pay.example/account/freeze\nThanks.",
+			2: "New sign-in. https://pay.example/account/freeze or https://pay.example/account/freeze.",
+			3: rows[3],
+			4: "你的账户已登录。不是你？https://pay.example/account/freeze",
+		}
+		for id, w := range want {
+			var got string
+			if err := db.Read.QueryRowContext(ctx, `SELECT body FROM inapp_notifications WHERE id = $1`, id).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != w {
+				t.Errorf("row %d: %q, want %q", id, got, w)
+			}
+			if strings.Contains(got, tok1) || strings.Contains(got, tok2) {
+				t.Errorf("row %d still holds a token: %q", id, got)
+			}
+		}
+	})
+}
