@@ -140,8 +140,8 @@ func TestMigrationScrubsInAppFreezeTokens(t *testing.T) {
 		if err := sqldb.DownTo(ctx, db, 29); err != nil {
 			t.Fatal(err)
 		}
-		tok1 := "AbC-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN" // 54 characters, as issued
-		tok2 := "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"             // an older 43-character one
+		tok1 := "AbC-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN" // a token as issued
+		tok2 := "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"             // a shorter one
 		rows := map[int]string{
 			1: "Sent 12.00 USD. Not you? Freeze your account: https://pay.example/freeze/" + tok1 + "\nThanks.",
 			2: "New sign-in. https://pay.example/freeze/" + tok2 + " or https://pay.example/freeze/" + tok1 + ".",
