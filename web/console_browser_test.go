@@ -22,7 +22,8 @@ import (
 // (two supervisors): the inbox's keyboard (j/k, Enter, ?), its live update
 // when a customer writes (the row moves up, marked unread, no reload),
 // the collision notice on both sides (viewing, then replying) and a
-// canned response inserted by typing "/" and its shortcut.
+// canned response inserted by typing "/" and its shortcut; then one agent
+// is disabled and her open console reloads into the sign-in page.
 func TestBrowserConsole(t *testing.T) {
 	e, _, base := newDeskBrowserEnv(t)
 	yes := true
@@ -136,6 +137,15 @@ func TestBrowserConsole(t *testing.T) {
 	// Shortcuts are off while typing: "r" in the box is text.
 	annTab.do("type r", chromedp.SendKeys(sel("desk-reply-body"), " r", chromedp.NodeVisible))
 	annTab.until("r typed as text", `document.querySelector('[data-testid="desk-reply-body"]').value === `+jsString(want+" r"))
+
+	// 5. Ann's agent is disabled: at its next ping her console's socket
+	// closes with 4002 (chat.CloseSessionEnded) and the page reloads
+	// into the sign-in page; Bo's console stays live.
+	if err := e.staff.Disable(e.ctx, e.cli, ann.agent.ID, "left the team", agent.Meta{IP: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	annTab.untilNavigated("Ann's console reloads into the sign-in page", `location.pathname === '/staff/login'`)
+	boTab.until("Bo's console is still live", `document.querySelector('[data-testid="desk-live"]').dataset.state === 'live'`)
 
 	annTab.check("end")
 	boTab.check("end")

@@ -108,6 +108,25 @@ func (b *deskTab) until(what, expr string) {
 	}
 }
 
+// untilNavigated is until for a condition that holds after the page
+// navigates by itself (a reload): an evaluation cut short by the
+// navigation is tried again.
+func (b *deskTab) untilNavigated(what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(deskWait)
+	var err error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Until(deadline))
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.t.Fatalf("%s: waiting until %s (%s): %v", b.name, what, expr, err)
+}
+
 func (b *deskTab) eval(js string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, deskWait)

@@ -70,6 +70,9 @@ type Config struct {
 	// /wallet/exchange and /wallet/remit (wallet_exchange.go,
 	// wallet_remit.go); it needs Wallet. Nil leaves them out.
 	Exchange *wallet.Exchanger
+	// ConsolePing is how often the console's WebSockets ping, and check
+	// that the agent's session still works (0: chat's default, 25 s).
+	ConsolePing time.Duration
 }
 
 // Server renders the HTML pages. Create it with New; it is safe for
@@ -98,6 +101,8 @@ type Server struct {
 	help *helpState
 	// phone is nil until EnablePhone (account_callback.go, staff_phone.go).
 	phone *phoneState
+	// consolePing is Config.ConsolePing.
+	consolePing time.Duration
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -132,6 +137,8 @@ func New(cfg Config) (*Server, error) {
 		outbox:   cfg.Outbox,
 		mailbox:  cfg.Mailbox,
 		clientIP: cfg.ClientIP,
+
+		consolePing: cfg.ConsolePing,
 	}
 	for _, name := range append([]string{pageHome, pageError}, accountPages...) {
 		t, err := template.New(name).Option("missingkey=error").

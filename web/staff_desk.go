@@ -98,7 +98,7 @@ func (s *Server) initStaffDesk(d *deskState) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("web: console message ids missing from the catalog: %v", missing)
 	}
-	d.socket = chat.NewHandler(d.svc, staffGrantOf, chat.Config{Logger: s.log})
+	d.socket = chat.NewHandler(d.svc, staffGrantOf, chat.Config{Logger: s.log, PingInterval: s.consolePing})
 	return nil
 }
 

@@ -59,7 +59,7 @@ func newStaffEnvAt(t *testing.T, origin string, cfg agent.Config) *staffEnv {
 	}
 	quiet := slog.New(audit.NewHandler(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	e.server, err = web.New(web.Config{Catalog: e.cat, Logger: quiet, Version: "1.2.3-test", Identity: e.id, Outbox: e.outbox,
-		Mailbox: e.mailbox, Agents: e.staff})
+		Mailbox: e.mailbox, Agents: e.staff, ConsolePing: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
