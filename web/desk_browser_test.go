@@ -378,3 +378,53 @@ func TestBrowserDeskVisitorClaim(t *testing.T) {
 	}
 	tab.check("end")
 }
+
+// TestBrowserDeskVisitorLost: a visitor's browser loses its visitor
+// cookie (cleared, or past its 30 days) while the chat is open. The next
+// message is refused (404: the desk cannot tell the browser from a
+// stranger now) and the widget goes back to its start, saying
+// why in the page's language, instead of a bare error; a new chat then
+// works.
+func TestBrowserDeskVisitorLost(t *testing.T) {
+	e, _, base := newDeskBrowserEnv(t)
+	root := browsertest.NewWithTimeout(t, 3*time.Minute)
+	tab := newDeskTab(t, root, "visitor", base)
+
+	tab.open("/")
+	tab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	tab.do("pick a category", chromedp.WaitVisible(sel("chat-prechat")), chromedp.Click(sel("chat-category-account"), chromedp.NodeVisible))
+	const first = "Where is my deposit?"
+	tab.do("write", chromedp.SendKeys(sel("chat-first"), first, chromedp.NodeVisible), chromedp.Click(sel("chat-start"), chromedp.NodeVisible))
+	tab.until("the first message shows", `(document.querySelector('[data-testid="chat-message"][data-seq="1"] .chat-body') || {}).textContent === `+jsString(first))
+	ref := tab.eval(`document.getElementById('okpay-chat').dataset.conversation`)
+
+	// The browser loses the visitor cookie.
+	if _, err := chromedp.Call(tab.ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: httpapi.VisitorCookie, URL: base + "/"}); err != nil {
+		t.Fatal(err)
+	}
+	// Whichever request of the widget comes first is refused: the
+	// message sent here, or a read receipt or catch-up of its own.
+	for _, p := range []string{"/messages", "/read", "", "/messages?after_seq=1"} {
+		tab.problems.expect(base + "/api/v1/conversations/" + ref + p)
+	}
+	tab.eval(`(() => {
+		if (document.querySelector('[data-testid="chat-conversation"]').hidden) { return 'gone already'; }
+		document.querySelector('[data-testid="chat-input"]').value = 'Any news?';
+		document.querySelector('[data-testid="chat-send"]').click();
+		return 'sent';
+	})()`)
+	tab.until("the widget is back at its start, saying why", `!document.querySelector('[data-testid="chat-prechat"]').hidden &&
+		document.querySelector('[data-testid="chat-conversation"]').hidden &&
+		(e => !e.hidden && e.textContent === `+jsString(e.text(i18n.En, "chat.conn.visitor_lost"))+`)(document.querySelector('[data-testid="chat-prechat-error"]'))`)
+
+	// A new chat starts (and gets a new cookie).
+	tab.do("pick a category", chromedp.Click(sel("chat-category-transaction"), chromedp.NodeVisible))
+	const again = "Starting over: where is my deposit?"
+	tab.fill("chat-first", again)
+	tab.do("start", chromedp.Click(sel("chat-start"), chromedp.NodeVisible))
+	tab.until("the new conversation shows", `document.getElementById('okpay-chat').dataset.conversation !== '' &&
+		document.getElementById('okpay-chat').dataset.conversation !== '`+ref+`' &&
+		(document.querySelector('[data-testid="chat-message"][data-seq="1"] .chat-body') || {}).textContent === `+jsString(again))
+	tab.until("the notice is gone", `document.querySelector('[data-testid="chat-prechat-error"]').hidden`)
+	tab.check("end")
+}

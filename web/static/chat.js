@@ -80,6 +80,12 @@
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
         if (res.status === 401 && T.signedIn === 'true') {
           sessionEnded();
+        } else if ((res.status === 401 || res.status === 404) && T.signedIn !== 'true' && state.conv &&
+            path.indexOf('/conversations/' + state.conv.id) === 0) {
+          // A visitor's own conversation is refused: the browser lost
+          // the visitor cookie (the desk answers 404 to a caller it
+          // cannot tell from a stranger).
+          visitorLost();
         }
         if (!res.ok) {
           var err = new Error((data && data.detail) || T.tError);
@@ -118,6 +124,14 @@
     clearTimeout(readTimer);
     disconnect();
     setConn('ended');
+  }
+
+  // A visitor's browser lost its chat cookie (cleared, or expired): the
+  // conversation shown is out of reach. Back to the start, saying why.
+  function visitorLost() {
+    showPrechat();
+    prechatError.textContent = T.tVisitorLost;
+    prechatError.hidden = false;
   }
 
   function formatTime(iso) {
