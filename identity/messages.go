@@ -113,7 +113,7 @@ func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind str
 			// stored): the signed-in reader is sent to the freeze page.
 			msg.To = ""
 			d := maps.Clone(data)
-			d["Link"] = s.baseURL() + "/account/freeze"
+			d["Link"] = s.freezePageURL()
 			msg.Body = s.Catalog.T(u.Lang, "notify."+kind+".body", d)
 		}
 		msgs = append(msgs, msg)

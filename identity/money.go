@@ -463,7 +463,7 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 			m.Subject = s.Catalog.T(p.lang, "notify."+n.Kind+".subject", data)
 			if n.FreezeLink {
 				d := maps.Clone(data)
-				d["Link"] = s.baseURL() + "/account/freeze"
+				d["Link"] = s.freezePageURL()
 				m.Body = s.Catalog.T(p.lang, "notify."+n.Kind+".body", d)
 			} else {
 				m.Body = s.Catalog.T(p.lang, "notify."+n.Kind+".body", data)
@@ -495,6 +495,13 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 // configuration only, REC-03).
 func (s *Service) freezeURL(token string) string {
 	return s.baseURL() + "/freeze/" + token
+}
+
+// freezePageURL is the signed-in freeze page, which in-app notices link
+// instead of a one-click link: they are stored as shown, and no freeze
+// token may be stored (migration 30 cleaned the old ones).
+func (s *Service) freezePageURL() string {
+	return s.baseURL() + "/account/freeze"
 }
 
 // baseURL is the configured base URL without a trailing slash.
