@@ -486,7 +486,10 @@ func (cn *conn) pingOnce() {
 	if cn.ended.Load() {
 		return
 	}
-	pctx, done := context.WithTimeout(cn.h.base, cn.h.cfg.PongTimeout)
+	// Not derived from base: coder/websocket closes the connection
+	// outright when a ping's context ends, so a shutdown cancelling an
+	// in-flight ping would beat Handler.Close's "going away" frame.
+	pctx, done := context.WithTimeout(context.Background(), cn.h.cfg.PongTimeout)
 	if alive := cn.grant.Alive; alive != nil {
 		if ok, err := alive(pctx); err == nil && !ok {
 			done()
