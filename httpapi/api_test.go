@@ -470,3 +470,41 @@ func TestHoldAmountsMustMatchCurrency(t *testing.T) {
 		t.Fatalf("a refused post moved money: %s", got)
 	}
 }
+
+// TestReplaysRenderedFromTheEntry: since a success's record is its entry
+// (ledger.Idem.FromEntry), every money route's replay is rendered again
+// from the stored entry; it must equal the first answer exactly, with
+// metadata, a hold's expiry, a partial post and a partial reversal, also
+// after the hold it created was posted.
+func TestReplaysRenderedFromTheEntry(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := startAPI(t, db, "")
+		world, a := f.account("external"), f.account("user_wallet", "no_overdraft")
+		clearing := f.account("clearing")
+		twice := func(path, key string, body any) map[string]any {
+			t.Helper()
+			st1, _, out1 := f.do("POST", path, key, body)
+			st2, h, out2 := f.do("POST", path, key, body)
+			if st1 != 201 || st2 != 201 || h.Get("Idempotent-Replayed") != "true" || !reflect.DeepEqual(out1, out2) {
+				t.Fatalf("%s: %d %v, replayed as %d %v %v", path, st1, out1, st2, out2, h)
+			}
+			return out1
+		}
+		fund := twice("/api/v1/transfers", "r-fund", map[string]any{"from": world, "to": a, "amount": usd("100.00"),
+			"metadata": map[string]string{"order": "A-17", "note": "第一笔"}})
+		hold := twice("/api/v1/holds", "r-hold", map[string]any{"type": "withdrawal", "timeout_seconds": 3600, "metadata": map[string]string{"w": "1"},
+			"postings": []any{map[string]any{"debit": a, "credit": clearing, "amount": usd("60.00")}}})
+		twice("/api/v1/holds/"+hold["id"].(string)+"/post", "r-post", map[string]any{"amounts": []any{usd("50.00")}})
+		twice("/api/v1/entries/"+fund["id"].(string)+"/reverse", "r-rev", map[string]any{"amounts": []any{usd("30.00")}})
+		// The hold's creation replays as it was answered: pending, though
+		// it is posted now.
+		st, h, again := f.do("POST", "/api/v1/holds", "r-hold", map[string]any{"type": "withdrawal", "timeout_seconds": 3600, "metadata": map[string]string{"w": "1"},
+			"postings": []any{map[string]any{"debit": a, "credit": clearing, "amount": usd("60.00")}}})
+		if st != 201 || h.Get("Idempotent-Replayed") != "true" || !reflect.DeepEqual(again, hold) || again["status"] != "pending" {
+			t.Fatalf("hold replay after its post: %d %v, first %v", st, again, hold)
+		}
+		if got := f.available(a); got != "20.00" {
+			t.Fatalf("after the replays the wallet has %s, want 20.00", got)
+		}
+	})
+}
