@@ -155,11 +155,15 @@ func (r Result) line() string {
 // Markdown renders the report.
 func (rep *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# okpay bench ledger\n\n%s, %s; %s warm-up + %s measured per row; %d wallets; P2P transfers of 0.01 USD between random wallets, each with a unique Idempotency-Key (HTTP) or reference (in-process), each acknowledged only after its durable commit.\n\n",
+	fmt.Fprintf(&b, "# okpay bench ledger\n\n%s, %s; %s warm-up + %s measured per row; %d wallets; P2P transfers of 0.01 USD between random wallets, each with a unique Idempotency-Key (HTTP) or reference (in-process), each acknowledged only after its durable commit. CPU per transfer: the whole machine's busy CPU time in the measured window (/proc/stat: server, load generator, kernel and anything else running) divided by the transfers.\n\n",
 		rep.Started.Format(time.RFC3339), rep.Machine, rep.Config.Warmup, rep.Config.Duration, rep.Config.Accounts)
-	b.WriteString("| scenario | concurrency | transfers/s | p50 | p99 | errors |\n|---|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | concurrency | transfers/s | p50 | p99 | errors | CPU per transfer |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	row := func(r Result) {
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %d |\n", r.Name, r.Concurrency, r.Rate(), fmtDur(r.P50), fmtDur(r.P99), r.Errors)
+		cpu := "—"
+		if c := r.CPUPerRequest(); c > 0 {
+			cpu = fmt.Sprintf("%.1f µs", float64(c)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %d | %s |\n", r.Name, r.Concurrency, r.Rate(), fmtDur(r.P50), fmtDur(r.P99), r.Errors, cpu)
 	}
 	for _, r := range rep.Ceilings {
 		row(r)
@@ -374,6 +378,7 @@ func rawSQLite(ctx context.Context, cfg Config, per int) (Result, error) {
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
 	stop := measureFrom.Add(cfg.Duration)
+	cpu := cpuOver(ctx, measureFrom, stop)
 	count := 0
 	for time.Now().Before(stop) {
 		t0 := time.Now()
@@ -403,7 +408,7 @@ func rawSQLite(ctx context.Context, cfg Config, per int) (Result, error) {
 			lat = append(lat, time.Since(t0))
 		}
 	}
-	r := Result{Name: fmt.Sprintf("ceiling: raw SQLite, %d per commit", per), Concurrency: 1, Requests: count, Elapsed: time.Since(measureFrom)}
+	r := Result{Name: fmt.Sprintf("ceiling: raw SQLite, %d per commit", per), Concurrency: 1, Requests: count, Elapsed: time.Since(measureFrom), CPU: cpu()}
 	r.P50, r.P99 = percentiles(lat)
 	return r, nil
 }
@@ -592,6 +597,7 @@ func inProcess(ctx context.Context, cfg Config, engine string, conc int) (Result
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
 	stop := measureFrom.Add(cfg.Duration)
+	cpu := cpuOver(ctx, measureFrom, stop)
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -620,7 +626,7 @@ func inProcess(ctx context.Context, cfg Config, engine string, conc int) (Result
 		}(w)
 	}
 	wg.Wait()
-	r := Result{Name: engine + " in-process", Concurrency: conc, Elapsed: time.Since(measureFrom)}
+	r := Result{Name: engine + " in-process", Concurrency: conc, Elapsed: time.Since(measureFrom), CPU: cpu()}
 	var lat []time.Duration
 	for w := range all {
 		lat = append(lat, all[w]...)

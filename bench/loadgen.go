@@ -25,6 +25,18 @@ type Result struct {
 	Elapsed     time.Duration // measured window
 	P50, P99    time.Duration
 	FirstError  string
+	// CPU is the busy CPU time of the whole machine in the measured
+	// window (/proc/stat; 0 where unknown): the server, the load
+	// generator, the kernel and anything else running.
+	CPU time.Duration
+}
+
+// CPUPerRequest is CPU divided among the successful requests (0: unknown).
+func (r Result) CPUPerRequest() time.Duration {
+	if r.CPU <= 0 || r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // Rate is successful requests per second.
@@ -54,6 +66,7 @@ func HTTPLoad(ctx context.Context, addr string, conc int, warm, dur time.Duratio
 	start := time.Now()
 	measureFrom := start.Add(warm)
 	stop := measureFrom.Add(dur)
+	cpu := cpuOver(ctx, measureFrom, stop)
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -111,6 +124,7 @@ func HTTPLoad(ctx context.Context, addr string, conc int, warm, dur time.Duratio
 		}(w)
 	}
 	wg.Wait()
+	res.CPU = cpu()
 	res.Elapsed = dur
 	if end := time.Since(measureFrom); end < dur {
 		res.Elapsed = end
