@@ -492,14 +492,14 @@ func TestReplaysRenderedFromTheEntry(t *testing.T) {
 		}
 		fund := twice("/api/v1/transfers", "r-fund", map[string]any{"from": world, "to": a, "amount": usd("100.00"),
 			"metadata": map[string]string{"order": "A-17", "note": "第一笔"}})
-		hold := twice("/api/v1/holds", "r-hold", map[string]any{"type": "withdrawal", "timeout_seconds": 3600, "metadata": map[string]string{"w": "1"},
-			"postings": []any{map[string]any{"debit": a, "credit": clearing, "amount": usd("60.00")}}})
+		holdBody := map[string]any{"type": "withdrawal", "timeout_seconds": 3600, "metadata": map[string]string{"w": "1"},
+			"postings": []any{map[string]any{"debit": a, "credit": clearing, "amount": usd("60.00")}}}
+		hold := twice("/api/v1/holds", "r-hold", holdBody)
 		twice("/api/v1/holds/"+hold["id"].(string)+"/post", "r-post", map[string]any{"amounts": []any{usd("50.00")}})
 		twice("/api/v1/entries/"+fund["id"].(string)+"/reverse", "r-rev", map[string]any{"amounts": []any{usd("30.00")}})
 		// The hold's creation replays as it was answered: pending, though
 		// it is posted now.
-		st, h, again := f.do("POST", "/api/v1/holds", "r-hold", map[string]any{"type": "withdrawal", "timeout_seconds": 3600, "metadata": map[string]string{"w": "1"},
-			"postings": []any{map[string]any{"debit": a, "credit": clearing, "amount": usd("60.00")}}})
+		st, h, again := f.do("POST", "/api/v1/holds", "r-hold", holdBody)
 		if st != 201 || h.Get("Idempotent-Replayed") != "true" || !reflect.DeepEqual(again, hold) || again["status"] != "pending" {
 			t.Fatalf("hold replay after its post: %d %v, first %v", st, again, hold)
 		}

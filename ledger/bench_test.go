@@ -32,7 +32,7 @@ func BenchmarkTransfers(b *testing.B) {
 func BenchmarkTransfersIdem(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 550) // about the size of a stored transfer response
 	benchTransfers(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) {
-		ref := "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10)
+		ref := randomRef(i)
 		return ref, &ledger.Idem{Principal: "key_x", Key: ref, RequestHash: body[:32],
 			Render: func(e *ledger.Entry, err error) (int, []byte, bool) { return 201, body, true }}
 	})
@@ -44,7 +44,7 @@ func BenchmarkTransfersIdem(b *testing.B) {
 func BenchmarkTransfersIdemFromEntry(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 550)
 	benchTransfers(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) {
-		ref := "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10)
+		ref := randomRef(i)
 		return ref, &ledger.Idem{Principal: "key_x", Key: ref, RequestHash: body[:32], FromEntry: true,
 			Render: func(e *ledger.Entry, err error) (int, []byte, bool) { return 201, body, true }}
 	})
@@ -55,8 +55,14 @@ func BenchmarkTransfersIdemFromEntry(b *testing.B) {
 // reference index alone costs when its keys are random (SQLite).
 func BenchmarkTransfersRandomRef(b *testing.B) {
 	benchTransfers(b, sqldb.SQLite, func(i int64) (string, *ledger.Idem) {
-		return "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10), nil
+		return randomRef(i), nil
 	})
+}
+
+// randomRef is the i-th of the references an HTTP API derives from
+// Idempotency-Keys: unique, in no order.
+func randomRef(i int64) string {
+	return "idem:" + strconv.FormatInt(i*2654435761%1000000007, 16) + "-" + strconv.FormatInt(i, 10)
 }
 
 // BenchmarkTransfersHook is BenchmarkTransfers with a hook per transfer
