@@ -83,13 +83,47 @@ func (s *Service) freezeKeeping(ctx context.Context, tx *sql.Tx, u *userRow, rea
 }
 
 // FreezeByLink freezes the account of a "Not you? Freeze my account" link
-// without a login (NOT-05). The link works once; using it again, or on a
-// frozen account, is harmless and reports success. An unknown or expired
-// link is EFlowInvalid.
+// without a login (NOT-05). The link works once: its first use records its
+// hash in freeze_links; using it again, or on a frozen account, is
+// harmless and reports success. A forged, altered, unknown or expired link
+// is EFlowInvalid.
 func (s *Service) FreezeByLink(ctx context.Context, token string, m Meta) error {
-	if token == "" || len(token) > 128 || !s.validSignedToken(token) {
+	c, ok := s.parseFreezeToken(token)
+	if !ok {
 		return errFlow()
 	}
+	if c.legacy {
+		return s.freezeByStoredLink(ctx, token, m)
+	}
+	now := s.now()
+	if !now.Before(c.expires) {
+		return errFlow()
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		u, err := s.loadUser(ctx, tx, c.userID, true)
+		if okpay.ErrorCode(err) == okpay.ENotFound {
+			return errFlow()
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $3) ON CONFLICT (token_hash) DO NOTHING`,
+			hashToken(token), u.ID, micros(now), micros(c.expires))
+		if err != nil {
+			return okpay.Internal(err, "use freeze link")
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return okpay.Internal(err, "use freeze link")
+		} else if n == 0 {
+			return nil // used before
+		}
+		return s.freeze(ctx, tx, u, "self:notification_link", userRef(u.ID), m)
+	})
+}
+
+// freezeByStoredLink is FreezeByLink for a legacy token, sent when every
+// link was stored (hashed) in freeze_links with its account and expiry.
+func (s *Service) freezeByStoredLink(ctx context.Context, token string, m Meta) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var userID, expires, used int64
 		err := tx.QueryRowContext(ctx, `SELECT user_id, expires_at, used_at FROM freeze_links WHERE token_hash = $1`, hashToken(token)).Scan(&userID, &expires, &used)

@@ -222,6 +222,16 @@ func (h *harness) login(a *account) string {
 	return res2.Token
 }
 
+// count runs a SELECT COUNT(*) query.
+func (h *harness) count(q string, args ...any) int {
+	h.t.Helper()
+	var n int
+	if err := h.db.Read.QueryRowContext(h.ctx, q, args...).Scan(&n); err != nil {
+		h.t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
 func wantCode(t *testing.T, err error, code string) {
 	t.Helper()
 	if got := okpay.ErrorCode(err); got != code {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"maps"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/notify"
+	"github.com/okpay/okpay/secret"
 )
 
 // Security notification kinds (NOT-01). The catalog holds, for each kind K,
@@ -78,10 +80,7 @@ func (s *Service) notifySecurity(ctx context.Context, tx *sql.Tx, u *userRow, ki
 // destinations (a contact change also tells the new address).
 func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind string, m Meta, extra map[string]any, to map[string]string) error {
 	now := s.now()
-	link, err := s.newFreezeLink(ctx, tx, u.ID, now)
-	if err != nil {
-		return err
-	}
+	link := s.freezeLink(u.ID, now)
 	data := map[string]any{
 		"Time":   now.Format("2006-01-02 15:04 UTC"),
 		"Device": deviceLabel(m.UserAgent),
@@ -109,7 +108,7 @@ func (s *Service) notifyTo(ctx context.Context, tx *sql.Tx, u *userRow, kind str
 			msg.Subject = ""
 			msg.Body = s.Catalog.T(u.Lang, "notify."+kind+".sms", data)
 		case "inapp":
-			// Stored as shown, so no freeze token (only its hash is ever
+			// Stored as shown, so no freeze token (no token is ever
 			// stored): the signed-in reader is sent to the freeze page.
 			msg.To = ""
 			d := maps.Clone(data)
@@ -137,35 +136,80 @@ func (s *Service) notifyRegisterAttempt(ctx context.Context, tx *sql.Tx, u *user
 	return s.notifySecurity(ctx, tx, u, NoteRegisterAttempt, m, nil)
 }
 
-// newFreezeLink stores a single-use freeze token (hashed) and returns the
-// link that carries it. Its host comes from configuration only.
-func (s *Service) newFreezeLink(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) (string, error) {
-	token := s.signedToken()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-		hashToken(token), userID, micros(now), micros(now.Add(s.cfg.FreezeLinkTTL))); err != nil {
-		return "", okpay.Internal(err, "store freeze link")
-	}
-	return strings.TrimRight(s.cfg.BaseURL, "/") + "/freeze/" + token, nil
+// freezeLink returns a "Not you? Freeze my account" link for userID,
+// valid for FreezeLinkTTL from now. Nothing is stored: the token carries
+// its account and expiry under a MAC (freezeToken), and only its use is
+// recorded (FreezeByLink). Its host comes from configuration only.
+func (s *Service) freezeLink(userID int64, now time.Time) string {
+	return s.freezeURL(s.freezeToken(userID, now.Add(s.cfg.FreezeLinkTTL)))
 }
 
-// signedToken returns a freeze-link token: 24 random bytes and the first
-// 16 bytes of their HMAC, base64url. A forged or mistyped link fails the
-// MAC check before any database lookup; the random part, stored hashed,
-// makes it single-use (NOT-05).
-func (s *Service) signedToken() string {
-	var b [40]byte
-	rand.Read(b[:24])
-	copy(b[24:], s.freezeMAC.Sum(b[:24])[:16])
+// Freeze-link tokens (NOT-05: signed, single-use, 7-day TTL), base64url:
+//
+//	v2:     0x02 | user id (8) | expiry, Unix µs (8) | random (16) | MAC (16)
+//	legacy: random (24) | MAC (16)
+//
+// The MAC (the first 16 bytes of an HMAC-SHA-256 under the
+// identity/freeze-link key) covers everything before it, so a forged,
+// altered or mistyped link fails before any database access. A v2 token is
+// never stored: its first use writes its hash to freeze_links, which makes
+// it single-use. Legacy tokens were stored (hashed) when they were sent;
+// they are still honoured until their rows expire.
+const (
+	freezeTokenV2     = 2
+	freezeTokenLen    = 1 + 8 + 8 + 16 + 16
+	freezeTokenLegacy = 24 + 16
+	freezeMACLen      = 16
+)
+
+// freezeToken returns a v2 token for userID that expires at expires.
+func (s *Service) freezeToken(userID int64, expires time.Time) string {
+	return newFreezeToken(s.freezeMAC, userID, expires)
+}
+
+func newFreezeToken(mac *secret.MAC, userID int64, expires time.Time) string {
+	var b [freezeTokenLen]byte
+	b[0] = freezeTokenV2
+	binary.BigEndian.PutUint64(b[1:9], uint64(userID))
+	binary.BigEndian.PutUint64(b[9:17], uint64(micros(expires)))
+	rand.Read(b[17:33])
+	copy(b[33:], mac.Sum(b[:33])[:freezeMACLen])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// validSignedToken checks a freeze-link token's MAC.
-func (s *Service) validSignedToken(token string) bool {
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(b) != 40 {
-		return false
+// freezeClaim is what a freeze-link token says once its MAC is checked.
+type freezeClaim struct {
+	legacy  bool // look the token up in freeze_links
+	userID  int64
+	expires time.Time
+}
+
+// parseFreezeToken checks a token's form and MAC and returns its claim.
+func (s *Service) parseFreezeToken(token string) (freezeClaim, bool) {
+	return parseFreezeToken(s.freezeMAC, token)
+}
+
+func parseFreezeToken(mac *secret.MAC, token string) (freezeClaim, bool) {
+	if token == "" || len(token) > 128 {
+		return freezeClaim{}, false
 	}
-	return s.freezeMAC.Equal(b[24:], s.freezeMAC.Sum(b[:24])[:16])
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return freezeClaim{}, false
+	}
+	switch {
+	case len(b) == freezeTokenLegacy:
+		n := len(b) - freezeMACLen
+		return freezeClaim{legacy: true}, mac.Equal(b[n:], mac.Sum(b[:n])[:freezeMACLen])
+	case len(b) == freezeTokenLen && b[0] == freezeTokenV2:
+		n := len(b) - freezeMACLen
+		if !mac.Equal(b[n:], mac.Sum(b[:n])[:freezeMACLen]) {
+			return freezeClaim{}, false
+		}
+		c := freezeClaim{userID: int64(binary.BigEndian.Uint64(b[1:9])), expires: fromMicros(int64(binary.BigEndian.Uint64(b[9:17])))}
+		return c, c.userID > 0
+	}
+	return freezeClaim{}, false
 }
 
 // randomToken returns 32 random bytes, base64url (SES-01).

@@ -191,8 +191,8 @@ func (m *Money) LoadParty(ctx context.Context, userID int64) (Payee, error) {
 // parsed per payment. Make one with Service.Money before serving; Close
 // it when done.
 type Money struct {
-	s          *Service
-	gate, link *sql.Stmt // nil on PostgreSQL, whose driver caches statements
+	s    *Service
+	gate *sql.Stmt // nil on PostgreSQL, whose driver caches statements
 	// find holds the look-ups of users by "email", "phone" and "id"
 	// (SQLite; nil elsewhere).
 	find map[string]*sql.Stmt
@@ -201,10 +201,7 @@ type Money struct {
 	devices *deviceCache
 }
 
-const (
-	qGate = `SELECT status, email_verified_at, phone_verified_at, hold_until, hold_reason FROM users WHERE id = $1`
-	qLink = `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`
-)
+const qGate = `SELECT status, email_verified_at, phone_verified_at, hold_until, hold_reason FROM users WHERE id = $1`
 
 // Money prepares the statements of the wallet's hooks (the outbox's
 // insert among them).
@@ -218,10 +215,6 @@ func (s *Service) Money(ctx context.Context) (*Money, error) {
 	}
 	var err error
 	if m.gate, err = s.DB.Write.PrepareContext(ctx, strings.ReplaceAll(qGate, "$1", "?")); err != nil {
-		return nil, err
-	}
-	if m.link, err = s.DB.Write.PrepareContext(ctx, `INSERT INTO freeze_links (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`); err != nil {
-		m.Close()
 		return nil, err
 	}
 	m.find = map[string]*sql.Stmt{}
@@ -238,10 +231,8 @@ func (s *Service) Money(ctx context.Context) (*Money, error) {
 
 // Close releases the prepared statements.
 func (m *Money) Close() {
-	for _, st := range []*sql.Stmt{m.gate, m.link} {
-		if st != nil {
-			st.Close()
-		}
+	if m.gate != nil {
+		m.gate.Close()
 	}
 	for _, st := range m.find {
 		st.Close()
@@ -408,11 +399,8 @@ type MoneyNotice struct {
 // waiting to be written in the event's transaction by WriteNotices or
 // StageNotices.
 type Notice struct {
-	userID    int64
-	linkHash  []byte
-	createdAt time.Time
-	msgs      []notify.Sealed
-	inapp     []notify.Direct // written beside the outbox, not sent
+	msgs  []notify.Sealed
+	inapp []notify.Direct // written beside the outbox, not sent
 }
 
 // PrepareNotice renders n for p and seals its messages without touching
@@ -432,12 +420,10 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 		data["Device"] = deviceLabel(n.Meta.UserAgent)
 		data["IP"] = orUnknown(n.Meta.IP)
 	}
-	out := &Notice{userID: p.UserID, createdAt: now}
+	out := &Notice{}
 	var msgs, inapp []notify.Message
 	if n.FreezeLink {
-		token := s.signedToken()
-		out.linkHash = hashToken(token)
-		data["Link"] = s.freezeURL(token)
+		data["Link"] = s.freezeLink(p.UserID, now)
 	}
 	var subject, body string
 	for _, ch := range n.Channels {
@@ -509,7 +495,7 @@ func (s *Service) baseURL() string {
 	return strings.TrimRight(s.cfg.BaseURL, "/")
 }
 
-// WriteNotices stores the notices' freeze links and queues their messages
+// WriteNotices queues the notices' messages and stores their in-app copies
 // inside tx, the transaction of the event (NOT-02). Nil notices are
 // skipped. Call WakeNotices after the commit.
 func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) error {
@@ -518,18 +504,6 @@ func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) err
 	for _, n := range ns {
 		if n == nil {
 			continue
-		}
-		if n.linkHash != nil {
-			args := m.linkArgs(n)
-			var err error
-			if m.link != nil {
-				_, err = tx.StmtContext(ctx, m.link).ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, qLink, args...)
-			}
-			if err != nil {
-				return okpay.Internal(err, "store freeze link")
-			}
 		}
 		msgs = append(msgs, n.msgs...)
 		inapp = append(inapp, n.inapp...)
@@ -546,23 +520,13 @@ func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) err
 	return nil
 }
 
-// linkInto names the columns of a freeze link row, for StageNotices.
-const linkInto = `freeze_links (token_hash, user_id, created_at, expires_at)`
-
-func (m *Money) linkArgs(n *Notice) []any {
-	return []any{n.linkHash, n.userID, micros(n.createdAt), micros(n.createdAt.Add(m.s.cfg.FreezeLinkTTL))}
-}
-
 // StageNotices is WriteNotices for a ledger hook that defers its inserts
-// (ledger.TxHook): the freeze links and messages go to ins, to be
+// (ledger.TxHook): the messages and in-app copies go to ins, to be
 // inserted in the event's transaction with the batch's other rows.
 func (m *Money) StageNotices(ins notify.Inserter, ns ...*Notice) {
 	for _, n := range ns {
 		if n == nil {
 			continue
-		}
-		if n.linkHash != nil {
-			ins.Insert(linkInto, "", m.linkArgs(n)...)
 		}
 		m.s.Outbox.Stage(ins, n.msgs...)
 		m.s.Outbox.StageInApp(ins, n.inapp...)

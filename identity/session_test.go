@@ -1,7 +1,9 @@
 package identity_test
 
 import (
+	"bytes"
 	"encoding/base32"
+	"encoding/base64"
 	"regexp"
 	"strings"
 	"testing"
@@ -299,8 +301,15 @@ func TestNOT05_FreezeLink(t *testing.T) {
 		if !seen {
 			t.Fatalf("no in-app new-device notice linking the freeze page: %+v", inapp)
 		}
+		// Sending a link stores nothing; its first use records its hash.
+		if n := h.count(`SELECT COUNT(*) FROM freeze_links`); n != 0 {
+			t.Fatalf("%d freeze links stored before any use", n)
+		}
 		if err := h.svc.FreezeByLink(h.ctx, link[1], identity.Meta{IP: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
+		}
+		if n := h.count(`SELECT COUNT(*) FROM freeze_links WHERE user_id = $1 AND used_at > 0`, a.id); n != 1 {
+			t.Fatalf("used freeze links = %d, want 1", n)
 		}
 		if err := h.svc.FreezeByLink(h.ctx, link[1], identity.Meta{IP: "192.0.2.1"}); err != nil {
 			t.Fatalf("second use: %v (must be harmless)", err)
@@ -335,7 +344,90 @@ func TestNOT05_FreezeLink(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantCode(t, h.svc.CanMoveMoneyOut(h.ctx, nil, a.id), identity.EHoldActive)
+		// Single use: the link that froze the account does nothing now.
+		if err := h.svc.FreezeByLink(h.ctx, link[1], identity.Meta{}); err != nil {
+			t.Fatalf("used link: %v (must be harmless)", err)
+		}
+		if u, _ := h.svc.FindUser(h.ctx, a.id); u.Frozen {
+			t.Fatal("a used freeze link froze the account again")
+		}
 		h.verifyAudit()
+	})
+}
+
+// TestNOT05_FreezeLinkExpiresAndIsBound: a link is refused after its TTL
+// (7 days) and when any byte of it is altered (its account or expiry
+// included); a link sent before links were signed self-contained (stored
+// when sent) still works once.
+func TestNOT05_FreezeLinkExpiresAndIsBound(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		b := h.signUp()
+		devices := 0
+		link := func(u *account) string {
+			t.Helper()
+			devices++
+			h.meta.DeviceID = "other-device-" + itoa(devices)
+			h.login(u)
+			notes := h.messages(u.email, identity.NoteNewDevice)
+			if len(notes) == 0 {
+				t.Fatalf("no new-device notice: %v", kinds(h.mailbox.List()))
+			}
+			l := freezeLink.FindStringSubmatch(notes[len(notes)-1].Body)
+			if l == nil {
+				t.Fatalf("no freeze link in %q", notes[len(notes)-1].Body)
+			}
+			return l[1]
+		}
+		frozen := func(u *account) bool {
+			got, err := h.svc.FindUser(h.ctx, u.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Frozen
+		}
+		old := link(a)
+		raw, err := base64.RawURLEncoding.DecodeString(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range raw {
+			alt := bytes.Clone(raw)
+			alt[i] ^= 0x01
+			wantCode(t, h.svc.FreezeByLink(h.ctx, base64.RawURLEncoding.EncodeToString(alt), identity.Meta{}), identity.EFlowInvalid)
+		}
+		for _, bad := range []string{base64.RawURLEncoding.EncodeToString(raw[:len(raw)-1]), old + "A", strings.Repeat("A", 200)} {
+			wantCode(t, h.svc.FreezeByLink(h.ctx, bad, identity.Meta{}), identity.EFlowInvalid)
+		}
+		if frozen(a) || frozen(b) {
+			t.Fatal("frozen by an altered link")
+		}
+		h.clock.Advance(7*24*time.Hour - 2*time.Minute)
+		fresh := link(a)
+		h.clock.Advance(2 * time.Minute)
+		wantCode(t, h.svc.FreezeByLink(h.ctx, old, identity.Meta{}), identity.EFlowInvalid)
+		if frozen(a) {
+			t.Fatal("frozen by an expired link")
+		}
+		if n := h.count(`SELECT COUNT(*) FROM freeze_links`); n != 0 {
+			t.Fatalf("refused links left %d rows", n)
+		}
+		// A legacy link, stored when sent, works once and expires.
+		legacy := h.svc.StoreLegacyFreezeLink(h.ctx, t, b.id)
+		if err := h.svc.FreezeByLink(h.ctx, legacy, identity.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		if !frozen(b) {
+			t.Fatal("the legacy link did not freeze")
+		}
+		expired := h.svc.StoreLegacyFreezeLink(h.ctx, t, a.id)
+		h.clock.Advance(7*24*time.Hour + time.Minute)
+		wantCode(t, h.svc.FreezeByLink(h.ctx, expired, identity.Meta{}), identity.EFlowInvalid)
+		wantCode(t, h.svc.FreezeByLink(h.ctx, fresh, identity.Meta{}), identity.EFlowInvalid)
+		if frozen(a) {
+			t.Fatal("frozen by an expired link")
+		}
 	})
 }
 
