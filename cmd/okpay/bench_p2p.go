@@ -145,7 +145,7 @@ func runBenchP2P(ctx context.Context, e *env, args []string) error {
 	}
 	logf("  done in %s", time.Since(t0).Round(time.Second))
 
-	srv, err := startP2PServer(ctx, dbURL, c.readers)
+	srv, err := startP2PServer(ctx, dbURL, c.readers, e.getenv("GOGC"))
 	if err != nil {
 		return err
 	}

@@ -294,7 +294,7 @@ func (w *syncWriter) String() string {
 	return w.b.String()
 }
 
-func startP2PServer(ctx context.Context, dbURL string, readers int) (*p2pServer, error) {
+func startP2PServer(ctx context.Context, dbURL string, readers int, gogc string) (*p2pServer, error) {
 	// The flags' own defaults, as okpay serve would have them with no
 	// configuration (and no OKPAY_* variables)...
 	fs := newFlagSet("serve", "", &env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard})
@@ -313,6 +313,7 @@ func startP2PServer(ctx context.Context, dbURL string, readers int) (*p2pServer,
 	c.db.url, c.db.maxConns = dbURL, readers
 	c.addr, c.logLevel, c.maxBatch, c.writers, c.shutdownWait = "127.0.0.1:0", "warn", 512, 1, 10*time.Second
 	c.proxies = "127.0.0.1"
+	c.gcPercent = defaultGCPercent // unless GOGC is set
 	c.identity.dev = "on"
 	c.wallet = p2pBenchWallet()
 	out := &syncWriter{addr: make(chan string, 1)}
@@ -320,7 +321,13 @@ func startP2PServer(ctx context.Context, dbURL string, readers int) (*p2pServer,
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &p2pServer{logs: logs, cancel: cancel, done: make(chan error, 1), dbPath: strings.TrimPrefix(dbURL, "sqlite:")}
 	go pprof.Do(sctx, pprof.Labels("side", "server"), func(sctx context.Context) {
-		s.done <- serve(sctx, &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: out, stderr: logs}, c)
+		getenv := func(k string) string {
+			if k == "GOGC" {
+				return gogc
+			}
+			return ""
+		}
+		s.done <- serve(sctx, &env{getenv: getenv, stdin: strings.NewReader(""), stdout: out, stderr: logs}, c)
 	})
 	select {
 	case s.addr = <-out.addr:

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -597,6 +598,48 @@ func TestServeEnvironment(t *testing.T) {
 			t.Errorf("OKPAY_LOG_LEVEL=shouting: err %v, want a log level error", err)
 		}
 	})
+}
+
+// gcPercent reads the garbage collector's target.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// TestServeGCPercent: serve sets the collector's target from --gc-percent
+// or OKPAY_GC_PERCENT (default 400), leaves it to GOGC when that is set,
+// and puts it back when it stops.
+func TestServeGCPercent(t *testing.T) {
+	before := gcPercent()
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"default", nil, nil, defaultGCPercent},
+		{"flag", nil, []string{"--gc-percent", "250"}, 250},
+		{"env", map[string]string{"OKPAY_GC_PERCENT": "300"}, nil, 300},
+		{"GOGC wins", map[string]string{"GOGC": "150", "OKPAY_GC_PERCENT": "300"}, nil, before},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"--addr", "127.0.0.1:0", "--database", "sqlite:" + filepath.Join(t.TempDir(), "gc.db"), "--log-level", "warn"}, c.args...)
+			s := startInProc(t, envOf(c.env), args...)
+			got := gcPercent()
+			s.stop(t)
+			if got != c.want {
+				t.Errorf("GC percent while serving = %d, want %d", got, c.want)
+			}
+			if after := gcPercent(); after != before {
+				t.Errorf("GC percent after serve = %d, want %d back", after, before)
+			}
+		})
+	}
+	_, _, err := runIn(t, envOf(map[string]string{"OKPAY_GC_PERCENT": "lots", "OKPAY_ADDR": "127.0.0.1:0"}), "serve", "--database", "sqlite:"+filepath.Join(t.TempDir(), "bad.db"))
+	if err == nil || !strings.Contains(err.Error(), "OKPAY_GC_PERCENT") {
+		t.Errorf("OKPAY_GC_PERCENT=lots: err %v, want one naming the variable", err)
+	}
 }
 
 // ---------------------------------------------------------------------------
