@@ -203,12 +203,24 @@ func (s *Service) knownPayee(ctx context.Context, userID, payee int64) (bool, er
 	return true, nil
 }
 
+// markKnown caches that userID has paid payee. Every completed transfer
+// calls it, nearly always for a pair already known: a look under the read
+// lock spares those the write lock, which held up every reader of the
+// caches (a write lock waiting blocks new readers; okpay bench p2p's mutex
+// profile showed 62% of all lock waiting here).
 func (s *Service) markKnown(userID, payee int64) {
+	k := [2]int64{userID, payee}
+	s.mu.RLock()
+	_, ok := s.known[k]
+	s.mu.RUnlock()
+	if ok {
+		return
+	}
 	s.mu.Lock()
 	if len(s.known) > maxCache {
 		clear(s.known)
 	}
-	s.known[[2]int64{userID, payee}] = struct{}{}
+	s.known[k] = struct{}{}
 	s.mu.Unlock()
 }
 
