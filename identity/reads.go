@@ -8,8 +8,10 @@ import (
 )
 
 // The reads every authenticated request makes — its session by token
-// hash, its user by id, and (money-moving routes) its Idempotency-Key
-// record — prepared once on SQLite's reader pool. The pure-Go SQLite
+// hash with its user, in one statement (Authenticate), and
+// (money-moving routes) its Idempotency-Key record — and the other
+// reads of a session or a user by itself, prepared once on SQLite's
+// reader pool. The pure-Go SQLite
 // driver parses a statement text at every call otherwise: that parsing
 // was about a third of a request's database time. database/sql prepares
 // a *sql.Stmt once per pooled connection and reuses it. On PostgreSQL the
@@ -18,8 +20,8 @@ import (
 // statement (a fresh snapshot each), so a revoked session is refused at
 // the next request as before (SES-05).
 type readStmts struct {
-	once                        sync.Once
-	session, user, storedAnswer *sql.Stmt // nil: not prepared (PostgreSQL, or preparing failed)
+	once                                     sync.Once
+	session, sessionUser, user, storedAnswer *sql.Stmt // nil: not prepared (PostgreSQL, or preparing failed)
 }
 
 const (
@@ -27,6 +29,21 @@ const (
 	qUserByID      = `SELECT ` + userCols + ` FROM users WHERE id = $1`
 	qStoredAnswer  = `SELECT request_hash, status, response FROM idempotency_keys WHERE key = $1 AND principal = $2`
 )
+
+// qSessionUserByHash reads a session and its user in one statement
+// (Authenticate): sessionCols, then userCols. (A variable only because
+// the column lists are qualified by code; it never changes.)
+var qSessionUserByHash = `SELECT ` + qualify("s", sessionCols) + `, ` + qualify("u", userCols) +
+	` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1`
+
+// qualify prefixes every column of a comma-separated list with table.
+func qualify(table, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
 
 // reads returns the prepared statements, preparing them on first use. A
 // statement that fails to prepare stays nil and its caller runs the text.
@@ -45,7 +62,7 @@ func (s *Service) reads() *readStmts {
 			}
 			return st
 		}
-		r.session, r.user, r.storedAnswer = prep(qSessionByHash), prep(qUserByID), prep(qStoredAnswer)
+		r.session, r.sessionUser, r.user, r.storedAnswer = prep(qSessionByHash), prep(qSessionUserByHash), prep(qUserByID), prep(qStoredAnswer)
 	})
 	return r
 }

@@ -65,18 +65,35 @@ const sessionCols = `id, user_id, aal, device_id, ip, user_agent, created_at, la
 	mfa_method, geo_city, geo_country, geo_lat_e6, geo_lon_e6, geo_known`
 
 func scanSession(row interface{ Scan(...any) error }) (*Session, int64, error) {
-	var ss Session
-	var created, seen, expires, mfa, revoked, lat, lon, known int64
-	if err := row.Scan(&ss.ID, &ss.UserID, &ss.AAL, &ss.DeviceID, &ss.IP, &ss.UserAgent, &created, &seen, &expires, &mfa, &revoked,
-		&ss.MFAMethod, &ss.Location.City, &ss.Location.Country, &lat, &lon, &known); err != nil {
+	var x sessionScan
+	if err := row.Scan(x.dest()...); err != nil {
 		return nil, 0, err
 	}
-	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.MFAAt = fromMicros(created), fromMicros(seen), fromMicros(expires), fromMicros(mfa)
+	ss, revoked := x.finish()
+	return ss, revoked, nil
+}
+
+// sessionScan holds a sessions row (sessionCols) being scanned, so that
+// it can be scanned with other columns in one row (sessionAndUser).
+type sessionScan struct {
+	ss                                                    Session
+	created, seen, expires, mfa, revoked, lat, lon, known int64
+}
+
+func (x *sessionScan) dest() []any {
+	return []any{&x.ss.ID, &x.ss.UserID, &x.ss.AAL, &x.ss.DeviceID, &x.ss.IP, &x.ss.UserAgent, &x.created, &x.seen, &x.expires, &x.mfa, &x.revoked,
+		&x.ss.MFAMethod, &x.ss.Location.City, &x.ss.Location.Country, &x.lat, &x.lon, &x.known}
+}
+
+// finish returns the session and its revoked_at.
+func (x *sessionScan) finish() (*Session, int64) {
+	ss := x.ss
+	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.MFAAt = fromMicros(x.created), fromMicros(x.seen), fromMicros(x.expires), fromMicros(x.mfa)
 	ss.Device = deviceLabel(ss.UserAgent)
-	if known != 0 {
-		ss.Location.Lat, ss.Location.Lon, ss.Location.HasCoords = float64(lat)/1e6, float64(lon)/1e6, true
+	if x.known != 0 {
+		ss.Location.Lat, ss.Location.Lon, ss.Location.HasCoords = float64(x.lat)/1e6, float64(x.lon)/1e6, true
 	}
-	return &ss, revoked, nil
+	return &ss, x.revoked
 }
 
 // insertSession stores ss under token.
@@ -139,6 +156,13 @@ func (s *Service) lookupSession(ctx context.Context, q querier, token string) (*
 		return nil, errNoSession()
 	}
 	ss, revoked, err := scanSession(s.readRow(ctx, q, s.reads().session, qSessionByHash, hashToken(token)))
+	return s.liveSession(ss, revoked, err)
+}
+
+// liveSession checks a session row just read (err from its Scan): a
+// missing or revoked one is EUnauthorized, a timed-out one
+// ESessionExpired.
+func (s *Service) liveSession(ss *Session, revoked int64, err error) (*Session, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoSession()
 	}
@@ -153,6 +177,26 @@ func (s *Service) lookupSession(ctx context.Context, q querier, token string) (*
 		return nil, okpay.Errorf(ESessionExpired, "Your session has expired. Sign in again.")
 	}
 	return ss, nil
+}
+
+// sessionAndUser reads the session of token and its user in one query
+// (Authenticate's: one read per request instead of two).
+func (s *Service) sessionAndUser(ctx context.Context, token string) (*Session, *userRow, error) {
+	if token == "" || len(token) > 128 {
+		return nil, nil, errNoSession()
+	}
+	var sx sessionScan
+	var ux userScan
+	err := s.readRow(ctx, s.DB.Read, s.reads().sessionUser, qSessionUserByHash, hashToken(token)).Scan(append(sx.dest(), ux.dest()...)...)
+	var ss *Session
+	var revoked int64
+	if err == nil {
+		ss, revoked = sx.finish()
+	}
+	if ss, err = s.liveSession(ss, revoked, err); err != nil {
+		return nil, nil, err
+	}
+	return ss, ux.finish(), nil
 }
 
 // touchInterval is how stale a session's last_seen_at may be before a
@@ -173,7 +217,7 @@ func (s *Service) touchInterval() time.Duration {
 // session waiting for its second factor is returned with AAL1: callers
 // that need a full login use RequireAAL2.
 func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *User, error) {
-	ss, err := s.lookupSession(ctx, s.DB.Read, token)
+	ss, u, err := s.sessionAndUser(ctx, token)
 	if err != nil {
 		if okpay.ErrorCode(err) == ESessionExpired {
 			s.expire(ctx, token)
@@ -192,10 +236,6 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Us
 		ss.LastSeenAt = now
 	}
 	ss.Current = true
-	u, err := s.loadUser(ctx, s.DB.Read, ss.UserID, false)
-	if err != nil {
-		return nil, nil, err
-	}
 	return ss, &u.User, nil
 }
 

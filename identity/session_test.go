@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base32"
 	"encoding/base64"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -515,6 +516,56 @@ func TestNOT05_ForgedFreezeLinkIsRefused(t *testing.T) {
 		// The genuine link works with its own key.
 		if err := other.svc.FreezeByLink(other.ctx, l[1], identity.Meta{}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestAuthenticateReadsSessionAndUserAsAlone: Authenticate reads the
+// session and its user in one joined statement; what it returns equals
+// the session read alone (Peek) and the user read alone (FindUser), for
+// a user with many kinds of column set (verified contacts, a hold, a
+// freeze reason, an authenticator app).
+func TestAuthenticateReadsSessionAndUserAsAlone(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		a := h.signUp()
+		cur, _, _ := h.svc.Authenticate(h.ctx, a.token)
+		setup, err := h.svc.BeginTOTP(h.ctx, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.svc.ConfirmTOTP(h.ctx, cur, otp.TOTPCode(decodeSecret(t, setup.Secret), h.clock.Now()), h.meta); err != nil {
+			t.Fatal(err)
+		}
+		// A hold and a past freeze's reason, written directly (a freeze
+		// would end the session).
+		if _, err := db.Write.ExecContext(h.ctx, `UPDATE users SET hold_until = $1, hold_reason = 'test hold', frozen_reason = 'earlier', failed_count = 2 WHERE id = $2`,
+			h.clock.Now().Add(time.Hour).UnixMicro(), a.id); err != nil {
+			t.Fatal(err)
+		}
+		tok := a.token
+		ss, u, err := h.svc.Authenticate(h.ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone, err := h.svc.Peek(h.ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone.Current = true
+		if !reflect.DeepEqual(ss, alone) {
+			t.Errorf("session read with its user:\n%+v\nread alone:\n%+v", ss, alone)
+		}
+		want, err := h.svc.FindUser(h.ctx, a.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.RecoveryCodes, want.Passkeys = u.RecoveryCodes, u.Passkeys // counted by FindUser only
+		if !reflect.DeepEqual(u, want) {
+			t.Errorf("user read with its session:\n%+v\nread alone:\n%+v", u, want)
+		}
+		if u.HoldReason != "test hold" || u.HoldUntil.IsZero() || u.FrozenReason != "earlier" || !u.TOTPEnabled || u.EmailVerifiedAt.IsZero() || u.PhoneVerifiedAt.IsZero() {
+			t.Errorf("user %+v: want a hold, a freeze reason, an authenticator app and verified contacts", u)
 		}
 	})
 }

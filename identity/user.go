@@ -37,25 +37,41 @@ const userCols = `id, email, phone, email_verified_at, phone_verified_at, passwo
 	totp_secret, totp_pending, totp_last_step, totp_enabled_at, created_at`
 
 func scanUser(row interface{ Scan(...any) error }) (*userRow, error) {
-	var u userRow
-	var emailV, phoneV, frozenAt, holdUntil, totpEnabled, created int64
-	var lang, status string
-	var compromised int
-	if err := row.Scan(&u.ID, &u.Email, &u.Phone, &emailV, &phoneV, &u.passwordHash, &lang, &status, &frozenAt, &u.FrozenReason,
-		&holdUntil, &u.HoldReason, &compromised, &u.failedCount, &u.failedSince, &u.lockedUntil, &u.lockCount, &u.lastLockedAt,
-		&u.totpSecret, &u.totpPending, &u.totpLastStep, &totpEnabled, &created); err != nil {
+	var x userScan
+	if err := row.Scan(x.dest()...); err != nil {
 		return nil, err
 	}
-	u.EmailVerifiedAt = fromMicros(emailV)
-	u.PhoneVerifiedAt = fromMicros(phoneV)
-	u.Lang, _ = i18n.ParseLang(lang)
-	u.Frozen = status == "frozen"
-	u.FrozenAt = fromMicros(frozenAt)
-	u.HoldUntil = fromMicros(holdUntil)
-	u.TOTPEnabled = totpEnabled != 0 && len(u.totpSecret) > 0
-	u.CreatedAt = fromMicros(created)
-	u.Compromised = compromised != 0
-	return &u, nil
+	return x.finish(), nil
+}
+
+// userScan holds a users row (userCols) being scanned, so that it can be
+// scanned with other columns in one row (sessionAndUser).
+type userScan struct {
+	u                                                         userRow
+	emailV, phoneV, frozenAt, holdUntil, totpEnabled, created int64
+	lang, status                                              string
+	compromised                                               int
+}
+
+func (x *userScan) dest() []any {
+	u := &x.u
+	return []any{&u.ID, &u.Email, &u.Phone, &x.emailV, &x.phoneV, &u.passwordHash, &x.lang, &x.status, &x.frozenAt, &u.FrozenReason,
+		&x.holdUntil, &u.HoldReason, &x.compromised, &u.failedCount, &u.failedSince, &u.lockedUntil, &u.lockCount, &u.lastLockedAt,
+		&u.totpSecret, &u.totpPending, &u.totpLastStep, &x.totpEnabled, &x.created}
+}
+
+func (x *userScan) finish() *userRow {
+	u := x.u
+	u.EmailVerifiedAt = fromMicros(x.emailV)
+	u.PhoneVerifiedAt = fromMicros(x.phoneV)
+	u.Lang, _ = i18n.ParseLang(x.lang)
+	u.Frozen = x.status == "frozen"
+	u.FrozenAt = fromMicros(x.frozenAt)
+	u.HoldUntil = fromMicros(x.holdUntil)
+	u.TOTPEnabled = x.totpEnabled != 0 && len(u.totpSecret) > 0
+	u.CreatedAt = fromMicros(x.created)
+	u.Compromised = x.compromised != 0
+	return &u
 }
 
 // loadUser reads a user by id; lock takes the row lock on PostgreSQL (SQLite
