@@ -39,22 +39,13 @@ func buildDesk(ctx context.Context, log *slog.Logger, db *sqldb.DB, clk clock.Cl
 		return nil, err
 	}
 	startDeskRouting(ctx, log, svc) // auto-assignment and SLA jobs (desk_routing.go)
-	go func() {
-		t := time.NewTicker(deskWakeInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if n, err := svc.WakeSnoozed(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("desk: wake snoozed conversations", "err", err)
-			} else if n > 0 {
-				log.Info("desk: snoozed conversations opened again", "count", n)
-			}
+	every(ctx, deskWakeInterval, func() {
+		if n, err := svc.WakeSnoozed(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("desk: wake snoozed conversations", "err", err)
+		} else if n > 0 {
+			log.Info("desk: snoozed conversations opened again", "count", n)
 		}
-	}()
+	})
 	return svc, nil
 }
 

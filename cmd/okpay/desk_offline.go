@@ -38,28 +38,19 @@ func startDeskOffline(ctx context.Context, log *slog.Logger, svc *desk.Service, 
 		return err
 	}
 	limits := desk.NewLimiter(svc, desk.RateLimits{})
-	go func() {
-		t := time.NewTicker(deskOfflineInterval)
-		defer t.Stop()
-		sweeps := 0
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if n, err := m.Run(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("desk: offline email", "err", err)
-			} else if n > 0 {
-				ident.outbox.Wake()
-				log.Info("desk: unread replies emailed", "count", n)
-			}
-			if sweeps++; sweeps%60 == 0 {
-				if err := limits.Sweep(ctx); err != nil && ctx.Err() == nil {
-					log.Warn("desk: sweep chat rate counters", "err", err)
-				}
+	sweeps := 0
+	every(ctx, deskOfflineInterval, func() {
+		if n, err := m.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("desk: offline email", "err", err)
+		} else if n > 0 {
+			ident.outbox.Wake()
+			log.Info("desk: unread replies emailed", "count", n)
+		}
+		if sweeps++; sweeps%60 == 0 {
+			if err := limits.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("desk: sweep chat rate counters", "err", err)
 			}
 		}
-	}()
+	})
 	return nil
 }

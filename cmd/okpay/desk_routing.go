@@ -23,7 +23,7 @@ const (
 
 // startDeskRouting starts the routing and SLA jobs until ctx ends.
 func startDeskRouting(ctx context.Context, log *slog.Logger, svc *desk.Service) {
-	deskEvery(ctx, deskRoutingInterval, func() {
+	every(ctx, deskRoutingInterval, func() {
 		if n, err := svc.SweepPresence(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("desk: presence sweep", "err", err)
 		} else if n > 0 {
@@ -35,25 +35,9 @@ func startDeskRouting(ctx context.Context, log *slog.Logger, svc *desk.Service) 
 			log.Info("desk: conversations auto-assigned", "count", n)
 		}
 	})
-	deskEvery(ctx, deskSLAInterval, func() {
+	every(ctx, deskSLAInterval, func() {
 		if _, err := svc.SweepSLA(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("desk: SLA sweep", "err", err)
 		}
 	})
-}
-
-// deskEvery runs fn every d in its own goroutine until ctx ends.
-func deskEvery(ctx context.Context, d time.Duration, fn func()) {
-	go func() {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			fn()
-		}
-	}()
 }

@@ -268,18 +268,9 @@ func (st *identityStack) run(ctx context.Context, log *slog.Logger) {
 			log.Error("notification dispatcher stopped", "err", err)
 		}
 	}()
-	go func() {
-		t := time.NewTicker(5 * time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := st.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
-					log.Warn("identity sweep", "err", err)
-				}
-			}
+	every(ctx, 5*time.Minute, func() {
+		if err := st.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("identity sweep", "err", err)
 		}
-	}()
+	})
 }

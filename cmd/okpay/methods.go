@@ -108,29 +108,20 @@ func (p *paymentStack) start(ctx context.Context, log *slog.Logger, addr net.Add
 		p.sandbox.SetWebhookURL("http://" + loopbackAddr(addr) + webhookPath)
 	}
 	p.sandbox.Start(ctx)
-	go func() {
-		t := time.NewTicker(methodsJobInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if n, err := p.methods.ExpireStale(ctx, 0); err != nil && ctx.Err() == nil {
-				log.Warn("payment methods: expire stale verifications", "err", err)
-			} else if n > 0 {
-				log.Info("payment methods: verifications expired", "count", n)
-			}
-			if n, err := p.methods.DetachDeleted(ctx, 0); err != nil && ctx.Err() == nil {
-				log.Warn("payment methods: detach deleted cards at the provider", "detached", n, "err", err)
-			}
-			// CRD-04: fallback authorisations whose void failed.
-			if n, err := p.methods.VoidFallbacks(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("payment methods: void fallback authorisations", "voided", n, "err", err)
-			}
+	every(ctx, methodsJobInterval, func() {
+		if n, err := p.methods.ExpireStale(ctx, 0); err != nil && ctx.Err() == nil {
+			log.Warn("payment methods: expire stale verifications", "err", err)
+		} else if n > 0 {
+			log.Info("payment methods: verifications expired", "count", n)
 		}
-	}()
+		if n, err := p.methods.DetachDeleted(ctx, 0); err != nil && ctx.Err() == nil {
+			log.Warn("payment methods: detach deleted cards at the provider", "detached", n, "err", err)
+		}
+		// CRD-04: fallback authorisations whose void failed.
+		if n, err := p.methods.VoidFallbacks(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("payment methods: void fallback authorisations", "voided", n, "err", err)
+		}
+	})
 }
 
 func (p *paymentStack) close() { p.sandbox.Close() }

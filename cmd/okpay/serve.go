@@ -187,20 +187,11 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	if err != nil {
 		return err
 	}
-	go func() {
-		t := time.NewTicker(5 * time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				if err := staff.Sweep(runCtx); err != nil && runCtx.Err() == nil {
-					log.Warn("staff sweep", "err", err)
-				}
-			}
+	every(runCtx, 5*time.Minute, func() {
+		if err := staff.Sweep(runCtx); err != nil && runCtx.Err() == nil {
+			log.Warn("staff sweep", "err", err)
 		}
-	}()
+	})
 	// The payment provider and the payment methods (methods.go).
 	payments, err := buildPayments(log, db, clk, idgen, catalog, ident, &c.psp, c.identity.baseURL)
 	if err != nil {

@@ -59,23 +59,14 @@ func buildWallet(ctx context.Context, log *slog.Logger, db *sqldb.DB, led *ledge
 // then, until ctx ends; with exch, the remittances too, and it prunes the
 // quotes nobody took (exchange.go).
 func runWallet(ctx context.Context, log *slog.Logger, w *wallet.Service, exch *exchangeStack) {
-	go func() {
-		t := time.NewTicker(walletJobInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if n, err := w.Sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("wallet: expire unconfirmed transfers", "err", err)
-			} else if n > 0 {
-				log.Info("wallet: unconfirmed transfers expired", "count", n)
-			}
-			exch.sweep(ctx, log)
+	every(ctx, walletJobInterval, func() {
+		if n, err := w.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("wallet: expire unconfirmed transfers", "err", err)
+		} else if n > 0 {
+			log.Info("wallet: unconfirmed transfers expired", "count", n)
 		}
-	}()
+		exch.sweep(ctx, log)
+	})
 }
 
 // buildWithdrawals builds the withdrawals over the wallet (money out to
