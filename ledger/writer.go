@@ -82,9 +82,13 @@ func (l *Ledger) writer(ctx context.Context) {
 // History indexing (SQLite): the writer copies new postings into
 // account_history when this many entries are waiting, or when some are
 // and this long has passed; readers scan the unindexed tail meanwhile.
+// Every run holds up the commit queue, so they are kept short: at
+// 10,000 transfers/s a run every 250 ms took ~20 ms of the writer. Every
+// 50 ms instead, SQLite over HTTP at c=256 (okpay bench ledger, six 6 s
+// rows each way, alternating): p99 75 → 68 ms, 9,900 → 10,900/s (medians).
 const (
 	historyBatch    = 16384
-	historyInterval = 250 * time.Millisecond
+	historyInterval = 50 * time.Millisecond
 )
 
 func (l *Ledger) maybeIndexHistory(ctx context.Context, sc *stmtCache) {
