@@ -8,10 +8,9 @@ import (
 )
 
 // The reads every authenticated request makes — its session by token
-// hash with its user, in one statement (Authenticate), and
-// (money-moving routes) its Idempotency-Key record — and the other
-// reads of a session or a user by itself, prepared once on SQLite's
-// reader pool. The pure-Go SQLite
+// hash with its user, in one statement (Authenticate), and (money-moving
+// routes) its Idempotency-Key record — and the reads of a session or a
+// user alone, prepared once on SQLite's reader pool. The pure-Go SQLite
 // driver parses a statement text at every call otherwise: that parsing
 // was about a third of a request's database time. database/sql prepares
 // a *sql.Stmt once per pooled connection and reuses it. On PostgreSQL the

@@ -76,14 +76,11 @@ func newStmtCache(d *dialectSQL) *stmtCache {
 		cols: map[string]int{}, staged: map[stagedText]string{}}
 }
 
-// values builds "prefix (..),(..) suffix". SQLite gets anonymous "?"
-// placeholders: with thousands of "$N" its parser spends quadratic time
-// mapping names to numbers.
 // batchInsert begins the batch's multi-row inserts ("INSERT INTO t(…)
 // VALUES (…), (…)"). On SQLite it is INSERT OR FAIL: under the default
 // conflict resolution (ABORT) a statement that may fail after changing
 // rows must be undone alone, so SQLite first copies every page it
-// changes into a statement journal (a tenth of the writer's time in the
+// changes into a statement journal (8% of the writer's time in the
 // wallet's transfers, okpay bench p2p). A failed statement of a batch
 // fails the batch, whose whole transaction is rolled back (commit), so
 // nothing a FAIL leaves behind is ever committed. Upsert clauses (ON
@@ -95,6 +92,9 @@ func batchInsert(d sqldb.Dialect) string {
 	return "INSERT INTO "
 }
 
+// values builds "prefix (..),(..) suffix". SQLite gets anonymous "?"
+// placeholders: with thousands of "$N" its parser spends quadratic time
+// mapping names to numbers.
 func values(d sqldb.Dialect, prefix string, rows, cols int, pgCasts []string, suffix string) string {
 	var b strings.Builder
 	b.Grow(len(prefix) + rows*cols*6 + len(suffix))
