@@ -13,6 +13,7 @@ import (
 	"github.com/okpay/okpay/clock"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
+	"github.com/okpay/okpay/identity/otp"
 	"github.com/okpay/okpay/identity/passkey"
 	"github.com/okpay/okpay/identity/password"
 	"github.com/okpay/okpay/ids"
@@ -220,6 +221,21 @@ func (h *harness) login(a *account) string {
 		h.t.Fatalf("second factor: %v", err)
 	}
 	return res2.Token
+}
+
+// enrolTOTP adds an authenticator app to the account of session ss and
+// returns its secret (base32, as shown) and key.
+func (h *harness) enrolTOTP(ss *identity.Session) (string, []byte) {
+	h.t.Helper()
+	setup, err := h.svc.BeginTOTP(h.ctx, ss)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	key := decodeSecret(h.t, setup.Secret)
+	if err := h.svc.ConfirmTOTP(h.ctx, ss, otp.TOTPCode(key, h.clock.Now()), h.meta); err != nil {
+		h.t.Fatal(err)
+	}
+	return setup.Secret, key
 }
 
 // count runs a SELECT COUNT(*) query.

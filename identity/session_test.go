@@ -12,7 +12,6 @@ import (
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/identity"
-	"github.com/okpay/okpay/identity/otp"
 	"github.com/okpay/okpay/sqldb"
 	"github.com/okpay/okpay/sqldb/sqldbtest"
 )
@@ -438,11 +437,10 @@ func TestNoSecretsAtRest(t *testing.T) {
 		a := h.signUp()
 		tok := h.login(a)
 		cur, _, _ := h.svc.Authenticate(h.ctx, tok)
-		setup, _ := h.svc.BeginTOTP(h.ctx, cur)
-		h.svc.ConfirmTOTP(h.ctx, cur, otp.TOTPCode(decodeSecret(t, setup.Secret), h.clock.Now()), h.meta)
+		totpSecret, _ := h.enrolTOTP(cur)
 		codes, _ := h.svc.RegenerateRecoveryCodes(h.ctx, cur, h.meta)
 		var secrets []string
-		secrets = append(secrets, a.password, tok, setup.Secret)
+		secrets = append(secrets, a.password, tok, totpSecret)
 		secrets = append(secrets, codes...)
 		for _, m := range h.mailbox.List() {
 			if c := codeRE.FindStringSubmatch(m.Body); c != nil && strings.HasPrefix(m.Kind, "code_") {
@@ -530,13 +528,7 @@ func TestAuthenticateReadsSessionAndUserAsAlone(t *testing.T) {
 		h := newHarness(t, db)
 		a := h.signUp()
 		cur, _, _ := h.svc.Authenticate(h.ctx, a.token)
-		setup, err := h.svc.BeginTOTP(h.ctx, cur)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.svc.ConfirmTOTP(h.ctx, cur, otp.TOTPCode(decodeSecret(t, setup.Secret), h.clock.Now()), h.meta); err != nil {
-			t.Fatal(err)
-		}
+		h.enrolTOTP(cur)
 		// A hold and a past freeze's reason, written directly (a freeze
 		// would end the session).
 		if _, err := db.Write.ExecContext(h.ctx, `UPDATE users SET hold_until = $1, hold_reason = 'test hold', frozen_reason = 'earlier', failed_count = 2 WHERE id = $2`,

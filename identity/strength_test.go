@@ -52,14 +52,7 @@ func TestMFA09_RemovalNeedsAStepUpAtLeastAsStrong(t *testing.T) {
 			t.Fatalf("sign-up session step-up %q, want sms", ss.MFAMethod)
 		}
 		// Adding the app needs only the sudo window.
-		setup, err := h.svc.BeginTOTP(h.ctx, ss)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := decodeSecret(t, setup.Secret)
-		if err := h.svc.ConfirmTOTP(h.ctx, ss, otp.TOTPCode(key, h.clock.Now()), h.meta); err != nil {
-			t.Fatal(err)
-		}
+		_, key := h.enrolTOTP(ss)
 		// Renewing recovery codes after an SMS step-up is fine.
 		if _, err := h.svc.RegenerateRecoveryCodes(h.ctx, ss, h.meta); err != nil {
 			t.Fatal(err)
@@ -69,7 +62,7 @@ func TestMFA09_RemovalNeedsAStepUpAtLeastAsStrong(t *testing.T) {
 		if se.Factor != identity.MethodTOTP || se.Used != identity.MethodSMS || !slices.Equal(se.Accepted(), []string{identity.MethodPasskey, identity.MethodTOTP}) {
 			t.Fatalf("error %+v accepts %v", se, se.Accepted())
 		}
-		_, err = h.svc.BeginTOTP(h.ctx, ss)
+		_, err := h.svc.BeginTOTP(h.ctx, ss)
 		strongerError(t, err)
 
 		// A recovery code is no stronger.
@@ -94,7 +87,7 @@ func TestMFA09_RemovalNeedsAStepUpAtLeastAsStrong(t *testing.T) {
 			t.Fatal(err)
 		}
 		ss = h.session(res.Token)
-		setup, err = h.svc.BeginTOTP(h.ctx, ss)
+		setup, err := h.svc.BeginTOTP(h.ctx, ss)
 		if err != nil {
 			t.Fatalf("replace the app: %v", err)
 		}
