@@ -88,7 +88,7 @@ func (s *Service) freezeKeeping(ctx context.Context, tx *sql.Tx, u *userRow, rea
 // harmless and reports success. A forged, altered, unknown or expired link
 // is EFlowInvalid.
 func (s *Service) FreezeByLink(ctx context.Context, token string, m Meta) error {
-	c, ok := s.parseFreezeToken(token)
+	c, ok := parseFreezeToken(s.freezeMAC, token)
 	if !ok {
 		return errFlow()
 	}

@@ -138,10 +138,10 @@ func (s *Service) notifyRegisterAttempt(ctx context.Context, tx *sql.Tx, u *user
 
 // freezeLink returns a "Not you? Freeze my account" link for userID,
 // valid for FreezeLinkTTL from now. Nothing is stored: the token carries
-// its account and expiry under a MAC (freezeToken), and only its use is
+// its account and expiry under a MAC (newFreezeToken), and only its use is
 // recorded (FreezeByLink). Its host comes from configuration only.
 func (s *Service) freezeLink(userID int64, now time.Time) string {
-	return s.freezeURL(s.freezeToken(userID, now.Add(s.cfg.FreezeLinkTTL)))
+	return s.freezeURL(newFreezeToken(s.freezeMAC, userID, now.Add(s.cfg.FreezeLinkTTL)))
 }
 
 // Freeze-link tokens (NOT-05: signed, single-use, 7-day TTL), base64url:
@@ -162,11 +162,7 @@ const (
 	freezeMACLen      = 16
 )
 
-// freezeToken returns a v2 token for userID that expires at expires.
-func (s *Service) freezeToken(userID int64, expires time.Time) string {
-	return newFreezeToken(s.freezeMAC, userID, expires)
-}
-
+// newFreezeToken returns a v2 token for userID that expires at expires.
 func newFreezeToken(mac *secret.MAC, userID int64, expires time.Time) string {
 	var b [freezeTokenLen]byte
 	b[0] = freezeTokenV2
@@ -185,10 +181,6 @@ type freezeClaim struct {
 }
 
 // parseFreezeToken checks a token's form and MAC and returns its claim.
-func (s *Service) parseFreezeToken(token string) (freezeClaim, bool) {
-	return parseFreezeToken(s.freezeMAC, token)
-}
-
 func parseFreezeToken(mac *secret.MAC, token string) (freezeClaim, bool) {
 	if token == "" || len(token) > 128 {
 		return freezeClaim{}, false
@@ -197,19 +189,19 @@ func parseFreezeToken(mac *secret.MAC, token string) (freezeClaim, bool) {
 	if err != nil {
 		return freezeClaim{}, false
 	}
-	switch {
-	case len(b) == freezeTokenLegacy:
-		n := len(b) - freezeMACLen
-		return freezeClaim{legacy: true}, mac.Equal(b[n:], mac.Sum(b[:n])[:freezeMACLen])
-	case len(b) == freezeTokenLen && b[0] == freezeTokenV2:
-		n := len(b) - freezeMACLen
-		if !mac.Equal(b[n:], mac.Sum(b[:n])[:freezeMACLen]) {
-			return freezeClaim{}, false
-		}
-		c := freezeClaim{userID: int64(binary.BigEndian.Uint64(b[1:9])), expires: fromMicros(int64(binary.BigEndian.Uint64(b[9:17])))}
-		return c, c.userID > 0
+	legacy := len(b) == freezeTokenLegacy
+	if !legacy && (len(b) != freezeTokenLen || b[0] != freezeTokenV2) {
+		return freezeClaim{}, false
 	}
-	return freezeClaim{}, false
+	n := len(b) - freezeMACLen
+	if !mac.Equal(b[n:], mac.Sum(b[:n])[:freezeMACLen]) {
+		return freezeClaim{}, false
+	}
+	if legacy {
+		return freezeClaim{legacy: true}, true
+	}
+	c := freezeClaim{userID: int64(binary.BigEndian.Uint64(b[1:9])), expires: fromMicros(int64(binary.BigEndian.Uint64(b[9:17])))}
+	return c, c.userID > 0
 }
 
 // randomToken returns 32 random bytes, base64url (SES-01).
