@@ -2,6 +2,7 @@ package sqldb_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,13 +36,16 @@ func TestMigrateTwiceChangesNothing(t *testing.T) {
 func TestSQLitePragmas(t *testing.T) {
 	db := sqldbtest.Open(t, sqldb.SQLite)
 	ctx := context.Background()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"} {
-		var got string
-		if err := db.Write.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if strings.ToLower(got) != want {
-			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+	// mmap_size 0 on every connection: see sqliteDSN.
+	for pool, q := range map[string]*sql.DB{"writer": db.Write, "readers": db.Read} {
+		for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000", "mmap_size": "0", "cache_size": "-131072"} {
+			var got string
+			if err := q.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if strings.ToLower(got) != want {
+				t.Errorf("%s: PRAGMA %s = %s, want %s", pool, pragma, got, want)
+			}
 		}
 	}
 	if _, err := db.Read.ExecContext(ctx, "CREATE TABLE x(a)"); err == nil {

@@ -59,9 +59,9 @@ type chatMem struct {
 	GoResident uint64
 	// RSS is the process's resident set; RSSAnon its anonymous part
 	// (the process's own memory: Go's heap and stacks, SQLite's
-	// allocations), RSSFile its file-backed part (the executable, and
-	// the SQLite database, which every reader connection maps: sqldb's
-	// mmap_size; a page mapped by n connections counts n times).
+	// allocations), RSSFile its file-backed part (the executable; until
+	// 2026-11-27 also the SQLite database, which sqldb mapped into every
+	// connection).
 	RSS, RSSAnon, RSSFile uint64
 	Goroutines            int
 }
