@@ -182,7 +182,7 @@ type freezeClaim struct {
 
 // parseFreezeToken checks a token's form and MAC and returns its claim.
 func parseFreezeToken(mac *secret.MAC, token string) (freezeClaim, bool) {
-	if token == "" || len(token) > 128 {
+	if !plausibleToken(token) {
 		return freezeClaim{}, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)

@@ -164,7 +164,7 @@ func (s *Service) IssueRefreshToken(ctx context.Context, ss *Session, m Meta) (s
 // revoked, the event is audited (authn_token_reuse) and the owner alerted,
 // and the answer is the same EUnauthorized.
 func (s *Service) Refresh(ctx context.Context, token string, m Meta) (*LoginResult, error) {
-	if token == "" || len(token) > 128 {
+	if !plausibleToken(token) {
 		return nil, errNoSession()
 	}
 	var res *LoginResult

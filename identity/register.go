@@ -196,7 +196,7 @@ func fieldMessage(err error, field string) string {
 
 // loadFlow returns the live flow of token and kind.
 func (s *Service) loadFlow(ctx context.Context, q querier, token, kind string) (id, userID int64, channel string, codeOK, factorOK bool, err error) {
-	if token == "" || len(token) > 128 {
+	if !plausibleToken(token) {
 		return 0, 0, "", false, false, errFlow()
 	}
 	var expires, done, codeAt, factorAt int64

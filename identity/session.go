@@ -152,12 +152,17 @@ func errNoSession() error {
 
 // lookupSession finds the live session of token without touching it.
 func (s *Service) lookupSession(ctx context.Context, q querier, token string) (*Session, error) {
-	if token == "" || len(token) > 128 {
+	if !plausibleToken(token) {
 		return nil, errNoSession()
 	}
 	ss, revoked, err := scanSession(s.readRow(ctx, q, s.reads().session, qSessionByHash, hashToken(token)))
 	return s.liveSession(ss, revoked, err)
 }
+
+// plausibleToken reports whether token could be one this service issued
+// (session, refresh, sign-in flow or freeze-link token): an empty one, or
+// one longer than any of them, is refused before it is hashed or read.
+func plausibleToken(token string) bool { return token != "" && len(token) <= 128 }
 
 // liveSession checks a session row just read (err from its Scan): a
 // missing or revoked one is EUnauthorized, a timed-out one
@@ -182,7 +187,7 @@ func (s *Service) liveSession(ss *Session, revoked int64, err error) (*Session, 
 // sessionAndUser reads the session of token and its user in one query
 // (Authenticate's: one read per request instead of two).
 func (s *Service) sessionAndUser(ctx context.Context, token string) (*Session, *userRow, error) {
-	if token == "" || len(token) > 128 {
+	if !plausibleToken(token) {
 		return nil, nil, errNoSession()
 	}
 	var sx sessionScan

@@ -561,3 +561,25 @@ func TestAuthenticateReadsSessionAndUserAsAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestImplausibleTokensAreRefused: an empty token, or one longer than
+// any issued, is refused like an unknown one by every token reader.
+func TestImplausibleTokensAreRefused(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	h := newHarness(t, db)
+	a := h.signUp()
+	for _, tok := range []string{"", strings.Repeat("A", 129), a.token + strings.Repeat("A", 129-len(a.token))} {
+		if _, _, err := h.svc.Authenticate(h.ctx, tok); okpay.ErrorCode(err) != okpay.EUnauthorized {
+			t.Errorf("Authenticate(%d characters) = %v, want %s", len(tok), err, okpay.EUnauthorized)
+		}
+		if _, err := h.svc.Peek(h.ctx, tok); okpay.ErrorCode(err) != okpay.EUnauthorized {
+			t.Errorf("Peek(%d characters) = %v, want %s", len(tok), err, okpay.EUnauthorized)
+		}
+		if _, err := h.svc.Refresh(h.ctx, tok, identity.Meta{}); err == nil {
+			t.Errorf("Refresh(%d characters) succeeded", len(tok))
+		}
+	}
+	if _, _, err := h.svc.Authenticate(h.ctx, a.token); err != nil {
+		t.Fatalf("the issued token: %v", err)
+	}
+}
