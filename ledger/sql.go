@@ -84,7 +84,11 @@ func newStmtCache(d *dialectSQL) *stmtCache {
 // wallet's transfers, okpay bench p2p). A failed statement of a batch
 // fails the batch, whose whole transaction is rolled back (commit), so
 // nothing a FAIL leaves behind is ever committed. Upsert clauses (ON
-// CONFLICT … DO …) still decide their own conflicts.
+// CONFLICT … DO …) still decide their own conflicts. It does not spare
+// the journal everywhere: a multi-row insert into a table with a UNIQUE
+// index is still journalled, whatever its conflict clause (measured
+// 2026-11-27, bench-results/wallet.md), and every table a wallet
+// transfer stages has one.
 func batchInsert(d sqldb.Dialect) string {
 	if d == sqldb.SQLite {
 		return "INSERT OR FAIL INTO "
