@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -71,6 +72,11 @@ var localeFS embed.FS
 type Catalog struct {
 	localizers map[Lang]*goi18n.Localizer
 	ids        map[Lang]map[string]struct{}
+	// plain holds, per language, the messages that are text and
+	// {{.Field}} placeholders only, split at the placeholders: T fills
+	// them without text/template (a tenth of the time; the wallet renders
+	// a dozen texts per transfer).
+	plain map[Lang]map[string]plainText
 }
 
 // New loads the embedded catalogs.
@@ -84,6 +90,7 @@ func newFromFS(fsys fs.FS) (*Catalog, error) {
 	c := &Catalog{
 		localizers: make(map[Lang]*goi18n.Localizer),
 		ids:        make(map[Lang]map[string]struct{}),
+		plain:      make(map[Lang]map[string]plainText),
 	}
 	for _, l := range Langs() {
 		files, err := localeFiles(fsys, l)
@@ -91,6 +98,7 @@ func newFromFS(fsys fs.FS) (*Catalog, error) {
 			return nil, err
 		}
 		ids := make(map[string]struct{})
+		plain := make(map[string]plainText)
 		for _, path := range files {
 			mf, err := bundle.LoadMessageFileFS(fsys, path)
 			if err != nil {
@@ -101,12 +109,103 @@ func newFromFS(fsys fs.FS) (*Catalog, error) {
 					return nil, fmt.Errorf("i18n: %s: message %q is defined twice", path, m.ID)
 				}
 				ids[m.ID] = struct{}{}
+				if p, ok := splitPlain(m); ok {
+					plain[m.ID] = p
+				}
 			}
 		}
 		c.ids[l] = ids
+		c.plain[l] = plain
 		c.localizers[l] = goi18n.NewLocalizer(bundle, string(l))
 	}
 	return c, nil
+}
+
+// plainText is a message of text and {{.Field}} placeholders: texts[0],
+// field 0, texts[1], ... (len(texts) == len(fields)+1).
+type plainText struct {
+	texts  []string
+	fields []string
+	size   int // the texts' length
+}
+
+// splitPlain splits m's text at its placeholders when it has no plural
+// forms, the default delimiters and only {{.Field}} actions.
+func splitPlain(m *goi18n.Message) (plainText, bool) {
+	if m.Zero != "" || m.One != "" || m.Two != "" || m.Few != "" || m.Many != "" ||
+		(m.LeftDelim != "" && m.LeftDelim != "{{") || (m.RightDelim != "" && m.RightDelim != "}}") {
+		return plainText{}, false
+	}
+	var p plainText
+	rest := m.Other
+	for {
+		open := strings.Index(rest, "{{")
+		if open < 0 {
+			if strings.Contains(rest, "}}") {
+				return plainText{}, false
+			}
+			p.texts = append(p.texts, rest)
+			p.size += len(rest)
+			return p, true
+		}
+		end := strings.Index(rest[open:], "}}")
+		if end < 0 {
+			return plainText{}, false
+		}
+		field, ok := strings.CutPrefix(rest[open+2:open+end], ".")
+		if !ok || !isIdent(field) || strings.Contains(rest[:open], "}}") {
+			return plainText{}, false
+		}
+		p.texts = append(p.texts, rest[:open])
+		p.size += len(rest[:open])
+		p.fields = append(p.fields, field)
+		rest = rest[open+end+2:]
+	}
+}
+
+// isIdent reports whether s is a Go identifier of ASCII letters, digits
+// and underscores (what a template field name here is).
+func isIdent(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// fill renders p with data as text/template would, or reports false when
+// a field is missing from data or nil (text/template's "<no value>" is
+// left to it).
+func (p plainText) fill(data map[string]any) (string, bool) {
+	if len(p.fields) == 0 {
+		return p.texts[0], true
+	}
+	var b strings.Builder
+	b.Grow(p.size + 16*len(p.fields))
+	for i, f := range p.fields {
+		b.WriteString(p.texts[i])
+		v, ok := data[f]
+		if !ok || v == nil {
+			return "", false
+		}
+		switch v := v.(type) {
+		case string:
+			b.WriteString(v)
+		case int:
+			b.WriteString(strconv.Itoa(v))
+		case int64:
+			b.WriteString(strconv.FormatInt(v, 10))
+		default:
+			fmt.Fprint(&b, v)
+		}
+	}
+	b.WriteString(p.texts[len(p.fields)])
+	return b.String(), true
 }
 
 // localeFiles lists the catalog files of l: "locales/<l>.toml" and any
@@ -140,6 +239,11 @@ func (c *Catalog) T(lang Lang, id string, data map[string]any) string {
 	}
 	if _, ok := c.ids[lang][id]; !ok {
 		return id
+	}
+	if p, ok := c.plain[lang][id]; ok {
+		if msg, ok := p.fill(data); ok {
+			return msg
+		}
 	}
 	msg, err := c.localizers[lang].Localize(&goi18n.LocalizeConfig{
 		MessageID:    id,

@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 
 	"github.com/BurntSushi/toml"
+	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 )
 
 func newCatalog(t *testing.T) *Catalog {
@@ -270,6 +271,94 @@ func FuzzNegotiate(f *testing.F) {
 		r.Header.Set("Cookie", CookieName+"="+cookie)
 		if got := Negotiate(r); got != En && got != ZhCN {
 			t.Fatalf("Negotiate = %q", got)
+		}
+	})
+}
+
+// TestPlainMessagesRenderAsTemplates checks T's template-free path against
+// go-i18n's text/template rendering for every message it takes, with
+// strings, integers, other values, a missing field and a nil one.
+func TestPlainMessagesRenderAsTemplates(t *testing.T) {
+	c := newCatalog(t)
+	taken := 0
+	for _, l := range Langs() {
+		for _, id := range c.IDs(l) {
+			p, ok := c.plain[l][id]
+			if !ok {
+				continue
+			}
+			taken++
+			datas := []map[string]any{{}, {}, {}}
+			for i, f := range p.fields {
+				datas[0][f] = "<" + f + "> & 1"
+				datas[1][f] = i * 1000
+				datas[2][f] = []any{int64(-7), 2.5, true}[i%3]
+			}
+			if len(p.fields) > 0 {
+				missing, null := map[string]any{}, map[string]any{}
+				for _, f := range p.fields[1:] {
+					missing[f], null[f] = "x", "x"
+				}
+				null[p.fields[0]] = nil
+				datas = append(datas, missing, null)
+			}
+			for _, data := range datas {
+				want, err := c.localizers[l].Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
+				if err != nil {
+					t.Fatalf("%s %s: %v", l, id, err)
+				}
+				if got := c.T(l, id, data); got != want {
+					t.Errorf("T(%s, %s, %v) = %q, text/template renders %q", l, id, data, got, want)
+				}
+			}
+		}
+	}
+	// Most messages are plain; the plural and conditional ones are not.
+	if total := len(c.IDs(En)) + len(c.IDs(ZhCN)); taken < total*9/10 || taken == total {
+		t.Fatalf("%d of %d messages take the plain path", taken, total)
+	}
+}
+
+func TestSplitPlain(t *testing.T) {
+	for text, want := range map[string]bool{
+		"Hello":                 true,
+		"Hi {{.Name}}, {{.N}}!": true,
+		"{{.A}}{{.B}}":          true,
+		"{{if .A}}x{{end}}":     false,
+		"{{ .A }}":              false,
+		"{{- .A}}":              false,
+		"{{.A.B}}":              false,
+		"{{.}}":                 false,
+		"a }} b":                false,
+		"a {{ b":                false,
+		"{{.A}} }}":             false,
+	} {
+		if _, got := splitPlain(&goi18n.Message{ID: "x", Other: text}); got != want {
+			t.Errorf("splitPlain(%q) = %v, want %v", text, got, want)
+		}
+	}
+	if _, ok := splitPlain(&goi18n.Message{ID: "x", One: "one {{.N}}", Other: "{{.N}}"}); ok {
+		t.Error("a message with plural forms took the plain path")
+	}
+}
+
+// BenchmarkT compares T's plain path with go-i18n's text/template
+// rendering of the same message (what T did for every message before).
+func BenchmarkT(b *testing.B) {
+	c, err := New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const id = "footer.version"
+	data := map[string]any{"Version": "1.2.3"}
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			c.T(ZhCN, id, data)
+		}
+	})
+	b.Run("template", func(b *testing.B) {
+		for b.Loop() {
+			c.localizers[ZhCN].Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
 		}
 	})
 }
