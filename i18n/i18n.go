@@ -237,13 +237,13 @@ func (c *Catalog) T(lang Lang, id string, data map[string]any) string {
 	if _, ok := c.localizers[lang]; !ok {
 		lang = Default
 	}
-	if _, ok := c.ids[lang][id]; !ok {
-		return id
-	}
+	// A plain message is a known one: one map look-up on the common path.
 	if p, ok := c.plain[lang][id]; ok {
 		if msg, ok := p.fill(data); ok {
 			return msg
 		}
+	} else if _, ok := c.ids[lang][id]; !ok {
+		return id
 	}
 	msg, err := c.localizers[lang].Localize(&goi18n.LocalizeConfig{
 		MessageID:    id,

@@ -120,7 +120,7 @@ func skipSpace(b []byte, i int) int {
 }
 
 // plainString reads the JSON string at b[i:] when it has no escape, no
-// control character and only valid UTF-8 (what encoding/json would
+// control character and no byte outside ASCII (what encoding/json might
 // change or reject), returning its content and the index after it.
 func plainString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
