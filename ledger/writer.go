@@ -48,7 +48,6 @@ func (l *Ledger) writer(ctx context.Context) {
 		l.log.Error("ledger: preparing statements failed; running unprepared", "err", err)
 	}
 	batch := make([]*request, 0, l.max)
-	prev := 0 // the size of the last batch
 	for {
 		var first *request
 		select {
@@ -71,10 +70,6 @@ func (l *Ledger) writer(ctx context.Context) {
 				break fill
 			}
 		}
-		if prev >= 2 && len(batch) < l.max {
-			batch = gather(l.queue, batch, l.max, lingerGap, lingerMax)
-		}
-		prev = len(batch)
 		l.commit(context.WithoutCancel(ctx), cache, batch)
 		clear(batch)
 		if len(cache.late) > 0 {
@@ -82,45 +77,6 @@ func (l *Ledger) writer(ctx context.Context) {
 		}
 		l.maybeIndexHistory(context.WithoutCancel(ctx), cache)
 	}
-}
-
-// Under load the writer lingers a little before committing, so batches
-// grow and their fixed costs spread: once the last batch held two or more
-// requests, it keeps taking requests while each arrives within lingerGap
-// of the one before, for at most lingerMax in all. A lone client (batches
-// of one) never waits, and a trickle waits one gap. Without it batches
-// held 9 transfers on average at concurrency 256 over HTTP (the server's
-// CPU sets the pace, not the writer), and each commit rewrote the same
-// append and balance pages. SQLite over HTTP at c=256 (okpay bench
-// ledger, eight 4–5 s rows each way, alternating, 2026-11-27): more
-// transfers/s in seven of the eight pairs (median +7.5%, up to +25%),
-// median −8.5% CPU a transfer; concurrency 1 and 16 unchanged. A 300 µs
-// gap cost concurrency 16 some, and a fixed 2 ms wait cost it 25%.
-const (
-	lingerGap = 150 * time.Microsecond
-	lingerMax = 2 * time.Millisecond
-)
-
-// gather appends to batch the requests that keep arriving on queue, each
-// within gap of the last, for at most max in all and up to limit.
-func gather(queue <-chan *request, batch []*request, limit int, gap, max time.Duration) []*request {
-	deadline := time.Now().Add(max)
-	t := time.NewTimer(gap)
-	defer t.Stop()
-	for len(batch) < limit {
-		select {
-		case r := <-queue:
-			batch = append(batch, r)
-			left := time.Until(deadline)
-			if left <= 0 {
-				return batch
-			}
-			t.Reset(min(gap, left))
-		case <-t.C:
-			return batch
-		}
-	}
-	return batch
 }
 
 // History indexing (SQLite): the writer copies new postings into
