@@ -1267,7 +1267,8 @@ func (b *batch) writePostgres() error {
 		ids[j], refs[j], types[j], phases[j] = e.ID, e.Reference, e.Type, string(e.Phase)
 		pending[j], reverses[j] = nullable(e.PendingID), nullable(e.ReversesID)
 		if !e.ExpiresAt.IsZero() {
-			expires[j] = nullable(micros(e.ExpiresAt))
+			us := micros(e.ExpiresAt)
+			expires[j] = &us
 		}
 		hashes[j] = b.hashes[j][:]
 		metas[j], eff[j], created[j] = encodeMeta(e.Metadata), micros(e.EffectiveAt), micros(e.CreatedAt)
