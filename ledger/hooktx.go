@@ -209,7 +209,7 @@ func (c *stmtCache) insertStaged(k stagedKey, cols, n int) string {
 	if k.suffix != "" {
 		suffix = " " + k.suffix
 	}
-	s := values(c.d.dialect, batchInsert(c.d.dialect)+k.into+" VALUES ", n, cols, nil, suffix)
+	s := values(c.d.dialect, batchInsert(c.d.dialect)+k.into+" VALUES ", n, cols, suffix)
 	c.staged[tk] = s
 	if c.d.dialect == sqldb.SQLite {
 		c.late = append(c.late, s)
