@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -384,6 +385,28 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			t.Fatalf("want 2 violations (sum and replay), got:\n%s", r)
 		}
 	})
+}
+
+// On PostgreSQL postings declare no foreign keys (migration 31): verify
+// reports a posting whose entry or accounts are missing.
+func TestVerifyReportsOrphanPostings(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.Postgres)
+	f := newFixture(t, db)
+	a, b := f.wallet(t, 500), f.wallet(t, 0)
+	e := f.move(t, "x", a, b, 100)
+	f.verify(t)
+	if _, err := db.Write.Exec(`INSERT INTO postings(entry_id, seq, debit_account, credit_account, amount, currency) VALUES ($1, 0, $2, $3, 5, 'USD'), ($4, 9, 999998, 999999, 5, 'USD')`,
+		e.ID+1000, a, b, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.l.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.String()
+	if r.OK() || len(r.Violations) != 2 || !strings.Contains(s, "posting of a missing entry") || !strings.Contains(s, "(missing)") {
+		t.Fatalf("want the orphan and the posting between missing accounts, got:\n%s", r)
+	}
 }
 
 // A retry must get the original outcome even when today's balances would

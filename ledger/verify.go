@@ -58,8 +58,10 @@ func readableIDs(s string) string {
 const maxReported = 20
 
 // Verify checks the ledger's invariants in one read transaction:
-//   - every posting moves a positive amount between two distinct accounts
-//     of its own currency, so every entry balances per currency;
+//   - every posting belongs to an entry and moves a positive amount
+//     between two distinct, existing accounts of its own currency, so
+//     every entry balances per currency (PostgreSQL declares no foreign
+//     keys on postings: see its migration 31);
 //   - per currency, Σ debits = Σ credits for posted and for pending
 //     counters, i.e. the balances sum to zero;
 //   - every stored balance equals the replay of its postings;
@@ -155,6 +157,10 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 		{"balance counter negative", `
 			SELECT 'account ' || account_id || ' has a negative counter'
 			FROM balances WHERE posted_debits < 0 OR posted_credits < 0 OR pending_debits < 0 OR pending_credits < 0`},
+		{"posting of a missing entry", `
+			SELECT 'entry ' || p.entry_id || ' posting ' || p.seq || ' has no entry'
+			FROM postings p WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = p.entry_id)
+			ORDER BY p.entry_id, p.seq`},
 		{"entry without postings", `
 			SELECT 'entry ' || e.id || ' (' || e.phase || ') has no postings'
 			FROM journal_entries e WHERE e.phase IN ('posted','pending') AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.entry_id = e.id)`},
