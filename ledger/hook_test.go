@@ -388,3 +388,78 @@ func TestTxHook(t *testing.T) {
 		f.verify(t)
 	})
 }
+
+// On PostgreSQL a batch of several requests commits without waiting for
+// the log's flush (SET LOCAL synchronous_commit = off) and is answered only
+// after the syncer flushed the log past it; a lone request commits durably.
+func TestPostgresAnswersBatchesAfterTheFlush(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.Postgres)
+	f := newFixture(t, db)
+	ctx := context.Background()
+	a, b := f.wallet(t, 100000), f.wallet(t, 0)
+	type seen struct{ setting, lsn string }
+	submit := func(ref string) (seen, error) {
+		var s seen
+		hook := func(ctx context.Context, tx *sql.Tx, entryID int64) error {
+			return tx.QueryRowContext(ctx, `SELECT current_setting('synchronous_commit'), pg_current_wal_insert_lsn()::text`).Scan(&s.setting, &s.lsn)
+		}
+		_, err := f.l.Submit(ctx, ledger.Op{Entry: &ledger.EntryInput{Reference: ref, Type: "transfer",
+			Postings: []ledger.Posting{{Debit: a, Credit: b, Amount: 1, Currency: "USD"}}}, Hook: hook}, nil)
+		return s, err
+	}
+	flushedPast := func(lsn string) bool {
+		var ok bool
+		if err := db.Read.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, lsn).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	// Alone: the server's setting (on, here).
+	s, err := submit("alone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.setting != "on" || !flushedPast(s.lsn) {
+		t.Fatalf("a lone request: synchronous_commit %q, flushed past its hook: %v", s.setting, flushedPast(s.lsn))
+	}
+	// Together: until some batch held several requests.
+	async := 0
+	for round := 0; round < 20 && async == 0; round++ {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i := 0; i < 32; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := submit(fmt.Sprintf("together-%d-%d", round, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// Answered: the log must be flushed past what its hook saw.
+				if !flushedPast(s.lsn) {
+					t.Errorf("answered before the log was flushed past %s (synchronous_commit %s)", s.lsn, s.setting)
+				}
+				mu.Lock()
+				if s.setting == "off" {
+					async++
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	if async == 0 {
+		t.Fatal("no batch of several requests committed asynchronously")
+	}
+	// The setting was the transaction's only: the pool keeps the server's.
+	for i := 0; i < 8; i++ {
+		var setting string
+		if err := db.Write.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+			t.Fatal(err)
+		}
+		if setting != "on" {
+			t.Fatalf("a pool connection has synchronous_commit %q", setting)
+		}
+	}
+}

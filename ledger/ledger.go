@@ -299,7 +299,7 @@ type Ledger struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup // sweeper
 	writers  sync.WaitGroup
-	syncq    chan []*request // SQLite: committed, waiting for the WAL fsync
+	syncq    chan []*request // committed, waiting for the log's flush
 	syncDone chan struct{}
 	closed   chan struct{}
 	closeMu  sync.RWMutex
@@ -359,11 +359,9 @@ func New(ctx context.Context, db *sqldb.DB, opts Options) (*Ledger, error) {
 	l.lastEntry.Store(maxID)
 	rctx, cancel := context.WithCancel(context.Background())
 	l.stop = cancel
-	if db.Dialect == sqldb.SQLite {
-		l.syncq = make(chan []*request, 64)
-		l.syncDone = make(chan struct{})
-		go l.syncer()
-	}
+	l.syncq = make(chan []*request, 64)
+	l.syncDone = make(chan struct{})
+	go l.syncer()
 	for i := 0; i < opts.Writers; i++ {
 		l.writers.Add(1)
 		go l.writer(rctx)
@@ -388,10 +386,8 @@ func (l *Ledger) Close() {
 	l.closeMu.Unlock()
 	l.stop()
 	l.writers.Wait()
-	if l.syncq != nil {
-		close(l.syncq)
-		<-l.syncDone
-	}
+	close(l.syncq)
+	<-l.syncDone
 	l.wg.Wait()
 }
 

@@ -189,8 +189,8 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 			for i, r := range reqs {
 				r.out, r.err = b.outs[i], b.errs[i]
 			}
-			if l.syncq != nil {
-				// Acknowledged once the WAL is fsynced; meanwhile this
+			if b.async {
+				// Acknowledged once the log is flushed; meanwhile this
 				// writer goes on with the next batch.
 				l.syncq <- slices.Clone(reqs)
 				return
@@ -238,8 +238,10 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 	}
 }
 
-// syncer acknowledges committed SQLite batches after fsyncing the WAL,
-// one fsync for every batch committed since the last one.
+// syncer acknowledges batches committed without the log's flush (every
+// batch on SQLite, batches of pgAsyncBatch requests or more on PostgreSQL)
+// after making them durable (sqldb.SyncWAL), one flush for every batch
+// committed since the last one.
 func (l *Ledger) syncer() {
 	defer close(l.syncDone)
 	for group := range l.syncq {
@@ -304,6 +306,7 @@ type batch struct {
 	deltas []delta
 
 	careful bool // look references and keys up before writing
+	async   bool // committed without waiting for the log's flush (see syncer)
 
 	presetID int64 // the id a hooked request's entry gets (0: none)
 
@@ -352,6 +355,10 @@ type delta struct {
 	debited          bool
 }
 
+// pgAsyncBatch is the smallest PostgreSQL batch committed without waiting
+// for the log's flush.
+const pgAsyncBatch = 2
+
 // carefulBatches is how many batches look references and keys up before
 // writing, after a batch failed on a duplicate.
 const carefulBatches = 64
@@ -363,7 +370,10 @@ const carefulBatches = 64
 func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request, careful bool) (*batch, error) {
 	var tx *sql.Tx
 	var err error
-	if l.syncq != nil {
+	// SQLite commits every batch without the log's fsync; the syncer
+	// acknowledges it.
+	async := l.db.Dialect == sqldb.SQLite
+	if async {
 		// SQLite: pin the connection, commit without fsync (the syncer
 		// fsyncs before anyone is answered), and leave the connection as
 		// it was (synchronous=FULL) for every other writer.
@@ -394,6 +404,18 @@ func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request, c
 		if err != nil {
 			return nil, err
 		}
+		// A batch of several requests commits without waiting for the
+		// log's flush, and the syncer flushes before anyone is answered,
+		// as on SQLite: the next batch runs during the flush. A lone
+		// request commits durably and is answered at once (the syncer's
+		// flush would be one more round trip).
+		if len(reqs) >= pgAsyncBatch {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+			async = true
+		}
 	}
 	committed := false
 	defer func() {
@@ -410,6 +432,7 @@ func (l *Ledger) tryBatch(ctx context.Context, sc *stmtCache, reqs []*request, c
 		existingRef: map[string]refInfo{},
 		targets:     map[int64]*target{},
 		careful:     careful,
+		async:       async,
 	}
 	b.htx.b = b
 	if err := b.load(); err != nil {

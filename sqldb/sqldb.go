@@ -60,8 +60,9 @@ type DB struct {
 	stop, stopped chan struct{} // the SQLite checkpointer
 	closeOnce     sync.Once
 
-	walMu sync.Mutex
-	wal   *os.File // the SQLite WAL, for SyncWAL
+	walMu  sync.Mutex
+	wal    *os.File  // the SQLite WAL, for SyncWAL
+	pgSync *sql.Conn // PostgreSQL: SyncWAL's connection
 }
 
 // Options tune Open.
@@ -250,18 +251,25 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	return &DB{Dialect: Postgres, Write: db, Read: db}, nil
 }
 
-// SyncWAL makes every transaction committed so far on SQLite durable by
-// fsyncing the write-ahead log. The ledger commits its batches with
-// synchronous=NORMAL (no fsync inside COMMIT) and calls SyncWAL before it
-// acknowledges them, so the fsync of one batch overlaps the work of the
-// next; a crash can only lose a suffix of unacknowledged commits (WAL
-// recovery keeps a prefix of valid frames). On PostgreSQL it does nothing.
+// SyncWAL makes every transaction committed so far durable. The ledger
+// commits its larger batches without waiting for the log's flush and calls
+// SyncWAL before it acknowledges them, so the flush of one batch overlaps
+// the work of the next; a crash can only lose a suffix of unacknowledged
+// commits (both engines recover a prefix of their log).
+//
+// On SQLite the ledger commits with synchronous=NORMAL (no fsync inside
+// COMMIT) and SyncWAL fsyncs the write-ahead log. On PostgreSQL the ledger
+// commits with synchronous_commit off (SET LOCAL) and SyncWAL commits a
+// transaction that writes one WAL record (a transactional logical message:
+// no table, any wal_level) with synchronous_commit on, so PostgreSQL
+// flushes its log up to that commit, which lies after every commit that
+// returned before SyncWAL was called.
 func (db *DB) SyncWAL() error {
-	if db.Dialect != SQLite {
-		return nil
-	}
 	db.walMu.Lock()
 	defer db.walMu.Unlock()
+	if db.Dialect == Postgres {
+		return db.syncPostgres()
+	}
 	name := db.Path + "-wal"
 	if db.wal != nil {
 		// Reopen if the log was replaced (same path, another file).
@@ -285,6 +293,32 @@ func (db *DB) SyncWAL() error {
 	return nil
 }
 
+// pgSyncTimeout bounds one PostgreSQL log flush.
+const pgSyncTimeout = 30 * time.Second
+
+// syncPostgres flushes PostgreSQL's log (see SyncWAL) through a connection
+// of its own, so a pool busy with reads never delays an acknowledgement.
+// Called with walMu held.
+func (db *DB) syncPostgres() error {
+	ctx, cancel := context.WithTimeout(context.Background(), pgSyncTimeout)
+	defer cancel()
+	if db.pgSync == nil {
+		c, err := db.Write.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("sqldb: connect to flush the log: %w", err)
+		}
+		db.pgSync = c
+	}
+	// synchronous_commit is stated, not assumed: the server's or the
+	// role's default could be off.
+	if _, err := db.pgSync.ExecContext(ctx, `SET synchronous_commit = on; SELECT pg_logical_emit_message(true, 'okpay', '')`); err != nil {
+		db.pgSync.Close()
+		db.pgSync = nil
+		return fmt.Errorf("sqldb: flush the log: %w", err)
+	}
+	return nil
+}
+
 // Close closes both pools.
 func (db *DB) Close() error {
 	if db.stop != nil {
@@ -299,6 +333,12 @@ func (db *DB) Close() error {
 			db.walMu.Unlock()
 		})
 	}
+	db.walMu.Lock()
+	if db.pgSync != nil {
+		db.pgSync.Close()
+		db.pgSync = nil
+	}
+	db.walMu.Unlock()
 	err := db.Write.Close()
 	if db.Read != db.Write {
 		err = errors.Join(err, db.Read.Close())

@@ -111,6 +111,53 @@ func TestSyncWAL(t *testing.T) {
 	}
 }
 
+// On PostgreSQL SyncWAL flushes the log past every commit made before it,
+// however the server's synchronous_commit is set, and recovers from the
+// loss of its connection.
+func TestSyncWALPostgres(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.Postgres)
+	ctx := context.Background()
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Commits that do not wait for the flush, then where the log ends.
+	// (The WAL writer flushes on its own only every wal_writer_delay, 200
+	// ms by default.)
+	for round := 0; round < 3; round++ {
+		if _, err := conn.ExecContext(ctx, `SET synchronous_commit = off`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO currencies(code, exponent) VALUES ($1, 2)`, fmt.Sprintf("QA%d", round)); err != nil {
+			t.Fatal(err)
+		}
+		var end string
+		if err := conn.QueryRowContext(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&end); err != nil {
+			t.Fatal(err)
+		}
+		if round == 2 {
+			// Lose SyncWAL's connection: the next call makes another.
+			if _, err := db.Write.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_logical_emit_message%' AND pid <> pg_backend_pid()`); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.SyncWAL(); err == nil {
+				t.Log("SyncWAL on a killed connection succeeded (it was replaced before use)")
+			}
+		}
+		if err := db.SyncWAL(); err != nil {
+			t.Fatalf("round %d: SyncWAL: %v", round, err)
+		}
+		var flushed bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, end).Scan(&flushed); err != nil {
+			t.Fatal(err)
+		}
+		if !flushed {
+			t.Fatalf("round %d: the log is not flushed past %s after SyncWAL", round, end)
+		}
+	}
+}
+
 // A path holding '#' or '%' (a subtest named "sqlite#01" gets such a
 // temporary folder) opens that very file, not a truncated path elsewhere.
 func TestSQLitePathWithURICharacters(t *testing.T) {
