@@ -137,8 +137,9 @@ func TestSyncWALPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		if round == 2 {
-			// Lose SyncWAL's connection: the next call makes another.
-			if _, err := db.Write.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_logical_emit_message%' AND pid <> pg_backend_pid()`); err != nil {
+			// Lose SyncWAL's connection (this test's database only: other
+			// tests run beside it): the next call makes another.
+			if _, err := db.Write.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_logical_emit_message%' AND pid <> pg_backend_pid()`); err != nil {
 				t.Fatal(err)
 			}
 			if err := db.SyncWAL(); err == nil {
