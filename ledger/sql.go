@@ -63,6 +63,7 @@ type stmtCache struct {
 	balances    map[int]string
 	idem        map[int]string
 	in          map[string]string
+	anyText     map[string]string // PostgreSQL: IN-list query → its "= ANY($1)" form
 	// cols, staged and late serve hooks' deferred inserts (hooktx.go):
 	// column counts, statement texts, and texts to prepare after the
 	// batch that first used them.
@@ -72,7 +73,7 @@ type stmtCache struct {
 }
 
 func newStmtCache(d *dialectSQL) *stmtCache {
-	return &stmtCache{d: d, prepared: map[string]*sql.Stmt{}, entries: map[int]string{}, postings: map[int]string{}, balances: map[int]string{}, idem: map[int]string{}, in: map[string]string{},
+	return &stmtCache{d: d, prepared: map[string]*sql.Stmt{}, entries: map[int]string{}, postings: map[int]string{}, balances: map[int]string{}, idem: map[int]string{}, in: map[string]string{}, anyText: map[string]string{},
 		cols: map[string]int{}, staged: map[stagedText]string{}}
 }
 
@@ -235,8 +236,9 @@ func decodeMeta(s string) map[string]string {
 	return m
 }
 
-// Queries run by every batch with an IN list of varying length; the list
-// is padded to a power of two so a few prepared statements serve all sizes.
+// Queries run by every batch with an IN list of varying length. On SQLite
+// the list is padded to a power of two so a few prepared statements serve
+// all sizes; PostgreSQL takes it as one array (queryAny).
 const (
 	qIdemKeys   = `SELECT principal, key, request_hash, status, response FROM idempotency_keys WHERE key IN (?)`
 	qReferences = `SELECT id, reference, content_hash FROM journal_entries WHERE reference IN (?)`
@@ -325,6 +327,9 @@ func (c *stmtCache) exec(ctx context.Context, tx *sql.Tx, q string, args []any) 
 
 // query runs a padded IN-list query (see qIdemKeys) with vals.
 func (c *stmtCache) query(ctx context.Context, tx *sql.Tx, q string, vals []any) (*sql.Rows, error) {
+	if c.d.dialect == sqldb.Postgres {
+		return c.queryAny(ctx, tx, q, vals)
+	}
 	n := 1
 	for n < len(vals) {
 		n <<= 1
@@ -340,4 +345,33 @@ func (c *stmtCache) query(ctx context.Context, tx *sql.Tx, q string, vals []any)
 		return tx.StmtContext(ctx, st).QueryContext(ctx, vals...)
 	}
 	return tx.QueryContext(ctx, text, vals...)
+}
+
+// queryAny runs an IN-list query on PostgreSQL with the list as one array
+// parameter ("= ANY($1)"): one statement text and one generic plan for
+// every length, where padded lists were planned again at each execution.
+func (c *stmtCache) queryAny(ctx context.Context, tx *sql.Tx, q string, vals []any) (*sql.Rows, error) {
+	text, ok := c.anyText[q]
+	if !ok {
+		text = strings.Replace(q, " IN (?)", " = ANY($1)", 1)
+		c.anyText[q] = text
+	}
+	var arg any
+	switch vals[0].(type) {
+	case int64:
+		a := make([]int64, len(vals))
+		for i, v := range vals {
+			a[i] = v.(int64)
+		}
+		arg = a
+	case string:
+		a := make([]string, len(vals))
+		for i, v := range vals {
+			a[i] = v.(string)
+		}
+		arg = a
+	default:
+		return nil, fmt.Errorf("ledger: no array for a list of %T", vals[0])
+	}
+	return tx.QueryContext(ctx, text, arg)
 }
