@@ -325,7 +325,8 @@ func (c *stmtCache) exec(ctx context.Context, tx *sql.Tx, q string, args []any) 
 	return err
 }
 
-// query runs a padded IN-list query (see qIdemKeys) with vals.
+// query runs an IN-list query (see qIdemKeys) with vals: padded on
+// SQLite, as one array on PostgreSQL.
 func (c *stmtCache) query(ctx context.Context, tx *sql.Tx, q string, vals []any) (*sql.Rows, error) {
 	if c.d.dialect == sqldb.Postgres {
 		return c.queryAny(ctx, tx, q, vals)
@@ -348,9 +349,12 @@ func (c *stmtCache) query(ctx context.Context, tx *sql.Tx, q string, vals []any)
 }
 
 // queryAny runs an IN-list query on PostgreSQL with the list as one array
-// parameter ("= ANY($1)"): one statement text and one generic plan for
-// every length, where padded lists were planned again at each execution.
+// parameter ("= ANY($1)"): one statement text, prepared once per
+// connection, for every length (padded lists needed one per length).
 func (c *stmtCache) queryAny(ctx context.Context, tx *sql.Tx, q string, vals []any) (*sql.Rows, error) {
+	if len(vals) == 0 {
+		return nil, fmt.Errorf("ledger: an empty list for %.40s", q)
+	}
 	text, ok := c.anyText[q]
 	if !ok {
 		text = strings.Replace(q, " IN (?)", " = ANY($1)", 1)
