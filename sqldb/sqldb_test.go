@@ -138,8 +138,9 @@ func TestSyncWALPostgres(t *testing.T) {
 		}
 		if round == 2 {
 			// Lose SyncWAL's connection (this test's database only: other
-			// tests run beside it): the next call makes another.
-			if _, err := db.Write.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_logical_emit_message%' AND pid <> pg_backend_pid()`); err != nil {
+			// tests run beside it; waiting until it is gone): the next call
+			// fails on it, the one after makes another.
+			if _, err := db.Write.ExecContext(ctx, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_logical_emit_message%' AND pid <> pg_backend_pid()`); err != nil {
 				t.Fatal(err)
 			}
 			if err := db.SyncWAL(); err == nil {
