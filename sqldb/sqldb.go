@@ -307,11 +307,15 @@ func (db *DB) syncPostgres() error {
 		if err != nil {
 			return fmt.Errorf("sqldb: connect to flush the log: %w", err)
 		}
+		// Stated once for the connection, not assumed: the server's or
+		// the role's default could be off.
+		if _, err := c.ExecContext(ctx, `SET synchronous_commit = on`); err != nil {
+			c.Close()
+			return fmt.Errorf("sqldb: connect to flush the log: %w", err)
+		}
 		db.pgSync = c
 	}
-	// synchronous_commit is stated, not assumed: the server's or the
-	// role's default could be off.
-	if _, err := db.pgSync.ExecContext(ctx, `SET synchronous_commit = on; SELECT pg_logical_emit_message(true, 'okpay', '')`); err != nil {
+	if _, err := db.pgSync.ExecContext(ctx, `SELECT pg_logical_emit_message(true, 'okpay', '')`); err != nil {
 		db.pgSync.Close()
 		db.pgSync = nil
 		return fmt.Errorf("sqldb: flush the log: %w", err)
