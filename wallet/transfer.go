@@ -414,7 +414,14 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 		committed = &done
 		return nil
 	}
-	entry := transferEntry(reference("p2p", out.UserID, out.Key), payerAcct, payeeAcct, feeAcct, out.Amount, out.Fee)
+	// The entry's reference is the transaction's id, as a deposit's: ids
+	// grow with time, so the batch's references land side by side in the
+	// reference index instead of one random leaf each (a reference made of
+	// the customer's random key cost the commit a page per transfer). A
+	// retry is recognised before the ledger: by its stored transaction
+	// (wallet_txns is unique on user and key, for good) or its stored
+	// answer (the Idempotency-Key record).
+	entry := transferEntry("p2p:"+itoa(out.ID), payerAcct, payeeAcct, feeAcct, out.Amount, out.Fee)
 	res, err := s.ledger.Submit(ctx, ledger.Op{Entry: entry, TxHook: hook}, ledgerIdem(idem, &committed))
 	if err == nil {
 		if res.Response != nil && res.Response.Replayed {
