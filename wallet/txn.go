@@ -130,9 +130,9 @@ func scanTxn(sc interface{ Scan(...any) error }) (*Txn, error) {
 
 // Hook statements on wallet_txns.
 var (
-	qInsertTxn     = `INSERT INTO wallet_txns (` + txnCols + `) VALUES ` + placeholders(1, txnColCount) + ` ON CONFLICT (user_id, idem_key) DO NOTHING`
+	qInsertTxn     = `INSERT INTO wallet_txns (` + txnCols + `) VALUES ` + placeholders(1, txnColCount) + ` ON CONFLICT (user_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
 	qInsertTxnPair = `INSERT INTO wallet_txns (` + txnCols + `) VALUES ` + placeholders(1, txnColCount) + `, ` + placeholders(txnColCount+1, txnColCount) +
-		` ON CONFLICT (user_id, idem_key) DO NOTHING`
+		` ON CONFLICT (user_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
 	// qCompleteOut completes an authorized transfer_out.
 	qCompleteOut = `UPDATE wallet_txns SET status = 'completed', entry_id = $1, related_id = $2, updated_at = $3 WHERE id = $4 AND status = 'authorized'`
 )
