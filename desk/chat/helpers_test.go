@@ -227,6 +227,20 @@ func (c *client) nextWhere(typ string, ok func(frame) bool, timeout time.Duratio
 	}
 }
 
+// settle reads and drops frames until none has arrived for d.
+func (c *client) settle(d time.Duration) {
+	for {
+		select {
+		case _, ok := <-c.frames:
+			if !ok {
+				return
+			}
+		case <-time.After(d):
+			return
+		}
+	}
+}
+
 // quiet asserts that no frame of type typ arrives within d.
 func (c *client) quiet(typ string, d time.Duration) {
 	c.t.Helper()

@@ -82,6 +82,10 @@ func TestInboxFollowsEveryConversation(t *testing.T) {
 	ag.nextWhere(realtime.TypeResync, func(f frame) bool { return strings.Contains(f.raw, `"inbox":true`) }, 60*time.Second)
 	stop()
 	<-done
+	// Let the handler write out what the flood left queued: an event
+	// published while the subscription is still full is dropped too (a
+	// second resync), which on a loaded machine made this wait fail.
+	ag.settle(500 * time.Millisecond)
 	c2, err := e.svc.StartConversation(e.ctx, desk.Customer(alice), desk.StartInput{Category: desk.CategoryAccount, Body: "after the resync"})
 	if err != nil {
 		t.Fatal(err)
