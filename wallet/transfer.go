@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -386,7 +388,7 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 			if n != 1 {
 				return errStale
 			}
-			htx.Insert(txnInto, "", in.args()...)
+			stageTxn(htx, in)
 		} else {
 			// A key already used breaks the unique index when the rows
 			// are written, and the ledger runs the batch again carefully:
@@ -400,7 +402,8 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 					return errDuplicate
 				}
 			}
-			htx.Insert(txnInto, "", append(done.args(), in.args()...)...)
+			stageTxn(htx, &done)
+			stageTxn(htx, in)
 		}
 		if done.NewPayee {
 			// Written at once, not deferred: new_payee_burst (RSK-04,
@@ -611,6 +614,80 @@ const qInsertPayee = `INSERT INTO wallet_payees (user_id, payee_id, first_paid_a
 // transaction row. (A payee paid for the first time is written at once:
 // new_payee_burst counts it, risk.go.)
 const txnInto = `wallet_txns (` + txnCols + `)`
+
+// txnShortCols are the columns a completed transfer's two rows fill; the
+// other columns of txnCols keep their defaults (NULL, the empty string or 0).
+const txnShortCols = `id, user_id, type, status, currency, amount, fee, counterparty_id, counterparty, related_id, note, idem_key,
+	entry_id, new_payee, created_at, updated_at`
+
+const txnShortInto = `wallet_txns (` + txnShortCols + `)`
+
+// txnShort maps txnShortCols to their places in txnCols; txnRest lists
+// the places of the other columns.
+var txnShort, txnRest = splitColumns(txnCols, txnShortCols)
+
+// splitColumns returns the places in all of the columns named in some,
+// and the places of the others. It panics when some names a column that
+// all lacks (a programming error, caught by any test that loads wallet).
+func splitColumns(all, some string) (in, out []int) {
+	names := func(s string) []string {
+		f := strings.Split(s, ",")
+		for i := range f {
+			f[i] = strings.TrimSpace(f[i])
+		}
+		return f
+	}
+	cols := names(all)
+	for _, n := range names(some) {
+		i := slices.Index(cols, n)
+		if i < 0 {
+			panic("wallet: column " + n + " is not in txnCols")
+		}
+		in = append(in, i)
+	}
+	for i := range cols {
+		if !slices.Contains(in, i) {
+			out = append(out, i)
+		}
+	}
+	return in, out
+}
+
+// stageTxn defers t's row to the batch's multi-row insert. When every
+// column outside txnShortCols holds its default — as in a completed
+// transfer's rows — it names only txnShortCols: fewer values for SQLite
+// to bind and check (a row of all 30 cost the writer ~17.5 µs).
+func stageTxn(htx *ledger.Tx, t *Txn) {
+	args := t.args()
+	for _, i := range txnRest {
+		switch v := args[i].(type) {
+		case nil:
+		case string:
+			if v != "" {
+				htx.Insert(txnInto, "", args...)
+				return
+			}
+		case int64:
+			if v != 0 {
+				htx.Insert(txnInto, "", args...)
+				return
+			}
+		case int:
+			if v != 0 {
+				htx.Insert(txnInto, "", args...)
+				return
+			}
+		default:
+			htx.Insert(txnInto, "", args...)
+			return
+		}
+	}
+	short := make([]any, len(txnShort))
+	for j, i := range txnShort {
+		short[j] = args[i]
+	}
+	htx.Insert(txnShortInto, "", short...)
+}
 
 // qKeyTaken finds a transaction of a user by its idempotency key.
 const qKeyTaken = `SELECT COUNT(*) FROM wallet_txns WHERE user_id = $1 AND idem_key = $2`
