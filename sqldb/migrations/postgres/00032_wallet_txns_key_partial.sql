@@ -4,7 +4,10 @@
 -- none. The unique index on (user, key) now holds the keyed rows alone:
 -- every P2P transfer wrote an entry for its key-less incoming half into
 -- it, at a random place (the user). It is still what recognises a retried
--- transfer for good (wallet/transfer.go).
+-- transfer for good (wallet/transfer.go). Built in the migration's
+-- transaction, not CONCURRENTLY: writes to wallet_txns wait while it is
+-- built (seconds for millions of rows), but a failed build leaves the
+-- constraint in place rather than an invalid index beside a dropped one.
 CREATE UNIQUE INDEX wallet_txns_key ON wallet_txns(user_id, idem_key) WHERE idem_key IS NOT NULL;
 ALTER TABLE wallet_txns DROP CONSTRAINT wallet_txns_user_id_idem_key_key;
 
