@@ -88,6 +88,17 @@ func (r p2pRound) rate() float64 {
 	return float64(r.Transfers) / r.Elapsed.Seconds()
 }
 
+// rateWithDelivery counts the time the dispatcher took after the round
+// to send the notices it left: transfers ÷ (measured time + that time),
+// the rate at which delivery would keep up (0 when some were never sent
+// or the time is unknown).
+func (r p2pRound) rateWithDelivery() float64 {
+	if r.Elapsed <= 0 || r.Left > 0 || r.Drain < 0 {
+		return 0
+	}
+	return float64(r.Transfers) / (r.Elapsed + r.Drain).Seconds()
+}
+
 // p2pBenchWallet is the wallet policy of the benchmark: the default
 // currencies and step-up thresholds, and limits no benchmark customer
 // reaches (they are still checked and counted on every transfer).
@@ -300,7 +311,11 @@ func p2pMarkdown(started time.Time, c p2pBenchConfig, rounds []p2pRound, profile
 	if med.Ledger.Rate() > 0 {
 		fmt.Fprintf(&b, "; the ledger alone %.0f/s in the same run: the wallet over HTTP reaches %.0f%% of it", med.Ledger.Rate(), 100*med.rate()/med.Ledger.Rate())
 	}
-	b.WriteString(".\n")
+	b.WriteString(".")
+	if w := median(rounds, func(r p2pRound) float64 { return r.rateWithDelivery() }); w > 0 {
+		fmt.Fprintf(&b, " Counting the time the dispatcher then took to send the notices a round left (*then sent in*), a round's transfers and their notices took the time of %.0f transfers/s (median): the rate at which delivery keeps up.", w)
+	}
+	b.WriteString("\n")
 	for _, r := range rounds {
 		if r.FirstError != "" {
 			fmt.Fprintf(&b, "\nFirst error seen: `%s`\n", strings.ReplaceAll(r.FirstError, "`", "'"))

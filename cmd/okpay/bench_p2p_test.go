@@ -54,3 +54,21 @@ func TestBenchP2PTiny(t *testing.T) {
 		}
 	}
 }
+
+// TestP2PReportRateWithDelivery: the report adds, to each round's
+// measured time, the time its notices then took to be sent.
+func TestP2PReportRateWithDelivery(t *testing.T) {
+	rounds := []p2pRound{
+		{Transfers: 8000, Elapsed: 8 * time.Second, Drain: 2 * time.Second},  // 1000/s, 800/s with delivery
+		{Transfers: 9000, Elapsed: 8 * time.Second, Drain: 1 * time.Second},  // 1125/s, 1000/s
+		{Transfers: 6000, Elapsed: 8 * time.Second, Drain: 12 * time.Second}, // 750/s, 300/s
+	}
+	md := p2pMarkdown(time.Now(), p2pBenchConfig{users: 2, concurrency: 2, warmup: time.Second, duration: 8 * time.Second}, rounds, nil)
+	if !strings.Contains(md, "**1000 transfers/s**") || !strings.Contains(md, "the time of 800 transfers/s (median)") {
+		t.Errorf("report:\n%s", md)
+	}
+	rounds[1].Left = 5 // a round whose notices were not all sent has no such rate
+	if r := rounds[1].rateWithDelivery(); r != 0 {
+		t.Errorf("rate with delivery of an undrained round: %v", r)
+	}
+}
