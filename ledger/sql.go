@@ -363,19 +363,21 @@ func (c *stmtCache) queryAny(ctx context.Context, tx *sql.Tx, q string, vals []a
 	var arg any
 	switch vals[0].(type) {
 	case int64:
-		a := make([]int64, len(vals))
-		for i, v := range vals {
-			a[i] = v.(int64)
-		}
-		arg = a
+		arg = typedArray[int64](vals)
 	case string:
-		a := make([]string, len(vals))
-		for i, v := range vals {
-			a[i] = v.(string)
-		}
-		arg = a
+		arg = typedArray[string](vals)
 	default:
 		return nil, fmt.Errorf("ledger: no array for a list of %T", vals[0])
 	}
 	return tx.QueryContext(ctx, text, arg)
+}
+
+// typedArray copies vals, all of type T, into a []T (which the
+// PostgreSQL driver sends as an array).
+func typedArray[T any](vals []any) []T {
+	a := make([]T, len(vals))
+	for i, v := range vals {
+		a[i] = v.(T)
+	}
+	return a
 }

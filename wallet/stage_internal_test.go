@@ -26,10 +26,7 @@ func TestShortTxnInsertLeavesOnlyDefaults(t *testing.T) {
 		}
 		seen[i] = true
 	}
-	cols := strings.Split(txnCols, ",")
-	for i := range cols {
-		cols[i] = strings.TrimSpace(cols[i])
-	}
+	cols := columnNames(txnCols)
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		q := `SELECT name, "notnull" <> 0, dflt_value FROM pragma_table_info('wallet_txns')`
 		if db.Dialect == sqldb.Postgres {

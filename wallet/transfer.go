@@ -626,19 +626,21 @@ const txnShortInto = `wallet_txns (` + txnShortCols + `)`
 // the places of the other columns.
 var txnShort, txnRest = splitColumns(txnCols, txnShortCols)
 
+// columnNames splits a column list ("a, b, c") into its names.
+func columnNames(list string) []string {
+	f := strings.Split(list, ",")
+	for i := range f {
+		f[i] = strings.TrimSpace(f[i])
+	}
+	return f
+}
+
 // splitColumns returns the places in all of the columns named in some,
 // and the places of the others. It panics when some names a column that
 // all lacks (a programming error, caught by any test that loads wallet).
 func splitColumns(all, some string) (in, out []int) {
-	names := func(s string) []string {
-		f := strings.Split(s, ",")
-		for i := range f {
-			f[i] = strings.TrimSpace(f[i])
-		}
-		return f
-	}
-	cols := names(all)
-	for _, n := range names(some) {
+	cols := columnNames(all)
+	for _, n := range columnNames(some) {
 		i := slices.Index(cols, n)
 		if i < 0 {
 			panic("wallet: column " + n + " is not in txnCols")
@@ -660,24 +662,7 @@ func splitColumns(all, some string) (in, out []int) {
 func stageTxn(htx *ledger.Tx, t *Txn) {
 	args := t.args()
 	for _, i := range txnRest {
-		switch v := args[i].(type) {
-		case nil:
-		case string:
-			if v != "" {
-				htx.Insert(txnInto, "", args...)
-				return
-			}
-		case int64:
-			if v != 0 {
-				htx.Insert(txnInto, "", args...)
-				return
-			}
-		case int:
-			if v != 0 {
-				htx.Insert(txnInto, "", args...)
-				return
-			}
-		default:
+		if !isDefault(args[i]) {
 			htx.Insert(txnInto, "", args...)
 			return
 		}
@@ -687,6 +672,22 @@ func stageTxn(htx *ledger.Tx, t *Txn) {
 		short[j] = args[i]
 	}
 	htx.Insert(txnShortInto, "", short...)
+}
+
+// isDefault reports whether v is a column default of wallet_txns: NULL,
+// the empty string or zero.
+func isDefault(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case string:
+		return v == ""
+	case int64:
+		return v == 0
+	case int:
+		return v == 0
+	}
+	return false
 }
 
 // qKeyTaken finds a transaction of a user by its idempotency key.
