@@ -109,11 +109,19 @@ func sqliteDSN(path string, readOnly bool) string {
 	// request reads through the pool between the writer's commits, the
 	// faults and the munmap calls were 16% of the process's CPU; without
 	// the mapping a transfer cost 22% less CPU and throughput rose 24%.
-	q.Add("_pragma", "cache_size(-131072)")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
+		q.Add("_pragma", "cache_size(-131072)")
 		q.Add("_pragma", "query_only(1)")
 	} else {
+		// The writer's cache is smaller: when a page split reorders the new
+		// pages (balance_nonroot), SQLite renumbers one through the lock
+		// page (1 GiB in), and the commit that follows then walks its whole
+		// page-cache hash table to drop pages past the end of the file.
+		// With 128 MiB cached that walk was 7% of the writer's CPU in okpay
+		// bench p2p (~1.4 ms a commit); at 32 MiB it is a quarter of that,
+		// and transfers/s rose 9% (bench-results/wallet.md).
+		q.Add("_pragma", "cache_size(-32768)")
 		q.Set("_txlock", "immediate")
 		// The writer never checkpoints: a background connection does
 		// (see checkpointer), so commits do not wait for the copy back
