@@ -117,10 +117,12 @@ func sqliteDSN(path string, readOnly bool) string {
 		// The writer's cache is smaller: when a page split reorders the new
 		// pages (balance_nonroot), SQLite renumbers one through the lock
 		// page (1 GiB in), and the commit that follows then walks its whole
-		// page-cache hash table to drop pages past the end of the file.
-		// With 128 MiB cached that walk was 7% of the writer's CPU in okpay
-		// bench p2p (~1.4 ms a commit); at 32 MiB it is a quarter of that,
-		// and transfers/s rose 9% (bench-results/wallet.md).
+		// page-cache hash table to drop pages past the end of the file,
+		// holding the page cache's mutex, which this SQLite build shares
+		// between all connections (the readers wait). With 128 MiB cached
+		// the walk was 7% of the writer's CPU in okpay bench p2p (~1.4 ms a
+		// commit); at 32 MiB it is a quarter of that, and transfers/s rose
+		// 9% (bench-results/wallet.md, sitting 23).
 		q.Add("_pragma", "cache_size(-32768)")
 		q.Set("_txlock", "immediate")
 		// The writer never checkpoints: a background connection does
