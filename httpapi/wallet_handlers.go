@@ -298,7 +298,7 @@ func (req *p2pRequest) input(c *caller) (wallet.TransferInput, error) {
 	if len(fields) > 0 {
 		return wallet.TransferInput{}, okpay.Invalid(fields)
 	}
-	return wallet.TransferInput{UserID: c.user.ID, Amount: *req.Amount, PayeeKind: req.PayeeKind, Payee: req.Payee, Note: req.Note}, nil
+	return wallet.TransferInput{UserID: c.user.ID, Payer: c.user, Amount: *req.Amount, PayeeKind: req.PayeeKind, Payee: req.Payee, Note: req.Note}, nil
 }
 
 // walletFromPath reads the {id} of a wallet route: one of c's wallets.

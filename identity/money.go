@@ -164,6 +164,14 @@ func (s *Service) LoadParty(ctx context.Context, userID int64) (Payee, error) {
 	return (&Money{s: s}).LoadParty(ctx, userID)
 }
 
+// PartyOf is LoadParty for a user already read — the caller as its
+// session check found it — without reading the row again: the same
+// Payee LoadParty returns for u.ID when the row has not changed since.
+func PartyOf(u *User) Payee {
+	return Payee{UserID: u.ID, MaskedName: maskEmail(u.Email), email: u.Email, phone: u.Phone,
+		emailOK: !u.EmailVerifiedAt.IsZero(), phoneOK: !u.PhoneVerifiedAt.IsZero(), lang: u.Lang, totp: u.TOTPEnabled}
+}
+
 // LoadParty is Service.LoadParty through a prepared statement.
 func (m *Money) LoadParty(ctx context.Context, userID int64) (Payee, error) {
 	var row *sql.Row

@@ -37,6 +37,10 @@ type TransferInput struct {
 	// Idem, optional, stores an HTTP response with the ledger write.
 	Idem *Idem
 	Meta identity.Meta
+	// Payer, optional, is the paying user as the caller's session check
+	// read it (its ID must be UserID): the transfer takes the payer's
+	// contacts and language from it instead of reading the row again.
+	Payer *identity.User
 }
 
 // Idem attaches an HTTP Idempotency-Key record to the ledger write that
@@ -152,7 +156,7 @@ func (s *Service) planTransfer(ctx context.Context, in TransferInput) (*transfer
 	if payee.UserID == in.UserID {
 		return nil, okpay.Errorf(ESelfTransfer, "You cannot send money to yourself. To move money between your currencies, exchange it.")
 	}
-	payer, err := s.money.LoadParty(ctx, in.UserID)
+	payer, err := s.loadPayer(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +170,18 @@ func (s *Service) planTransfer(ctx context.Context, in TransferInput) (*transfer
 	}
 	return &transferPlan{payer: payer, payee: payee, amount: in.Amount, fee: fee, feeRule: rule, note: note,
 		newPayee: !known, needsAuth: !known || in.Amount.Minor >= s.cfg.StepUp[in.Amount.Currency]}, nil
+}
+
+// loadPayer returns the paying party: from in.Payer when the caller gave
+// the user its session check read, else from the database.
+func (s *Service) loadPayer(ctx context.Context, in TransferInput) (identity.Payee, error) {
+	if in.Payer == nil {
+		return s.money.LoadParty(ctx, in.UserID)
+	}
+	if in.Payer.ID != in.UserID {
+		return identity.Payee{}, okpay.Errorf(okpay.EInternal, "wallet: transfer payer %d given for user %d", in.Payer.ID, in.UserID)
+	}
+	return identity.PartyOf(in.Payer), nil
 }
 
 // findPayee resolves a parsed payee; a wallet id names its owner.

@@ -690,3 +690,65 @@ func TestIdemStoresTheResponseWithTheTransfer(t *testing.T) {
 		}
 	})
 }
+
+// TestTransferPayerFromSession: a transfer given the payer as the
+// caller's session check read it (what the API and the web pages do)
+// quotes and completes as one that reads the payer itself, and notifies
+// the payer at the contacts it holds; a payer that is not the paying
+// user is refused before anything is recorded.
+func TestTransferPayerFromSession(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db, harnessOpts{})
+		alice, bob := h.signUp(), h.signUp()
+		h.fund(alice, usd(100_00))
+		h.pay(alice, bob, usd(1_00)) // bob becomes a known payee
+		_, au, err := h.id.Authenticate(h.ctx, alice.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, bu, err := h.id.Authenticate(h.ctx, bob.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		in := wallet.TransferInput{UserID: alice.id, Amount: usd(12_34), Payee: bob.email}
+		plain, err := h.w.QuoteTransfer(h.ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Payer = au
+		given, err := h.w.QuoteTransfer(h.ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *given != *plain || given.NeedsAuth {
+			t.Fatalf("quote with the payer given %+v, read %+v", given, plain)
+		}
+
+		in.Key, in.Meta = h.key(), h.meta
+		res, err := h.w.Transfer(h.ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Txn.Status != wallet.StatusCompleted || res.Txn.Amount != usd(12_34) {
+			t.Fatalf("transfer: %+v", res.Txn)
+		}
+		if sms := h.messages(alice.phone, wallet.NoticeTransferSent); len(sms) != 2 || !strings.Contains(sms[0].Body+sms[1].Body, "$12.34") {
+			t.Fatalf("payer's SMS notices: %+v", sms)
+		}
+
+		wrong := in
+		wrong.Payer, wrong.Key = bu, h.key()
+		before := h.balance(alice, "USD").Available
+		if _, err := h.w.Transfer(h.ctx, wrong); okpay.ErrorCode(err) != okpay.EInternal {
+			t.Fatalf("a payer that is not the paying user: %v", err)
+		}
+		if _, err := h.w.QuoteTransfer(h.ctx, wrong); okpay.ErrorCode(err) != okpay.EInternal {
+			t.Fatalf("quote with a payer that is not the paying user: %v", err)
+		}
+		if got := h.balance(alice, "USD").Available; got != before {
+			t.Fatalf("alice's balance moved from %v to %v", before, got)
+		}
+		h.verify()
+	})
+}

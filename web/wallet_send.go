@@ -149,7 +149,7 @@ func (s *Server) handleSendReview(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, pageWalletSend, p)
 		return
 	}
-	q, err := s.wallet.svc.QuoteTransfer(r.Context(), wallet.TransferInput{UserID: a.user.ID, Amount: in.amount, Payee: in.payee, Note: in.note})
+	q, err := s.wallet.svc.QuoteTransfer(r.Context(), wallet.TransferInput{UserID: a.user.ID, Payer: a.user, Amount: in.amount, Payee: in.payee, Note: in.note})
 	if err != nil {
 		s.sendFailed(w, r, a, f, err)
 		return
@@ -202,7 +202,7 @@ func (s *Server) handleSendConfirm(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, pageWalletSend, p)
 		return
 	}
-	res, err := s.wallet.svc.Transfer(r.Context(), wallet.TransferInput{UserID: a.user.ID, Amount: in.amount, Payee: in.payee, Note: in.note,
+	res, err := s.wallet.svc.Transfer(r.Context(), wallet.TransferInput{UserID: a.user.ID, Payer: a.user, Amount: in.amount, Payee: in.payee, Note: in.note,
 		Key: key, Meta: s.meta(w, r)})
 	if res != nil && res.Txn != nil {
 		// Completed, waiting for its code, or refused at execution (then
