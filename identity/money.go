@@ -82,18 +82,17 @@ func (p Payee) TxnAuthMethod() string {
 const payeeCols = `id, email, phone, email_verified_at, phone_verified_at, lang, totp_enabled_at, CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END`
 
 func scanPayee(row *sql.Row) (Payee, error) {
-	var p Payee
+	var u User
 	var emailV, phoneV, totpAt int64
 	var lang string
 	var secret int
-	if err := row.Scan(&p.UserID, &p.email, &p.phone, &emailV, &phoneV, &lang, &totpAt, &secret); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Phone, &emailV, &phoneV, &lang, &totpAt, &secret); err != nil {
 		return Payee{}, err
 	}
-	p.emailOK, p.phoneOK = emailV != 0, phoneV != 0
-	p.lang, _ = i18n.ParseLang(lang)
-	p.totp = totpAt != 0 && secret != 0
-	p.MaskedName = maskEmail(p.email)
-	return p, nil
+	u.EmailVerifiedAt, u.PhoneVerifiedAt = fromMicros(emailV), fromMicros(phoneV)
+	u.Lang, _ = i18n.ParseLang(lang)
+	u.TOTPEnabled = totpAt != 0 && secret != 0
+	return PartyOf(&u), nil
 }
 
 func errPayeeNotFound() error {
@@ -164,9 +163,9 @@ func (s *Service) LoadParty(ctx context.Context, userID int64) (Payee, error) {
 	return (&Money{s: s}).LoadParty(ctx, userID)
 }
 
-// PartyOf is LoadParty for a user already read — the caller as its
-// session check found it — without reading the row again: the same
-// Payee LoadParty returns for u.ID when the row has not changed since.
+// PartyOf is the party of a money event a user is: LoadParty for a user
+// already read — the caller as its session check found it — without
+// reading the row again (LoadParty and FindPayee build theirs with it).
 func PartyOf(u *User) Payee {
 	return Payee{UserID: u.ID, MaskedName: maskEmail(u.Email), email: u.Email, phone: u.Phone,
 		emailOK: !u.EmailVerifiedAt.IsZero(), phoneOK: !u.PhoneVerifiedAt.IsZero(), lang: u.Lang, totp: u.TOTPEnabled}
