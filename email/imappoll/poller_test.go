@@ -170,7 +170,12 @@ func (env *imapEnv) search(t *testing.T, mailbox string, crit *imap.SearchCriter
 	}
 	var out []string
 	for _, m := range msgs {
-		out = append(out, m.Envelope.Subject)
+		// A message the poller moved between the SEARCH and the FETCH
+		// comes back without its envelope: it is no longer here (the
+		// callers poll again).
+		if m.Envelope != nil {
+			out = append(out, m.Envelope.Subject)
+		}
 	}
 	slices.Sort(out)
 	return out
