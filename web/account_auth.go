@@ -390,6 +390,7 @@ func (s *Server) handleLoginVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setSession(w, res.Token)
+	adoptAccountLang(w, r, u.Lang)
 	redirect(w, r, "/account")
 }
 

@@ -320,6 +320,7 @@ func (s *Server) handleLoginPasskeyFinish(w http.ResponseWriter, r *http.Request
 		return
 	}
 	setSession(w, res.Token)
+	adoptAccountLang(w, r, u.Lang)
 	redirect(w, r, "/account")
 }
 
@@ -374,6 +375,9 @@ func (s *Server) handlePasswordlessFinish(w http.ResponseWriter, r *http.Request
 		}
 	}
 	setSession(w, res.Token)
+	if u, err := s.id.FindUser(r.Context(), res.Session.UserID); err == nil {
+		adoptAccountLang(w, r, u.Lang)
+	}
 	redirect(w, r, "/account")
 }
 

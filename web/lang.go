@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/identity"
 )
 
 // langCookieMaxAge keeps the language choice for a year.
@@ -17,7 +18,9 @@ const maxNextLen = 2048
 // handleLang stores the language chosen with the page's switch in the "lang"
 // cookie and sends the browser back (303) to the page it came from. It is a
 // POST so that no GET changes state; CrossOrigin stops other sites from
-// submitting it.
+// submitting it. A signed-in customer's choice is also their account's
+// language: the language of their emails, SMS and notices, and of the site
+// when they sign in on another browser.
 func (s *Server) handleLang(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	if err := r.ParseForm(); err != nil {
@@ -29,6 +32,21 @@ func (s *Server) handleLang(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, "problem.invalid_request.title", "lang.invalid")
 		return
 	}
+	setLangCookie(w, r, lang)
+	if tok := cookieValue(r, sessionCookie); tok != "" && s.id != nil {
+		// An unknown, ended or half-finished session changes only the
+		// cookie, as for anyone else.
+		if ss, _, err := s.id.Authenticate(r.Context(), tok); err == nil && identity.RequireAAL2(ss) == nil {
+			if err := s.id.SetLanguage(r.Context(), ss.UserID, lang); err != nil {
+				s.log.WarnContext(r.Context(), "web: store the account's language", "err", err)
+			}
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+func setLangCookie(w http.ResponseWriter, r *http.Request, lang i18n.Lang) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     i18n.CookieName,
 		Value:    string(lang),
@@ -38,8 +56,21 @@ func (s *Server) handleLang(w http.ResponseWriter, r *http.Request) {
 		Secure:   r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
 	})
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+// adoptAccountLang shows the site in the language of the account that has
+// just signed in, unless this browser chose one with the switch (which
+// wins: it is the later choice, made here).
+func adoptAccountLang(w http.ResponseWriter, r *http.Request, lang i18n.Lang) {
+	if ck, err := r.Cookie(i18n.CookieName); err == nil {
+		if _, ok := i18n.ParseLang(ck.Value); ok {
+			return
+		}
+	}
+	if _, ok := i18n.ParseLang(string(lang)); !ok || lang == i18n.Negotiate(r) {
+		return
+	}
+	setLangCookie(w, r, lang)
 }
 
 // safeNext returns next if it is a path on this site, and "/" otherwise, so
