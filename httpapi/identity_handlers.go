@@ -45,6 +45,7 @@ func (s *Server) identityHandlers() (map[string]http.HandlerFunc, map[string]ses
 		"POST /api/v1/mfa/sms":                 s.handleSendMFACode,
 		"POST /api/v1/mfa/verify":              s.handleVerifyFactor,
 		"GET /api/v1/me":                       s.handleMe,
+		"POST /api/v1/me/language":             s.handleSetLanguage,
 		"POST /api/v1/me/totp":                 s.handleBeginTOTP,
 		"POST /api/v1/me/totp/confirm":         s.handleConfirmTOTP,
 		"DELETE /api/v1/me/totp":               s.handleDisableTOTP,
@@ -570,6 +571,31 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, c *caller) {
 	writeJSON(w, http.StatusOK, appendUser(make([]byte, 0, 384), u, s.identity.Clock.Now()))
 }
 
+type languageRequest struct {
+	Language string `json:"language"`
+}
+
+// handleSetLanguage sets the language OKPay writes to the customer in
+// (emails, SMS, in-app notices) and answers the account.
+func (s *Server) handleSetLanguage(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req languageRequest
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	err := required("language", req.Language)
+	if err == nil {
+		err = oneOf("language", req.Language, string(i18n.En), string(i18n.ZhCN))
+	}
+	if err == nil {
+		err = s.identity.SetLanguage(r.Context(), c.user.ID, i18n.Lang(req.Language))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.handleMe(w, r, c)
+}
+
 func appendUser(b []byte, u *identity.User, now time.Time) []byte {
 	b = append(b, `{"id":"`...)
 	b = ids.Append(b, identity.UserPrefix, u.ID)
@@ -602,6 +628,8 @@ func appendUser(b []byte, u *identity.User, now time.Time) []byte {
 	b = appendInt(b, int64(u.RecoveryCodes))
 	b = append(b, `,"passkeys":`...)
 	b = appendInt(b, int64(u.Passkeys))
+	b = append(b, `,"language":`...)
+	b = appendString(b, string(u.Lang))
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, u.CreatedAt)
 	return append(b, '}')

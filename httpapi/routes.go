@@ -79,6 +79,7 @@ var identityRoutes = []Route{
 	{"POST", "/api/v1/mfa/passkey", AuthSessionAAL1, IdemNone},
 	{"POST", "/api/v1/mfa/passkey/finish", AuthSessionAAL1, IdemNone},
 	{"GET", "/api/v1/me", AuthSession, IdemNone},
+	{"POST", "/api/v1/me/language", AuthSession, IdemNone},
 	{"POST", "/api/v1/me/totp", AuthSession, IdemRequired},
 	{"POST", "/api/v1/me/totp/confirm", AuthSession, IdemRequired},
 	{"DELETE", "/api/v1/me/totp", AuthSession, IdemNone},

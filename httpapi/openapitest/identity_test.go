@@ -273,6 +273,26 @@ func (h *harness) identityScenario(t *testing.T) {
 		h.do(t, req{method: "GET", path: "/api/v1/me", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 		h.do(t, req{method: "GET", path: "/api/v1/me", want: 401, code: "unauthorized"}) // the API key
 		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=x", auth: bearer(full), want: 401, code: "unauthorized"})
+		lang := r.str("language") // the sign-up's Accept-Language
+		if lang != "en" && lang != "zh-CN" {
+			t.Errorf("me: language %q", lang)
+		}
+
+		// The language OKPay writes in.
+		r = h.do(t, req{method: "POST", path: "/api/v1/me/language", auth: bearer(full), body: map[string]any{"language": "zh-CN"}, want: 200})
+		if r.str("language") != "zh-CN" || r.str("email") != email {
+			t.Errorf("set language: %s", r.raw)
+		}
+		if r = h.do(t, req{method: "GET", path: "/api/v1/me", auth: bearer(full), want: 200}); r.str("language") != "zh-CN" {
+			t.Errorf("me after setting the language: %s", r.raw)
+		}
+		h.do(t, req{method: "POST", path: "/api/v1/me/language", auth: bearer(full), body: map[string]any{"language": "fr"}, invalid: true, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/language", auth: bearer(full), body: map[string]any{}, invalid: true, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/language", auth: bearer(full), body: `{"language": "en", "x": 1}`, invalid: true, want: 400, code: "invalid_request"})
+		h.do(t, req{method: "POST", path: "/api/v1/me/language", body: map[string]any{"language": "en"}, want: 401, code: "unauthorized"}) // the API key
+		if r = h.do(t, req{method: "POST", path: "/api/v1/me/language", auth: bearer(full), body: map[string]any{"language": lang}, want: 200}); r.str("language") != lang {
+			t.Errorf("set language back: %s", r.raw)
+		}
 
 		// An authenticator app.
 		h.do(t, req{method: "POST", path: "/api/v1/me/totp/confirm", idem: newKey(), auth: bearer(full), body: map[string]any{"code": "123456"}, want: 422, code: "flow_invalid"})
