@@ -342,12 +342,14 @@ func (s *Server) staffGuard(rt StaffRoute) http.Handler {
 				redirect(w, r, staffLanding(ss))
 				return
 			}
-			if rt.Perm != "" && !agent.Can(a, rt.Perm) {
-				s.staffForbidden(w, r, a, rt.Perm)
-				return
-			}
 		}
 		ctx := context.WithValue(r.Context(), keyStaff, &staffAuth{token: tok, session: ss, agent: a})
+		if (rt.Access == StaffFull || rt.Access == StaffSudo) && rt.Perm != "" && !agent.Can(a, rt.Perm) {
+			// Refused, but still signed in: the page keeps the agent's
+			// navigation.
+			s.staffForbidden(w, r.WithContext(ctx), a, rt.Perm)
+			return
+		}
 		if rt.Access == StaffSudo && !s.staff.svc.Sudo(ss) {
 			s.staffStepUp(w, r.WithContext(ctx))
 			return

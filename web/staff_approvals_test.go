@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/okpay/okpay/agent"
@@ -24,7 +25,14 @@ func TestStaffApprovalsPage(t *testing.T) {
 		wantContains(t, res.body, `data-testid="approvals-empty"`, e.text(l, "support.approvals.page_title"), e.text(l, "support.approvals.empty"))
 	}
 	risk.c.lang = "en"
-	wantStatus(t, admin.c.get("/staff/approvals"), http.StatusForbidden)
+	refused := admin.c.get("/staff/approvals")
+	wantStatus(t, refused, http.StatusForbidden)
+	// Refused but signed in: the page keeps the staff navigation and
+	// offers no sign-in.
+	wantContains(t, refused.body, `data-testid="staff-error"`, `data-testid="nav-staff-home"`, `data-testid="nav-staff-agents"`)
+	if strings.Contains(refused.body, `href="/staff/login"`) {
+		t.Errorf("a signed-in agent's 403 page offers the sign-in:\n%s", excerpt(refused.body))
+	}
 	wantStatus(t, risk.c.post("/staff/approvals/approve", url.Values{"request": {"srq_nosuchrequest"}, "reason": {"x"}}), http.StatusNotFound)
 	wantStatus(t, risk.c.post("/staff/approvals/approve", url.Values{"request": {"srq_0000000000001"}, "reason": {"x"}}), http.StatusNotFound)
 	res := risk.c.post("/staff/approvals/reject", url.Values{"request": {"srq_0000000000001"}, "reason": {""}})
