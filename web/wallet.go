@@ -301,6 +301,9 @@ func (s *Server) txnView(p *page, t *wallet.Txn) txnView {
 		v.Signed = "−" + v.Total
 	default:
 		v.Signed = v.Amount
+		if v.Other != "" { // an exchange: what was sold, and what it bought
+			v.Signed += " → " + v.Other
+		}
 	}
 	v.Failure = s.wallet.svc.FailureText(t, p.Lang)
 	return v

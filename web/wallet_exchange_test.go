@@ -112,6 +112,9 @@ func TestExchangePages(t *testing.T) {
 		t.Fatalf("alice EUR %v", got)
 	}
 	wantStatus(t, cb.get(result), http.StatusNotFound)
+	// The history names both sides.
+	wantIn(t, ca.get("/wallet/transactions"), `data-testid="txn-amount">$100.00 → €79.60<`)
+	wantIn(t, ca.get(strings.Replace(result, "/wallet/exchange/", "/wallet/transactions/", 1)), `data-testid="txn-amount">$100.00 → €79.60<`)
 
 	// Buying a fixed amount: €50.00 costs $62.82 (rounded up).
 	res = ca.post("/wallet/exchange", url.Values{"from": {"USD"}, "to": {"EUR"}, "amount": {"50"}, "side": {"buy"}})
