@@ -199,10 +199,11 @@ func maskEmail(e string) string {
 // in-app notices (and of the site after they sign in). The site's
 // language switch calls it for a signed-in customer.
 func (s *Service) SetLanguage(ctx context.Context, userID int64, lang i18n.Lang) error {
-	if _, ok := i18n.ParseLang(string(lang)); !ok {
+	l, ok := i18n.ParseLang(string(lang))
+	if !ok {
 		return okpay.Errorf(okpay.EInvalid, "unsupported language %q", lang)
 	}
-	res, err := s.DB.Write.ExecContext(ctx, `UPDATE users SET lang = $1, updated_at = $2 WHERE id = $3`, string(lang), micros(s.now()), userID)
+	res, err := s.DB.Write.ExecContext(ctx, `UPDATE users SET lang = $1, updated_at = $2 WHERE id = $3`, string(l), micros(s.now()), userID)
 	if err != nil {
 		return okpay.Internal(err, "set language")
 	}

@@ -326,6 +326,9 @@ func (s *Server) staffGuard(rt StaffRoute) http.Handler {
 			s.staffSessionFailed(w, r, err)
 			return
 		}
+		// Signed in from here on, refused or not: the pages below (the
+		// 403 and step-up ones too) keep the agent's navigation.
+		r = r.WithContext(context.WithValue(r.Context(), keyStaff, &staffAuth{token: tok, session: ss, agent: a}))
 		switch rt.Access {
 		case StaffPending:
 			if ss.Purpose != agent.PurposeLogin {
@@ -342,19 +345,16 @@ func (s *Server) staffGuard(rt StaffRoute) http.Handler {
 				redirect(w, r, staffLanding(ss))
 				return
 			}
-		}
-		ctx := context.WithValue(r.Context(), keyStaff, &staffAuth{token: tok, session: ss, agent: a})
-		if (rt.Access == StaffFull || rt.Access == StaffSudo) && rt.Perm != "" && !agent.Can(a, rt.Perm) {
-			// Refused, but still signed in: the page keeps the agent's
-			// navigation.
-			s.staffForbidden(w, r.WithContext(ctx), a, rt.Perm)
-			return
+			if rt.Perm != "" && !agent.Can(a, rt.Perm) {
+				s.staffForbidden(w, r, a, rt.Perm)
+				return
+			}
 		}
 		if rt.Access == StaffSudo && !s.staff.svc.Sudo(ss) {
-			s.staffStepUp(w, r.WithContext(ctx))
+			s.staffStepUp(w, r)
 			return
 		}
-		rt.Handler.ServeHTTP(w, r.WithContext(ctx))
+		rt.Handler.ServeHTTP(w, r)
 	})
 }
 
