@@ -190,6 +190,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 		mux.Handle(rt.Method+" "+rt.Pattern, rt.Handler)
 	}
 	mux.HandleFunc("/", s.NotFound)
+	if s.staff != nil {
+		// Unknown staff paths answer 404 on the staff layout (with the
+		// agent's navigation when signed in), not the customer site's.
+		mux.HandleFunc("/staff/", s.staffNotFound)
+	}
 }
 
 // Route is one page route: its method (GET or POST), ServeMux pattern and

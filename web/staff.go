@@ -534,6 +534,20 @@ func (s *Server) staffError(w http.ResponseWriter, r *http.Request, status int, 
 	s.render(w, r, pageStaffMessage, p)
 }
 
+// staffNotFound answers an unknown staff path with 404 on the staff layout.
+// A signed-in agent keeps the navigation; nobody is sent to sign in first,
+// so the answer is the same whether the path would exist behind a sign-in
+// or not.
+func (s *Server) staffNotFound(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if tok := cookieValue(r, staffCookie); tok != "" {
+		if ss, a, err := s.staff.svc.Authenticate(r.Context(), tok); err == nil {
+			r = r.WithContext(context.WithValue(r.Context(), keyStaff, &staffAuth{token: tok, session: ss, agent: a}))
+		}
+	}
+	s.staffError(w, r, http.StatusNotFound, "notfound.title", "notfound.body")
+}
+
 // staffInternal logs err and shows the generic error page.
 func (s *Server) staffInternal(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "web: staff page", "path", r.URL.Path, "err", err)

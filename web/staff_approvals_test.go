@@ -39,3 +39,32 @@ func TestStaffApprovalsPage(t *testing.T) {
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, res.body, e.text(i18n.En, "support.error.reason"))
 }
+
+// TestStaffNotFound: an unknown staff path answers 404 on the staff layout,
+// with the agent's navigation when signed in and without it otherwise, in
+// the request's language.
+func TestStaffNotFound(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	admin := e.newMember(t, agent.RoleAdmin)
+	for _, l := range []i18n.Lang{i18n.En, i18n.ZhCN} {
+		admin.c.lang = string(l)
+		res := admin.c.get("/staff/no-such-page")
+		wantStatus(t, res, http.StatusNotFound)
+		wantContains(t, res.body, `data-testid="staff-error"`, `data-testid="nav-staff-home"`, `data-testid="nav-staff-agents"`,
+			e.text(l, "notfound.title"))
+	}
+	anon := e.client()
+	res := anon.get("/staff/agents/x/no-such-page")
+	wantStatus(t, res, http.StatusNotFound)
+	wantContains(t, res.body, `data-testid="staff-error"`)
+	if strings.Contains(res.body, `data-testid="nav-staff-home"`) {
+		t.Errorf("a signed-out 404 shows the staff navigation:\n%s", excerpt(res.body))
+	}
+	// The customer site's own 404 is unchanged.
+	res = anon.get("/no-such-page")
+	wantStatus(t, res, http.StatusNotFound)
+	if strings.Contains(res.body, `data-testid="staff-error"`) {
+		t.Errorf("the customer 404 uses the staff layout:\n%s", excerpt(res.body))
+	}
+}
