@@ -81,7 +81,7 @@ func TestExchangePages(t *testing.T) {
 	wantIn(t, res, `href="/wallet/exchange" data-testid="wallet-exchange"`, `href="/wallet/remit" data-testid="wallet-remit"`)
 	res = ca.get("/wallet/exchange")
 	wantStatus(t, res, http.StatusOK)
-	wantIn(t, res, `data-testid="exchange-form"`, `<option value="USD" selected>`, `data-testid="fx-balance" data-currency="USD"`, "$1,000.00",
+	wantIn(t, res, `data-testid="exchange-form"`, `<option value="USD" selected>`, `data-testid="form-balance" data-currency="USD"`, "$1,000.00",
 		`id="side-sell" name="side" value="sell" checked`)
 
 	form := url.Values{"from": {"USD"}, "to": {"EUR"}, "amount": {"100"}, "side": {"sell"}}

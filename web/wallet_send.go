@@ -23,6 +23,7 @@ var sendFields = map[string]string{"payee": "payee", "payee_kind": "payee", "amo
 type sendFormData struct {
 	Currencies []walletOption
 	Currency   string
+	Balances   []walletView // the wallets shown, available amounts
 	Frozen     bool
 	MaxNote    int
 }
@@ -66,14 +67,33 @@ type sendInput struct {
 func (s *Server) sendFormPage(r *http.Request, a *signedIn, f *form) *page {
 	p := s.walletPage(r, "walletui.send.page_title")
 	p.Form = f
-	cur := f.Value("currency")
-	if cur == "" {
-		cur = r.URL.Query().Get("currency")
+	d := sendFormData{Currencies: s.currencyOptions(), Frozen: a.user.Frozen, MaxNote: s.wallet.svc.Config().MaxNoteRunes}
+	// The balances beside the form; without them (a failed read, logged)
+	// the form still works.
+	ws, err := s.wallet.svc.Wallets(r.Context(), a.user.ID)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "web: the send form's balances", "err", err)
 	}
-	if c, err := money.ParseCurrency(cur); err != nil || !s.walletCurrency(c) {
-		cur = string(s.wallet.svc.Config().Currencies[0])
+	for _, w := range ws {
+		if w.Shown() {
+			d.Balances = append(d.Balances, p.walletView(w))
+		}
 	}
-	p.Data = sendFormData{Currencies: s.currencyOptions(), Currency: cur, Frozen: a.user.Frozen, MaxNote: s.wallet.svc.Config().MaxNoteRunes}
+	d.Currency = f.Value("currency")
+	if d.Currency == "" {
+		d.Currency = r.URL.Query().Get("currency")
+	}
+	// By default the first wallet with money in it, as the exchange form.
+	if c, err := money.ParseCurrency(d.Currency); err != nil || !s.walletCurrency(c) {
+		d.Currency = string(s.wallet.svc.Config().Currencies[0])
+		for _, w := range ws {
+			if w.Available.Minor > 0 {
+				d.Currency = string(w.Currency)
+				break
+			}
+		}
+	}
+	p.Data = d
 	return p
 }
 

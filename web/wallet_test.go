@@ -524,3 +524,29 @@ func TestWalletPagesNeedASession(t *testing.T) {
 		}
 	}
 }
+
+// TestSendFormDefaults: the send form starts on the first wallet with money
+// in it (not the first configured currency) and shows the balances it can
+// spend; a currency in the link or the submitted form still wins.
+func TestSendFormDefaults(t *testing.T) {
+	e := newWalletEnv(t)
+	ca := e.client()
+	alice := e.signUp(ca)
+
+	// Nothing yet: the first configured currency, no balances panel.
+	res := ca.get("/wallet/send")
+	wantStatus(t, res, http.StatusOK)
+	wantIn(t, res, `<option value="CNY" selected>`)
+	wantNotIn(t, res, `data-testid="form-balances"`)
+
+	e.fund(alice, usdAmt(250_00))
+	res = ca.get("/wallet/send")
+	wantIn(t, res, `<option value="USD" selected>`, `data-testid="form-balance" data-currency="USD"`, "$250.00")
+	wantNotIn(t, res, `<option value="CNY" selected>`)
+
+	res = ca.get("/wallet/send?currency=EUR")
+	wantIn(t, res, `<option value="EUR" selected>`)
+	res = ca.post("/wallet/send", url.Values{"payee": {"nobody@example.com"}, "amount": {"1"}, "currency": {"GBP"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantIn(t, res, `<option value="GBP" selected>`, `data-testid="form-balance" data-currency="USD"`)
+}
