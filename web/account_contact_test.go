@@ -39,7 +39,9 @@ func TestContactAndNotificationPagesRender(t *testing.T) {
 		{"change phone", "/account/contact/phone", []string{`data-sudo="on"`, `action="/account/contact/phone"`, `<label for="phone">`,
 			`type="tel"`, `autocomplete="tel"`, `inputmode="tel"`, `data-testid="contact-current">` + esc(a.phone)}},
 		{"notifications", "/account/notifications", []string{`data-kind="factor_added"`, `data-unread="true"`,
-			`action="/account/notifications/ntf_`, `data-testid="mark-all-read"`}},
+			`action="/account/notifications/ntf_`, `data-testid="mark-all-read"`,
+			// The notice's freeze address is a link (after "：" in Chinese).
+			`<a href="/account/freeze" data-testid="note-link">https://okpay.test/account/freeze</a>`}},
 	}
 	for _, l := range i18n.Langs() {
 		c.lang = string(l)

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/ids"
@@ -41,17 +42,25 @@ type notePart struct {
 	Text, Href string
 }
 
-// accountPathRE finds paths of the account's pages in a notification's
-// text. Only same-site paths under /account/ become links; an address of
-// another site stays text.
-var accountPathRE = regexp.MustCompile(`(^|[\s(（"'“])(/account/[A-Za-z0-9_\-/]*[A-Za-z0-9_])`)
+// noteLinkRE returns the pattern of links to the account's own pages in a
+// notification's text: a path under /account/ ("/account/phone-verify/…"),
+// or the same path after this site's address base (the notices' "freeze
+// your account now: https://okpay.example/account/freeze"), at the start,
+// after a space, an opening bracket or quote, or a colon (the Chinese
+// notices put the address right after "："). Only those become links, to
+// the path; an address of another site stays text.
+func noteLinkRE(base string) *regexp.Regexp {
+	base = strings.TrimRight(base, "/")
+	return regexp.MustCompile(`(^|[\s(（"'“:：])((?:` + regexp.QuoteMeta(base) + `)?(/account/[A-Za-z0-9_\-/]*[A-Za-z0-9_]))`)
+}
 
-// noteParts cuts body into text and links.
-func noteParts(body string) []notePart {
+// noteParts cuts body into text and links, the links found by re (from
+// noteLinkRE).
+func noteParts(re *regexp.Regexp, body string) []notePart {
 	var parts []notePart
 	rest := body
 	for {
-		m := accountPathRE.FindStringSubmatchIndex(rest)
+		m := re.FindStringSubmatchIndex(rest)
 		if m == nil {
 			break
 		}
@@ -59,8 +68,8 @@ func noteParts(body string) []notePart {
 		if start > 0 {
 			parts = append(parts, notePart{Text: rest[:start]})
 		}
-		path := rest[start:end] // letters, digits, '_', '-' and '/': no way out of /account/
-		parts = append(parts, notePart{Text: path, Href: path})
+		path := rest[m[6]:m[7]] // letters, digits, '_', '-' and '/': no way out of /account/
+		parts = append(parts, notePart{Text: rest[start:end], Href: path})
 		rest = rest[end:]
 	}
 	if rest != "" {
@@ -95,7 +104,7 @@ func (s *Server) handleNotifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, n := range list {
-		d.Notes = append(d.Notes, noteView{InApp: n, Ref: ids.Format(NotificationPrefix, n.ID), Parts: noteParts(n.Body)})
+		d.Notes = append(d.Notes, noteView{InApp: n, Ref: ids.Format(NotificationPrefix, n.ID), Parts: noteParts(s.noteLinks, n.Body)})
 	}
 	p := s.settingsPage(r, "notifications.page_title")
 	if r.URL.Query().Get("read") == "all" {

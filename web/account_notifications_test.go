@@ -6,8 +6,10 @@ import (
 )
 
 // TestNoteParts: paths of the account's own pages in a notification
-// become links; anything else stays text.
+// become links, alone or after this site's address; anything else stays
+// text.
 func TestNoteParts(t *testing.T) {
+	re := noteLinkRE("https://okpay.example/")
 	for _, c := range []struct {
 		body string
 		want []notePart
@@ -22,8 +24,17 @@ func TestNoteParts(t *testing.T) {
 		{"a//account/x and x/account/y", []notePart{{Text: "a//account/x and x/account/y"}}},
 		{"go /account/x/../../admin", []notePart{{Text: "go "}, {Text: "/account/x", Href: "/account/x"}, {Text: "/../../admin"}}},
 		{`"/account/a"onclick="x"`, []notePart{{Text: `"`}, {Text: "/account/a", Href: "/account/a"}, {Text: `"onclick="x"`}}},
+		{"freeze your account now:\nhttps://okpay.example/account/freeze", []notePart{{Text: "freeze your account now:\n"},
+			{Text: "https://okpay.example/account/freeze", Href: "/account/freeze"}}},
+		{"立即冻结账户：https://okpay.example/account/freeze。", []notePart{{Text: "立即冻结账户："},
+			{Text: "https://okpay.example/account/freeze", Href: "/account/freeze"}, {Text: "。"}}},
+		{"a://account/x", []notePart{{Text: "a://account/x"}}},
+		{"(https://okpay.example/account/freeze)", []notePart{{Text: "("}, {Text: "https://okpay.example/account/freeze", Href: "/account/freeze"}, {Text: ")"}}},
+		{"https://okpay.example.evil.test/account/freeze x", []notePart{{Text: "https://okpay.example.evil.test/account/freeze x"}}},
+		{"http://okpay.example/account/freeze", []notePart{{Text: "http://okpay.example/account/freeze"}}},
+		{"https://okpay.example/help/x", []notePart{{Text: "https://okpay.example/help/x"}}},
 	} {
-		if got := noteParts(c.body); !reflect.DeepEqual(got, c.want) {
+		if got := noteParts(re, c.body); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("noteParts(%q) = %#v, want %#v", c.body, got, c.want)
 		}
 	}
@@ -34,11 +45,13 @@ func TestNoteParts(t *testing.T) {
 func FuzzNoteParts(f *testing.F) {
 	f.Add("Open /account/phone-verify/pvc_ab12 (signed in).")
 	f.Add("/account/../x //account/y")
+	f.Add("now: https://okpay.example/account/freeze")
+	re := noteLinkRE("https://okpay.example")
 	f.Fuzz(func(t *testing.T, body string) {
 		var joined string
-		for _, p := range noteParts(body) {
+		for _, p := range noteParts(re, body) {
 			joined += p.Text
-			if p.Href != "" && (p.Href != p.Text || len(p.Href) < len("/account/x") || p.Href[:9] != "/account/" || containsDotDot(p.Href)) {
+			if p.Href != "" && ((p.Href != p.Text && "https://okpay.example"+p.Href != p.Text) || len(p.Href) < len("/account/x") || p.Href[:9] != "/account/" || containsDotDot(p.Href)) {
 				t.Fatalf("bad link %q in %q", p.Href, body)
 			}
 		}

@@ -103,6 +103,9 @@ type Server struct {
 	phone *phoneState
 	// consolePing is Config.ConsolePing.
 	consolePing time.Duration
+	// noteLinks finds the links to the account's pages in in-app
+	// notifications (account_notifications.go).
+	noteLinks *regexp.Regexp
 }
 
 // Page templates; each is parsed together with layout.html.
@@ -140,6 +143,11 @@ func New(cfg Config) (*Server, error) {
 
 		consolePing: cfg.ConsolePing,
 	}
+	base := ""
+	if s.id != nil {
+		base = s.id.Config().BaseURL
+	}
+	s.noteLinks = noteLinkRE(base)
 	for _, name := range append([]string{pageHome, pageError}, accountPages...) {
 		t, err := template.New(name).Option("missingkey=error").
 			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name)
