@@ -82,6 +82,14 @@ func TestBrowserPhoneCallerVerification(t *testing.T) {
 
 	// 2. The agent claims it and logs the call: the phone conversation.
 	agentTab.open("/staff/phone")
+	// The page is styled: its queue table (.table, once only in the help
+	// center's stylesheet) and the verification form's input.
+	if got := agentTab.eval(`(() => {
+		const th = document.querySelector('[data-testid="phone-queue"] th'), in_ = document.querySelector('[data-testid="phone-conversation"]');
+		return getComputedStyle(th).paddingLeft + ' ' + (in_.offsetHeight >= 40);
+	})()`); got != "12px true" {
+		t.Fatalf("the phone page is not styled: table cell padding and input height %q, want \"12px true\"", got)
+	}
 	row := `[data-testid="phone-callback"][data-callback="` + cb + `"]`
 	agentTab.clickLoad("claim", chromedp.CSS(row+` [data-testid="phone-claim"]`))
 	agentTab.do("pick reached", chromedp.SetValue(chromedp.CSS(row+` [data-testid="phone-outcome"]`), phone.OutcomeReached))
