@@ -11,6 +11,7 @@ import (
 	"github.com/okpay/okpay/agent"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/support"
+	"github.com/okpay/okpay/wallet"
 )
 
 // The customer context panel of the agent console (/staff/customer) and
@@ -134,6 +135,25 @@ func (p *page) RequestOutcome(r *support.Request) string {
 		return p.T("support.status.cancelled")
 	}
 	return p.SupportStatus(r.Status)
+}
+
+// TxnType and TxnStatus name a transaction's type and status in the page's
+// language, as the customer's own pages do.
+func (p *page) TxnType(t wallet.Type) string      { return p.T("walletui.type." + string(t)) }
+func (p *page) TxnStatus(st wallet.Status) string { return p.T("walletui.status." + string(st)) }
+
+// MethodKind and MethodStatus name a payment method's kind and status in
+// the page's language.
+func (p *page) MethodKind(k string) string    { return p.T("paymethod.kind." + k) }
+func (p *page) MethodStatus(st string) string { return p.T("paymethod.status." + st) }
+
+// FailureName is a failure code's text in the page's language (the
+// customer's wording), or the code itself when the catalog has none.
+func (p *page) FailureName(code string) string {
+	if id := "wallet.failure." + code; p.s.cat.Has(id) {
+		return p.T(id)
+	}
+	return code
 }
 
 // SupportField is a revealable field's name in the page's language.
