@@ -216,7 +216,7 @@ func TestStaffReviewPages(t *testing.T) {
 	// The case page: the customer's context.
 	res = risk.c.get("/staff/withdrawals/case?id=" + first.Ref())
 	wantStatus(t, res, http.StatusOK)
-	wantContains(t, res.body, `data-stage="review"`, "unverified", "$800.00", e.text(i18n.En, "staff.review.approve_button"),
+	wantContains(t, res.body, `data-stage="review"`, `data-testid="review-level">0 · not verified<`, "$800.00", e.text(i18n.En, "staff.review.approve_button"),
 		second.Ref(), "authn_login_success")
 	wantStatus(t, risk.c.get("/staff/withdrawals/case?id=txn_nothing"), http.StatusNotFound)
 	wantStatus(t, risk.c.get("/staff/withdrawals/case?id="+ids.Format("txn", 12345)), http.StatusNotFound)

@@ -207,6 +207,16 @@ func (p *page) Money(a money.Amount) string {
 }
 
 // Date formats a day for the page's language: 25 Nov 2026 or 2026年11月25日.
+// LevelName is a verification level's name in the page's language: the
+// catalog's name for the built-in levels ("walletui.level.<name>"), else
+// the name the level is configured with.
+func (p *page) LevelName(name string) string {
+	if id := "walletui.level." + name; p.s.cat.Has(id) {
+		return p.T(id)
+	}
+	return name
+}
+
 func (p *page) Date(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -536,7 +546,7 @@ func (s *Server) renderWalletHome(w http.ResponseWriter, r *http.Request, a *sig
 		s.internalError(w, r, err)
 		return
 	}
-	d.Level = lim.LevelName
+	d.Level = p.LevelName(lim.LevelName)
 	for _, l := range lim.Amounts {
 		if have[l.Currency] {
 			d.Limits = append(d.Limits, limitView{Currency: string(l.Currency), Daily: p.Money(l.Daily), Monthly: p.Money(l.Monthly),

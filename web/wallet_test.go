@@ -74,8 +74,8 @@ func TestWalletHome(t *testing.T) {
 	wantIn(t, res, "Only an empty wallet can be hidden.", "CN¥1,234.50")
 	c.lang = "zh-CN"
 	res = c.get("/wallet")
-	wantIn(t, res, "¥1,234.50", "我的钱包", "即将推出")
-	wantNotIn(t, res, "CN¥")
+	wantIn(t, res, "¥1,234.50", "我的钱包", "即将推出", "认证等级（未认证）")
+	wantNotIn(t, res, "CN¥", "unverified")
 }
 
 // TestTXN01_SendMoneyWithACode walks the send flow to a new payee: form,
