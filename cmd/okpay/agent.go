@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -140,16 +139,16 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLES\tTEAMS\tSTATUS\tENROLLED")
+		var tw textTable
+		tw.row("ID", "EMAIL", "NAME", "ROLES", "TEAMS", "STATUS", "ENROLLED")
 		for _, a := range list {
 			enrolled := "no"
 			if a.Enrolled() {
 				enrolled = a.EnrolledAt.UTC().Format("2006-01-02")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Ref(), a.Email, a.DisplayName, joinRoles(a.Roles), strings.Join(a.Teams, ","), a.Status, enrolled)
+			tw.row(a.Ref(), a.Email, a.DisplayName, joinRoles(a.Roles), strings.Join(a.Teams, ","), string(a.Status), enrolled)
 		}
-		return tw.Flush()
+		return tw.write(e.stdout)
 	case "disable", "reset":
 		a, err := findAgent(ctx, svc, ref)
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -613,23 +612,23 @@ func printDemo(w io.Writer, res *demoResult, base string) {
 	fmt.Fprintf(w, "OKPay demo data created (development and demonstrations only).\n\n")
 	fmt.Fprintf(w, "Customers sign in at %s/login with the password %q.\n", base, demoCustomerPassword)
 	fmt.Fprintf(w, "Their second factor: the authenticator-app code where a secret is shown (add it to any TOTP app), otherwise the SMS code, which development mode shows at %s/dev/mailbox.\n\n", base)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EMAIL\tNAME\tLANG\tBALANCES\tAUTHENTICATOR SECRET")
+	var tw textTable
+	tw.row("EMAIL", "NAME", "LANG", "BALANCES", "AUTHENTICATOR SECRET")
 	for _, c := range res.customers {
 		secret := "— (SMS code)"
 		if c.secret != "" {
 			secret = c.secret
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.email(), c.name, c.lang, c.balances, secret)
+		tw.row(c.email(), c.name, string(c.lang), c.balances, secret)
 	}
-	tw.Flush()
+	tw.write(w)
 	fmt.Fprintf(w, "\nStaff sign in at %s/staff/login with the password %q and the authenticator-app code of their secret:\n\n", base, demoStaffPassword)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROLE\tEMAIL\tNAME\tTEAMS\tAUTHENTICATOR SECRET")
+	var ta textTable
+	ta.row("ROLE", "EMAIL", "NAME", "TEAMS", "AUTHENTICATOR SECRET")
 	for _, a := range res.agents {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.role, a.email(), a.name, strings.Join(a.teams, ","), a.secret)
+		ta.row(string(a.role), a.email(), a.name, strings.Join(a.teams, ","), a.secret)
 	}
-	tw.Flush()
+	ta.write(w)
 	fmt.Fprintln(w, "\notpauth URIs (for a QR code generator):")
 	for _, a := range res.agents {
 		fmt.Fprintf(w, "  %-10s %s\n", a.role, a.uri)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
@@ -218,8 +217,8 @@ func runFXList(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "no rates stored: okpay fx import --ecb FILE or okpay fx set BASE QUOTE RATE --reason R")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PAIR\tRATE\tSOURCE\tAS OF (UTC)\tAGE\tBY\tNOTE")
+	var tw textTable
+	tw.row("PAIR", "RATE", "SOURCE", "AS OF (UTC)", "AGE", "BY", "NOTE")
 	for _, r := range list {
 		age := shortAge(r.Age)
 		if r.Stale {
@@ -229,10 +228,10 @@ func runFXList(ctx context.Context, e *env, args []string) error {
 		if by == "" {
 			by = "-"
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rate.Base, r.Rate.Quote, r.Rate.Exact(), r.Source,
+		tw.row(string(r.Rate.Base)+"/"+string(r.Rate.Quote), r.Rate.Exact(), string(r.Source),
 			r.AsOf.UTC().Format("2006-01-02 15:04"), age, printable(by), printable(r.Note))
 	}
-	return tw.Flush()
+	return tw.write(e.stdout)
 }
 
 // printable replaces control characters (tabs, newlines, terminal escapes)
