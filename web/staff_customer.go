@@ -143,9 +143,15 @@ func (p *page) TxnType(t wallet.Type) string      { return p.T("walletui.type." 
 func (p *page) TxnStatus(st wallet.Status) string { return p.T("walletui.status." + string(st)) }
 
 // MethodKind and MethodStatus name a payment method's kind and status in
-// the page's language.
-func (p *page) MethodKind(k string) string    { return p.T("paymethod.kind." + k) }
-func (p *page) MethodStatus(st string) string { return p.T("paymethod.status." + st) }
+// the page's language; a status the customer's pages word for the
+// customer ("Waiting for your code") has the agent's wording.
+func (p *page) MethodKind(k string) string { return p.T("paymethod.kind." + k) }
+func (p *page) MethodStatus(st string) string {
+	if id := "support.method_status." + st; p.s.cat.Has(id) {
+		return p.T(id)
+	}
+	return p.T("paymethod.status." + st)
+}
 
 // FailureName is a failure code's text in the page's language (the
 // customer's wording), or the code itself when the catalog has none.

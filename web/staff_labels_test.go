@@ -9,7 +9,8 @@ import (
 
 // TestStaffPanelLabels: the customer panel names transactions, payment
 // methods and failures in the agent's language, as the customer's pages
-// do, not by their codes; an unknown failure code stays as it is.
+// do, not by their codes (a method waiting for a code in the agent's
+// words, not "your code"); an unknown failure code stays as it is.
 func TestStaffPanelLabels(t *testing.T) {
 	cat, err := i18n.New()
 	if err != nil {
@@ -22,6 +23,7 @@ func TestStaffPanelLabels(t *testing.T) {
 			p.TxnStatus(wallet.StatusCompleted):   cat.T(l, "walletui.status.completed", nil),
 			p.MethodKind("card"):                  cat.T(l, "paymethod.kind.card", nil),
 			p.MethodStatus("verified"):            cat.T(l, "paymethod.status.verified", nil),
+			p.MethodStatus("awaiting_code"):       cat.T(l, "support.method_status.awaiting_code", nil),
 			p.FailureName("insufficient_funds"):   cat.T(l, "wallet.failure.insufficient_funds", nil),
 			p.FailureName("no_such_failure_code"): "no_such_failure_code",
 		} {
