@@ -16,6 +16,7 @@ import (
 )
 
 func TestKeygenPrintsA32ByteKey(t *testing.T) {
+	t.Parallel()
 	out, _, err := runIn(t, noEnv, "keygen")
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,7 @@ func TestKeygenPrintsA32ByteKey(t *testing.T) {
 // chain and names the first broken row after an edit made behind the
 // application's back.
 func TestREL13_AuditVerifyDetectsAnEditedRow(t *testing.T) {
+	t.Parallel()
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "okpay.db")
 	if _, _, err := runIn(t, noEnv, "audit", "verify", "--database", dbURL); err == nil {
 		t.Fatal("verify of a missing database succeeded")
@@ -72,6 +74,7 @@ func TestREL13_AuditVerifyDetectsAnEditedRow(t *testing.T) {
 }
 
 func TestUserUnfreezeIsAuditedAndHolds(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dbURL := "sqlite:" + filepath.Join(dir, "okpay.db")
 	if _, _, err := runIn(t, noEnv, "migrate", "--database", dbURL); err != nil {
@@ -127,6 +130,7 @@ func TestUserUnfreezeIsAuditedAndHolds(t *testing.T) {
 // `okpay user mark-compromised` signs the user out everywhere, audited;
 // the next sign-in may do nothing but change the password.
 func TestPWD08_UserMarkCompromisedCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dbURL := "sqlite:" + filepath.Join(dir, "okpay.db")
 	geo := geoiptest.Write(t) // 127.0.0.1 is in Shanghai

@@ -18,6 +18,7 @@ import (
 // gets an enrolment link that enrols them; list shows them; disable and
 // reset need a reason; every change is audited with the operator.
 func TestAgentCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dbURL := "sqlite:" + filepath.Join(dir, "okpay.db")
 	env := envOf(map[string]string{"USER": "ops.wang"})

@@ -15,6 +15,7 @@ import (
 // single error, the ledger alone beside them, and the report written
 // with the notes below its marker kept.
 func TestBenchP2PTiny(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("signs customers up with production password hashing")
 	}
@@ -58,6 +59,7 @@ func TestBenchP2PTiny(t *testing.T) {
 // TestP2PReportRateWithDelivery: the report adds, to each round's
 // measured time, the time its notices then took to be sent.
 func TestP2PReportRateWithDelivery(t *testing.T) {
+	t.Parallel()
 	rounds := []p2pRound{
 		{Transfers: 8000, Elapsed: 8 * time.Second, Drain: 2 * time.Second},  // 1000/s, 800/s with delivery
 		{Transfers: 9000, Elapsed: 8 * time.Second, Drain: 1 * time.Second},  // 1125/s, 1000/s

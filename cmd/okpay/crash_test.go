@@ -281,6 +281,7 @@ func idemReference(principal, key string) string {
 }
 
 func TestCrashRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kill-and-restart test skipped in -short mode")
 	}

@@ -42,6 +42,7 @@ var demoSecretRE = regexp.MustCompile(`(?m)^(\S+@demo\.okpay\.test)\s.*?\s([A-Z2
 var demoStaffRE = regexp.MustCompile(`(?m)^(agent|supervisor|risk|admin)\s+(\S+@demo\.okpay\.test)\s.*\s([A-Z2-7]{32})\s*$`)
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	for _, d := range sqldbtest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			dbURL := sqldbtest.URL(t, d)
@@ -272,6 +273,7 @@ func checkDemoData(t *testing.T, dbURL string, secrets, staffSecrets map[string]
 // okpay serve --demo fills a fresh database, prints the sign-ins and
 // serves it; started again on it, it serves it as it is.
 func TestServeDemo(t *testing.T) {
+	t.Parallel()
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "okpay.db")
 	args := []string{"--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn", "--secret-key", testSecretKey, "--demo"}
 	s := startDemoServe(t, args...)

@@ -22,6 +22,7 @@ import (
 // RSK-04: every freeze opens (or reuses) a security support case in the
 // freeze's transaction, and the freeze's audit event names it.
 func TestFreezeOpensSupportCase(t *testing.T) {
+	t.Parallel()
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		clk := clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))

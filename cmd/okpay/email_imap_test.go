@@ -22,6 +22,7 @@ func (quietIMAPLog) Printf(string, ...any) {}
 // IMAP server (go-imap's, over TCP) becomes a conversation, is
 // acknowledged, and is marked seen on the server.
 func TestServeIMAPChannel(t *testing.T) {
+	t.Parallel()
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser("desk@okpay.test", "imap-secret")
 	if err := user.Create("INBOX", nil); err != nil {

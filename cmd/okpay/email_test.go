@@ -22,6 +22,7 @@ var emailListenRE = regexp.MustCompile(`email listener started","addr":"([^"]+)"
 // TestServeEmailChannel: serve's SMTP listener files a mail into the desk
 // and the acknowledgement reaches the dev mailbox (no relay configured).
 func TestServeEmailChannel(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", "sqlite:"+filepath.Join(dir, "okpay.db"),
 		"--email-addr", "127.0.0.1:0", "--email-addresses", "support@okpay.test")
@@ -51,6 +52,7 @@ func TestServeEmailChannel(t *testing.T) {
 }
 
 func TestParseIMAPURL(t *testing.T) {
+	t.Parallel()
 	cfg, err := parseIMAPURL("imaps://desk%40example.com:s3cret@imap.example.com/Support")
 	if err != nil || cfg.Addr != "imap.example.com:993" || cfg.TLS != "tls" || cfg.Username != "desk@example.com" || cfg.Password != "s3cret" || cfg.Mailbox != "Support" {
 		t.Fatalf("%+v %v", cfg, err)
@@ -67,6 +69,7 @@ func TestParseIMAPURL(t *testing.T) {
 }
 
 func TestReadDKIMKey(t *testing.T) {
+	t.Parallel()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +94,7 @@ func TestReadDKIMKey(t *testing.T) {
 // zero-config setup and swaks send unsigned mail) and set by flag or
 // environment.
 func TestEmailAuthFlags(t *testing.T) {
+	t.Parallel()
 	addrs, _ := maildesk.ParseAddresses("support@okpay.test")
 	parse := func(envs map[string]string, args ...string) maildesk.Config {
 		t.Helper()

@@ -10,6 +10,7 @@ import (
 // TestEvery: the job runs again and again, and never once its context
 // has ended.
 func TestEvery(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	var runs atomic.Int64
 	every(ctx, time.Millisecond, func() { runs.Add(1) })

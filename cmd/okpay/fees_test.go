@@ -30,6 +30,7 @@ percent_bp = 100
 // are free): the deposit quote says 2.5% + 1.00, and a real card deposit
 // through the sandbox credits the wallet with the amount less that fee.
 func TestServeFeesFileChangesTheFeeCharged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", "sqlite:"+filepath.Join(dir, "okpay.db"), "--log-level", "warn",
 		"--fees", writeFile(t, "fees.toml", depositFees))

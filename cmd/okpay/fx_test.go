@@ -50,6 +50,7 @@ func listRow(t *testing.T, out, pair string) []string {
 // by hand, the list, and the audit records of each change; every bad input
 // fails with a message saying what is wrong and changes nothing.
 func TestFXCommands(t *testing.T) {
+	t.Parallel()
 	for _, d := range sqldbtest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			dbURL := sqldbtest.URL(t, d)
@@ -203,6 +204,7 @@ func TestFXCommands(t *testing.T) {
 
 // TestFXHelp: okpay fx and its subcommands explain themselves.
 func TestFXHelp(t *testing.T) {
+	t.Parallel()
 	out, _, err := runIn(t, noEnv, "fx", "-h")
 	if err != nil || !strings.Contains(out, "Usage: okpay fx import|set|list") {
 		t.Fatalf("fx -h: %v %q", err, out)

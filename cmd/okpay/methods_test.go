@@ -39,6 +39,7 @@ func mailBody(t *testing.T, base, to, kind string) string {
 // listener's own address, the payment methods' API and pages, and their
 // notices through the identity service (a freeze link in each).
 func TestServePaymentMethods(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", "sqlite:"+filepath.Join(dir, "okpay.db"), "--log-level", "warn")
 	c := &scanClient{t: t, base: s.url}
@@ -111,6 +112,7 @@ func TestServePaymentMethods(t *testing.T) {
 }
 
 func TestServeUnknownPSP(t *testing.T) {
+	t.Parallel()
 	_, _, err := runIn(t, noEnv, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+filepath.Join(t.TempDir(), "x.db"), "--psp", "stripe")
 	if err == nil || !strings.Contains(err.Error(), "sandbox") {
 		t.Fatalf("serve --psp stripe: %v", err)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestPasskeyConfigFromBaseURL(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ base, rpID, origin string }{
 		{"https://okpay.example", "okpay.example", "https://okpay.example"},
 		{"https://OKPay.Example:443/", "okpay.example", "https://okpay.example"},
@@ -42,6 +43,7 @@ func TestPasskeyConfigFromBaseURL(t *testing.T) {
 // wildcard listen address gives http://localhost:PORT, so the zero-config
 // server offers passkeys (an IP address would turn them off).
 func TestDefaultBaseURLIsLocalhost(t *testing.T) {
+	t.Parallel()
 	for addr, want := range map[string]string{
 		"127.0.0.1:8080":   "localhost:8080",
 		"[::1]:8080":       "localhost:8080",

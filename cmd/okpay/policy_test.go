@@ -40,6 +40,7 @@ currency = "*"
 // TestPolicyLoad: the policy flags read and check their files and the
 // currency list; without them the defaults apply.
 func TestPolicyLoad(t *testing.T) {
+	t.Parallel()
 	p, err := (&policyFlags{}).load()
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +114,7 @@ func TestPolicyLoad(t *testing.T) {
 // serve takes only those with limits, built in or from --limits; the
 // refusal names every missing limit of every currency.
 func TestPolicyCurrencyLimits(t *testing.T) {
+	t.Parallel()
 	p, err := (&policyFlags{currencies: "CNY,kwd,KRW,BHD"}).load()
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +156,7 @@ func TestPolicyCurrencyLimits(t *testing.T) {
 // with good ones it starts, imports the --fx-rates file once (audited)
 // and serves the staff rate page.
 func TestServePolicyFlags(t *testing.T) {
+	t.Parallel()
 	dbPath := filepath.Join(t.TempDir(), "okpay.db")
 	base := []string{"serve", "--addr", "127.0.0.1:0", "--database", "sqlite:" + dbPath, "--log-level", "warn", "--dev", "on", "--secret-key", testSecretKey}
 	badFees := writeFile(t, "fees.toml", "[[rule]]\noperation = \"transfer\"\ncurrency = \"*\"\nfixed = \"1.00\"\n")
@@ -211,6 +214,7 @@ func TestServePolicyFlags(t *testing.T) {
 
 // TestServeFXRatesPostgres: the start-up import on PostgreSQL.
 func TestServeFXRatesPostgres(t *testing.T) {
+	t.Parallel()
 	dbURL := sqldbtest.URL(t, sqldb.Postgres)
 	s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", dbURL, "--log-level", "warn", "--dev", "on", "--secret-key", testSecretKey,
 		"--fx-rates", ecbDaily)

@@ -304,6 +304,7 @@ func numericAccountID(t *testing.T, s string) int64 {
 // Command-line surface.
 
 func TestHelpListsCommands(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
 		out, _, err := runIn(t, noEnv, args...)
 		if err != nil {
@@ -318,6 +319,7 @@ func TestHelpListsCommands(t *testing.T) {
 }
 
 func TestNoCommand(t *testing.T) {
+	t.Parallel()
 	_, errOut, err := runIn(t, noEnv)
 	if err == nil || exitCode(err) != 2 {
 		t.Fatalf("okpay with no command: err %v (exit %d), want exit 2", err, exitCode(err))
@@ -328,6 +330,7 @@ func TestNoCommand(t *testing.T) {
 }
 
 func TestUnknownCommandFails(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"frobnicate"}, {"ledger"}, {"ledger", "nope"}, {"apikey"}, {"apikey", "delete"}} {
 		out, errOut, err := runIn(t, noEnv, args...)
 		if err == nil {
@@ -344,6 +347,7 @@ func TestUnknownCommandFails(t *testing.T) {
 }
 
 func TestSubcommandHelp(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		args  []string
 		usage string
@@ -380,6 +384,7 @@ func TestSubcommandHelp(t *testing.T) {
 // "-h" in its place prints their usage and succeeds; no subcommand or an
 // unknown one is a usage error (exit 2).
 func TestGroupCommandHelp(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ cmd, usage string }{
 		{"ledger", "Usage: okpay ledger verify"},
 		{"apikey", "Usage: okpay apikey create"},
@@ -399,6 +404,7 @@ func TestGroupCommandHelp(t *testing.T) {
 }
 
 func TestStrayArgumentsAndBadFlagsAreUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"version", "junk"}, {"migrate", "junk"}, {"ledger", "verify", "junk"}, {"apikey", "create", "junk"}, {"serve", "--no-such-flag"}} {
 		_, _, err := runIn(t, noEnv, args...)
 		if code := exitCode(err); err == nil || code != 2 {
@@ -408,6 +414,7 @@ func TestStrayArgumentsAndBadFlagsAreUsageErrors(t *testing.T) {
 }
 
 func TestVerifyRefusesMissingDatabase(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "typo", "okpay.db")
 	_, _, err := runIn(t, noEnv, "ledger", "verify", "--database", "sqlite:"+p)
 	if err == nil {
@@ -419,6 +426,7 @@ func TestVerifyRefusesMissingDatabase(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	out, _, err := runIn(t, noEnv, "version")
 	if err != nil {
 		t.Fatal(err)
@@ -432,6 +440,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestBadFlagFails(t *testing.T) {
+	t.Parallel()
 	_, errOut, err := runIn(t, noEnv, "serve", "--no-such-flag")
 	if err == nil || exitCode(err) == 0 {
 		t.Fatalf("serve --no-such-flag: err %v", err)
@@ -451,6 +460,7 @@ func TestBadFlagFails(t *testing.T) {
 // serve
 
 func TestServe(t *testing.T) {
+	t.Parallel()
 	for _, d := range sqldbtest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			dbURL := sqldbtest.URL(t, d)
@@ -545,6 +555,7 @@ func TestServeZeroConfig(t *testing.T) {
 }
 
 func TestServeEnvironment(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	envDB := filepath.Join(dir, "env.db")
 	flagDB := filepath.Join(dir, "flag.db")
@@ -610,6 +621,9 @@ func gcPercent() int {
 // TestServeGCPercent: serve sets the collector's target from --gc-percent
 // or OKPAY_GC_PERCENT (default 400), leaves it to GOGC when that is set,
 // and puts it back when it stops.
+//
+// Not parallel: the collector's target is the process's, and every serve
+// started in this process sets it while it runs.
 func TestServeGCPercent(t *testing.T) {
 	before := gcPercent()
 	for _, c := range []struct {
@@ -646,6 +660,7 @@ func TestServeGCPercent(t *testing.T) {
 // migrate
 
 func TestMigrateTwice(t *testing.T) {
+	t.Parallel()
 	for _, d := range sqldbtest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			dbURL := sqldbtest.URL(t, d)
@@ -676,6 +691,7 @@ func TestMigrateTwice(t *testing.T) {
 // ledger verify
 
 func TestLedgerVerify(t *testing.T) {
+	t.Parallel()
 	for _, d := range sqldbtest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			dbURL := sqldbtest.URL(t, d)
@@ -772,6 +788,7 @@ func openTestDB(t *testing.T, d sqldb.Dialect, dbURL string) *sql.DB {
 }
 
 func TestCrossSiteAPIWriteIsAProblemDocument(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

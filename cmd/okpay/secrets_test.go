@@ -87,6 +87,7 @@ func mailCode(t *testing.T, base, to, kind string) string {
 // password, code, token and the TOTP secret in what the program logged and
 // in the bytes of its database files.
 func TestPWD12_NoSecretInLogsOrDatabase(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", "sqlite:"+filepath.Join(dir, "okpay.db"), "--log-level", "debug")
 	c := &scanClient{t: t, base: s.url}

@@ -9,6 +9,7 @@ import (
 // at the same terminal column on every row (text/tabwriter counted 李伟 as
 // two columns wide instead of four), and no line ends in spaces.
 func TestTextTableAlignsWideCharacters(t *testing.T) {
+	t.Parallel()
 	var tt textTable
 	tt.row("EMAIL", "NAME", "LANG")
 	tt.row("li.wei@demo.okpay.test", "李伟", "zh-CN")

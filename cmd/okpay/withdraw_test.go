@@ -15,6 +15,7 @@ import (
 // web/faq_browser_test.go and the API's conformance test over the same
 // wiring (buildWithdrawals).
 func TestServeWithdrawals(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startInProc(t, noEnv, "--addr", "127.0.0.1:0", "--database", "sqlite:"+filepath.Join(dir, "okpay.db"), "--log-level", "warn")
 	c := &scanClient{t: t, base: s.url}
