@@ -36,6 +36,13 @@ func TestBrowserDeskPresence(t *testing.T) {
 	tab.until("the switch shows offline", form+`.dataset.status === 'offline'`)
 	tab.clickLoad("go online", sel("nav-presence-online"))
 	tab.until("online is marked", form+`.dataset.status === 'online' && document.querySelector('[data-testid="nav-presence-online"]').getAttribute('aria-pressed') === 'true'`)
+	// The current status stands out (app.css): raised, its dot coloured.
+	tab.until("online looks pressed", `(() => {
+		const on = getComputedStyle(document.querySelector('[data-testid="nav-presence-online"]'));
+		const off = getComputedStyle(document.querySelector('[data-testid="nav-presence-offline"]'));
+		const dot = getComputedStyle(document.querySelector('[data-testid="nav-presence-online"]'), '::before');
+		return on.backgroundColor !== off.backgroundColor && on.fontWeight === '600' && dot.borderRadius === '50%' && dot.backgroundColor !== off.backgroundColor;
+	})()`)
 	if v := tab.eval(`location.pathname`); v != "/staff/desk" {
 		t.Fatalf("the switch went to %s", v)
 	}
