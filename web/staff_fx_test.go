@@ -91,7 +91,7 @@ func readFixture(t *testing.T, path string) []byte {
 	return b
 }
 
-var fxRateItemRE = regexp.MustCompile(`(?s)<li class="session" data-testid="fx-rate" data-pair="([A-Z]{3}/[A-Z]{3})" data-source="([a-z]+)" data-stale="(yes|no)">.*?</li>`)
+var fxRateItemRE = regexp.MustCompile(`(?s)<tr data-testid="fx-rate" data-pair="([A-Z]{3}/[A-Z]{3})" data-source="([a-z]+)" data-stale="(yes|no)">.*?</tr>`)
 
 // fxRows returns the rates listed on the page: pair → "source stale".
 func fxRows(body string) map[string]string {
