@@ -530,6 +530,14 @@ func TestStaffAdminPages(t *testing.T) {
 	res = admin.c.post("/staff/teams", url.Values{"name": {"payments"}, "languages": {"en"}, "time_zone": {"Asia/Shanghai"}, "schedule": {"mon 09:00-08:00"}})
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, res.body, e.text(i18n.En, "staff.error.schedule"))
+	// A team open around the clock says so as its hours (it said "None").
+	res = admin.c.post("/staff/teams", url.Values{"name": {"nights"}, "languages": {"en"}, "time_zone": {"Asia/Shanghai"}, "always_open": {"1"}})
+	wantRedirect(t, res, "/staff/teams?done=saved")
+	teams = admin.c.get("/staff/teams")
+	hours := regexp.MustCompile(`(?s)data-team="nights">.*?data-testid="team-schedule">([^<]*)</dd>`).FindStringSubmatch(teams.body)
+	if hours == nil || hours[1] != html.EscapeString(e.text(i18n.En, "staff.teams.always_open")) {
+		t.Fatalf("the 24/7 team's hours: %q", hours)
+	}
 }
 
 // TestStaffTOTPOnDemoServers: with AllowTOTP an agent can enrol an
