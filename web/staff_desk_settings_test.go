@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,11 @@ func TestStaffDeskSettingsAddRemovePolicy(t *testing.T) {
 	wantRedirect(t, admin.c.post("/staff/desk/settings/sla/add", add), "/staff/desk/settings?done=sla_added")
 	res = admin.c.get("/staff/desk/settings?done=sla_added")
 	wantContains(t, res.body, `data-policy="chat_security_urgent"`, e.text(i18n.En, "console.settings.done.sla_added"))
+	// Its row names the channel in the page's language, not by its code.
+	row := regexp.MustCompile(`(?s)data-policy="chat_security_urgent">\s*<th scope="row">[^<]*</th>\s*<td>([^<]*)</td>`).FindStringSubmatch(res.body)
+	if row == nil || row[1] != e.text(i18n.En, "desk.channel.chat") || row[1] == "chat" {
+		t.Fatalf("the policy's channel cell: %q", row)
+	}
 	pol, err := e.desk.SLAPolicyFor(e.ctx, desk.ChannelChat, desk.CategorySecurityPrivacy, desk.PriorityUrgent)
 	if err != nil || pol.Name != "chat_security_urgent" || pol.FirstResponse != 2*time.Minute || pol.NextResponse != 0 || pol.Resolution != 2*time.Hour {
 		t.Fatalf("policy %+v, %v", pol, err)
