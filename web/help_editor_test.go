@@ -71,6 +71,11 @@ func TestHelpEditorFlow(t *testing.T) {
 	res := c.get("/staff/help")
 	wantStatus(t, res, http.StatusOK)
 	wantContains(t, res.body, `data-slug="withdraw-money" data-locale="zh-CN" data-status="published"`, `data-testid="nav-staff-help"`)
+	// Languages are named, not coded, in the list and the editor's choice.
+	if !regexp.MustCompile(`(?s)data-slug="withdraw-money" data-locale="zh-CN" data-status="published">.*?<td>简体中文</td>`).MatchString(res.body) {
+		t.Error("the list does not name the article's language")
+	}
+	wantContains(t, c.get("/staff/help/edit").body, `<option value="en" selected>English</option>`, `<option value="zh-CN">简体中文</option>`)
 
 	form := url.Values{"slug": {"red-envelopes"}, "locale": {"en"}, "category": {"technical"}, "title": {"Red envelopes"},
 		"keywords": {"hongbao gift"}, "body": {"Send a **red envelope** <script>alert(1)</script>"}}

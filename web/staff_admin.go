@@ -79,9 +79,21 @@ func (p *page) roleChoices(in []agent.Role) []choice {
 func (p *page) langChoices(in []i18n.Lang) []choice {
 	var out []choice
 	for _, l := range i18n.Langs() {
-		out = append(out, choice{Value: string(l), Label: p.T("lang." + map[i18n.Lang]string{i18n.En: "en", i18n.ZhCN: "zh"}[l]), Checked: slices.Contains(in, l)})
+		out = append(out, choice{Value: string(l), Label: p.LangName(l), Checked: slices.Contains(in, l)})
 	}
 	return out
+}
+
+// LangName names a language as the language switch does (English, 简体中文),
+// in that language whatever the page's; an unknown code shows as it is.
+func (p *page) LangName(l i18n.Lang) string {
+	switch l {
+	case i18n.En:
+		return p.T("lang.en")
+	case i18n.ZhCN:
+		return p.T("lang.zh")
+	}
+	return string(l)
 }
 
 func teamChoices(teams []*agent.Team, in []string) []choice {
