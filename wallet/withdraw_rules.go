@@ -146,12 +146,22 @@ var securityChanges = []string{
 func IsSecurityChange(name string) bool { return slices.Contains(securityChanges, name) }
 
 // ReviewRule is one rule: it matches a withdrawal that needs a reviewer,
-// and says why in a short English detail (for the reviewer's page and the
-// decision record).
+// and says why (for the reviewer's page and the decision record).
 type ReviewRule struct {
 	ID      string
 	Version int
-	Match   func(p ReviewPolicy, in ReviewInput) (bool, string)
+	Match   func(p ReviewPolicy, in ReviewInput) (bool, RuleDetail)
+}
+
+// RuleDetail says why a rule matched: a short English sentence (the
+// decision record's), and the same as a message key and its values, for
+// the reviewer's page in its language (withdraw.rule_detail.<Key>).
+// Amounts are values in minor units with their currency
+// (amount/limit and currency), periods in hours (window_hours).
+type RuleDetail struct {
+	Text string
+	Key  string
+	Args map[string]string
 }
 
 // ReviewRules returns the rules in their evaluation order.
@@ -167,41 +177,45 @@ func ReviewRules() []ReviewRule {
 	}
 }
 
-func matchAmountThreshold(p ReviewPolicy, in ReviewInput) (bool, string) {
+func matchAmountThreshold(p ReviewPolicy, in ReviewInput) (bool, RuleDetail) {
 	limit, ok := p.AutoApproveMax[in.Amount.Currency]
 	if !ok {
-		return true, "no automatic approval is configured for " + string(in.Amount.Currency)
+		return true, RuleDetail{Text: "no automatic approval is configured for " + string(in.Amount.Currency),
+			Key: "amount_unconfigured", Args: map[string]string{"currency": string(in.Amount.Currency)}}
 	}
 	if in.Amount.Minor >= limit {
-		return true, "the amount " + in.Amount.Format("en") + " reaches the review threshold of " + money.New(limit, in.Amount.Currency).Format("en")
+		return true, RuleDetail{Text: "the amount " + in.Amount.Format("en") + " reaches the review threshold of " + money.New(limit, in.Amount.Currency).Format("en"),
+			Key: "amount_threshold", Args: map[string]string{"amount": itoa(in.Amount.Minor), "limit": itoa(limit), "currency": string(in.Amount.Currency)}}
 	}
-	return false, ""
+	return false, RuleDetail{}
 }
 
-func matchFirstWithdrawal(p ReviewPolicy, in ReviewInput) (bool, string) {
+func matchFirstWithdrawal(p ReviewPolicy, in ReviewInput) (bool, RuleDetail) {
 	if in.CompletedBefore > 0 {
-		return false, ""
+		return false, RuleDetail{}
 	}
-	return true, "the customer has never completed a withdrawal"
+	return true, RuleDetail{Text: "the customer has never completed a withdrawal", Key: "first_withdrawal"}
 }
 
-func matchNewMethod(p ReviewPolicy, in ReviewInput) (bool, string) {
+func matchNewMethod(p ReviewPolicy, in ReviewInput) (bool, RuleDetail) {
 	if in.MethodVerified.IsZero() || in.Now.Sub(in.MethodVerified) < p.NewMethodAge {
-		return true, "the payout method was verified less than " + days(p.NewMethodAge) + " ago"
+		return true, RuleDetail{Text: "the payout method was verified less than " + days(p.NewMethodAge) + " ago",
+			Key: "new_method", Args: map[string]string{"window_hours": hours(p.NewMethodAge)}}
 	}
-	return false, ""
+	return false, RuleDetail{}
 }
 
-func matchRecentSecurityChange(p ReviewPolicy, in ReviewInput) (bool, string) {
+func matchRecentSecurityChange(p ReviewPolicy, in ReviewInput) (bool, RuleDetail) {
 	for _, e := range in.Security {
 		if IsSecurityChange(e.Name) && !e.At.After(in.Now) && in.Now.Sub(e.At) < p.SecurityWindow {
-			return true, "a security change (" + e.Name + ") happened less than " + days(p.SecurityWindow) + " ago"
+			return true, RuleDetail{Text: "a security change (" + e.Name + ") happened less than " + days(p.SecurityWindow) + " ago",
+				Key: "recent_security_change", Args: map[string]string{"event": e.Name, "window_hours": hours(p.SecurityWindow)}}
 		}
 	}
-	return false, ""
+	return false, RuleDetail{}
 }
 
-func matchVelocity(p ReviewPolicy, in ReviewInput) (bool, string) {
+func matchVelocity(p ReviewPolicy, in ReviewInput) (bool, RuleDetail) {
 	n := 0
 	for _, w := range in.Previous {
 		if !w.At.After(in.Now) && in.Now.Sub(w.At) < p.VelocityWindow {
@@ -209,27 +223,32 @@ func matchVelocity(p ReviewPolicy, in ReviewInput) (bool, string) {
 		}
 	}
 	if n >= p.VelocityCount {
-		return true, itoa(int64(n)) + " withdrawals in the " + days(p.VelocityWindow) + " before this one"
+		return true, RuleDetail{Text: itoa(int64(n)) + " withdrawals in the " + days(p.VelocityWindow) + " before this one",
+			Key: "velocity", Args: map[string]string{"count": itoa(int64(n)), "window_hours": hours(p.VelocityWindow)}}
 	}
-	return false, ""
+	return false, RuleDetail{}
 }
 
-func matchSharedMethod(p ReviewPolicy, in ReviewInput) (bool, string) {
+func matchSharedMethod(p ReviewPolicy, in ReviewInput) (bool, RuleDetail) {
 	if in.MethodShared {
-		return true, "the payout method is on another customer's account too"
+		return true, RuleDetail{Text: "the payout method is on another customer's account too", Key: "shared_method"}
 	}
-	return false, ""
+	return false, RuleDetail{}
 }
 
-func matchPayeeName(p ReviewPolicy, in ReviewInput) (bool, string) {
+func matchPayeeName(p ReviewPolicy, in ReviewInput) (bool, RuleDetail) {
 	switch in.MethodNameCheck {
 	case "no_match":
-		return true, "the payee-name check did not match the account holder; the customer confirmed the account anyway"
+		return true, RuleDetail{Text: "the payee-name check did not match the account holder; the customer confirmed the account anyway", Key: "payee_no_match"}
 	case "close_match":
-		return true, "the payee-name check was a close match: the bank holds the name " + strconv.Quote(in.MethodNameHeld)
+		return true, RuleDetail{Text: "the payee-name check was a close match: the bank holds the name " + strconv.Quote(in.MethodNameHeld),
+			Key: "payee_close_match", Args: map[string]string{"name": in.MethodNameHeld}}
 	}
-	return false, ""
+	return false, RuleDetail{}
 }
+
+// hours says a duration in whole hours, for RuleDetail.Args.
+func hours(d time.Duration) string { return itoa(int64(d / time.Hour)) }
 
 // days says a duration in days or hours, for the rules' details.
 func days(d time.Duration) string {
@@ -243,11 +262,15 @@ func days(d time.Duration) string {
 	return d.String()
 }
 
-// RuleMatch is a rule that matched.
+// RuleMatch is a rule that matched. Detail is the English sentence; Key
+// and Args the same for other languages (RuleDetail; decision records
+// written before them have neither).
 type RuleMatch struct {
-	ID      string `json:"id"`
-	Version int    `json:"version"`
-	Detail  string `json:"detail"`
+	ID      string            `json:"id"`
+	Version int               `json:"version"`
+	Detail  string            `json:"detail"`
+	Key     string            `json:"key,omitempty"`
+	Args    map[string]string `json:"args,omitempty"`
 }
 
 // ReviewDecision is the rules' outcome for one input.
@@ -268,7 +291,7 @@ func Decide(p ReviewPolicy, in ReviewInput) ReviewDecision {
 			continue
 		}
 		if ok, detail := r.Match(p, in); ok {
-			d.Matched = append(d.Matched, RuleMatch{ID: r.ID, Version: r.Version, Detail: detail})
+			d.Matched = append(d.Matched, RuleMatch{ID: r.ID, Version: r.Version, Detail: detail.Text, Key: detail.Key, Args: detail.Args})
 		}
 	}
 	if len(d.Matched) > 0 {

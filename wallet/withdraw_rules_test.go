@@ -104,7 +104,7 @@ func TestRSK07_WithdrawalRuleFixtures(t *testing.T) {
 				t.Fatalf("outcome %s", d.Outcome)
 			}
 			for _, m := range d.Matched {
-				if m.Version < 1 || m.Detail == "" {
+				if m.Version < 1 || m.Detail == "" || m.Key == "" {
 					t.Errorf("match %+v", m)
 				}
 			}

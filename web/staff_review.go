@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -134,6 +135,57 @@ func (p *page) ReviewFailure(wd *wallet.Withdrawal) string {
 		return wd.Txn.FailureReason
 	}
 	return p.s.staff.review.wd.FailureText(wd, p.Lang)
+}
+
+// ReviewRuleDetail says why a rule matched, in the page's language, from
+// the values the rule kept (wallet.RuleDetail); a decision recorded
+// before rules kept them, or with a value this page cannot read, shows
+// the rule's English sentence.
+func (p *page) ReviewRuleDetail(m wallet.RuleMatch) string {
+	id := "withdraw.rule_detail." + m.Key
+	if m.Key == "" || !p.s.cat.Has(id) {
+		return m.Detail
+	}
+	cur := money.Currency(m.Args["currency"])
+	kv := make([]any, 0, 2*len(m.Args))
+	for k, v := range m.Args {
+		switch k {
+		case "amount", "limit":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return m.Detail
+			}
+			kv = append(kv, map[string]string{"amount": "Amount", "limit": "Limit"}[k], p.ReviewMoney(money.New(n, cur)))
+		case "window_hours":
+			h, err := strconv.Atoi(v)
+			if err != nil || h < 0 {
+				return m.Detail
+			}
+			kv = append(kv, "Window", p.reviewWindow(h))
+		case "count":
+			kv = append(kv, "Count", v)
+		case "currency":
+			kv = append(kv, "Currency", v)
+		case "event":
+			kv = append(kv, "Event", p.ReviewEvent(v))
+		case "name":
+			kv = append(kv, "Name", v)
+		}
+	}
+	return p.T(id, kv...)
+}
+
+// reviewWindow says a rule's period: whole days as days, else hours.
+func (p *page) reviewWindow(h int) string {
+	switch {
+	case h == 24:
+		return p.T("withdraw.rule_detail.one_day")
+	case h > 0 && h%24 == 0:
+		return p.T("withdraw.rule_detail.days", "N", h/24)
+	case h == 1:
+		return p.T("withdraw.rule_detail.one_hour")
+	}
+	return p.T("withdraw.rule_detail.hours", "N", h)
 }
 
 // ReviewEvent names a security event (its audit name, kept as it is: the
