@@ -410,6 +410,12 @@ type Notice struct {
 	inapp []notify.Direct // written beside the outbox, not sent
 }
 
+// localizer is a notice value written in the customer's language when the
+// notice is rendered (paymethod.Label).
+type localizer interface {
+	Localize(cat *i18n.Catalog, lang i18n.Lang) string
+}
+
 // PrepareNotice renders n for p and seals its messages without touching
 // the database, so the work is done before the transaction that records
 // the event (where only the inserts remain).
@@ -417,8 +423,11 @@ func (s *Service) PrepareNotice(p Payee, n MoneyNotice) (*Notice, error) {
 	now := s.now()
 	data := make(map[string]any, len(n.Data)+4)
 	for k, v := range n.Data {
-		if a, ok := v.(money.Amount); ok {
-			v = a.Format(string(p.lang))
+		switch x := v.(type) {
+		case money.Amount:
+			v = x.Format(string(p.lang))
+		case localizer:
+			v = x.Localize(s.Catalog, p.lang)
 		}
 		data[k] = v
 	}

@@ -230,7 +230,7 @@ func (s *Service) UsersForFingerprint(ctx context.Context, q Querier, fingerprin
 
 // notify queues a notification of kind about r.
 func (s *Service) notify(ctx context.Context, tx *sql.Tx, r *row, kind string, extra map[string]any) error {
-	data := map[string]any{"Method": r.Label, "Kind": string(r.Kind), "MethodID": r.PublicID()}
+	data := map[string]any{"Method": Label(r.Label), "Kind": string(r.Kind), "MethodID": r.PublicID()}
 	for k, v := range extra {
 		data[k] = v
 	}

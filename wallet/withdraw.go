@@ -655,7 +655,7 @@ func (w *Withdrawals) hold(ctx context.Context, t *Txn, idem *Idem, m identity.M
 	total := money.New(t.Amount.Minor+t.Fee.Minor, cur)
 	lang := string(owner.Lang())
 	notice, err := s.id.PrepareNotice(owner, identity.MoneyNotice{Kind: NoticeWithdrawalRequested, Event: t.Ref(), Channels: w.cfg.Channels[NoticeWithdrawalRequested],
-		FreezeLink: true, Meta: &m, Data: map[string]any{"Amount": t.Amount, "Fee": t.Fee, "Total": total, "Method": t.Counterparty,
+		FreezeLink: true, Meta: &m, Data: map[string]any{"Amount": t.Amount, "Fee": t.Fee, "Total": total, "Method": paymethod.Label(t.Counterparty),
 			"Earliest": dateIn(earliest, w.cfg.Location, lang), "Latest": dateIn(latest, w.cfg.Location, lang)}})
 	if err != nil {
 		return nil, err

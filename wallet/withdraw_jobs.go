@@ -11,6 +11,7 @@ import (
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/paymethod"
 	"github.com/okpay/okpay/psp"
 	"github.com/okpay/okpay/sqldb"
 )
@@ -530,7 +531,7 @@ func (w *Withdrawals) post(ctx context.Context, r *wdRow, payoutID string, ev *p
 	}
 	amount, fee := moneyOf(r.amount, r.currency), moneyOf(r.fee, r.currency)
 	notice, err := s.id.PrepareNotice(owner, identity.MoneyNotice{Kind: NoticeWithdrawalCompleted, Event: r.ref(), Channels: w.cfg.Channels[NoticeWithdrawalCompleted],
-		FreezeLink: true, Data: map[string]any{"Amount": amount, "Fee": fee, "Method": r.label}})
+		FreezeLink: true, Data: map[string]any{"Amount": amount, "Fee": fee, "Method": paymethod.Label(r.label)}})
 	if err != nil {
 		return err
 	}
@@ -618,7 +619,7 @@ func (w *Withdrawals) void(ctx context.Context, r *wdRow, cause voidCause) error
 	amount, fee := moneyOf(r.amount, r.currency), moneyOf(r.fee, r.currency)
 	shown := &Txn{FailureCode: cause.code, FailureReason: cause.reason}
 	notice, err := s.id.PrepareNotice(owner, identity.MoneyNotice{Kind: NoticeWithdrawalFailed, Event: r.ref(), Channels: w.cfg.Channels[NoticeWithdrawalFailed],
-		Data: map[string]any{"Amount": amount, "Total": moneyOf(r.amount+r.fee, r.currency), "Fee": fee, "Method": r.label,
+		Data: map[string]any{"Amount": amount, "Total": moneyOf(r.amount+r.fee, r.currency), "Fee": fee, "Method": paymethod.Label(r.label),
 			"Reason": s.FailureText(shown, owner.Lang())}})
 	if err != nil {
 		return err

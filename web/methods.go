@@ -248,7 +248,7 @@ func (s *Server) pmView(p *page, m *paymethod.Method) pmView {
 		VerifyKind: m.VerifyKind, ActionURL: m.ActionURL, AttemptsLeft: m.AttemptsLeft, ExpiresAt: m.VerifyExpiresAt,
 	}
 	if m.Card != nil {
-		v.Label = brandName(m.Card.Brand) + " •••• " + m.Card.Last4
+		v.Label = paymethod.BrandName(m.Card.Brand) + " •••• " + m.Card.Last4
 		v.Expiry = fmt.Sprintf("%02d/%d", m.Card.ExpMonth, m.Card.ExpYear)
 	}
 	if m.Bank != nil {
@@ -274,19 +274,6 @@ func (s *Server) pmView(p *page, m *paymethod.Method) pmView {
 		v.Failure = p.T(id)
 	}
 	return v
-}
-
-// brandNames are how card brands are written, the same in every language.
-var brandNames = map[string]string{
-	"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "unionpay": "UnionPay",
-	"jcb": "JCB", "discover": "Discover", "diners": "Diners Club", "maestro": "Maestro",
-}
-
-func brandName(b string) string {
-	if n, ok := brandNames[b]; ok {
-		return n
-	}
-	return b
 }
 
 // methodsData is the content of methods.html.

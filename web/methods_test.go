@@ -105,7 +105,7 @@ func TestMethodsAddCardVerifiedByWebhook(t *testing.T) {
 
 	// NOT-01: the addition was notified, with a freeze link (NOT-05).
 	mail := e.waitMail(a.email, paymethod.NoteAdded, after)
-	if !strings.Contains(mail.Body, "visa •••• 4242") || !freezeLinkRE.MatchString(mail.Body) {
+	if !strings.Contains(mail.Body, "Visa •••• 4242") || !freezeLinkRE.MatchString(mail.Body) {
 		t.Errorf("notice: %q", mail.Body)
 	}
 	e.waitMail(a.email, paymethod.NoteVerified, after)
@@ -229,7 +229,7 @@ func TestMethodsDeleteNeedsStepUp(t *testing.T) {
 		t.Errorf("the card was not detached at the provider: %v", err)
 	}
 	m := e.waitMail(a.email, paymethod.NoteRemoved, after)
-	if !strings.Contains(m.Body, "mastercard •••• 4444") || !strings.Contains(m.Body, "198.51.100.7") {
+	if !strings.Contains(m.Body, "Mastercard •••• 4444") || !strings.Contains(m.Body, "198.51.100.7") {
 		t.Errorf("removal notice: %q", m.Body)
 	}
 	e.waitMail(a.phone, paymethod.NoteRemoved, after)

@@ -201,7 +201,7 @@ func TestStaffReviewPages(t *testing.T) {
 
 	res := risk.c.get("/staff/withdrawals")
 	wantStatus(t, res, http.StatusOK)
-	wantContains(t, res.body, first.Ref(), second.Ref(), "$120.00", "visa •••• 4242", e.text(i18n.En, "withdraw.rule.first_withdrawal"), e.text(i18n.En, "withdraw.rule.new_method"))
+	wantContains(t, res.body, first.Ref(), second.Ref(), "$120.00", "Visa •••• 4242", e.text(i18n.En, "withdraw.rule.first_withdrawal"), e.text(i18n.En, "withdraw.rule.new_method"))
 	if strings.Contains(res.body, a.email) {
 		t.Error("the queue shows the customer's email unmasked")
 	}

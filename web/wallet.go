@@ -293,6 +293,12 @@ func statusClass(st wallet.Status) string {
 	return "badge badge-warn"
 }
 
+// MethodLabel names a payment method's stored label in the page's
+// language ("alipay j•••@example.com" → "支付宝 j•••@example.com").
+func (p *page) MethodLabel(label string) string {
+	return paymethod.DisplayLabel(p.s.cat, p.Lang, label)
+}
+
 func (s *Server) txnView(p *page, t *wallet.Txn) txnView {
 	v := txnView{
 		ID: t.Ref(), Type: string(t.Type), TypeLabel: p.T("walletui.type." + string(t.Type)),
@@ -300,6 +306,10 @@ func (s *Server) txnView(p *page, t *wallet.Txn) txnView {
 		Direction: t.Direction(), Amount: p.Money(t.Amount), Fee: p.Money(t.Fee), HasFee: t.Fee.Minor != 0,
 		Total: p.Money(t.Total()), Rate: t.Rate, Counterparty: t.Counterparty, Note: t.Note, AuthMethod: t.AuthMethod,
 		ActionURL: t.ActionURL, Created: t.CreatedAt, Updated: t.UpdatedAt, Expires: t.ExpiresAt, Final: t.Status.Final(),
+	}
+	if t.Type == wallet.TypeDeposit || t.Type == wallet.TypeWithdrawal {
+		// The card or account money came from or went to, named.
+		v.Counterparty = p.MethodLabel(t.Counterparty)
 	}
 	if t.Other.Currency != "" {
 		v.Other = p.Money(t.Other)

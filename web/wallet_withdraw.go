@@ -232,7 +232,7 @@ func withdrawCancelable(wd *wallet.Withdrawal) bool {
 func (s *Server) withdrawView(r *http.Request, a *signedIn, p *page, wd *wallet.Withdrawal) withdrawView {
 	v := withdrawView{T: s.txnView(p, wd.Txn), Method: s.cardLabel(r, a, wd.Txn.MethodID), ETA: p.eta(wd.EarliestAt, wd.LatestAt), CanCancel: withdrawCancelable(wd)}
 	if v.Method == "" {
-		v.Method = wd.MethodLabel // as it was when the withdrawal started
+		v.Method = p.MethodLabel(wd.MethodLabel) // as it was when the withdrawal started
 	}
 	v.T.Failure = s.withdraw.wd.FailureText(wd, p.Lang)
 	v.Returned = (wd.Txn.Status == wallet.StatusFailed || wd.Txn.Status == wallet.StatusRejected) && wd.Txn.EntryID != 0

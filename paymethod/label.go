@@ -1,0 +1,63 @@
+package paymethod
+
+import (
+	"strings"
+
+	"github.com/okpay/okpay/i18n"
+)
+
+// brandNames are how card brands are written, the same in every language.
+var brandNames = map[string]string{
+	"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "unionpay": "UnionPay",
+	"jcb": "JCB", "discover": "Discover", "diners": "Diners Club", "maestro": "Maestro",
+}
+
+// BrandName writes a card brand code as people know it ("visa" → "Visa");
+// an unknown code is returned as it is.
+func BrandName(code string) string {
+	if n, ok := brandNames[code]; ok {
+		return n
+	}
+	return code
+}
+
+// DisplayLabel returns a method's stored label (Method.Label: "visa ••••
+// 4242", "alipay j•••@example.com", "DE89 •••• 3000") for people reading
+// lang: a leading card-brand or e-wallet provider code is named
+// ("Visa •••• 4242", "支付宝 j•••@example.com"); anything else is
+// returned as it is.
+func DisplayLabel(cat *i18n.Catalog, lang i18n.Lang, label string) string {
+	code, rest, ok := strings.Cut(label, " ")
+	if !ok || code == "" {
+		return label
+	}
+	if n, ok := brandNames[code]; ok {
+		return n + " " + rest
+	}
+	if cat != nil && isCode(code) {
+		if id := "paymethod.provider." + code; cat.Has(id) {
+			return cat.T(lang, id, nil) + " " + rest
+		}
+	}
+	return label
+}
+
+// Label is a stored label on its way into a notice: the notice's renderer
+// (identity.PrepareNotice) writes it in the customer's language.
+type Label string
+
+// Localize is DisplayLabel of l.
+func (l Label) Localize(cat *i18n.Catalog, lang i18n.Lang) string {
+	return DisplayLabel(cat, lang, string(l))
+}
+
+// isCode reports whether s looks like a provider code (lower-case letters,
+// digits and underscores), not a word of a masked account.
+func isCode(s string) bool {
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
