@@ -11,6 +11,7 @@ import (
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/ledger"
 	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/wallet"
 )
 
 // handleNotFound answers what no route matched: 405 with Allow when the
@@ -71,6 +72,14 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if wallet.KeepsAccount(req.Owner, "") {
+		s.writeError(w, r, okpay.Invalid(map[string]string{"owner": "reserved for the wallet's accounts (okpay, usr_…)"}))
+		return
+	}
+	if wallet.KeepsAccount("", req.Code) {
+		s.writeError(w, r, okpay.Invalid(map[string]string{"code": "reserved for the wallet's accounts (wallet:, fees:, suspense:, clearing:, fx:, external:)"}))
+		return
+	}
 	in := ledger.AccountInput{Code: req.Code, Owner: req.Owner, Currency: money.Currency(req.Currency), Kind: ledger.Kind(req.Kind), Metadata: req.Metadata}
 	for _, f := range req.Flags {
 		switch f {
@@ -126,6 +135,9 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.ledger.FindAccountByID(r.Context(), id)
+	if err == nil && wallet.KeepsAccount(a.Owner, a.Code) {
+		err = errWalletAccount(id)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -142,6 +154,10 @@ func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request) {
 	owner := r.URL.Query().Get("owner")
 	if owner == "" {
 		s.writeError(w, r, okpay.Invalid(map[string]string{"owner": "required"}))
+		return
+	}
+	if wallet.KeepsAccount(owner, "") { // none here (ledger_scope.go)
+		writeJSON(w, http.StatusOK, appendList(nil, []*ledger.Account{}, false, "", appendAccount))
 		return
 	}
 	accts, more, err := s.ledger.FindAccounts(r.Context(), ledger.AccountFilter{Owner: owner, Before: before, Limit: limit})
@@ -164,6 +180,13 @@ func (s *Server) handleAccountEntries(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, before, err := page(r, prefixEntry)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if m, err := s.walletAccount(r.Context(), id); err != nil || m {
+		if m {
+			err = errWalletAccount(id)
+		}
 		s.writeError(w, r, err)
 		return
 	}
@@ -200,6 +223,9 @@ func (s *Server) handleGetEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.ledger.FindEntryByID(r.Context(), id)
+	if err == nil {
+		err = s.checkEntry(r.Context(), st.Entry, ledger.EEntryNotFound)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

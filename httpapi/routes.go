@@ -151,13 +151,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/accounts/{id}", s.authenticated(s.handleGetAccount))
 	mux.HandleFunc("GET /api/v1/accounts/{id}/entries", s.authenticated(s.handleAccountEntries))
 
-	mux.HandleFunc("POST /api/v1/transfers", s.authenticated(s.moneyHandler(s.buildTransfer, http.StatusCreated)))
-	mux.HandleFunc("POST /api/v1/entries", s.authenticated(s.moneyHandler(s.buildEntry(false), http.StatusCreated)))
+	mux.HandleFunc("POST /api/v1/transfers", s.authenticated(s.moneyHandler(s.scoped(s.buildTransfer), http.StatusCreated)))
+	mux.HandleFunc("POST /api/v1/entries", s.authenticated(s.moneyHandler(s.scoped(s.buildEntry(false)), http.StatusCreated)))
 	mux.HandleFunc("GET /api/v1/entries/{id}", s.authenticated(s.handleGetEntry))
-	mux.HandleFunc("POST /api/v1/entries/{id}/reverse", s.authenticated(s.moneyHandler(s.buildReverse, http.StatusCreated)))
-	mux.HandleFunc("POST /api/v1/holds", s.authenticated(s.moneyHandler(s.buildEntry(true), http.StatusCreated)))
-	mux.HandleFunc("POST /api/v1/holds/{id}/post", s.authenticated(s.moneyHandler(s.buildResolve(false), http.StatusCreated)))
-	mux.HandleFunc("POST /api/v1/holds/{id}/void", s.authenticated(s.moneyHandler(s.buildResolve(true), http.StatusCreated)))
+	mux.HandleFunc("POST /api/v1/entries/{id}/reverse", s.authenticated(s.moneyHandler(s.scoped(s.buildReverse), http.StatusCreated)))
+	mux.HandleFunc("POST /api/v1/holds", s.authenticated(s.moneyHandler(s.scoped(s.buildEntry(true)), http.StatusCreated)))
+	mux.HandleFunc("POST /api/v1/holds/{id}/post", s.authenticated(s.moneyHandler(s.scoped(s.buildResolve(false)), http.StatusCreated)))
+	mux.HandleFunc("POST /api/v1/holds/{id}/void", s.authenticated(s.moneyHandler(s.scoped(s.buildResolve(true)), http.StatusCreated)))
 
 	if s.identity != nil {
 		public, session := s.identityHandlers()

@@ -77,6 +77,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *httpMetrics
 	flight  *inFlight
+	scope   scopeCache // which accounts the wallet keeps (ledger_scope.go)
 	// identity is nil when the identity routes are off.
 	identity *identity.Service
 	clientIP *clientip.Resolver

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -106,6 +107,28 @@ func (s *Service) externalAccount(ctx context.Context, c money.Currency) (int64,
 }
 
 func userOwner(userID int64) string { return ids.Format("usr", userID) }
+
+// reservedCodes are the prefixes of the codes of the accounts the wallet
+// opens: customers' wallets and the system accounts.
+var reservedCodes = []string{"wallet:", "fees:", "suspense:", "clearing:", "fx:", SysExternal + ":"}
+
+// KeepsAccount reports whether an account of this owner, or with this
+// code, is (or would be) one the wallet keeps: a customer's wallet or a
+// system account. Other programs (the raw ledger API) must keep off them:
+// money moved there skips the wallet's rules and its history, and an
+// account opened under one of its codes would stop the wallet opening
+// its own.
+func KeepsAccount(owner, code string) bool {
+	if owner == systemOwner || strings.HasPrefix(owner, "usr_") {
+		return true
+	}
+	for _, p := range reservedCodes {
+		if strings.HasPrefix(code, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // walletAccount returns the account of userID's wallet in c, opening the
 // wallet when it does not exist yet.

@@ -893,17 +893,17 @@ func TestOpenAPIConformance(t *testing.T) {
 	})
 
 	t.Run("accounts", func(t *testing.T) {
-		alice = h.account(t, map[string]any{"owner": "usr_alice", "currency": "USD", "kind": "user_wallet", "flags": []string{"no_overdraft"}, "metadata": map[string]string{"channel": "app"}})
+		alice = h.account(t, map[string]any{"owner": "cus_alice", "currency": "USD", "kind": "user_wallet", "flags": []string{"no_overdraft"}, "metadata": map[string]string{"channel": "app"}})
 		merchant = h.account(t, map[string]any{"owner": "mer_shop", "currency": "USD", "kind": "merchant"})
-		fees = h.account(t, map[string]any{"code": "fees:revenue:USD", "owner": "okpay", "currency": "USD", "kind": "fees"})
-		aliceCNY = h.account(t, map[string]any{"owner": "usr_alice", "currency": "CNY", "kind": "user_wallet", "flags": []string{"no_overdraft"}})
-		spender = h.account(t, map[string]any{"owner": "usr_bob", "currency": "USD", "kind": "user_wallet", "flags": []string{"no_overdraft"}})
-		ext := map[string]any{"code": "external:card:USD", "owner": "okpay", "currency": "USD", "kind": "external"}
+		fees = h.account(t, map[string]any{"code": "house:fees:USD", "owner": "house", "currency": "USD", "kind": "fees"})
+		aliceCNY = h.account(t, map[string]any{"owner": "cus_alice", "currency": "CNY", "kind": "user_wallet", "flags": []string{"no_overdraft"}})
+		spender = h.account(t, map[string]any{"owner": "cus_bob", "currency": "USD", "kind": "user_wallet", "flags": []string{"no_overdraft"}})
+		ext := map[string]any{"code": "house:external:card:USD", "owner": "house", "currency": "USD", "kind": "external"}
 		external = h.account(t, ext)
 		if again := h.account(t, ext); again != external {
 			t.Errorf("opening an account with an existing code: got %s, want the existing %s", again, external)
 		}
-		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: map[string]any{"code": "external:card:USD", "owner": "okpay", "currency": "USD", "kind": "clearing"}, want: 409, code: "conflict"})
+		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: map[string]any{"code": "house:external:card:USD", "owner": "house", "currency": "USD", "kind": "clearing"}, want: 409, code: "conflict"})
 
 		// 401.
 		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: ext, noAuth: true, invalid: true, want: 401, code: "unauthorized"})
@@ -931,31 +931,31 @@ func TestOpenAPIConformance(t *testing.T) {
 		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: map[string]any{"currency": "USD"}, header: http.Header{"X-Request-Id": {"client-req-0002"}}, invalid: true, want: 422, code: "validation_failed"})
 
 		// Lists.
-		r := h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice", want: 200})
+		r := h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice", want: 200})
 		if got := len(r.list()); got != 2 || r.obj["has_more"] != false || r.obj["next_cursor"] != nil {
-			t.Errorf("usr_alice's accounts: %s", r.raw)
+			t.Errorf("cus_alice's accounts: %s", r.raw)
 		}
-		r = h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice&limit=1", want: 200})
+		r = h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice&limit=1", want: 200})
 		if len(r.list()) != 1 || r.obj["has_more"] != true || r.str("next_cursor") != aliceCNY {
 			t.Errorf("first page: %s", r.raw)
 		}
-		r = h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice&limit=1&cursor=" + r.str("next_cursor"), want: 200})
+		r = h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice&limit=1&cursor=" + r.str("next_cursor"), want: 200})
 		if l := r.list(); len(l) != 1 || l[0]["id"] != alice || r.obj["has_more"] != false {
 			t.Errorf("second page: %s", r.raw)
 		}
 		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=nobody", want: 200})
-		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice&limit=100", want: 200})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice&limit=100", want: 200})
 		h.do(t, req{method: "GET", path: "/api/v1/accounts", invalid: true, want: 422, code: "validation_failed"})
 		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=", invalid: true, want: 422, code: "validation_failed"})
-		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice&limit=0", invalid: true, want: 422, code: "validation_failed"})
-		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice&limit=101", invalid: true, want: 422, code: "validation_failed"})
-		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice&limit=ten", invalid: true, want: 422, code: "validation_failed"})
-		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice&cursor=" + unknownEnt, invalid: true, want: 422, code: "validation_failed"})
-		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=usr_alice", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice&limit=0", invalid: true, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice&limit=101", invalid: true, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice&limit=ten", invalid: true, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice&cursor=" + unknownEnt, invalid: true, want: 422, code: "validation_failed"})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice", noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 
 		// One account.
 		r = h.do(t, req{method: "GET", path: "/api/v1/accounts/" + alice, want: 200})
-		if r.str("owner") != "usr_alice" || r.str("balance", "available", "amount") != "0.00" {
+		if r.str("owner") != "cus_alice" || r.str("balance", "available", "amount") != "0.00" {
 			t.Errorf("alice: %s", r.raw)
 		}
 		h.do(t, req{method: "GET", path: "/api/v1/accounts/" + fees, want: 200})
@@ -1319,6 +1319,8 @@ func TestOpenAPIConformance(t *testing.T) {
 
 	// Withdrawals (withdraw_test.go).
 	t.Run("withdrawals", h.withdrawalScenario)
+	// The ledger routes keep off the wallet's accounts (scope_test.go).
+	t.Run("wallet accounts", h.walletScopeScenario)
 
 	// Exchange, remittance and the public rates (exchange_test.go).
 	t.Run("exchange", h.exchangeScenario)
@@ -1352,7 +1354,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		h.db.Close()
 		for _, q := range []req{
 			{method: "POST", path: "/api/v1/accounts", body: map[string]any{"currency": "USD", "kind": "merchant"}},
-			{method: "GET", path: "/api/v1/accounts?owner=usr_alice"},
+			{method: "GET", path: "/api/v1/accounts?owner=cus_alice"},
 			{method: "GET", path: "/api/v1/accounts/" + alice},
 			{method: "GET", path: "/api/v1/accounts/" + alice + "/entries"},
 			{method: "GET", path: "/api/v1/entries/" + payment},
