@@ -187,7 +187,7 @@ func TestBrowserChangeBankCard(t *testing.T) {
 		t.Errorf("the list after the change: %s", ids)
 	}
 	removed := b.readMail(paymethod.NoteRemoved, a.email, mark)
-	if !strings.Contains(removed.Body, "mastercard •••• 4444") {
+	if !strings.Contains(removed.Body, "Mastercard •••• 4444") {
 		t.Errorf("removal notice: %q", removed.Body)
 	}
 

@@ -70,11 +70,11 @@ func TestServePaymentMethods(t *testing.T) {
 	}
 	for _, kind := range []string{"payout_method_added", "payout_method_verified"} {
 		body := mailBody(t, s.url, email, kind)
-		if !strings.Contains(body, "visa •••• 4242") || !strings.Contains(body, "/freeze/") {
+		if !strings.Contains(body, "Visa •••• 4242") || !strings.Contains(body, "/freeze/") {
 			t.Errorf("%s notice: %q", kind, body)
 		}
 	}
-	if body := mailBody(t, s.url, phone, "payout_method_added"); !strings.Contains(body, "visa •••• 4242") {
+	if body := mailBody(t, s.url, phone, "payout_method_added"); !strings.Contains(body, "Visa •••• 4242") {
 		t.Errorf("SMS notice: %q", body)
 	}
 
