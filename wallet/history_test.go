@@ -34,7 +34,7 @@ func TestHistory(t *testing.T) {
 		mid := h.clock.Now()
 		h.pay(alice, bob, money.New(3_00, "EUR"))
 		h.pay(bob, alice, usd(50))
-		res, err := h.send(alice, bob, usd(1000_00), h.key()) // above the threshold: awaiting_auth
+		res, err := h.send(alice, h.signUp(), usd(10_00), h.key()) // a new payee: awaiting_auth
 		if err != nil {
 			t.Fatal(err)
 		}

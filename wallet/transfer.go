@@ -119,6 +119,9 @@ func (s *Service) QuoteTransfer(ctx context.Context, in TransferInput) (*Transfe
 	if err != nil {
 		return nil, err
 	}
+	if err := s.precheckTransfer(ctx, in.UserID, p); err != nil {
+		return nil, err
+	}
 	q := &TransferQuote{PayeeID: p.payee.UserID, Payee: p.payee.MaskedName, Amount: p.amount, Fee: p.fee,
 		Total: money.New(p.amount.Minor+p.fee.Minor, p.amount.Currency), FeeRule: p.feeRule, NewPayee: p.newPayee, NeedsAuth: p.needsAuth}
 	if p.needsAuth {
@@ -263,9 +266,72 @@ func (s *Service) Transfer(ctx context.Context, in TransferInput) (*TransferResu
 		CounterpartyID: p.payee.UserID, Counterparty: p.payee.MaskedName, Note: p.note, Key: in.Key, NewPayee: p.newPayee,
 		CreatedAt: now, UpdatedAt: now}
 	if p.needsAuth {
+		// No code for a transfer that cannot go through: it is refused
+		// now, as at execution (recorded failed; a retry replays).
+		if err := s.precheckTransfer(ctx, in.UserID, p); err != nil {
+			if !refusal(okpay.ErrorCode(err)) {
+				return nil, err
+			}
+			if t, terr := s.txnByKey(ctx, s.db.Read, in.UserID, in.Key); terr != nil || t != nil {
+				if terr != nil {
+					return nil, terr
+				}
+				return s.retried(t, p)
+			}
+			return s.recordFailure(ctx, out, p, err)
+		}
 		return s.awaitAuth(ctx, p, out, in.Meta)
 	}
 	return s.execute(ctx, p, out, in.Idem, in.Meta)
+}
+
+// precheckTransfer refuses, before a quote is shown or a code sent, a
+// transfer that cannot go through: no wallet in its currency, less
+// available than the amount and its fee, or over a limit the payer has
+// already used up. It only reads; the transfer's own transaction checks
+// all of it again (with concurrent payments and a new device's cap).
+func (s *Service) precheckTransfer(ctx context.Context, userID int64, p *transferPlan) error {
+	total, err := p.amount.Add(p.fee)
+	if err != nil {
+		return okpay.Errorf(ledger.EOverflow, "The amount is too large.")
+	}
+	w, err := s.FindWallet(ctx, userID, p.amount.Currency)
+	if okpay.ErrorCode(err) == okpay.ENotFound {
+		return okpay.Errorf(EInsufficientFunds, "You have no %s wallet: add money in %s first, or send from a currency you hold.", p.amount.Currency, p.amount.Currency)
+	}
+	if err != nil {
+		return err
+	}
+	if w.Available.Minor < total.Minor {
+		return okpay.Errorf(EInsufficientFunds, "Your %s wallet has %s available; this transfer takes %s with its fee.",
+			p.amount.Currency, w.Available.Format("en"), total.Format("en"))
+	}
+	st, err := s.Limits(ctx, userID)
+	if err != nil {
+		return err
+	}
+	w8 := s.windows(s.now())
+	v := s.cfg.Velocity
+	switch {
+	case st.TransfersThisHour+1 > v.TransfersPerHour:
+		return &LimitError{Limit: LimitTransfersPerHour, Max: int64(v.TransfersPerHour), Used: int64(st.TransfersThisHour), ResetsAt: w8.hourEnd}
+	case st.TransfersToday+1 > v.TransfersPerDay:
+		return &LimitError{Limit: LimitTransfersPerDay, Max: int64(v.TransfersPerDay), Used: int64(st.TransfersToday), ResetsAt: w8.dayEnd}
+	case p.newPayee && st.NewPayeesToday+1 > v.NewPayeesPerDay:
+		return &LimitError{Limit: LimitNewPayeesPerDay, Max: int64(v.NewPayeesPerDay), Used: int64(st.NewPayeesToday), ResetsAt: w8.dayEnd}
+	}
+	for _, a := range st.Amounts {
+		if a.Currency != p.amount.Currency {
+			continue
+		}
+		if a.UsedToday.Minor+p.amount.Minor > a.Daily.Minor {
+			return &LimitError{Limit: LimitDailyAmount, Max: a.Daily.Minor, Currency: a.Currency, Used: a.UsedToday.Minor, ResetsAt: a.DayResets}
+		}
+		if a.UsedThisMonth.Minor+p.amount.Minor > a.Monthly.Minor {
+			return &LimitError{Limit: LimitMonthlyAmount, Max: a.Monthly.Minor, Currency: a.Currency, Used: a.UsedThisMonth.Minor, ResetsAt: a.MonthResets}
+		}
+	}
+	return nil
 }
 
 // txnAuth is what a transfer's code is bound to.

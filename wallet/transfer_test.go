@@ -291,8 +291,11 @@ func TestTXN02_CodeTTLAttemptsSingleUse(t *testing.T) {
 		}
 
 		// Attempts: five wrong codes kill the code, the right one then fails.
-		h.clock.Advance(61 * time.Second)
-		c, _ := h.send(alice, bob, usd(600_00), h.key())
+		h.clock.Advance(24 * time.Hour) // a new day's limit
+		c, err := h.send(alice, bob, usd(400_00), h.key())
+		if err != nil {
+			t.Fatalf("the third transfer: %v", err)
+		}
 		code = h.lastCode(alice.phone, "code_txn")
 		wrong := "000000"
 		if wrong == code {
@@ -374,7 +377,7 @@ func TestMFA11_TOTPPolicy(t *testing.T) {
 		}
 
 		h.clock.Advance(31 * time.Second)
-		res, err = h.send(alice, bob, usd(900_00), h.key())
+		res, err = h.send(alice, bob, usd(600_00), h.key()) // above the step-up threshold, within the day's limit
 		if err != nil {
 			t.Fatal(err)
 		}
