@@ -297,6 +297,9 @@ type TxnAuth struct {
 	PayeeID int64
 	// PayeeLabel is how the SMS names the payee (masked).
 	PayeeLabel string
+	// PayeeName, when set, names the payee in the SMS instead, in the
+	// customer's language (a payout method's paymethod.Label).
+	PayeeName localizer
 }
 
 // owner is the code's binding: the payment's canonical form.
@@ -351,6 +354,9 @@ func (s *Service) SendTxnCode(ctx context.Context, tx *sql.Tx, userID int64, a T
 		return "", err
 	}
 	data := map[string]any{"Code": code, "Minutes": int(TxnCodeTTL / time.Minute), "Amount": a.Amount.Format(string(u.Lang)), "Payee": a.PayeeLabel}
+	if a.PayeeName != nil {
+		data["Payee"] = a.PayeeName.Localize(s.Catalog, u.Lang)
+	}
 	msg := notify.Message{DedupeKey: "code:" + strconv.FormatInt(id, 10) + ":sms", UserID: u.ID, Channel: notify.ChannelSMS, Kind: "code_" + purposeTxn,
 		To: u.Phone, Body: s.Catalog.T(u.Lang, "notify.code.txn.sms", data)}
 	if err := s.Outbox.Enqueue(ctx, tx, msg); err != nil {

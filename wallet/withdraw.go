@@ -437,7 +437,7 @@ func (w *Withdrawals) eta(t time.Time) (time.Time, time.Time) {
 // withdrawalAuth is what a withdrawal's code is bound to: the withdrawal,
 // its amount and currency, and the payout method (TXN-01).
 func withdrawalAuth(t *Txn) identity.TxnAuth {
-	return identity.TxnAuth{TxnID: t.ID, Amount: t.Amount, PayeeID: t.MethodID, PayeeLabel: t.Counterparty}
+	return identity.TxnAuth{TxnID: t.ID, Amount: t.Amount, PayeeID: t.MethodID, PayeeLabel: t.Counterparty, PayeeName: paymethod.Label(t.Counterparty)}
 }
 
 // Create starts a withdrawal: it is checked (Quote), passed through the

@@ -36,7 +36,7 @@ func TestTXN01_WithdrawalCodeBinding(t *testing.T) {
 			t.Fatalf("created %+v", a)
 		}
 		sms := h.messages(u.phone, "code_txn")
-		if len(sms) == 0 || !strings.Contains(sms[0].Body, "$100.00") || !strings.Contains(sms[0].Body, "visa •••• 4242") {
+		if len(sms) == 0 || !strings.Contains(sms[0].Body, "$100.00") || !strings.Contains(sms[0].Body, "Visa •••• 4242") {
 			t.Fatalf("the SMS must state amount and method: %+v", sms)
 		}
 		codeA := h.lastCode(u.phone, "code_txn")

@@ -124,7 +124,7 @@ func TestWithdrawalFullPath(t *testing.T) {
 		}
 		// The confirmation email, and the request's notice on every channel.
 		mails := h.messages(u.email, wallet.NoticeWithdrawalCompleted)
-		if len(mails) != 1 || !strings.Contains(mails[0].Body, "$200.00") || !strings.Contains(mails[0].Body, "visa •••• 4242") {
+		if len(mails) != 1 || !strings.Contains(mails[0].Body, "$200.00") || !strings.Contains(mails[0].Body, "Visa •••• 4242") {
 			t.Fatalf("confirmation mails %+v", mails)
 		}
 		kinds := h.outboxKinds(u.id)
