@@ -72,6 +72,10 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.Owner == "" { // an account no one owns could never be listed
+		s.writeError(w, r, okpay.Invalid(map[string]string{"owner": "required"}))
+		return
+	}
 	if wallet.KeepsAccount(req.Owner, "") {
 		s.writeError(w, r, okpay.Invalid(map[string]string{"owner": "reserved for the wallet's accounts (okpay, usr_…)"}))
 		return

@@ -515,3 +515,28 @@ func TestHistoryAcrossTheIndexWatermark(t *testing.T) {
 		}
 	})
 }
+
+// TestTextValidation: owners and metadata are text: a NUL (which
+// PostgreSQL's text refuses: it answered 500), invalid UTF-8, control
+// characters and bidirectional overrides are refused as invalid, on both
+// engines, before anything is stored; a listing by such an owner too.
+func TestTextValidation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		for _, owner := range []string{"a\x00b", "a\xffb", "a\x1bb", "a\u202eb", "a\u2066b", "a\nb"} {
+			_, err := f.l.CreateAccount(ctx, ledger.AccountInput{Owner: owner, Currency: "USD", Kind: ledger.KindMerchant})
+			wantCode(t, err, okpay.EInvalid)
+			_, _, err = f.l.FindAccounts(ctx, ledger.AccountFilter{Owner: owner})
+			wantCode(t, err, okpay.EInvalid)
+		}
+		for _, md := range []map[string]string{{"k": "a\x00b"}, {"k": "a\xffb"}, {"a\nb": "v"}, {"k": "\u202e"}} {
+			_, err := f.l.CreateAccount(ctx, ledger.AccountInput{Owner: "o", Currency: "USD", Kind: ledger.KindMerchant, Metadata: md})
+			wantCode(t, err, okpay.EInvalid)
+		}
+		// Text is fine, line breaks in a value too.
+		if _, err := f.l.CreateAccount(ctx, ledger.AccountInput{Owner: "商户 Zoë", Currency: "USD", Kind: ledger.KindMerchant, Metadata: map[string]string{"note": "line one\nline two\t✓"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -270,8 +270,8 @@ func (l *Ledger) CreateAccount(ctx context.Context, in AccountInput) (*Account, 
 	if !in.Kind.Valid() {
 		fields["kind"] = "unknown account kind"
 	}
-	if len(in.Owner) > 128 {
-		fields["owner"] = "the owner must be at most 128 bytes"
+	if len(in.Owner) > 128 || !PlainText(in.Owner, false) {
+		fields["owner"] = "the owner must be text of at most 128 bytes without control characters"
 	}
 	if len(in.Code) > 128 || (in.Code != "" && !printable(in.Code)) {
 		fields["code"] = "the code must be printable ASCII of at most 128 bytes"
@@ -370,6 +370,9 @@ type AccountFilter struct {
 
 // FindAccounts lists an owner's accounts, newest first.
 func (l *Ledger) FindAccounts(ctx context.Context, f AccountFilter) ([]*Account, bool, error) {
+	if len(f.Owner) > 128 || !PlainText(f.Owner, false) {
+		return nil, false, okpay.Invalid(map[string]string{"owner": "the owner must be text of at most 128 bytes without control characters"})
+	}
 	if f.Limit <= 0 {
 		f.Limit = 20
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/okpay/okpay"
@@ -216,15 +217,33 @@ func checkMetadata(fields map[string]string, m map[string]string) {
 		return
 	}
 	for k, v := range m {
-		if k == "" || len(k) > MaxMetadataKey || !utf8.ValidString(k) {
-			fields["metadata"] = fmt.Sprintf("metadata keys must be 1 to %d bytes", MaxMetadataKey)
+		if k == "" || len(k) > MaxMetadataKey || !PlainText(k, false) {
+			fields["metadata"] = fmt.Sprintf("metadata keys must be 1 to %d bytes of text without control characters", MaxMetadataKey)
 			return
 		}
-		if len(v) > MaxMetadataValue || !utf8.ValidString(v) {
-			fields["metadata."+k] = fmt.Sprintf("metadata values must be valid UTF-8 of at most %d bytes", MaxMetadataValue)
+		if len(v) > MaxMetadataValue || !PlainText(v, true) {
+			fields["metadata."+k] = fmt.Sprintf("metadata values must be valid UTF-8 of at most %d bytes without control characters", MaxMetadataValue)
 			return
 		}
 	}
+}
+
+// PlainText reports whether s is valid UTF-8 without control characters
+// (NUL, which PostgreSQL's text refuses, among them) or the invisible
+// characters that reorder text on screen (bidirectional overrides and
+// isolates); lines allows tabs and line breaks.
+func PlainText(s string, lines bool) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case lines && (r == '\t' || r == '\n' || r == '\r'):
+		case unicode.IsControl(r), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			return false
+		}
+	}
+	return true
 }
 
 func printable(s string) bool {
