@@ -161,7 +161,7 @@ func validRequestID(s string) bool {
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
+		token, ok := bearer(h)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="okpay"`)
 			s.writeError(w, r, okpay.Errorf(okpay.EUnauthorized, "send an API key as Authorization: Bearer <key>"))
@@ -217,7 +217,7 @@ type sessionHandler func(w http.ResponseWriter, r *http.Request, c *caller)
 // key (okp_...) is not a customer session.
 func sessionToken(r *http.Request) (token string, cookie bool, err error) {
 	if vals := r.Header.Values("Authorization"); len(vals) > 0 {
-		t, ok := strings.CutPrefix(vals[0], "Bearer ")
+		t, ok := bearer(vals[0])
 		if len(vals) > 1 || !ok || t == "" {
 			return "", false, okpay.Errorf(okpay.EUnauthorized, "send the session token as Authorization: Bearer <token>")
 		}
@@ -316,4 +316,13 @@ func validDeviceID(s string) bool {
 // deny handler.
 func (s *Server) CrossOrigin(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, okpay.Errorf(okpay.EForbidden, "cross-origin requests that change state are refused"))
+}
+
+// bearer returns the credentials of an Authorization header of the Bearer
+// scheme, whose name is case-insensitive (RFC 9110, 11.1).
+func bearer(h string) (string, bool) {
+	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+		return "", false
+	}
+	return h[7:], true
 }

@@ -908,6 +908,10 @@ func TestOpenAPIConformance(t *testing.T) {
 		// 401.
 		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: ext, noAuth: true, invalid: true, want: 401, code: "unauthorized"})
 		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: ext, auth: "Bearer okp_not-a-key", want: 401, code: "unauthorized"})
+		// The scheme's name is case-insensitive (RFC 9110).
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice", auth: "bearer " + h.key, want: 200})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice", auth: "BEARER " + h.key, want: 200})
+		h.do(t, req{method: "GET", path: "/api/v1/accounts?owner=cus_alice", auth: "Basic " + h.key, invalid: true, want: 401, code: "unauthorized"})
 		// 400.
 		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: `{"currency": "USD", "kind": "merchant", "colour": "red"}`, invalid: true, want: 400, code: "invalid_request"})
 		h.do(t, req{method: "POST", path: "/api/v1/accounts", body: `{"currency": "USD",`, invalid: true, want: 400, code: "invalid_request"})
