@@ -207,7 +207,7 @@ func FuzzAmountJSON(f *testing.F) {
 			}
 			return
 		}
-		if !direct.Currency.Valid() || direct.IsNegative() {
+		if !direct.Currency.Valid() || direct.IsNegative() || direct.Minor > money.MaxJSONMinor {
 			t.Fatalf("UnmarshalJSON(%q) = %+v", data, direct)
 		}
 		b, err := json.Marshal(direct)

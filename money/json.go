@@ -30,8 +30,8 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 // "USD"}: both fields required, no other field, no field twice, field names
 // matched exactly (case-sensitively). The currency must be a known code
 // (ParseCurrency) and the amount a JSON string accepted by Parse, so signs,
-// exponents and extra decimals are rejected; a JSON number is rejected with
-// "amount must be a string".
+// exponents and extra decimals are rejected, of at most 18 digits
+// (MaxJSONMinor); a JSON number is rejected with "amount must be a string".
 //
 // JSON null is an error too. For an optional amount use a *Amount field,
 // which encoding/json sets to nil for null without calling this method.
@@ -53,9 +53,18 @@ func (a *Amount) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
+	if v.Minor > MaxJSONMinor {
+		return newError(CodeAmountOverflow,
+			"amount has more than 18 digits; the largest is "+New(MaxJSONMinor, c).String()+" "+string(c)).withCurrency(c)
+	}
 	*a = v
 	return nil
 }
+
+// MaxJSONMinor is the largest amount JSON input may carry, in minor units:
+// 18 digits (TXN-05), short of int64's 19, so that no sum of a few
+// amounts a request names can overflow before a limit refuses it.
+const MaxJSONMinor = 999_999_999_999_999_999
 
 // scanPlain reads the common shape of a money object without a JSON
 // decoder: exactly the two fields "amount" and "currency", in either

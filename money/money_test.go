@@ -522,7 +522,8 @@ func TestUnmarshalJSON(t *testing.T) {
 		{`{"amount":"0.005","currency":"KWD"}`, money.New(5, "KWD")},
 		{`{"amount":"0.0001","currency":"CLF"}`, money.New(1, "CLF")},
 		{`{"amount":"0","currency":"USD"}`, money.New(0, "USD")},
-		{`{"amount":"92233720368547758.07","currency":"USD"}`, money.New(math.MaxInt64, "USD")},
+		{`{"amount":"9999999999999999.99","currency":"USD"}`, money.New(money.MaxJSONMinor, "USD")},
+		{`{"amount":"999999999999999999","currency":"JPY"}`, money.New(money.MaxJSONMinor, "JPY")},
 		{`{"amount":"\u0031\u0032","currency":"\u0055SD"}`, money.New(1200, "USD")},
 	}
 	for _, tt := range ok {
@@ -563,6 +564,10 @@ func TestUnmarshalJSON(t *testing.T) {
 		{"too many decimals", `{"amount":"1.234","currency":"USD"}`, money.CodeTooManyDecimals, "USD allows at most 2 decimal places"},
 		{"JPY decimals", `{"amount":"1.5","currency":"JPY"}`, money.CodeTooManyDecimals, "JPY does not allow decimal places"},
 		{"overflow", `{"amount":"92233720368547758.08","currency":"USD"}`, money.CodeAmountOverflow, "amount is too large; the largest is 92233720368547758.07 USD"},
+		// TXN-05: at most 18 digits, though int64 holds 19.
+		{"19 digits", `{"amount":"10000000000000000.00","currency":"USD"}`, money.CodeAmountOverflow, "amount has more than 18 digits; the largest is 9999999999999999.99 USD"},
+		{"int64's largest", `{"amount":"92233720368547758.07","currency":"USD"}`, money.CodeAmountOverflow, "amount has more than 18 digits; the largest is 9999999999999999.99 USD"},
+		{"19 digits JPY", `{"amount":"1000000000000000000","currency":"JPY"}`, money.CodeAmountOverflow, "amount has more than 18 digits; the largest is 999999999999999999 JPY"},
 		{"empty amount", `{"amount":"","currency":"USD"}`, money.CodeInvalidAmount, "amount is empty"},
 		{"spaces", `{"amount":" 1","currency":"USD"}`, money.CodeInvalidAmount, "amount must not contain spaces"},
 		{"unknown currency", `{"amount":"1","currency":"ABC"}`, money.CodeUnknownCurrency, `unknown currency "ABC"`},
