@@ -486,7 +486,17 @@ func (s *Server) staffPage(r *http.Request, titleID string) *page {
 	p.NoStore = true
 	p.Accounts = false
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		p.Next = safeNext(r.URL.EscapedPath())
+		// Back to this very page after the language or presence switch:
+		// its query names what it shows (a conversation, a customer, the
+		// inbox's filters; without it the page was a 404), less a
+		// one-time "done" notice.
+		u := *r.URL
+		q := u.Query()
+		if q.Has("done") {
+			q.Del("done")
+			u.RawQuery = q.Encode()
+		}
+		p.Next = safeNext(u.RequestURI())
 	} else {
 		p.Next = "/staff/"
 	}

@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -67,4 +69,30 @@ func TestStaffNotFound(t *testing.T) {
 	if strings.Contains(res.body, `data-testid="staff-error"`) {
 		t.Errorf("the customer 404 uses the staff layout:\n%s", excerpt(res.body))
 	}
+}
+
+// TestStaffSwitchesComeBack: the language switch of a staff page brings
+// the agent back to that page with its query (a conversation or customer
+// page is named by it: without, the switch led to a 404), less a
+// one-time "done" notice; and the language switch really lands there.
+func TestStaffSwitchesComeBack(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	admin := e.newMember(t, agent.RoleAdmin)
+	next := regexp.MustCompile(`<input type="hidden" name="next" value="([^"]*)">`)
+	for path, want := range map[string]string{
+		"/staff/teams?team=general":            "/staff/teams?team=general",
+		"/staff/teams?done=saved&team=general": "/staff/teams?team=general",
+		"/staff/agents?done=enabled":           "/staff/agents",
+		"/staff/agents":                        "/staff/agents",
+	} {
+		res := admin.c.get(path)
+		wantStatus(t, res, http.StatusOK)
+		m := next.FindStringSubmatch(res.body)
+		if m == nil || html.UnescapeString(m[1]) != want {
+			t.Errorf("%s: next %q, want %q", path, m, want)
+		}
+	}
+	res := admin.c.post("/lang", url.Values{"lang": {"zh-CN"}, "next": {"/staff/teams?team=general"}})
+	wantRedirect(t, res, "/staff/teams?team=general")
 }
