@@ -150,19 +150,23 @@ func splitAddr(s string) (local, domain string, ok bool) {
 	return local, domain, true
 }
 
-// refPattern finds "[cnv_xxxxxxxxxxxxx]" in a subject.
+// subjectRef finds the conversation reference "[cnv_xxxxxxxxxxxxx]" of a
+// subject: the last one, when there are several (a follow-up of a closed
+// conversation is answered with its own reference after the old one; a
+// reply keeping both belongs to the follow-up).
 func subjectRef(subject string) (int64, bool) {
 	s := strings.ToLower(subject)
 	prefix := "[" + desk.ConversationPrefix + "_"
+	var found int64
 	for {
 		i := strings.Index(s, prefix)
 		if i < 0 {
-			return 0, false
+			return found, found != 0
 		}
 		rest := s[i+1:]
 		if j := strings.IndexByte(rest, ']'); j > 0 {
 			if id, ok := ids.Parse(desk.ConversationPrefix, rest[:j]); ok && id > 0 {
-				return id, true
+				found = id
 			}
 		}
 		s = s[i+len(prefix):]

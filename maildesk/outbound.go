@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"regexp"
 	"strings"
 	"time"
 
@@ -49,14 +50,25 @@ func (s *Service) newMessageID() string {
 	return email.NewMessageID("mail."+s.cfg.Addresses.Domain(), nil)
 }
 
-// replySubject returns "Re: <subject> [<ref>]" (the reference once).
+// replySubject returns "Re: <subject> [<ref>]": the reference once, and
+// no other conversation's (a follow-up's answer does not carry the closed
+// conversation's reference on, so a reply cannot land there).
 func replySubject(subject, ref string) string {
 	subject = email.NormalizeSubject(subject)
+	subject = strings.Join(strings.Fields(otherRefs.ReplaceAllStringFunc(subject, func(tok string) string {
+		if strings.EqualFold(tok, "["+ref+"]") {
+			return tok
+		}
+		return ""
+	})), " ")
 	if !strings.Contains(strings.ToLower(subject), "["+ref+"]") {
 		subject = strings.TrimSpace(subject + " [" + ref + "]")
 	}
 	return "Re: " + subject
 }
+
+// otherRefs matches conversation references in a subject.
+var otherRefs = regexp.MustCompile(`(?i)\[` + desk.ConversationPrefix + `_[0-9a-z]+\]`)
 
 // threadHeaders returns the In-Reply-To (the latest mail we received in
 // the conversation, else the latest we sent) and References (the last
