@@ -345,8 +345,8 @@ func chatGrantOf(r *http.Request) (chat.Grant, error) {
 
 // handleChatSocket authorises a WebSocket as the chat routes do and
 // hands it to the chat handler. A customer's subscriptions are allowed
-// only while the session still works, and the socket closes within a
-// ping interval once it does not.
+// only while the session still works, and once it does not the socket
+// closes before its next event reaches it, or at its next ping.
 func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	r, c, err := s.chatCallerOf(w, r)
@@ -385,7 +385,8 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		g.Allow = func(ctx context.Context, _ int64) (bool, error) { return live(ctx, true) }
 		// And what it follows stops when the session ends (signed out
 		// elsewhere, revoked, timed out, the account frozen): the socket
-		// closes with chat.CloseSessionEnded at the next ping.
+		// closes with chat.CloseSessionEnded before the next event or at
+		// the next ping.
 		g.Alive = func(ctx context.Context) (bool, error) { return live(ctx, false) }
 	}
 	s.desk.chat.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), chatGrantKey{}, g)))

@@ -356,6 +356,9 @@ type conn struct {
 	tokens   float64
 	refilled time.Time
 	limited  bool
+	// aliveAt is when Grant.Alive last said the session works, for
+	// events (checkAlive).
+	aliveAt time.Time
 }
 
 // errSignIn ends a visitor's connection whose conversation was claimed.
@@ -547,6 +550,9 @@ func (cn *conn) drainLocked() error {
 				continue
 			}
 			progressed = true
+			if err := cn.checkAlive(); err != nil {
+				return err
+			}
 			if err := cn.event(s, e); err != nil {
 				return err
 			}
@@ -555,6 +561,37 @@ func (cn *conn) drainLocked() error {
 			return nil
 		}
 	}
+	return nil
+}
+
+// aliveEvery is how long a session check (Grant.Alive) holds for the
+// events that follow it. Without it a socket whose session was revoked,
+// frozen or signed out kept receiving what it followed until its next
+// ping (25 s): a stolen session's tab read the agent's answers.
+const aliveEvery = time.Second
+
+// checkAlive refuses, with errSessionEnded, to forward an event to a
+// socket whose session ended; a check that fails (the database) lets
+// the event through and is tried again at the next one or the ping.
+func (cn *conn) checkAlive() error {
+	alive := cn.grant.Alive
+	if alive == nil {
+		return nil
+	}
+	now := time.Now()
+	if now.Sub(cn.aliveAt) < aliveEvery {
+		return nil
+	}
+	ctx, done := context.WithTimeout(context.Background(), cn.h.cfg.PongTimeout)
+	ok, err := alive(ctx)
+	done()
+	if err != nil {
+		return nil
+	}
+	if !ok {
+		return errSessionEnded
+	}
+	cn.aliveAt = now
 	return nil
 }
 

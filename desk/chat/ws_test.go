@@ -392,6 +392,48 @@ func TestSocketClosedWhenSessionEnds(t *testing.T) {
 	}
 }
 
+// A socket whose session ended is closed before the next event reaches
+// it, not at the next ping: an agent's answer written after the session
+// was revoked never reaches that socket (with 25 s between pings, a
+// stolen session's tab read it).
+func TestSocketSessionCheckedBeforeEvents(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	e := newEnv(t, db, 0, chat.Config{PingInterval: time.Hour, PongTimeout: time.Second})
+	conv, err := e.svc.StartConversation(e.ctx, desk.Customer(alice), desk.StartInput{Category: desk.CategorySecurityPrivacy, Body: "someone signed in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.dial("X-Customer", fmt.Sprint(alice))
+	a.subscribe(conv.ID, 0)
+	a.nextOf(desk.EventSubscribed, 5*time.Second)
+	if _, err := e.svc.SendMessage(e.ctx, desk.Agent(agentA), conv.ID, desk.MessageInput{Body: "while signed in"}); err != nil {
+		t.Fatal(err)
+	}
+	a.nextWhere(desk.EventMessage, func(f frame) bool { return strings.Contains(f.raw, "while signed in") }, 5*time.Second)
+	e.ended.Store(int64(alice), true)
+	time.Sleep(1100 * time.Millisecond) // past the last check's hold
+	if _, err := e.svc.SendMessage(e.ctx, desk.Agent(agentA), conv.ID, desk.MessageInput{Body: "secret detail 123"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case f, ok := <-a.frames:
+			if !ok {
+				if code := a.closeStatus(time.Second); code != chat.CloseSessionEnded {
+					t.Fatalf("closed with %v, want %v", code, chat.CloseSessionEnded)
+				}
+				return
+			}
+			if strings.Contains(f.raw, "secret detail") {
+				t.Fatal("a message reached a socket whose session had ended")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the socket is still open 5 s after an event, its session ended")
+		}
+	}
+}
+
 // BenchmarkWebSocketFanout is a sketch of the delivery benchmark: N real
 // sockets follow N conversations; each iteration sends one message (to a
 // conversation in turn) through the service and waits for its socket to
