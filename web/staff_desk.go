@@ -117,6 +117,7 @@ func (s *Server) staffDeskRoutes() []StaffRoute {
 		{post, "/staff/desk/status", StaffFull, agent.PermConversationReply, h(s.handleDeskStatus)},
 		{post, "/staff/desk/note", StaffFull, agent.PermConversationNote, maxBody(maxDeskFormBytes, h(s.handleDeskNote))},
 		{post, "/staff/desk/assign", StaffFull, agent.PermConversationAssign, h(s.handleDeskAssign)},
+		{post, "/staff/desk/route", StaffFull, agent.PermConversationAssign, h(s.handleDeskRoute)},
 		{post, "/staff/desk/viewing", StaffFull, agent.PermConversationRead, h(s.handleDeskViewing)},
 	}...)
 }
@@ -384,9 +385,12 @@ type staffDeskConversationData struct {
 	CanReply     bool
 	CanNote      bool
 	CanAssign    bool
-	Closed       bool
-	Statuses     []deskOption
-	Snoozes      []deskOption
+	// Route is the routing form (assignee, team, priority, category) of
+	// those who may reassign (nil otherwise).
+	Route    *deskRouteForm
+	Closed   bool
+	Statuses []deskOption
+	Snoozes  []deskOption
 	// Key and NoteKey are the composers' idempotency keys.
 	Key     string
 	NoteKey string
@@ -472,6 +476,12 @@ func (s *Server) deskConversationPage(w http.ResponseWriter, r *http.Request, sv
 		CanReply: agent.Can(a, agent.PermConversationReply), CanNote: agent.Can(a, agent.PermConversationNote),
 		CanAssign: agent.Can(a, agent.PermConversationAssign), Closed: c.Status == desk.StatusClosed,
 		Key: newDeviceID(), NoteKey: newDeviceID(), Me: a.Ref(), MeName: a.DisplayName}
+	if d.CanAssign && !d.Closed && s.staff != nil {
+		if d.Route, err = s.deskRoute(r.Context(), p, names, c); err != nil {
+			s.staffInternal(w, r, err)
+			return nil, false
+		}
+	}
 	if d.CanReply {
 		canned, err := svc.CannedFor(r.Context(), a.Teams)
 		if err != nil {
@@ -556,6 +566,8 @@ func (s *Server) handleDeskConversation(w http.ResponseWriter, r *http.Request) 
 		p.Notice = p.T("console.notice.assigned")
 	case "status":
 		p.Notice = p.T("console.notice.status")
+	case "routed":
+		p.Notice = p.T("console.notice.routed")
 	}
 	s.render(w, r, pageStaffDeskConversation, p)
 }
@@ -702,6 +714,93 @@ func (s *Server) handleDeskViewing(w http.ResponseWriter, r *http.Request) {
 
 // formText turns a textarea's CRLF line ends into LF.
 func formText(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
+
+// deskRouteForm is the choices of the routing form.
+type deskRouteForm struct {
+	Agents, Teams, Priorities, Categories []deskOption
+}
+
+// deskRoute builds the routing form of conversation c: active agents who
+// read conversations (and whoever has it now), the teams, priorities and
+// categories, the current ones selected.
+func (s *Server) deskRoute(ctx context.Context, p *page, names *deskNames, c *desk.Conversation) (*deskRouteForm, error) {
+	agents, err := s.staff.svc.List(ctx, agent.Filter{Status: agent.StatusActive})
+	if err != nil {
+		return nil, err
+	}
+	teams, err := s.staff.svc.Teams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := &deskRouteForm{Agents: []deskOption{{Value: "", Label: p.T("console.unassigned"), Selected: c.AssigneeID == 0}}}
+	seen := false
+	for _, a := range agents {
+		if !agent.Can(a, agent.PermConversationRead) {
+			continue
+		}
+		seen = seen || a.ID == c.AssigneeID
+		f.Agents = append(f.Agents, deskOption{Value: a.Ref(), Label: names.agent(a.ID), Selected: a.ID == c.AssigneeID})
+	}
+	if c.AssigneeID != 0 && !seen {
+		f.Agents = append(f.Agents, deskOption{Value: agent.Ref(c.AssigneeID), Label: names.agent(c.AssigneeID), Selected: true})
+	}
+	known := false
+	for _, t := range teams {
+		known = known || t.Name == c.Team
+		f.Teams = append(f.Teams, deskOption{Value: t.Name, Label: t.Name, Selected: t.Name == c.Team})
+	}
+	if !known && c.Team != "" {
+		f.Teams = append(f.Teams, deskOption{Value: c.Team, Label: c.Team, Selected: true})
+	}
+	for _, pr := range desk.Priorities() {
+		f.Priorities = append(f.Priorities, deskOption{Value: string(pr), Label: p.DeskPriority(pr), Selected: pr == c.Priority})
+	}
+	for _, cat := range desk.Categories() {
+		f.Categories = append(f.Categories, deskOption{Value: string(cat), Label: p.DeskCategory(cat), Selected: cat == c.Category})
+	}
+	return f, nil
+}
+
+// handleDeskRoute hands a conversation to another agent (or back to the
+// queue), moves it to another team, and sets its priority and category:
+// whatever the form changes, each change recorded in the conversation's
+// history by the desk.
+func (s *Server) handleDeskRoute(w http.ResponseWriter, r *http.Request) {
+	s.deskAct(w, r, "routed", func(svc *desk.Service, a *agent.Agent, id int64) ([]byte, error) {
+		ctx, v := r.Context(), desk.Agent(a.ID)
+		var to int64
+		if ref := r.PostFormValue("agent"); ref != "" {
+			n, ok := agent.ParseRef(ref)
+			if !ok {
+				return nil, okpay.Invalid(map[string]string{"agent": "Choose an agent."})
+			}
+			target, err := s.staff.svc.Find(ctx, n)
+			if err != nil || !target.Active() || !agent.Can(target, agent.PermConversationRead) {
+				return nil, okpay.Invalid(map[string]string{"agent": "Choose an agent who can answer conversations."})
+			}
+			to = n
+		}
+		if _, err := svc.Assign(ctx, v, id, to); err != nil {
+			return nil, err
+		}
+		if team := r.PostFormValue("team"); team != "" {
+			if _, err := svc.SetTeam(ctx, v, id, team); err != nil {
+				return nil, err
+			}
+		}
+		if pr := r.PostFormValue("priority"); pr != "" {
+			if _, err := svc.SetPriority(ctx, v, id, desk.Priority(pr)); err != nil {
+				return nil, err
+			}
+		}
+		if cat := r.PostFormValue("category"); cat != "" {
+			if _, err := svc.SetCategory(ctx, v, id, desk.Category(cat)); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+}
 
 func (s *Server) handleDeskAssign(w http.ResponseWriter, r *http.Request) {
 	s.deskAct(w, r, "assigned", func(svc *desk.Service, a *agent.Agent, id int64) ([]byte, error) {

@@ -135,6 +135,35 @@ func TestDeskConsole(t *testing.T) {
 	wantStatus(t, worker.c.post("/staff/desk/assign", url.Values{"id": {ref}}), http.StatusForbidden)
 	wantStatus(t, worker.c.get("/staff/desk/conversation?id="+ref), http.StatusOK) // reading is allowed
 
+	// Routing: the other supervisor hands it to the worker, in the payments
+	// team, urgent, about a transaction; each change is in the history.
+	// "Assign to me" shows only on an unassigned conversation.
+	convPage := other.c.get("/staff/desk/conversation?id=" + ref)
+	wantContains(t, convPage.body, `data-testid="desk-route"`, `value="`+worker.agent.Ref()+`"`)
+	if strings.Contains(convPage.body, `data-testid="desk-assign"`) {
+		t.Error("Assign to me shows on a conversation someone has")
+	}
+	if strings.Contains(worker.c.get("/staff/desk/conversation?id="+ref).body, `data-testid="desk-route"`) {
+		t.Error("an agent without conversation:assign sees the routing form")
+	}
+	route := url.Values{"id": {ref}, "agent": {worker.agent.Ref()}, "team": {"payments"}, "priority": {"urgent"}, "category": {"transaction"}}
+	wantStatus(t, worker.c.post("/staff/desk/route", route), http.StatusForbidden)
+	bad := url.Values{"id": {ref}, "agent": {"agt_notanagent"}, "team": {"general"}}
+	wantStatus(t, other.c.post("/staff/desk/route", bad), http.StatusUnprocessableEntity)
+	wantRedirect(t, other.c.post("/staff/desk/route", route), "/staff/desk/conversation?id="+ref+"&done=routed")
+	got, err := e.desk.Conversation(e.ctx, desk.System, conv.ID)
+	if err != nil || got.AssigneeID != worker.agent.ID || got.Team != "payments" || got.Priority != desk.PriorityUrgent || got.Category != desk.CategoryTransaction {
+		t.Fatalf("routed: %+v %v", got, err)
+	}
+	wantContains(t, other.c.get("/staff/desk/conversation?id="+ref+"&done=routed").body, e.text(i18n.En, "console.notice.routed"))
+	// And back to the queue, then to the supervisor again (Assign to me).
+	wantRedirect(t, other.c.post("/staff/desk/route", url.Values{"id": {ref}, "agent": {""}}), "/staff/desk/conversation?id="+ref+"&done=routed")
+	if got, _ := e.desk.Conversation(e.ctx, desk.System, conv.ID); got.AssigneeID != 0 || got.Team != "payments" {
+		t.Fatalf("back to the queue: %+v", got)
+	}
+	wantContains(t, sup.c.get("/staff/desk/conversation?id="+ref).body, `data-testid="desk-assign"`)
+	wantRedirect(t, sup.c.post("/staff/desk/assign", url.Values{"id": {ref}}), "/staff/desk/conversation?id="+ref+"&done=assigned")
+
 	// Status: pending, snoozed, resolved, closed; then nothing more.
 	wantRedirect(t, sup.c.post("/staff/desk/status", url.Values{"id": {ref}, "status": {"pending"}}), "/staff/desk/conversation?id="+ref)
 	wantRedirect(t, sup.c.post("/staff/desk/status", url.Values{"id": {ref}, "status": {"snoozed"}, "snooze_hours": {"4"}}), "/staff/desk/conversation?id="+ref)
