@@ -139,6 +139,8 @@ func TestDeskConsole(t *testing.T) {
 	// team, urgent, about a transaction; each change is in the history.
 	// "Assign to me" shows only on an unassigned conversation.
 	convPage := other.c.get("/staff/desk/conversation?id=" + ref)
+	// The channel and language are named, not coded ("chat · en").
+	wantContains(t, convPage.body, `data-testid="desk-channel">`+e.text(i18n.En, "desk.channel.chat")+` · English</dd>`)
 	wantContains(t, convPage.body, `data-testid="desk-route"`, `value="`+worker.agent.Ref()+`"`)
 	if strings.Contains(convPage.body, `data-testid="desk-assign"`) {
 		t.Error("Assign to me shows on a conversation someone has")
