@@ -88,6 +88,20 @@ func TestHelpSearchPage(t *testing.T) {
 	// English on the Chinese page falls back to the English articles.
 	res = c.get("/help/search?q=" + url.QueryEscape("two-step verification"))
 	wantContains(t, res.body, `data-testid="help-hit" data-slug="account-security"`, `data-testid="help-other-lang"`)
+	// The count agrees with what is listed, in the singular for one.
+	c.lang = "en"
+	for _, q := range []string{"two-step verification", "withdraw", "card"} {
+		res = c.get("/help/search?q=" + url.QueryEscape(q))
+		n := strings.Count(res.body, `data-testid="help-hit"`)
+		want := e.text(i18n.En, "help.search.count", "N", n, "Query", q)
+		if n == 1 {
+			want = e.text(i18n.En, "help.search.count_one", "Query", q)
+		}
+		if n == 0 || !strings.Contains(res.body, want) {
+			t.Errorf("%q: %d hits, the page lacks %q", q, n, want)
+		}
+	}
+	c.lang = "zh-CN"
 	// Nothing found: said so, and counted for the staff report.
 	res = c.get("/help/search?q=" + url.QueryEscape("比特币挖矿"))
 	wantContains(t, res.body, `data-testid="help-no-results"`)
