@@ -428,3 +428,46 @@ func TestBrowserDeskVisitorLost(t *testing.T) {
 	tab.until("the notice is gone", `document.querySelector('[data-testid="chat-prechat-error"]').hidden`)
 	tab.check("end")
 }
+
+// TestBrowserChatLink: the link of an unread-reply email (/?chat=cnv_…)
+// opens the chat on that conversation, not on the customer's newest one
+// (the reply it announced could not be reached); without the link the
+// chat shows the newest conversation not closed.
+func TestBrowserChatLink(t *testing.T) {
+	e, _, base := newDeskBrowserEnv(t)
+	cust := e.client()
+	e.signUp(cust)
+	yes := true
+	root := browsertest.NewWithTimeout(t, 3*time.Minute)
+	tab := newDeskTab(t, root, "customer", base,
+		network.SetCookieParams{Name: "__Host-session", Value: cust.cookie("__Host-session"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax},
+		network.SetCookieParams{Name: "__Host-did", Value: cust.cookie("__Host-did"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax})
+
+	tab.open("/account")
+	tab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	tab.do("pick a category", chromedp.WaitVisible(sel("chat-prechat")), chromedp.Click(sel("chat-category-transaction"), chromedp.NodeVisible))
+	tab.do("write", chromedp.SendKeys(sel("chat-first"), "Where is my refund?", chromedp.NodeVisible), chromedp.Click(sel("chat-start"), chromedp.NodeVisible))
+	tab.until("the conversation starts", `(document.getElementById('okpay-chat').dataset.conversation || '').startsWith('cnv_')`)
+	first := tab.eval(`document.getElementById('okpay-chat').dataset.conversation`)
+	id, ok := desk.ParseConversationRef(first)
+	if !ok {
+		t.Fatalf("conversation %q", first)
+	}
+	c, err := e.desk.Conversation(e.ctx, desk.System, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A newer conversation of the same customer (an email, say).
+	newer, err := e.desk.StartConversation(e.ctx, desk.Customer(c.CustomerID), desk.StartInput{Category: desk.CategoryAccount, Lang: i18n.En, Body: "A newer question"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.open("/account")
+	tab.do("open the chat again", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	tab.until("the newest shows", `document.getElementById('okpay-chat').dataset.conversation === `+jsString(desk.ConversationRef(newer.ID)))
+	tab.open("/?chat=" + first)
+	tab.until("the linked one shows", `document.getElementById('okpay-chat').dataset.conversation === `+jsString(first)+
+		` && !document.querySelector('[data-testid="chat-panel"]').hidden`)
+	tab.until("with its messages", `[...document.querySelectorAll('[data-testid="chat-message"] .chat-body')].some(b => b.textContent === 'Where is my refund?')`)
+	tab.check("chat link")
+}

@@ -167,9 +167,26 @@
   });
   el('chat-close').addEventListener('click', close);
 
-  // load finds the conversation to show: the newest one not closed, or the
-  // pre-chat step.
+  // linked is the conversation a link names (?chat=cnv_…: the link of an
+  // unread-reply email), shown once, whichever it is.
+  var linked = (function () {
+    var m = /[?&]chat=(cnv_[0-9a-z]+)/.exec(location.search);
+    return m ? m[1] : '';
+  }());
+
+  // load finds the conversation to show: the one a link names, else the
+  // newest one not closed, else the pre-chat step.
   function load() {
+    if (linked) {
+      var ref = linked;
+      linked = '';
+      request('GET', '/conversations/' + ref).then(show, loadLatest);
+      return;
+    }
+    loadLatest();
+  }
+
+  function loadLatest() {
     request('GET', '/conversations?limit=10').then(function (page) {
       var current = null;
       (page.data || []).some(function (c) {
