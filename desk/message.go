@@ -233,9 +233,10 @@ func (s *Service) SendMessage(ctx context.Context, v Viewer, convID int64, in Me
 		replayed bool
 		conv     *convRow
 		reopened bool
+		claimed  bool
 	)
 	err = s.inTx(ctx, "send message", func(tx *sql.Tx) error {
-		reopened = false
+		reopened, claimed = false, false
 		c, err := s.loadConv(ctx, tx, v, convID, true)
 		if err != nil {
 			return err
@@ -251,6 +252,19 @@ func (s *Service) SendMessage(ctx context.Context, v Viewer, convID int64, in Me
 		if err := s.insertMentions(ctx, tx, v, msg, d.mentions, now); err != nil {
 			return err
 		}
+		// An agent answering a conversation nobody has takes it: it
+		// leaves the queue (the customer was still told "you are 2nd in
+		// line" after the answer) and the other agents' unassigned view.
+		if v.Kind == KindAgent && !d.internal && c.AssigneeID == 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE desk_conversations SET assignee_id = $1, updated_at = $2 WHERE id = $3 AND assignee_id = 0`,
+				v.ID, micros(now), c.ID); err != nil {
+				return err
+			}
+			if err := s.record(ctx, tx, c.ID, v, "assigned", participantRef(KindAgent, 0)+" -> "+participantRef(KindAgent, v.ID), now); err != nil {
+				return err
+			}
+			c.AssigneeID, c.Assigned, claimed = v.ID, true, true
+		}
 		if !v.Staff() && (c.Status == StatusPending || c.Status == StatusSnoozed || c.Status == StatusResolved) {
 			if err := s.changeStatus(ctx, tx, c, v, StatusOpen, time.Time{}, now); err != nil {
 				return err
@@ -264,6 +278,9 @@ func (s *Service) SendMessage(ctx context.Context, v Viewer, convID int64, in Me
 	}
 	if !replayed {
 		s.publishMessage(ctx, msg)
+		if claimed {
+			s.publishAssigned(ctx, &conv.Conversation)
+		}
 		if reopened {
 			s.publishStatus(ctx, &conv.Conversation)
 			s.routeOpen(ctx, &conv.Conversation) // auto-assignment (routing.go)

@@ -99,3 +99,41 @@ func TestQueueInfo(t *testing.T) {
 		check(desk.Visitor(visitor), q3.ID, 1, 6*time.Minute, true)
 	})
 }
+
+// TestAnswerTakesConversation: an agent's answer to a conversation nobody
+// has takes it, so it leaves the queue (the customer was still told "you
+// are 2nd in line" after the answer) and the other agents' unassigned
+// view; an internal note does not, and a conversation someone has stays
+// theirs.
+func TestAnswerTakesConversation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		cust := desk.Customer(9191)
+		c := h.start(cust, desk.CategoryAccount, "hello?")
+		if q, err := h.svc.QueueInfo(h.ctx, cust, c.ID); err != nil || !q.Queued {
+			t.Fatalf("before: %+v %v", q, err)
+		}
+		if _, err := h.svc.SendMessage(h.ctx, desk.Agent(agentA), c.ID, desk.MessageInput{Body: "a note", Internal: true}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := h.svc.Conversation(h.ctx, desk.System, c.ID); got.AssigneeID != 0 {
+			t.Fatalf("a note took it: %d", got.AssigneeID)
+		}
+		if _, err := h.svc.SendMessage(h.ctx, desk.Agent(agentA), c.ID, desk.MessageInput{Body: "Hi, I am looking into it."}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.svc.Conversation(h.ctx, desk.System, c.ID)
+		if err != nil || got.AssigneeID != agentA {
+			t.Fatalf("after the answer: %+v %v", got, err)
+		}
+		if q, err := h.svc.QueueInfo(h.ctx, cust, c.ID); err != nil || q.Queued {
+			t.Fatalf("still queued: %+v %v", q, err)
+		}
+		if _, err := h.svc.SendMessage(h.ctx, desk.Agent(agentB), c.ID, desk.MessageInput{Body: "Me too."}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := h.svc.Conversation(h.ctx, desk.System, c.ID); got.AssigneeID != agentA {
+			t.Fatalf("another agent's answer took it: %d", got.AssigneeID)
+		}
+	})
+}
