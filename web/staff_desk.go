@@ -476,6 +476,18 @@ func (s *Server) deskConversationPage(w http.ResponseWriter, r *http.Request, sv
 		CanReply: agent.Can(a, agent.PermConversationReply), CanNote: agent.Can(a, agent.PermConversationNote),
 		CanAssign: agent.Can(a, agent.PermConversationAssign), Closed: c.Status == desk.StatusClosed,
 		Key: newDeviceID(), NoteKey: newDeviceID(), Me: a.Ref(), MeName: a.DisplayName}
+	if c.CustomerID == 0 && c.Channel == desk.ChannelEmail {
+		// Someone who is not a customer wrote: their address is who
+		// the agent is writing to ("Visitor (not signed in)" said nothing).
+		meta, err := svc.ChannelMeta(r.Context(), v, id)
+		if err != nil {
+			s.staffInternal(w, r, err)
+			return nil, false
+		}
+		if addr := meta["email"]; addr != "" {
+			d.Customer = p.T("console.email_sender", "Address", addr)
+		}
+	}
 	if d.CanAssign && !d.Closed && s.staff != nil {
 		if d.Route, err = s.deskRoute(r.Context(), p, names, c); err != nil {
 			s.staffInternal(w, r, err)

@@ -381,3 +381,27 @@ func TestDeskConsoleViewsCannedMentions(t *testing.T) {
 	wantStatus(t, res, http.StatusOK)
 	wantStatus(t, worker.c.post("/staff/desk/viewing", url.Values{"id": {"cnv_0000000000001"}}), http.StatusNotFound)
 }
+
+// TestDeskConsoleEmailFromStranger: a conversation started by mail from
+// someone who is not a customer shows who wrote (the address) and its
+// subject; it said "Visitor (not signed in)" and showed no subject.
+func TestDeskConsoleEmailFromStranger(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	sup := e.newMember(t, agent.RoleSupervisor)
+	c, err := e.desk.StartConversation(e.ctx, desk.Visitor("mail-visitor-0000000000001"), desk.StartInput{Channel: desk.ChannelEmail,
+		Category: desk.CategoryAccount, Subject: "Card declined at the shop", Body: "Why was my card declined?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.desk.SetChannelMeta(e.ctx, desk.System, c.ID, map[string]string{"email": "someone@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []i18n.Lang{i18n.En, i18n.ZhCN} {
+		sup.c.lang = string(l)
+		res := sup.c.get("/staff/desk/conversation?id=" + desk.ConversationRef(c.ID))
+		wantStatus(t, res, http.StatusOK)
+		wantContains(t, res.body, `data-testid="desk-subject">Card declined at the shop</p>`,
+			`data-testid="desk-customer">`+e.text(l, "console.email_sender", "Address", "someone@example.com")+`</dd>`)
+	}
+}
