@@ -400,9 +400,28 @@ func (s *Server) buildReverse(r *http.Request, body []byte, ref string) (ledger.
 	if req.Amounts != nil {
 		in.Amounts, in.Currencies = make([]int64, 0, len(req.Amounts)), make([]money.Currency, 0, len(req.Amounts))
 	}
+	if err := somethingToReverse(req.Amounts); err != nil {
+		return ledger.Op{}, err
+	}
 	for _, a := range req.Amounts {
 		in.Amounts = append(in.Amounts, a.Minor)
 		in.Currencies = append(in.Currencies, a.Currency)
 	}
 	return ledger.Op{Reverse: in}, nil
+}
+
+// somethingToReverse refuses a partial reversal of nothing (every amount
+// zero: zero is how a posting is left out): it answered 409 "nothing left
+// to reverse", stored under the Idempotency-Key, for a request that was
+// simply wrong.
+func somethingToReverse(as []money.Amount) error {
+	if len(as) == 0 {
+		return nil
+	}
+	for _, a := range as {
+		if a.Minor != 0 {
+			return nil
+		}
+	}
+	return okpay.Invalid(map[string]string{"amounts": "reverse more than zero"})
 }

@@ -1182,6 +1182,9 @@ func TestOpenAPIConformance(t *testing.T) {
 		h.do(t, req{method: "POST", path: rev(payment), idem: newKey(), body: map[string]any{"amounts": []any{usd("50.00")}}, want: 422, code: "exceeds_reversible_amount"})
 		h.do(t, req{method: "POST", path: rev(payment), idem: newKey(), body: map[string]any{"amounts": []any{usd("1.00"), usd("1.00")}}, want: 422, code: "validation_failed"})
 		h.do(t, req{method: "POST", path: rev(payment), idem: newKey(), body: map[string]any{"amounts": []any{usd("1.001")}}, want: 422, code: "too_many_decimals"})
+		// Reversing nothing is a mistake in the request, not a business
+		// refusal (it was 409 not_reversible, stored under the key).
+		h.do(t, req{method: "POST", path: rev(payment), idem: newKey(), body: map[string]any{"amounts": []any{usd("0.00")}}, want: 422, code: "validation_failed"})
 		// An empty body reverses the rest; then nothing is left.
 		h.do(t, req{method: "POST", path: rev(payment), idem: newKey(), noCtype: true, want: 201})
 		h.do(t, req{method: "POST", path: rev(payment), idem: newKey(), body: map[string]any{}, want: 409, code: "not_reversible"})
