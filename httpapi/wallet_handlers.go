@@ -785,7 +785,15 @@ func (s *Server) appendTxn(b []byte, t *wallet.Txn, lang i18n.Lang) []byte {
 	} else {
 		b = append(b, "null"...)
 	}
+	// rate is for people, as a quote's (a decimal); rate_exact the
+	// fraction the amounts were computed with.
 	b = append(b, `,"rate":`...)
+	if r, ok := t.FXRate(); ok {
+		b = appendString(b, r.String())
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"rate_exact":`...)
 	b = appendNullString(b, t.Rate)
 	b = append(b, `,"counterparty":`...)
 	b = appendNullString(b, t.Counterparty)
