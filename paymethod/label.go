@@ -4,22 +4,8 @@ import (
 	"strings"
 
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/psp"
 )
-
-// brandNames are how card brands are written, the same in every language.
-var brandNames = map[string]string{
-	"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "unionpay": "UnionPay",
-	"jcb": "JCB", "discover": "Discover", "diners": "Diners Club", "maestro": "Maestro",
-}
-
-// BrandName writes a card brand code as people know it ("visa" → "Visa");
-// an unknown code is returned as it is.
-func BrandName(code string) string {
-	if n, ok := brandNames[code]; ok {
-		return n
-	}
-	return code
-}
 
 // DisplayLabel returns a method's stored label (Method.Label: "visa ••••
 // 4242", "alipay j•••@example.com", "DE89 •••• 3000") for people reading
@@ -31,7 +17,7 @@ func DisplayLabel(cat *i18n.Catalog, lang i18n.Lang, label string) string {
 	if !ok || code == "" {
 		return label
 	}
-	if n, ok := brandNames[code]; ok {
+	if n := psp.BrandName(code); n != code {
 		return n + " " + rest
 	}
 	if cat != nil && isCode(code) {

@@ -248,7 +248,7 @@ func (s *Server) pmView(p *page, m *paymethod.Method) pmView {
 		VerifyKind: m.VerifyKind, ActionURL: m.ActionURL, AttemptsLeft: m.AttemptsLeft, ExpiresAt: m.VerifyExpiresAt,
 	}
 	if m.Card != nil {
-		v.Label = paymethod.BrandName(m.Card.Brand) + " •••• " + m.Card.Last4
+		v.Label = psp.BrandName(m.Card.Brand) + " •••• " + m.Card.Last4
 		v.Expiry = fmt.Sprintf("%02d/%d", m.Card.ExpMonth, m.Card.ExpYear)
 	}
 	if m.Bank != nil {

@@ -32,7 +32,7 @@ type pages struct {
 }
 
 func newPages(s *Sandbox) (*pages, error) {
-	t, err := template.New("sandbox").Funcs(template.FuncMap{"brand": brandName}).ParseFS(assets, "templates/*.html")
+	t, err := template.New("sandbox").Funcs(template.FuncMap{"brand": psp.BrandName}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: parse templates: %w", err)
 	}
@@ -64,19 +64,6 @@ func newPages(s *Sandbox) (*pages, error) {
 //	POST /sandbox/rails                   switch a payout rail down or up (kind, currency, state=down|up)
 //	GET  /sandbox/oauth/{provider}/authorize  an e-wallet's OAuth sign-in page (POST: allow or deny)
 func (s *Sandbox) Handler() http.Handler { return s.pages.mux }
-
-// brandNames are how brands are written (the same in every language).
-var brandNames = map[string]string{
-	"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "unionpay": "UnionPay",
-	"jcb": "JCB", "discover": "Discover", "diners": "Diners Club", "maestro": "Maestro",
-}
-
-func brandName(b string) string {
-	if n, ok := brandNames[b]; ok {
-		return n
-	}
-	return b
-}
 
 // view is what every page template gets.
 type view struct {
