@@ -470,4 +470,19 @@ func TestBrowserChatLink(t *testing.T) {
 		` && !document.querySelector('[data-testid="chat-panel"]').hidden`)
 	tab.until("with its messages", `[...document.querySelectorAll('[data-testid="chat-message"] .chat-body')].some(b => b.textContent === 'Where is my refund?')`)
 	tab.check("chat link")
+
+	// On a phone the chat's box spans the bottom of the screen: only its
+	// launcher takes taps, not the empty rest over the page's buttons
+	// (a tap on "Open my account" landed on the chat).
+	tab.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	tab.open("/account")
+	tab.until("the launcher shows", `!!document.querySelector('[data-testid="chat-open"]') && document.querySelector('[data-testid="chat-open"]').getBoundingClientRect().width > 0`)
+	if got := tab.eval(`(() => {
+		const chat = document.getElementById('okpay-chat'), l = document.querySelector('[data-testid="chat-open"]').getBoundingClientRect();
+		const y = l.top + l.height / 2;
+		const left = document.elementFromPoint(20, y), onLauncher = document.elementFromPoint(l.left + l.width / 2, y);
+		return String(chat.contains(left)) + ' ' + String(chat.contains(onLauncher)) + ' ' + String(chat.getBoundingClientRect().left < 30);
+	})()`); got != "false true true" {
+		t.Errorf("on a phone: a tap left of the launcher lands on the chat, the launcher takes taps, the box spans the width: %s, want false true true", got)
+	}
 }
