@@ -307,7 +307,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 	b.click("nav-security")
 	b.at("/account/security")
 	b.click("totp-begin")
-	secret := b.text("totp-secret")
+	secret := b.eval(`document.querySelector('[data-testid="totp-secret"]').dataset.secret`)
 	secrets = append(secrets, secret)
 	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
 	if err != nil {

@@ -420,6 +420,21 @@ type totpData struct {
 	URI    string
 }
 
+// Groups is the secret in groups of four, as people copy it into an app
+// by hand (apps ignore the spaces).
+func (d totpData) Groups() string { return secretGroups(d.Secret) }
+
+func secretGroups(secret string) string {
+	var b strings.Builder
+	for i, r := range secret {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func (s *Server) totpPage(r *http.Request, d totpData, f *form) *page {
 	p := s.settingsPage(r, "security.totp.page_title")
 	p.Next = "/account/security"
@@ -473,7 +488,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		p := s.totpPage(r, d, newForm())
-		msg := "account.error.code"
+		msg := "account.error.totp_code"
 		if strings.TrimSpace(c) == "" {
 			msg = "account.error.code_required"
 		}

@@ -487,6 +487,9 @@ type staffTOTPData struct {
 	URI    string
 }
 
+// Groups is the secret in groups of four (totpData.Groups).
+func (d staffTOTPData) Groups() string { return secretGroups(d.Secret) }
+
 // handleStaffEnrollTOTPBegin shows a new authenticator-app secret (only
 // on AllowTOTP servers). It is a POST: it stores the pending secret.
 func (s *Server) handleStaffEnrollTOTPBegin(w http.ResponseWriter, r *http.Request) {
