@@ -227,6 +227,10 @@ func securityNotice(p *page, q url.Values, a *signedIn) {
 		p.Notice = p.T("security.notice.sms_sent", "Destination", maskPhone(a.user.Phone))
 	case q.Get("totp") == "on":
 		p.Notice = p.T("security.notice.totp_on")
+		if a.user.RecoveryCodes == 0 {
+			// Without codes, a lost phone leaves only SMS: say so now.
+			p.Notice += " " + p.T("security.notice.totp_on_recovery")
+		}
 	case q.Get("totp") == "off":
 		p.Notice = p.T("security.notice.totp_off")
 	case q.Get("password") == "changed":
@@ -523,12 +527,20 @@ func (s *Server) handleTOTPDisable(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/account/security?totp=off")
 }
 
+// recoveryData is the content of recovery_codes.html: the new codes, and
+// whether they replaced unused ones (which then stopped working).
+type recoveryData struct {
+	Codes    []string
+	Replaced bool
+}
+
 // handleRecoveryCodes makes ten new recovery codes and shows them once.
 func (s *Server) handleRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.requireSignIn(w, r)
 	if !ok {
 		return
 	}
+	had := a.user.RecoveryCodes
 	codes, err := s.id.RegenerateRecoveryCodes(r.Context(), a.sess, s.meta(w, r))
 	if err != nil {
 		if !s.settingsFailed(w, r, a, err) {
@@ -538,7 +550,7 @@ func (s *Server) handleRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	}
 	p := s.settingsPage(r, "security.recovery.page_title")
 	p.Next = "/account/security"
-	p.Data = codes
+	p.Data = recoveryData{Codes: codes, Replaced: had > 0}
 	s.render(w, r, pageRecoveryCodes, p)
 }
 

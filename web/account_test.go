@@ -680,8 +680,12 @@ func TestStepUpTOTPAndRecoveryCodes(t *testing.T) {
 	wantRedirect(t, c.post("/account/totp/confirm", url.Values{"code": {otp.TOTPCode(key, e.clock.Now())}, "secret": {secret}}), "/account/security?totp=on")
 	res = c.get("/account/security")
 	wantContains(t, res.body, `data-totp="on"`)
+	// With no recovery codes yet, the notice asks for them.
+	wantContains(t, c.get("/account/security?totp=on").body, e.text(i18n.En, "security.notice.totp_on_recovery"))
 
-	// Recovery codes: shown once, ten of them, counted on the page.
+	// Recovery codes: shown once, ten of them, counted on the page; the
+	// first ones replace nothing, so nothing is said to have stopped
+	// working (later ones do).
 	res = c.post("/account/recovery-codes", nil)
 	wantStatus(t, res, http.StatusOK)
 	codes := recoveryCodeRE.FindAllStringSubmatch(res.body, -1)
@@ -689,6 +693,15 @@ func TestStepUpTOTPAndRecoveryCodes(t *testing.T) {
 		t.Fatalf("%d recovery codes", len(codes))
 	}
 	wantContains(t, res.body, `data-testid="recovery-warning"`)
+	if strings.Contains(res.body, `data-testid="recovery-replaced"`) {
+		t.Error("the first recovery codes say the old ones stopped working")
+	}
+	if strings.Contains(c.get("/account/security?totp=on").body, e.text(i18n.En, "security.notice.totp_on_recovery")) {
+		t.Error("the notice asks for recovery codes the account has")
+	}
+	res = c.post("/account/recovery-codes", nil)
+	wantContains(t, res.body, `data-testid="recovery-replaced"`, e.text(i18n.En, "security.recovery.after"))
+	codes = recoveryCodeRE.FindAllStringSubmatch(res.body, -1)
 	wantContains(t, c.get("/account/security").body, e.text(i18n.En, "security.recovery.count", "Count", 10))
 
 	// Sign in again: the app is the default method, then SMS, then a
