@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -248,6 +249,36 @@ func setSession(w http.ResponseWriter, token string) {
 
 func setFlow(w http.ResponseWriter, token string) {
 	setCookie(w, flowCookie, token, http.SameSiteStrictMode, flowCookieMaxAge)
+}
+
+// returnCookie keeps the page a signed-out browser asked for (an email's
+// link to a transaction, say) while it signs in, so that the sign-in
+// ends there and not on /account: 10 minutes, a path of this site only.
+const (
+	returnCookie       = "__Host-return"
+	returnCookieMaxAge = 600
+)
+
+// toSignIn sends the browser to the sign-in page at to, remembering the
+// page it asked for when that was a GET of a page.
+func toSignIn(w http.ResponseWriter, r *http.Request, to string) {
+	if r.Method == http.MethodGet && r.URL.Path != "/" && r.URL.Path != "/account" {
+		setCookie(w, returnCookie, url.QueryEscape(safeNext(r.URL.RequestURI())), http.SameSiteLaxMode, returnCookieMaxAge)
+	}
+	redirect(w, r, to)
+}
+
+// afterSignIn sends a browser that has just signed in to the page it had
+// asked for, else to its account.
+func afterSignIn(w http.ResponseWriter, r *http.Request) {
+	to := "/account"
+	if v := cookieValue(r, returnCookie); v != "" {
+		if p, err := url.QueryUnescape(v); err == nil && safeNext(p) != "/" {
+			to = safeNext(p)
+		}
+		clearCookie(w, returnCookie)
+	}
+	redirect(w, r, to)
 }
 
 // redirect answers 303 See Other: after a POST the browser GETs the result.

@@ -210,7 +210,7 @@ func (s *Server) loginPage(r *http.Request, f *form) *page {
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	if tok := cookieValue(r, sessionCookie); tok != "" {
 		if ss, _, err := s.id.Authenticate(r.Context(), tok); err == nil && ss.AAL >= identity.AAL2 {
-			redirect(w, r, "/account")
+			afterSignIn(w, r)
 			return
 		}
 	}
@@ -221,6 +221,8 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		p.Notice = p.T("login.notice.signed_out")
 	case q.Get("expired") == "1":
 		p.Notice = p.T("login.notice.expired")
+	case q.Get("ended") == "1":
+		p.Notice = p.T("login.notice.ended")
 	}
 	s.render(w, r, pageLogin, p)
 }
@@ -302,11 +304,13 @@ func (s *Server) pendingLogin(w http.ResponseWriter, r *http.Request) (token str
 func (s *Server) sessionFailed(w http.ResponseWriter, r *http.Request, err error) {
 	switch code(err) {
 	case okpay.EUnauthorized:
+		// The cookie's session ended: signed out on another device, by a
+		// password change or reset, a freeze, or an agent.
 		clearCookie(w, sessionCookie)
-		redirect(w, r, "/login")
+		toSignIn(w, r, "/login?ended=1")
 	case identity.ESessionExpired:
 		clearCookie(w, sessionCookie)
-		redirect(w, r, "/login?expired=1")
+		toSignIn(w, r, "/login?expired=1")
 	default:
 		s.internalError(w, r, err)
 	}
@@ -391,7 +395,7 @@ func (s *Server) handleLoginVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	setSession(w, res.Token)
 	adoptAccountLang(w, r, u.Lang)
-	redirect(w, r, "/account")
+	afterSignIn(w, r)
 }
 
 // handleLoginSendSMS sends a new SMS code to a session waiting for its

@@ -321,7 +321,7 @@ func (s *Server) handleLoginPasskeyFinish(w http.ResponseWriter, r *http.Request
 	}
 	setSession(w, res.Token)
 	adoptAccountLang(w, r, u.Lang)
-	redirect(w, r, "/account")
+	afterSignIn(w, r)
 }
 
 func (s *Server) loginPasskeyFailed(w http.ResponseWriter, r *http.Request, u *identity.User, err error) {
@@ -378,7 +378,7 @@ func (s *Server) handlePasswordlessFinish(w http.ResponseWriter, r *http.Request
 	if u, err := s.id.FindUser(r.Context(), res.Session.UserID); err == nil {
 		adoptAccountLang(w, r, u.Lang)
 	}
-	redirect(w, r, "/account")
+	afterSignIn(w, r)
 }
 
 func (s *Server) passwordlessFailed(w http.ResponseWriter, r *http.Request, err error) {

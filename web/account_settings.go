@@ -30,7 +30,7 @@ type signedIn struct {
 func (s *Server) requireSignIn(w http.ResponseWriter, r *http.Request) (*signedIn, bool) {
 	tok := cookieValue(r, sessionCookie)
 	if tok == "" {
-		redirect(w, r, "/login")
+		toSignIn(w, r, "/login")
 		return nil, false
 	}
 	ss, _, err := s.id.Authenticate(r.Context(), tok)

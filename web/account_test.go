@@ -586,7 +586,9 @@ func TestAccountRouteTable(t *testing.T) {
 					t.Errorf("%s %s as %s: status %d", method, target, name, res.StatusCode)
 				}
 				for _, ck := range res.Cookies() {
-					if ck.MaxAge >= 0 && ck.Name != "__Host-did" {
+					// The device id, and the page to come back to after
+					// signing in, are the only cookies a GET sets.
+					if ck.MaxAge >= 0 && ck.Name != "__Host-did" && ck.Name != "__Host-return" {
 						t.Errorf("%s %s as %s set cookie %s", method, target, name, ck.Name)
 					}
 				}
@@ -999,4 +1001,40 @@ func TestAccountPageShowsNotifications(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wantContains(t, res.body, `data-testid="notification" data-kind="new_device"`, e.text(i18n.En, "dashboard.unread", "Count", 1))
+}
+
+// TestSignInReturnsToTheAskedPage: a page opened signed out (an email's
+// link, say) sends the browser to sign in and, after the second factor,
+// back to that page (it landed on /account); a browser whose session was
+// ended elsewhere is told so on the sign-in page; only this site's paths
+// come back.
+func TestSignInReturnsToTheAskedPage(t *testing.T) {
+	t.Parallel()
+	e := newAccountEnv(t)
+	c := e.client()
+	a := e.signUp(c)
+	other := e.client()
+	e.logIn(other, a)
+	wantRedirect(t, c.post("/logout", nil), "/login?out=1")
+
+	// Signed out, a deep link: sign in, then there.
+	wantRedirect(t, c.get("/account/security?from=mail"), "/login")
+	e.clock.Advance(61 * time.Second)
+	after := e.lastMailID()
+	wantRedirect(t, c.post("/login", url.Values{"identifier": {a.email}, "password": {a.password}}), "/login/verify")
+	res := c.post("/login/verify", url.Values{"method": {"sms"}, "code": {e.waitCode(a.phone, "code_login", after)}})
+	wantRedirect(t, res, "/account/security?from=mail")
+	if c.cookie("__Host-return") != "" {
+		t.Error("the page to return to is kept after use")
+	}
+	// The next sign-in goes to the account again.
+	wantRedirect(t, c.post("/logout", nil), "/login?out=1")
+	e.logIn(c, a)
+
+	// The other browser's session is ended from this one: that browser
+	// is told why it must sign in again.
+	wantRedirect(t, c.post("/account/sessions/revoke-others", nil), "/account/security")
+	res = other.get("/account/security")
+	wantRedirect(t, res, "/login?ended=1")
+	wantContains(t, other.get("/login?ended=1").body, e.text(i18n.En, "login.notice.ended"))
 }
