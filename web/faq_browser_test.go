@@ -411,6 +411,17 @@ func TestBrowserFAQJourney(t *testing.T) {
 	b.follow("submit-sms")
 	b.at("/account")
 	b.open("/wallet")
+	// A transaction row opens it wherever it is tapped, its amount too
+	// (the type word alone was the link).
+	if v := b.eval(`(() => {
+		const el = document.querySelector('[data-testid="txn"] [data-testid="txn-amount"]');
+		el.scrollIntoView({block: 'center'});
+		const amt = el.getBoundingClientRect();
+		const hit = document.elementFromPoint(amt.left + amt.width / 2, amt.top + amt.height / 2);
+		return hit && hit.closest('a') ? hit.closest('a').dataset.testid : String(hit && hit.className);
+	})()`); v != "txn-link" {
+		t.Errorf("a tap on a transaction's amount lands on %q, not its link", v)
+	}
 	b.follow("wallet-withdraw")
 	b.at("/wallet/withdraw")
 	oldID := strings.TrimPrefix(oldCard, "/account/methods/")
