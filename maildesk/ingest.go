@@ -242,7 +242,7 @@ func (s *Service) prepare(in *inbound) {
 			if err != nil || len(in.files) >= maxFiles {
 				reason := "too many files"
 				if err != nil {
-					reason = err.Error()
+					reason = okpay.ErrorMessage(err) // the sentence, not its code
 				}
 				in.dropped = append(in.dropped, fmt.Sprintf("%s (%s): %s", desk.CleanLine(a.Name), a.ContentType, reason))
 				continue

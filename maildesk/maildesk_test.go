@@ -499,8 +499,8 @@ func TestAttachments(t *testing.T) {
 		if len(ms) != 2 || ms[0].Body != "See the receipt." || len(ms[0].Attachments) != 1 || ms[0].Attachments[0].Name != "receipt.png" {
 			t.Fatalf("messages %+v", ms)
 		}
-		if !ms[1].Internal || !strings.Contains(ms[1].Body, "invoice.exe") {
-			t.Fatalf("note %+v", ms[1])
+		if !ms[1].Internal || !strings.Contains(ms[1].Body, "invoice.exe") || strings.Contains(ms[1].Body, "attachment_refused") {
+			t.Fatalf("note (the reason as a sentence, not its code) %+v", ms[1])
 		}
 	})
 }
