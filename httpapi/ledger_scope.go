@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/ledger"
@@ -25,20 +26,19 @@ import (
 const maxScopeCache = 1 << 20
 
 // scopeCache remembers which accounts the wallet keeps (an account's owner
-// never changes), so a transfer between known accounts costs no query.
+// never changes), so a transfer between known accounts costs no query: a
+// sync.Map, read without a lock by the concurrent requests (a mutex here
+// was taken twice a transfer by every request).
 type scopeCache struct {
-	mu      sync.Mutex
-	managed map[int64]bool
+	managed sync.Map // int64 → bool
+	n       atomic.Int64
 }
 
 // walletAccount reports whether account id is one of the wallet's. An
 // account that does not exist is not (the ledger reports it).
 func (s *Server) walletAccount(ctx context.Context, id int64) (bool, error) {
-	s.scope.mu.Lock()
-	m, ok := s.scope.managed[id]
-	s.scope.mu.Unlock()
-	if ok {
-		return m, nil
+	if m, ok := s.scope.managed.Load(id); ok {
+		return m.(bool), nil
 	}
 	a, err := s.ledger.FindAccountByID(ctx, id)
 	if okpay.ErrorCode(err) == ledger.EAccountNotFound {
@@ -47,13 +47,12 @@ func (s *Server) walletAccount(ctx context.Context, id int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	m = wallet.KeepsAccount(a.Owner, a.Code)
-	s.scope.mu.Lock()
-	if s.scope.managed == nil || len(s.scope.managed) >= maxScopeCache {
-		s.scope.managed = make(map[int64]bool)
+	m := wallet.KeepsAccount(a.Owner, a.Code)
+	if s.scope.n.Add(1) > maxScopeCache {
+		s.scope.managed.Clear()
+		s.scope.n.Store(0)
 	}
-	s.scope.managed[id] = m
-	s.scope.mu.Unlock()
+	s.scope.managed.Store(id, m)
 	return m, nil
 }
 
