@@ -80,10 +80,11 @@ func (s *Server) checkPostings(ctx context.Context, ps []ledger.Posting) error {
 // checkEntry refuses an entry (a hold to resolve, an entry to reverse or
 // read) that touches a wallet's account, as if it did not exist.
 func (s *Server) checkEntry(ctx context.Context, e *ledger.Entry, notFound string) error {
-	if err := s.checkPostings(ctx, e.Postings); err != nil {
+	err := s.checkPostings(ctx, e.Postings)
+	if okpay.ErrorCode(err) == ledger.EAccountNotFound { // a wallet's account (errWalletAccount)
 		return okpay.Errorf(notFound, "there is no entry %s here: the wallet's entries change only through the wallet API", ledger.EntryRef(e.ID))
 	}
-	return nil
+	return err
 }
 
 // scoped wraps a ledger operation's builder with the check.
