@@ -69,7 +69,7 @@ var accountPages = []string{
 // checks that they exist.
 var accountMessageIDs = []string{
 	"account.error.frozen_read_only",
-	"account.error.credentials", "account.error.code", "account.error.code_required",
+	"account.error.credentials", "account.error.code", "account.error.totp_code", "account.error.code_required",
 	"account.error.factor_unavailable",
 	"account.error.email", "account.error.phone", "account.error.identifier", "account.error.channel",
 	"account.error.invalid", "account.error.password_required", "account.error.identifier_required",

@@ -382,7 +382,7 @@ func (s *Server) handleLoginVerify(w http.ResponseWriter, r *http.Request) {
 			s.sessionFailed(w, r, err)
 			return
 		case identity.EInvalidCode:
-			f.set(field, p.T("account.error.code"))
+			f.set(field, p.T(codeMessage(method)))
 		case identity.EFactorUnavailable:
 			f.set(field, p.T("account.error.factor_unavailable"))
 		default:
@@ -433,4 +433,14 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	clearCookie(w, sessionCookie)
 	redirect(w, r, "/login?out=1")
+}
+
+// codeMessage is what a wrong code of method says: an authenticator app's
+// code cannot be asked for anew (the general message says to), it is the
+// one the app shows now.
+func codeMessage(method string) string {
+	if method == identity.MethodTOTP {
+		return "account.error.totp_code"
+	}
+	return "account.error.code"
 }

@@ -374,7 +374,7 @@ func (s *Server) handleStepUp(w http.ResponseWriter, r *http.Request) {
 		}
 		switch code(err) {
 		case identity.EInvalidCode:
-			msg = "account.error.code"
+			msg = codeMessage(method)
 		case identity.EFactorUnavailable:
 			msg = "account.error.factor_unavailable"
 		default:

@@ -717,6 +717,12 @@ func TestStepUpTOTPAndRecoveryCodes(t *testing.T) {
 	if ti < 0 || si < 0 || ri < 0 || !(ti < si && si < ri) {
 		t.Errorf("methods out of order: totp %d, sms %d, recovery %d", ti, si, ri)
 	}
+	// A wrong app code is said as an app's (nothing to ask for anew).
+	res = c.post("/login/verify", url.Values{"method": {"totp"}, "code": {"000000"}})
+	if otp.TOTPCode(key, e.clock.Now()) != "000000" {
+		wantStatus(t, res, http.StatusUnprocessableEntity)
+		wantContains(t, res.body, e.text(i18n.En, "account.error.totp_code"))
+	}
 	res = c.post("/login/verify", url.Values{"method": {"recovery_code"}, "code": {codes[0][1]}})
 	wantRedirect(t, res, "/account")
 	e.settle()
