@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -653,6 +654,49 @@ func TestServeGCPercent(t *testing.T) {
 	_, _, err := runIn(t, envOf(map[string]string{"OKPAY_GC_PERCENT": "lots", "OKPAY_ADDR": "127.0.0.1:0"}), "serve", "--database", "sqlite:"+filepath.Join(t.TempDir(), "bad.db"))
 	if err == nil || !strings.Contains(err.Error(), "OKPAY_GC_PERCENT") {
 		t.Errorf("OKPAY_GC_PERCENT=lots: err %v, want one naming the variable", err)
+	}
+}
+
+// TestServeProcs: serve runs with one Go processor more than the runtime's
+// default, or --procs / OKPAY_PROCS, leaves it to GOMAXPROCS when that is
+// set, refuses a negative number, and puts the count back when it stops.
+//
+// Not parallel: GOMAXPROCS is the process's, and every serve started in
+// this process sets it while it runs.
+func TestServeProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(before)
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"default", nil, nil, def + 1},
+		{"flag", nil, []string{"--procs", "5"}, 5},
+		{"env", map[string]string{"OKPAY_PROCS": "7"}, nil, 7},
+		{"GOMAXPROCS wins", map[string]string{"GOMAXPROCS": "1", "OKPAY_PROCS": "7"}, nil, before},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"--addr", "127.0.0.1:0", "--database", "sqlite:" + filepath.Join(t.TempDir(), "procs.db"), "--log-level", "warn"}, c.args...)
+			s := startInProc(t, envOf(c.env), args...)
+			got := runtime.GOMAXPROCS(0)
+			s.stop(t)
+			if got != c.want {
+				t.Errorf("GOMAXPROCS while serving = %d, want %d", got, c.want)
+			}
+			if after := runtime.GOMAXPROCS(0); after != before {
+				t.Errorf("GOMAXPROCS after serve = %d, want %d back", after, before)
+			}
+		})
+	}
+	_, _, err := runIn(t, envOf(map[string]string{"OKPAY_PROCS": "-2", "OKPAY_ADDR": "127.0.0.1:0"}), "serve", "--database", "sqlite:"+filepath.Join(t.TempDir(), "bad.db"))
+	if err == nil || !strings.Contains(err.Error(), "--procs") {
+		t.Errorf("OKPAY_PROCS=-2: err %v, want one naming --procs", err)
+	}
+	if after := runtime.GOMAXPROCS(0); after != before {
+		t.Errorf("GOMAXPROCS after a refused serve = %d, want %d", after, before)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -74,6 +75,7 @@ type serveConfig struct {
 	debugAddr    string
 	proxies      string
 	gcPercent    int
+	procs        int
 	identity     identityFlags
 	agents       agentFlags
 	psp          pspFlags
@@ -105,7 +107,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.proxies, "trusted-proxies", "", "addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (comma-separated; default none)")
 	fs.IntVar(&c.gcPercent, "gc-percent", defaultGCPercent, "Go garbage collector target: heap growth in % of the live heap before a collection (Go's own default is 100; a GOGC variable, when set, wins)")
-	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr", "trusted-proxies", "gc-percent")
+	fs.IntVar(&c.procs, "procs", 0, "Go processors running the server's goroutines at once (GOMAXPROCS); 0: one more than the CPUs the process may use (a GOMAXPROCS variable, when set, wins)")
+	fs.bindEnv("addr", "log-level", "node-id", "ledger-max-batch", "ledger-writers", "shutdown-timeout", "debug-addr", "trusted-proxies", "gc-percent", "procs")
 	c.identity.register(fs)
 	c.agents.register(fs)
 	c.psp.register(fs)
@@ -132,6 +135,25 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // medians of three 6 s runs each) for a few hundred MB of memory.
 const defaultGCPercent = 400
 
+// serveProcs is the GOMAXPROCS serve runs with: n, or for 0 one more than
+// the runtime's default (the CPUs the process may use). The ledger's
+// syncer waits in fsync and hands each flushed batch's answers back; with
+// every processor busy, a goroutine woken by it (or by the network) queues
+// for one, and those waits add up to idle time of the ledger's writer.
+// One processor more than CPUs lets the operating system run them at
+// once: okpay bench ledger over HTTP on SQLite on two CPUs, alternating
+// 4-8 s rows, 13,560-15,069 → 16,810-18,248 transfers/s at c=256 and
+// 6,368-6,416 → 7,141-7,648/s at c=16; PostgreSQL and c=1 unchanged.
+func serveProcs(n int) int {
+	if n > 0 {
+		return n
+	}
+	prev := runtime.GOMAXPROCS(0)
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(prev)
+	return def + 1
+}
+
 func serve(ctx context.Context, e *env, c serveConfig) error {
 	log, err := newLogger(e, c.logLevel)
 	if err != nil {
@@ -139,6 +161,12 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	}
 	if c.gcPercent > 0 && e.getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(c.gcPercent))
+	}
+	if c.procs < 0 {
+		return fmt.Errorf("--procs: %d is not 0 or a number of processors", c.procs)
+	}
+	if e.getenv("GOMAXPROCS") == "" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(serveProcs(c.procs)))
 	}
 	// The fee schedule, holiday calendar, currencies and start-up rates
 	// (policy.go): a bad file stops serve before anything starts.
