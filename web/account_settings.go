@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base32"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -427,6 +428,9 @@ type totpData struct {
 // Groups is the secret in groups of four, as people copy it into an app
 // by hand (apps ignore the spaces).
 func (d totpData) Groups() string { return secretGroups(d.Secret) }
+
+// QR is the set-up address as a QR code for the app to scan (qrSVG).
+func (d totpData) QR(label string) template.HTML { return qrSVG(d.URI, label) }
 
 func secretGroups(secret string) string {
 	var b strings.Builder

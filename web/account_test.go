@@ -673,8 +673,17 @@ func TestStepUpTOTPAndRecoveryCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The app scans the set-up address: this account's, with the key
+	// the page shows.
+	uri := otp.ProvisioningURI("OKPay", a.email, key)
+	if got, label := scanQR(t, res.body); got != uri || label != e.text(i18n.En, "security.totp.qr_label") {
+		t.Errorf("the QR code reads %q (label %q), want %q", got, label, uri)
+	}
 	res = c.post("/account/totp/confirm", url.Values{"code": {"000000"}, "secret": {secret}})
 	wantStatus(t, res, http.StatusUnprocessableEntity)
+	if got, _ := scanQR(t, res.body); got != uri {
+		t.Errorf("after a wrong code the QR code reads %q, want the same %q", got, uri)
+	}
 	// The same secret again, in groups of four for the eye (not a link:
 	// no secret in any URL, SES-10); the wrong code said as an app's
 	// (there is nothing to ask for anew).

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -489,6 +490,9 @@ type staffTOTPData struct {
 
 // Groups is the secret in groups of four (totpData.Groups).
 func (d staffTOTPData) Groups() string { return secretGroups(d.Secret) }
+
+// QR is the set-up address as a QR code (totpData.QR).
+func (d staffTOTPData) QR(label string) template.HTML { return qrSVG(d.URI, label) }
 
 // handleStaffEnrollTOTPBegin shows a new authenticator-app secret (only
 // on AllowTOTP servers). It is a POST: it stores the pending secret.

@@ -561,6 +561,9 @@ func TestStaffTOTPOnDemoServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, _ := scanQR(t, res.body); got != otp.ProvisioningURI("OKPay staff", a.Email, key) {
+		t.Errorf("the QR code reads %q, want the set-up address of %s with the key shown", got, a.Email)
+	}
 	res = c.post("/staff/enroll/totp/confirm", url.Values{"code": {otp.TOTPCode(key, e.clock.Now())}})
 	wantRedirect(t, res, "/staff/")
 	wantStatus(t, c.get("/staff/"), http.StatusOK)
