@@ -462,9 +462,12 @@ func TestBrowserChatLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The chat was open: on the next page it opens by itself (a click on
+	// the launcher would close it), shows the newest conversation and
+	// follows it live.
 	tab.open("/account")
-	tab.do("open the chat again", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
-	tab.until("the newest shows", `document.getElementById('okpay-chat').dataset.conversation === `+jsString(desk.ConversationRef(newer.ID)))
+	tab.until("the newest shows, live", `document.getElementById('okpay-chat').dataset.conversation === `+jsString(desk.ConversationRef(newer.ID))+
+		` && !document.querySelector('[data-testid="chat-panel"]').hidden && document.querySelector('[data-testid="chat-conn"]').dataset.state === 'live'`)
 	tab.open("/?chat=" + first)
 	tab.until("the linked one shows", `document.getElementById('okpay-chat').dataset.conversation === `+jsString(first)+
 		` && !document.querySelector('[data-testid="chat-panel"]').hidden`)
