@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -240,6 +241,10 @@ func TestBrowserAccountJourney(t *testing.T) {
 		page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe}); err != nil {
 		t.Fatal(err)
 	}
+	// The browser is in Shanghai (zone.js tells the server, below).
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Shanghai"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 		Headers: network.Headers{"Accept-Language": "en-US,en;q=0.9"},
 	}); err != nil {
@@ -287,11 +292,25 @@ func TestBrowserAccountJourney(t *testing.T) {
 		if c.Name == "__Host-session" && (!c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || !c.Session || c.Path != "/") {
 			t.Errorf("session cookie %+v", c)
 		}
+		// zone.js told the server the browser's time zone (web/zone.go).
+		if c.Name == "tz" && (c.Value != "Asia/Shanghai" || c.Path != "/" || c.SameSite != network.CookieSameSiteLax || c.Session) {
+			t.Errorf("tz cookie %+v, want Asia/Shanghai for the site, lax, lasting", c)
+		}
+	}
+	if !seen["tz"] {
+		t.Error("no tz cookie: zone.js did not run")
+	}
+	// The security page's times (the session's start) are Shanghai's.
+	b.open("/account/security")
+	if v := b.eval(`[...document.querySelectorAll('time')].map(t => t.textContent).join('|')`); !strings.Contains(v, "UTC+8") || strings.Contains(v, " UTC|") {
+		t.Errorf("times on the security page: %q, want them in UTC+8", v)
 	}
 	if !seen["__Host-session"] || !seen["__Host-did"] || seen["__Host-flow"] {
 		t.Errorf("cookies after sign-up: %v", seen)
 	}
-	if v := b.eval(`document.cookie`); v != "" {
+	// No cookie is readable from scripts but the time zone zone.js
+	// itself wrote (what the browser already knows; web/zone.go).
+	if v := b.eval(`document.cookie`); !regexp.MustCompile(`^(?:tz=[A-Za-z0-9_+\-/]+)?$`).MatchString(v) {
 		t.Errorf("cookies readable from scripts: %q", v)
 	}
 

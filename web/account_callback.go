@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -129,11 +130,16 @@ func (s *Server) renderCallbacks(w http.ResponseWriter, r *http.Request, status 
 	case "cancelled":
 		p.Notice = p.T("phone.account.cancelled")
 	}
+	// The reader's own time zone when it is one offered.
+	defZone := callbackZones[0]
+	if z := p.zone().String(); slices.Contains(callbackZones, z) {
+		defZone = z
+	}
 	d := callbacksData{}
 	if form != nil {
 		d = *form
 	} else {
-		loc, _ := time.LoadLocation(callbackZones[0])
+		loc, _ := time.LoadLocation(defZone)
 		start := s.phone.svc.Clock.Now().In(loc).Add(time.Hour).Truncate(time.Hour)
 		d.Date, d.From, d.To = start.Format("2006-01-02"), start.Format("15:04"), start.Add(time.Hour).Format("15:04")
 		d.Topics = nil
@@ -149,7 +155,7 @@ func (s *Server) renderCallbacks(w http.ResponseWriter, r *http.Request, status 
 	}
 	selZone := r.PostFormValue("time_zone")
 	if selZone == "" {
-		selZone = callbackZones[0]
+		selZone = defZone
 	}
 	d.Zones = nil
 	for _, z := range callbackZones {

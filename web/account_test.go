@@ -61,7 +61,7 @@ var (
 	inputTag       = regexp.MustCompile(`<input [^>]*>`)
 	attrID         = regexp.MustCompile(`\sid="([^"]+)"`)
 	scriptTag      = regexp.MustCompile(`(?i)<script[^>]*>`)
-	appScript      = regexp.MustCompile(`^<script src="/static/app\.js\?v=[0-9a-f]+" defer>$`)
+	appScript      = regexp.MustCompile(`^<script src="/static/(?:app|zone)\.js\?v=[0-9a-f]+" defer>$`)
 	inlineBadBits  = regexp.MustCompile(`(?i)<style|\sstyle=|\son[a-z]+=|javascript:|(?:src|href|action)="(?:https?:)?//`)
 	titleTag       = regexp.MustCompile(`<title>([^<]*)</title>`)
 	freezePathRE   = regexp.MustCompile(`/freeze/([A-Za-z0-9_-]+)`)
@@ -106,7 +106,7 @@ func checkAccountPage(t *testing.T, e *accountEnv, name string, l i18n.Lang, res
 	}
 	for _, s := range scriptTag.FindAllString(body, -1) {
 		if !appScript.MatchString(s) {
-			t.Errorf("%s: script other than app.js: %s", name, s)
+			t.Errorf("%s: script other than app.js and zone.js: %s", name, s)
 		}
 	}
 	if m := inlineBadBits.FindString(body); m != "" {

@@ -108,17 +108,17 @@ func (p *page) Toggle(id string) toggle {
 	return toggle{For: id, Show: p.T("account.password.show"), Hide: p.T("account.password.hide")}
 }
 
-// Time formats t (UTC) for the page's language: "25 Nov 2026, 08:00 UTC"
-// or "2026年11月25日 08:00 UTC".
+// Time formats t in the reader's time zone for the page's language, with
+// its offset: "25 Nov 2026, 16:00 UTC+8" or "2026年11月25日 16:00 UTC+8".
 func (p *page) Time(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	t = t.UTC()
+	t = t.In(p.zone())
 	if p.Lang == i18n.ZhCN {
-		return t.Format("2006年1月2日 15:04 UTC")
+		return t.Format("2006年1月2日 15:04") + " " + utcOffset(t)
 	}
-	return t.Format("2 Jan 2006, 15:04 UTC")
+	return t.Format("2 Jan 2006, 15:04") + " " + utcOffset(t)
 }
 
 // ISO formats t for a <time datetime> attribute.

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/okpay/okpay/agent"
@@ -83,6 +84,8 @@ type Server struct {
 	version string
 	pages   map[string]*template.Template // by page template file name
 	static  *staticFiles
+	// zones caches the time zones readers' cookies name (zoneOf).
+	zones   sync.Map
 	id      *identity.Service
 	outbox  *notify.Outbox
 	mailbox *notify.DevMailbox
@@ -244,8 +247,9 @@ func (s *Server) Routes() []Route {
 type page struct {
 	s       *Server
 	Lang    i18n.Lang
-	Title   string // the whole <title>
-	Next    string // where the language switch returns to
+	Zone    *time.Location // the reader's time zone (zoneOf)
+	Title   string         // the whole <title>
+	Next    string         // where the language switch returns to
 	Version string
 	Status  int
 	Heading string // error pages
@@ -279,7 +283,7 @@ type page struct {
 // newPage starts the data of a page for r. The language switch returns to the
 // page itself, except after a POST (which it must not repeat).
 func (s *Server) newPage(r *http.Request) *page {
-	p := &page{s: s, Lang: i18n.Negotiate(r), Version: s.version, Status: http.StatusOK, Next: "/"}
+	p := &page{s: s, Lang: i18n.Negotiate(r), Zone: s.zoneOf(r), Version: s.version, Status: http.StatusOK, Next: "/"}
 	p.Help = s.help != nil
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		p.Next = safeNext(r.URL.RequestURI())

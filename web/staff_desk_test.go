@@ -20,7 +20,7 @@ import (
 
 var (
 	deskKeyRE      = regexp.MustCompile(`name="key" value="([^"]+)"`)
-	deskScriptTag  = regexp.MustCompile(`<script src="/static/(?:app|chat|console)\.js\?v=[0-9a-f]+" defer>`)
+	deskScriptTag  = regexp.MustCompile(`<script src="/static/(?:app|chat|console|zone)\.js\?v=[0-9a-f]+" defer>`)
 	deskScriptTags = regexp.MustCompile(`(?i)<script[^>]*>`)
 )
 

@@ -100,8 +100,10 @@ func (s *Server) renderStaffPhone(w http.ResponseWriter, r *http.Request, status
 	}
 	now := s.phone.svc.Clock.Now()
 	for _, c := range q {
+		// In the agent's time zone (the customer's own is in their note).
+		from, to := c.WindowStart.In(p.zone()), c.WindowEnd.In(p.zone())
 		row := phoneQueueRow{Ref: c.Ref(), Number: maskedNumber(c.Phone), Topic: desk.CategoryLabel(s.cat, p.Lang, c.Topic),
-			Window: c.WindowStart.UTC().Format("01-02 15:04") + "–" + c.WindowEnd.UTC().Format("15:04"),
+			Window: from.Format("01-02 15:04") + "–" + to.Format("15:04") + " " + utcOffset(from),
 			Source: p.T("phone.staff.source." + c.Source), State: c.State, Attempts: c.Attempts, Overdue: c.WindowEnd.Before(now),
 			Mine:     c.State == phone.StateDialing && c.ClaimedBy == a.agent.ID,
 			Taken:    c.State == phone.StateDialing && c.ClaimedBy != a.agent.ID,

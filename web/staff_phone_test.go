@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -88,6 +89,12 @@ func TestPhoneCallbackPagesAndQueue(t *testing.T) {
 	if m := dataCallbackRE.FindAllStringSubmatch(res.body, -1); len(m) != 1 || m[0][1] != cb.Ref() {
 		t.Fatalf("queue %v", m)
 	}
+	// The window in the agent's time zone, with its offset: UTC without
+	// one, New York's when the browser says so.
+	wantContains(t, html.UnescapeString(res.body), cb.WindowStart.UTC().Format("01-02 15:04")+"–"+cb.WindowEnd.UTC().Format("15:04")+" UTC<")
+	ny, _ := time.LoadLocation("America/New_York")
+	a1.c.cookies["tz"] = &http.Cookie{Name: "tz", Value: "America/New_York"}
+	wantContains(t, html.UnescapeString(a1.c.get("/staff/phone").body), cb.WindowStart.In(ny).Format("01-02 15:04")+"–"+cb.WindowEnd.In(ny).Format("15:04")+" UTC-5<")
 	wantStatus(t, admin.c.get("/staff/phone"), http.StatusForbidden)
 	wantRedirect(t, a1.c.post("/staff/phone/claim", url.Values{"callback": {cb.Ref()}}), "/staff/phone?done=claimed")
 	res = a2.c.post("/staff/phone/claim", url.Values{"callback": {cb.Ref()}})

@@ -182,9 +182,11 @@ func (p *page) Countdown(q quoteView) struct {
 	}{p, q}
 }
 
-// clockTime formats t (UTC) to the second: "19:45:11 UTC".
+// clockTime formats t to the second in the reader's time zone:
+// "03:45:11 UTC+8".
 func (p *page) clockTime(t time.Time) string {
-	return t.UTC().Format("15:04:05") + " UTC"
+	t = t.In(p.zone())
+	return t.Format("15:04:05") + " " + utcOffset(t)
 }
 
 // bpPercent writes basis points as a percentage: 50 → "0.5", 125 → "1.25".

@@ -68,7 +68,8 @@ func (s *Server) parseFilter(p *page, f *form, q url.Values) (historyFilter, wal
 		if v == "" {
 			return time.Time{}
 		}
-		t, err := time.Parse(dateLayout, v)
+		// A day of the reader's calendar (the dates shown are theirs).
+		t, err := time.ParseInLocation(dateLayout, v, p.zone())
 		if err != nil || t.Year() < 2000 || t.Year() > 9999 {
 			f.set(field, p.T("walletui.error.date"))
 			return time.Time{}

@@ -305,6 +305,25 @@ func TestWalletHistoryFilters(t *testing.T) {
 	if n := count("from=" + day + "&to=" + day); n != 1 {
 		t.Errorf("the first day: %d", n)
 	}
+	// The days are the reader's (their browser's time zone, the tz
+	// cookie): in Honolulu (UTC-10) the first transfer was made the day
+	// before, and nothing on the UTC day.
+	hnl, err := time.LoadLocation("Pacific/Honolulu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := first.CreatedAt.In(hnl).Format("2006-01-02")
+	if local == day {
+		t.Fatalf("the first transfer (%s) is on the same day in Honolulu", first.CreatedAt)
+	}
+	ca.cookies["tz"] = &http.Cookie{Name: "tz", Value: "Pacific/Honolulu"}
+	if n := count("from=" + local + "&to=" + local); n != 1 {
+		t.Errorf("the first day in Honolulu (%s): %d, want 1", local, n)
+	}
+	if n := count("from=" + day + "&to=" + day); n != 0 {
+		t.Errorf("the UTC day %s in Honolulu: %d, want 0", day, n)
+	}
+	delete(ca.cookies, "tz")
 	if n := count("from=" + first.CreatedAt.Add(24*time.Hour).UTC().Format("2006-01-02") + "&status=completed"); n != 20 {
 		t.Errorf("from the day after: %d on the first page", n)
 	}

@@ -8,6 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// The tz database inside the binary (~450 KB): readers' time zones
+	// (web/zone.go) and teams' hours resolve on a host without
+	// /usr/share/zoneinfo, as a static binary in a bare container is.
+	_ "time/tzdata"
 )
 
 func main() {
