@@ -387,11 +387,22 @@ func TestLabels(t *testing.T) {
 	if got := desk.CategoryLabel(cat, i18n.ZhCN, desk.CategorySecurityPrivacy); got != "安全与隐私" {
 		t.Errorf("category label %q", got)
 	}
-	q := desk.QueueText(cat, i18n.En, desk.Queue{Queued: true, Position: 3, EstimatedWait: 6 * time.Minute, WaitKnown: true})
+	q := desk.QueueText(cat, i18n.En, desk.Queue{Queued: true, Position: 3, EstimatedWait: 6 * time.Minute, WaitKnown: true, AgentsOnline: 2})
 	if q != "You are number 3 in the queue. Estimated wait: about 6 min." {
 		t.Errorf("queue text %q", q)
 	}
-	if q := desk.QueueText(cat, i18n.ZhCN, desk.Queue{Queued: true, Position: 1}); q != "您当前排在第 1 位。客服将很快为您服务。" {
+	if q := desk.QueueText(cat, i18n.ZhCN, desk.Queue{Queued: true, Position: 1, AgentsOnline: 1}); q != "您当前排在第 1 位。客服将很快为您服务。" {
+		t.Errorf("queue text %q", q)
+	}
+	// Nobody online: the answer comes later, here (and by email to a
+	// customer, who has an address).
+	if q := desk.QueueText(cat, i18n.En, desk.Queue{Queued: true, Position: 2}); q != "You are number 2 in the queue. No agent is online right now: we will answer here as soon as one is, and email you if you have left." {
+		t.Errorf("queue text %q", q)
+	}
+	if q := desk.QueueText(cat, i18n.En, desk.Queue{Queued: true, Position: 2, Visitor: true}); q != "You are number 2 in the queue. No agent is online right now: we will answer here as soon as one is. Come back to this page later to read it." {
+		t.Errorf("queue text %q", q)
+	}
+	if q := desk.QueueText(cat, i18n.ZhCN, desk.Queue{Queued: true, Position: 1}); q != "您当前排在第 1 位。目前没有在线客服：客服上线后会在此回复；如果您已离开，我们会发邮件通知您。" {
 		t.Errorf("queue text %q", q)
 	}
 }

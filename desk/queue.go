@@ -23,6 +23,14 @@ type Queue struct {
 	// WaitKnown is false when the team answered too few conversations
 	// recently to say ("we will be with you shortly").
 	WaitKnown bool
+	// AgentsOnline counts the agents who could pick it up now: online
+	// (PresenceTimeout), active, of its team and speaking its language,
+	// busy or not. With none, no wait is estimated: nobody works the
+	// queue until an agent comes online.
+	AgentsOnline int
+	// Visitor is true when the conversation is a visitor's (no address
+	// to write to when the answer comes).
+	Visitor bool
 }
 
 // QueueInfo returns where conversation id stands in its team's queue.
@@ -40,8 +48,14 @@ func (s *Service) QueueInfo(ctx context.Context, v Viewer, id int64) (Queue, err
 		c.Team, micros(c.CreatedAt), c.ID).Scan(&ahead); err != nil {
 		return Queue{}, okpay.Internal(err, "queue position")
 	}
-	q := Queue{Queued: true, Position: ahead + 1}
+	q := Queue{Queued: true, Position: ahead + 1, Visitor: c.CustomerID == 0}
 	now := s.Clock.Now()
+	if q.AgentsOnline, err = s.agentsOnline(ctx, c.Team, c.Lang); err != nil {
+		return Queue{}, err
+	}
+	if q.AgentsOnline == 0 {
+		return q, nil
+	}
 	rows, err := s.DB.Read.QueryContext(ctx, `SELECT first_response_at - created_at, first_response_by, first_response_at FROM desk_conversations
 		WHERE team = $1 AND first_response_at >= $2 AND first_response_at > 0 ORDER BY first_response_at DESC LIMIT $3`, // "> 0": the partial index's condition, so the planner uses it
 		c.Team, micros(now.Add(-s.cfg.WaitWindow)), s.cfg.WaitSamples)
@@ -67,6 +81,34 @@ func (s *Service) QueueInfo(ctx context.Context, v Viewer, id int64) (Queue, err
 	}
 	q.EstimatedWait, q.WaitKnown = EstimateWait(q.Position, samples, len(agents), s.cfg.MinWaitSamples)
 	return q, nil
+}
+
+// agentsOnline counts the agents who can take team's conversations in
+// lang now (pickAgent's candidates, whatever their load).
+func (s *Service) agentsOnline(ctx context.Context, team string, lang i18n.Lang) (int, error) {
+	rows, err := s.DB.Read.QueryContext(ctx, `SELECT a.languages FROM desk_agent_presence p
+		JOIN agents a ON a.id = p.agent_id
+		JOIN agent_team_members m ON m.agent_id = p.agent_id AND m.team = $1
+		WHERE p.status = 'online' AND p.last_seen_at >= $2 AND a.status = 'active'`,
+		team, micros(s.Clock.Now().Add(-PresenceTimeout)))
+	if err != nil {
+		return 0, okpay.Internal(err, "agents online")
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var langs string
+		if err := rows.Scan(&langs); err != nil {
+			return 0, okpay.Internal(err, "agents online")
+		}
+		if speaks(langs, lang) {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, okpay.Internal(err, "agents online")
+	}
+	return n, nil
 }
 
 // EstimateWait estimates how long the conversation at position (1 =
@@ -104,7 +146,9 @@ func EstimateWait(position int, samples []time.Duration, agents, minSamples int)
 }
 
 // QueueText returns what a waiting customer reads about q in lang: the
-// position and the estimated wait, or that an agent has joined.
+// position and the estimated wait, or that no agent is online (and that
+// the answer will come here, and to a customer by email), or that an
+// agent has joined.
 func QueueText(c *i18n.Catalog, lang i18n.Lang, q Queue) string {
 	if !q.Queued {
 		return c.T(lang, "desk.queue.assigned", nil)
@@ -114,6 +158,12 @@ func QueueText(c *i18n.Catalog, lang i18n.Lang, q Queue) string {
 		sep = "" // Chinese sentences follow each other without a space
 	}
 	text := c.T(lang, "desk.queue.position", map[string]any{"Position": q.Position})
+	if q.AgentsOnline == 0 {
+		if q.Visitor {
+			return text + sep + c.T(lang, "desk.queue.offline_visitor", nil)
+		}
+		return text + sep + c.T(lang, "desk.queue.offline", nil)
+	}
 	if !q.WaitKnown {
 		return text + sep + c.T(lang, "desk.queue.wait_unknown", nil)
 	}

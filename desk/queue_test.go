@@ -62,6 +62,11 @@ func TestQueueInfo(t *testing.T) {
 			t.Fatalf("first response at %v", staff.FirstResponseAt)
 		}
 
+		// Agent A works the general queue, online, taking nothing by
+		// itself (capacity 0): the queue has someone to move it.
+		addAgent(t, db, agentA, "en,zh-CN", desk.TeamGeneral)
+		h.online(agentA, 0)
+
 		q1 := h.start(desk.Customer(alice), desk.CategoryAccount, "waiting 1")
 		h.clock.Advance(time.Second)
 		q2 := h.start(desk.Customer(bob), desk.CategoryTechnical, "waiting 2")
@@ -82,6 +87,14 @@ func TestQueueInfo(t *testing.T) {
 		check(desk.Customer(bob), q2.ID, 2, 6*time.Minute, true)
 		check(desk.Visitor(visitor), q3.ID, 3, 12*time.Minute, true)
 		check(desk.Customer(alice), pay.ID, 1, 0, false)
+		// Who can pick them up now: A for the general team, nobody for
+		// the payments team (no wait is estimated there).
+		if q, _ := h.svc.QueueInfo(h.ctx, desk.Visitor(visitor), q3.ID); q.AgentsOnline != 1 || !q.Visitor {
+			t.Errorf("general team: %+v, want one agent online, a visitor's", q)
+		}
+		if q, _ := h.svc.QueueInfo(h.ctx, desk.Customer(alice), pay.ID); q.AgentsOnline != 0 || q.Visitor {
+			t.Errorf("payments team: %+v, want nobody online, a customer's", q)
+		}
 
 		// Once an agent has it, it is out of the queue; the rest move up.
 		h.svc.Claim(h.ctx, agentA, q1.ID)
@@ -96,7 +109,20 @@ func TestQueueInfo(t *testing.T) {
 		// the samples are still within the day.
 		h.clock.Advance(2 * time.Hour)
 		h.svc.SetStatus(h.ctx, desk.Customer(bob), q2.ID, desk.StatusResolved, time.Time{})
+		// A, unseen for two hours, is offline: nobody works the queue, no
+		// wait is estimated; A back, the estimate is back.
+		if q, _ := h.svc.QueueInfo(h.ctx, desk.Visitor(visitor), q3.ID); !q.Queued || q.Position != 1 || q.AgentsOnline != 0 || q.WaitKnown {
+			t.Errorf("with A gone: %+v, want position 1, nobody online, no estimate", q)
+		}
+		h.online(agentA, 0)
 		check(desk.Visitor(visitor), q3.ID, 1, 6*time.Minute, true)
+		// An agent who does not speak the conversation's language does
+		// not count.
+		addAgent(t, db, agentB, "zh-CN", desk.TeamPayments)
+		h.online(agentB, 0)
+		if q, _ := h.svc.QueueInfo(h.ctx, desk.Customer(alice), pay.ID); q.AgentsOnline != 0 {
+			t.Errorf("payments team with a Chinese-only agent, an English conversation: %+v", q)
+		}
 	})
 }
 

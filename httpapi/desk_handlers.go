@@ -650,6 +650,8 @@ func (s *Server) appendConversation(b []byte, ctx context.Context, c *chatCaller
 		} else {
 			b = append(b, "null"...)
 		}
+		b = append(b, `,"agents_online":`...)
+		b = strconv.AppendBool(b, q.AgentsOnline > 0)
 		b = append(b, `,"text":`...)
 		b = appendString(b, desk.QueueText(s.catalog, lang, q))
 		b = append(b, '}')

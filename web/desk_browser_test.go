@@ -448,6 +448,10 @@ func TestBrowserChatLink(t *testing.T) {
 	tab.do("pick a category", chromedp.WaitVisible(sel("chat-prechat")), chromedp.Click(sel("chat-category-transaction"), chromedp.NodeVisible))
 	tab.do("write", chromedp.SendKeys(sel("chat-first"), "Where is my refund?", chromedp.NodeVisible), chromedp.Click(sel("chat-start"), chromedp.NodeVisible))
 	tab.until("the conversation starts", `(document.getElementById('okpay-chat').dataset.conversation || '').startsWith('cnv_')`)
+	// No agent is online: the queue line says the answer comes later,
+	// here and by email (a customer), instead of estimating a wait.
+	tab.until("the queue line says nobody is online", `(() => { const q = document.querySelector('[data-testid="chat-queue"]');
+		return !q.hidden && q.textContent.includes('No agent is online right now') && q.textContent.includes('email you'); })()`)
 	first := tab.eval(`document.getElementById('okpay-chat').dataset.conversation`)
 	id, ok := desk.ParseConversationRef(first)
 	if !ok {
