@@ -484,6 +484,54 @@ func TestBrowserChatLink(t *testing.T) {
 		}
 	}
 
+	// Replies while the chat is closed: the launcher counts them, on the
+	// next page (and every 30 s); opening the chat reads them.
+	tab.do("close the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	unreadAfterLoad := func(what string) string {
+		t.Helper()
+		tab.open("/account")
+		tab.until(what+": checked", `(document.querySelector('[data-testid="chat-unread"]').dataset.checks || '0') !== '0'`)
+		return tab.eval(`(() => { const u = document.querySelector('[data-testid="chat-unread"]');
+			return u.hidden ? 'hidden' : u.textContent + '|' + u.firstChild.textContent; })()`)
+	}
+	if got := unreadAfterLoad("nothing new"); got != "hidden" {
+		t.Errorf("with nothing unread the launcher shows %q", got)
+	}
+	for i, body := range []string{"We are looking into it.", "Found it: the refund left today."} {
+		if _, err := e.desk.SendMessage(e.ctx, desk.Agent(77), newer.ID, desk.MessageInput{Body: body}); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"11 new reply|1", "22 new replies|2"}[i]
+		if got := unreadAfterLoad(body); got != want {
+			t.Errorf("after %d replies the launcher shows %q, want %q (count, the words for screen readers)", i+1, got, want)
+		}
+	}
+	tab.do("open the chat to read them", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	tab.until("the replies show, the count goes", `[...document.querySelectorAll('[data-testid="chat-message"] .chat-body')].some(b => b.textContent === 'Found it: the refund left today.')`+
+		` && document.querySelector('[data-testid="chat-unread"]').hidden`)
+	waitRead := time.Now().Add(10 * time.Second)
+	for {
+		reads, err := e.desk.Reads(e.ctx, desk.Customer(c.CustomerID), newer.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := false
+		for _, r := range reads {
+			read = read || (r.Reader != desk.KindAgent && r.Seq >= 3)
+		}
+		if read {
+			break
+		}
+		if time.Now().After(waitRead) {
+			t.Fatalf("the customer's read mark did not reach the replies: %+v", reads)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tab.do("close it again", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	if got := unreadAfterLoad("all read"); got != "hidden" {
+		t.Errorf("after reading, the launcher shows %q", got)
+	}
+
 	// On a phone the chat's box spans the bottom of the screen: only its
 	// launcher takes taps, not the empty rest over the page's buttons
 	// (a tap on "Open my account" landed on the chat).

@@ -35,6 +35,7 @@
   var fileInput = el('chat-file');
   var errorLine = el('chat-error');
   var prechatError = el('chat-prechat-error');
+  var unread = el('chat-unread');
 
   var state = {
     conv: null,        // the conversation shown (API object)
@@ -147,6 +148,7 @@
   // ---- opening and closing ----
 
   function open() {
+    showUnread(0);
     panel.hidden = false;
     launcher.setAttribute('aria-expanded', 'true');
     try { sessionStorage.setItem('okpay-chat-open', '1'); } catch (e) { /* private mode */ }
@@ -160,7 +162,59 @@
     disconnect();
     setConn('idle');
     launcher.focus();
+    scheduleUnread();
   }
+
+  // ---- replies waiting while the chat is closed ----
+
+  // checkUnread counts, while the chat is closed, the replies of the
+  // current conversation (the newest not closed) that the customer has
+  // not read, and shows the number on the launcher. It runs when a page
+  // loads with the chat closed and every 30 s after, while there is a
+  // current conversation and the page is visible.
+  var unreadTimer = 0;
+  function checkUnread() {
+    clearTimeout(unreadTimer);
+    if (!panel.hidden || state.ended || document.visibilityState !== 'visible') {
+      return;
+    }
+    request('GET', '/conversations?limit=10').then(function (page) {
+      var c = null;
+      (page.data || []).some(function (x) {
+        if (x.status !== 'closed') { c = x; return true; }
+        return false;
+      });
+      if (!c) {
+        return -1; // nothing to follow
+      }
+      if (c.last_seq <= c.read_seq) {
+        return 0;
+      }
+      return request('GET', '/conversations/' + c.id + '/messages?after_seq=' + c.read_seq).then(function (p) {
+        return (p.data || []).filter(function (m) { return !mine(m); }).length;
+      });
+    }).then(function (n) {
+      unread.dataset.checks = String((parseInt(unread.dataset.checks, 10) || 0) + 1);
+      if (!panel.hidden) { return; }
+      showUnread(Math.max(n, 0));
+      if (n >= 0) { scheduleUnread(); }
+    }).catch(function () { scheduleUnread(); });
+  }
+
+  function scheduleUnread() {
+    unread.dataset.follow = '1';
+    clearTimeout(unreadTimer);
+    unreadTimer = setTimeout(checkUnread, 30000);
+  }
+
+  function showUnread(n) {
+    unread.hidden = !n;
+    unread.firstChild.textContent = n > 9 ? '9+' : String(n);
+    unread.lastChild.textContent = n === 1 ? T.tUnreadOne : T.tUnreadOther.replace('{n}', String(n));
+  }
+  document.addEventListener('visibilitychange', function () {
+    if (panel.hidden && unread.dataset.follow === '1' && document.visibilityState === 'visible') { checkUnread(); }
+  });
 
   launcher.addEventListener('click', function () {
     if (panel.hidden) { open(); } else { close(); }
@@ -826,12 +880,20 @@
     }
   });
 
+  var opened = false;
   try {
     // ?chat=cnv_… (the link of an unread-reply email) opens the chat.
     if (sessionStorage.getItem('okpay-chat-open') === '1' || /[?&]chat=cnv_/.test(location.search)) {
       open();
+      opened = true;
     }
   } catch (e) { /* private mode */ }
+  // Closed: a customer, or a browser that chatted as a visitor, may have
+  // replies waiting.
+  if (!opened && (T.signedIn === 'true' || /(?:^|;\s*)__Host-chat=1(?:;|$)/.test(document.cookie))) {
+    unread.dataset.follow = '1';
+    checkUnread();
+  }
 
   // This browser chatted as a visitor and is now signed in: any chat call
   // makes the visitor's conversations the customer's (and clears the
