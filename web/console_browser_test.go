@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"regexp"
 	"testing"
 	"time"
 
@@ -114,6 +115,26 @@ func TestBrowserConsole(t *testing.T) {
 	// Bo types a reply: Ann sees him replying.
 	boTab.do("type", chromedp.SendKeys(sel("desk-reply-body"), "Checking", chromedp.NodeVisible))
 	annTab.until("Ann sees Bo replying", collision+` === 'Bo Console is also replying.'`)
+
+	// Ann takes the conversation and sets it pending elsewhere: Bo's open
+	// page shows the new assignee and status, and no "Assign to me",
+	// without a reload (his reply stays).
+	boTab.eval(`window.__stillHere = 'yes'`)
+	if _, err := e.desk.Claim(e.ctx, ann.agent.ID, older.ID); err != nil {
+		t.Fatal(err)
+	}
+	boTab.until("Bo sees Ann assigned", `document.querySelector('[data-testid="desk-assignee"]').textContent === 'Ann Console' && !document.querySelector('[data-testid="desk-assign"]')`)
+	if _, err := e.desk.SetStatus(e.ctx, desk.Agent(ann.agent.ID), older.ID, desk.StatusPending, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	pending := regexp.MustCompile(`data-testid="desk-status" data-status="pending">([^<]+)<`).FindStringSubmatch(bo.c.get("/staff/desk/conversation?id=" + olderRef).body)
+	if pending == nil {
+		t.Fatal("the conversation page shows no pending status")
+	}
+	boTab.until("Bo sees it pending", `(s => s.dataset.status === 'pending' && s.textContent === `+jsString(pending[1])+`)(document.querySelector('[data-testid="desk-status"]'))`)
+	if boTab.eval(`window.__stillHere + ' ' + document.querySelector('[data-testid="desk-reply-body"]').value`) != "yes Checking" {
+		t.Fatal("Bo's page reloaded or lost his reply")
+	}
 
 	// 4. "/" and a shortcut in Ann's reply inserts the canned response
 	// in the conversation's language.

@@ -420,9 +420,41 @@
       case 'assigned':
         var status = document.querySelector('[data-testid="desk-status"]');
         if (status && f.status) { status.dataset.status = f.status; }
+        refreshFacts();
         break;
     }
   };
+
+  // refreshFacts brings the conversation's details (status, assignee…)
+  // and the "Assign to me" button up to date after another agent or the
+  // customer changed them: it reads the page again and swaps those parts
+  // only (what the agent is typing or choosing stays).
+  var factsTimer = 0;
+  function refreshFacts() {
+    clearTimeout(factsTimer);
+    factsTimer = setTimeout(function () {
+      fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } }).then(function (res) {
+        if (!res.ok) { throw new Error(String(res.status)); }
+        return res.text();
+      }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        var fresh = doc.querySelector('[data-testid="desk-facts"]');
+        var old = document.querySelector('[data-testid="desk-facts"]');
+        if (!fresh || !old) { return; }
+        old.replaceWith(document.importNode(fresh, true));
+        var freshAssign = doc.querySelector('[data-testid="desk-assign"]');
+        var oldAssign = document.querySelector('[data-testid="desk-assign"]');
+        if (oldAssign && !freshAssign) {
+          oldAssign.remove();
+        } else if (freshAssign && !oldAssign) {
+          var facts = document.querySelector('[data-testid="desk-facts"]');
+          facts.parentNode.insertBefore(document.importNode(freshAssign, true), facts.nextSibling);
+        }
+        var box = document.querySelector('[data-testid="desk-conversation"]');
+        box.dataset.refreshes = String((parseInt(box.dataset.refreshes, 10) || 0) + 1);
+      }).catch(function () { /* the next event tries again */ });
+    }, 250);
+  }
 
   // The composers send without reloading; the answer is the message
   // frame, shown at once (the socket's copy is then a duplicate, ignored).
