@@ -421,11 +421,34 @@ func (s *Service) Transcript(turns []Turn, lang i18n.Lang) string {
 	}
 }
 
-// Handover gives c's exchange to a person: the turns not yet handed over
-// become one message, from c, in c's open desk conversation (not resolved
-// or closed), or the first message of a new one in category (when valid;
-// else the category of the exchange's last recognised intent, else
-// account). It returns the conversation.
+// Questions is what c asked in turns, one question a line (the newest
+// kept when they are too long for one message): the message the handover
+// writes for them.
+func Questions(turns []Turn) string {
+	var lines []string
+	for _, t := range turns {
+		if t.Author == "customer" {
+			lines = append(lines, t.Body)
+		}
+	}
+	for len(lines) > 1 && utf8.RuneCountInString(strings.Join(lines, "\n")) > maxTranscriptRunes {
+		lines = lines[1:]
+	}
+	text := strings.Join(lines, "\n")
+	if r := []rune(text); len(r) > maxTranscriptRunes {
+		text = string(r[:maxTranscriptRunes])
+	}
+	return text
+}
+
+// Handover gives c's exchange to a person: c's questions not yet handed
+// over become one message, from c, in c's open desk conversation (not
+// resolved or closed), or the first message of a new one in category
+// (when valid; else the category of the exchange's last recognised
+// intent, else account); the whole exchange — the assistant's answers and
+// what it made of each question (intent, confidence) — follows as an
+// internal note for the agents (the customer saw the answers already and
+// is not shown the classifier's workings). It returns the conversation.
 func (s *Service) Handover(ctx context.Context, c Caller, lang i18n.Lang, category desk.Category) (*desk.Conversation, error) {
 	if c.Owner == "" {
 		return nil, okpay.Invalid(map[string]string{"caller": "Unknown caller."})
@@ -450,8 +473,8 @@ func (s *Service) Handover(ctx context.Context, c Caller, lang i18n.Lang, catego
 			}
 		}
 	}
-	body := s.Transcript(turns, lang)
-	if len(turns) == 0 {
+	body := Questions(turns)
+	if body == "" {
 		body = s.t(lang, "assistant.widget.human", nil) // "Talk to a person", with nothing asked before
 	}
 	var cv *desk.Conversation
@@ -477,6 +500,10 @@ func (s *Service) Handover(ctx context.Context, c Caller, lang i18n.Lang, catego
 		}
 	}
 	if len(turns) > 0 {
+		// The exchange for the agents, after the customer's message.
+		if _, err := s.desk.SendMessage(ctx, desk.System, cv.ID, desk.MessageInput{Body: s.Transcript(turns, lang), Internal: true, IdempotencyKey: key + "-transcript"}); err != nil {
+			return nil, err
+		}
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE assistant_turns SET conversation_id = $1 WHERE owner = $2 AND conversation_id = 0 AND id <= $3`,
 				cv.ID, c.Owner, turns[len(turns)-1].ID)

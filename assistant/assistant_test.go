@@ -200,8 +200,8 @@ func TestAskVisitorNoData(t *testing.T) {
 }
 
 // TestHandoverTranscript: asking for a person starts a desk conversation
-// whose first message, from the customer, holds the whole exchange; the
-// agent reads it. Later turns handed over go into the same open
+// whose first message, from the customer, holds their questions, and an
+// internal note the whole exchange for the agent. Later turns handed over go into the same open
 // conversation; an unsure answer offers a person and hands over once
 // confirmed.
 func TestHandoverTranscript(t *testing.T) {
@@ -225,18 +225,26 @@ func TestHandoverTranscript(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(msgs) != 1 {
+		// The customer's questions, from them; the whole exchange, with
+		// what the assistant made of it, as a note for the agents only.
+		if len(msgs) != 2 {
 			t.Fatalf("%d messages", len(msgs))
 		}
-		body := msgs[0].Body
+		if msgs[0].Author != desk.KindCustomer || msgs[0].Internal || msgs[0].Body != "我的提现到哪了\n转人工" {
+			t.Errorf("the customer's message: %s %v %q", msgs[0].Author, msgs[0].Internal, msgs[0].Body)
+		}
+		body := msgs[1].Body
 		for _, want := range []string{e.cat.T(i18n.ZhCN, "assistant.transcript.header", nil), "客户：我的提现到哪了", "withdrawal_status",
 			"助手：您最近一笔提现", "¥500.00", "客户：转人工"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("transcript lacks %q:\n%s", want, body)
 			}
 		}
-		if msgs[0].Author != desk.KindCustomer {
-			t.Errorf("transcript author %s", msgs[0].Author)
+		if msgs[1].Author != desk.KindSystem || !msgs[1].Internal {
+			t.Errorf("transcript author %s, internal %v", msgs[1].Author, msgs[1].Internal)
+		}
+		if seen, _ := e.desk.Messages(e.ctx, customer.Viewer, cv.ID, 0, 50); len(seen) != 1 || strings.Contains(seen[0].Body, "withdrawal_status") {
+			t.Errorf("the customer sees %d messages: %+v", len(seen), seen)
 		}
 		// Nothing is handed over twice; the next exchange continues the
 		// open conversation.
@@ -252,7 +260,7 @@ func TestHandoverTranscript(t *testing.T) {
 			!strings.Contains(r.Text, e.cat.T(i18n.ZhCN, "assistant.offer_handover", nil)) {
 			t.Fatalf("unsure: %+v", r)
 		}
-		if msgs, _ = e.desk.Messages(e.ctx, desk.Agent(7), cv.ID, 0, 50); len(msgs) != 1 {
+		if msgs, _ = e.desk.Messages(e.ctx, desk.Agent(7), cv.ID, 0, 50); len(msgs) != 2 {
 			t.Fatalf("an unsure answer handed over: %d messages", len(msgs))
 		}
 		cvc, err := e.svc.Handover(e.ctx, customer, i18n.ZhCN, "")
@@ -260,7 +268,7 @@ func TestHandoverTranscript(t *testing.T) {
 			t.Fatalf("the confirmed handover: %+v %v", cvc, err)
 		}
 		msgs, _ = e.desk.Messages(e.ctx, desk.Agent(7), cv.ID, 0, 50)
-		if len(msgs) != 2 || !strings.Contains(msgs[1].Body, "今天天气怎么样") || strings.Contains(msgs[1].Body, "客户：转人工") {
+		if len(msgs) != 4 || msgs[2].Body != "今天天气怎么样" || !strings.Contains(msgs[3].Body, "客户：今天天气怎么样") || strings.Contains(msgs[3].Body, "客户：转人工") {
 			t.Fatalf("second handover: %d messages, %q", len(msgs), msgs[len(msgs)-1].Body)
 		}
 		// A visitor's handover is the visitor's conversation.
@@ -448,10 +456,10 @@ func TestClaimVisitor(t *testing.T) {
 			t.Fatalf("handover: %+v %v", r, err)
 		}
 		msgs, _ := e.desk.Messages(e.ctx, desk.Agent(7), r.Conversation.ID, 0, 10)
-		if len(msgs) != 1 {
+		if len(msgs) != 2 || !msgs[1].Internal {
 			t.Fatalf("%d messages", len(msgs))
 		}
-		body := msgs[0].Body
+		body := msgs[1].Body
 		mark := e.cat.T(i18n.ZhCN, "assistant.transcript.visitor", nil)
 		for _, want := range []string{"客户：hello", "客户：我的提现到哪了", mark, e.cat.T(i18n.ZhCN, "assistant.sign_in", nil), "客户：转人工"} {
 			if !strings.Contains(body, want) {

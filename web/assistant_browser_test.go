@@ -173,7 +173,7 @@ func TestBrowserAssistant(t *testing.T) {
 	}
 	// Something the assistant does not understand: it offers a person
 	// and waits; one click on the offer opens the conversation with the
-	// whole exchange.
+	// questions (the whole exchange is the agents' note).
 	vis.do("ask something unclear", chromedp.SendKeys(sel("chat-first"), "推荐一家附近的餐厅", chromedp.NodeVisible), chromedp.Click(sel("chat-ask"), chromedp.NodeVisible))
 	vis.until("the offer shows", `!!document.querySelector('[data-testid="chat-offer-human"]')`)
 	if got := vis.eval(`document.getElementById('okpay-chat').dataset.intent + '|' + (document.getElementById('okpay-chat').dataset.conversation || '')`); got != "unknown|" {
@@ -185,8 +185,8 @@ func TestBrowserAssistant(t *testing.T) {
 	if !ok {
 		t.Fatal("the visitor's conversation")
 	}
-	if vm, err := e.desk.Messages(e.ctx, desk.Agent(1), vcv, 0, 10); err != nil || len(vm) != 1 || !strings.Contains(vm[0].Body, "客户：推荐一家附近的餐厅") ||
-		!strings.Contains(vm[0].Body, "客户：我的提现到哪了") {
+	if vm, err := e.desk.Messages(e.ctx, desk.Agent(1), vcv, 0, 10); err != nil || len(vm) != 2 || !strings.Contains(vm[0].Body, "推荐一家附近的餐厅") ||
+		!strings.Contains(vm[1].Body, "客户：推荐一家附近的餐厅") || !strings.Contains(vm[1].Body, "客户：我的提现到哪了") || !vm[1].Internal {
 		t.Errorf("the visitor's handover: %v %v", vm, err)
 	}
 	vis.check("visitor")
@@ -223,21 +223,25 @@ func TestBrowserAssistant(t *testing.T) {
 	// 3. A person, please: the conversation opens with the exchange.
 	ct.do("ask for a person", chromedp.SendKeys(sel("chat-first"), "转人工", chromedp.NodeVisible), chromedp.Click(sel("chat-ask"), chromedp.NodeVisible))
 	ct.until("the conversation opens", `!document.querySelector('[data-testid="chat-conversation"]').hidden && document.getElementById('okpay-chat').dataset.conversation.startsWith('cnv_')`)
-	ct.until("its first message is the transcript", `((document.querySelector('[data-testid="chat-message"][data-seq="1"] .chat-body') || {}).textContent || '').includes('我的提现到哪了')`)
+	ct.until("its first message is the customer's questions", `((document.querySelector('[data-testid="chat-message"][data-seq="1"] .chat-body') || {}).textContent || '') === '我的提现到哪了\n转人工'`)
 	convRef := ct.eval(`document.getElementById('okpay-chat').dataset.conversation`)
 	convID, ok := desk.ParseConversationRef(convRef)
 	if !ok {
 		t.Fatalf("conversation %q", convRef)
 	}
 	msgs, err := e.desk.Messages(e.ctx, desk.Agent(1), convID, 0, 10)
-	if err != nil || len(msgs) != 1 {
+	if err != nil || len(msgs) != 2 || !msgs[1].Internal {
 		t.Fatalf("the agent's view: %v %v", msgs, err)
 	}
 	for _, want := range []string{e.text(i18n.ZhCN, "assistant.transcript.header"), "客户：我的提现到哪了", "¥500.00",
 		e.text(i18n.ZhCN, "walletui.status.pending_review"), zhDate(wd.LatestAt), "客户：转人工"} {
-		if !strings.Contains(msgs[0].Body, want) {
-			t.Errorf("the agent's transcript lacks %q:\n%s", want, msgs[0].Body)
+		if !strings.Contains(msgs[1].Body, want) {
+			t.Errorf("the agent's transcript lacks %q:\n%s", want, msgs[1].Body)
 		}
+	}
+	// The note is not the customer's to see.
+	if n := ct.eval(`String(document.querySelectorAll('[data-testid="chat-message"]').length)`); n != "1" {
+		t.Errorf("the customer's chat shows %s messages, want their own one", n)
 	}
 	if cv, err := e.desk.Conversation(e.ctx, desk.Agent(1), convID); err != nil || cv.CustomerID != e.walletUser(alice) || cv.Category != desk.CategoryTransaction {
 		t.Errorf("the conversation: %+v %v", cv, err)

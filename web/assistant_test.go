@@ -134,10 +134,15 @@ func TestAssistantVisitorTurnsCarriedOver(t *testing.T) {
 		t.Fatalf("the customer's conversations: %d %v", len(list), err)
 	}
 	msgs, err := e.desk.Messages(e.ctx, desk.Agent(1), list[0].ID, 0, 10)
-	if err != nil || len(msgs) != 1 {
+	if err != nil || len(msgs) != 2 {
 		t.Fatalf("messages %v %v", msgs, err)
 	}
-	body := msgs[0].Body
+	// The customer's message is their questions; the exchange is the
+	// agents' note.
+	if msgs[0].Body != "你好\n我的充值到账了吗\n推荐一家附近的餐厅\n我的充值到账了吗\n转人工" || msgs[0].Internal || !msgs[1].Internal {
+		t.Errorf("the handover's messages: %q (internal %v), then internal %v", msgs[0].Body, msgs[0].Internal, msgs[1].Internal)
+	}
+	body := msgs[1].Body
 	mark := e.text(i18n.ZhCN, "assistant.transcript.visitor")
 	for _, want := range []string{"客户：你好 ", "客户：我的充值到账了吗 ", "客户：推荐一家附近的餐厅", e.text(i18n.ZhCN, "assistant.sign_in"), none, "客户：转人工", mark} {
 		if !strings.Contains(body, want) {
