@@ -162,6 +162,7 @@ var articleOf = map[Intent]string{
 	IntentExchangeCurrency: "exchange-currency",
 	IntentTalkToHuman:      "contact-us",
 	IntentUnknown:          "contact-us",
+	IntentFeesLimits:       "fees-and-limits",
 }
 
 // categoryOf is the desk category a handover of each intent goes to.
@@ -174,6 +175,8 @@ var categoryOf = map[Intent]desk.Category{
 	IntentAccountFrozen:    desk.CategorySecurityPrivacy,
 	IntentCannotLogin:      desk.CategoryAccount,
 	IntentChangeCard:       desk.CategoryAccount,
+	IntentBalance:          desk.CategoryTransaction,
+	IntentFeesLimits:       desk.CategoryTransaction,
 }
 
 // ArticleSlug is the help article the assistant links for intent.
@@ -185,7 +188,7 @@ func messageIDs() []string {
 		"assistant.none.withdrawal", "assistant.none.transfer_out", "assistant.none.deposit", "assistant.none.problem",
 		"assistant.open_page", "assistant.frozen", "assistant.not_frozen", "assistant.hold",
 		"assistant.withdrawal.dates", "assistant.failed.reason", "assistant.widget.human", "assistant.offer_handover",
-		"assistant.offer_handover.link", "assistant.transcript.visitor"}
+		"assistant.offer_handover.link", "assistant.transcript.visitor", "assistant.balance", "assistant.none.balance", "assistant.open_wallet"}
 	for _, in := range Intents() {
 		out = append(out, "assistant.answer."+string(in))
 	}
@@ -267,7 +270,7 @@ func (s *Service) answer(ctx context.Context, c Caller, r *Reply, lang i18n.Lang
 	}
 	needsData := false
 	switch r.Intent {
-	case IntentWithdrawalStatus, IntentTransferStatus, IntentDepositStatus, IntentRejectedOrFailed, IntentAccountFrozen:
+	case IntentWithdrawalStatus, IntentTransferStatus, IntentDepositStatus, IntentRejectedOrFailed, IntentAccountFrozen, IntentBalance:
 		needsData = true
 	}
 	switch {
@@ -312,6 +315,25 @@ func (s *Service) answer(ctx context.Context, c Caller, r *Reply, lang i18n.Lang
 			add("assistant.hold", map[string]any{"Date": date(a.HoldUntil)})
 		}
 		add("assistant.answer."+string(r.Intent), nil)
+	case r.Intent == IntentBalance:
+		bals, err := s.facts.Balances(ctx, c.Viewer.ID)
+		if err != nil {
+			return err
+		}
+		if len(bals) == 0 {
+			add("assistant.none.balance", nil)
+		} else {
+			list := make([]string, len(bals))
+			for i, b := range bals {
+				list[i] = b.Format(string(lang))
+			}
+			sep := ", "
+			if lang == i18n.ZhCN {
+				sep = "，"
+			}
+			add("assistant.balance", map[string]any{"List": strings.Join(list, sep)})
+		}
+		r.Links = append(r.Links, Link{Href: "/wallet", Label: s.t(lang, "assistant.open_wallet", nil), Kind: "page"})
 	case r.Intent == IntentTalkToHuman:
 		add("assistant.answer."+string(r.Intent), nil)
 		add("assistant.handover", nil)

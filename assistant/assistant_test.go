@@ -29,6 +29,7 @@ type fakeFacts struct {
 	reads atomic.Int64
 	wd    *assistant.Movement
 	frz   assistant.AccountState
+	bals  []money.Amount
 }
 
 func (f *fakeFacts) check(userID int64) {
@@ -50,6 +51,11 @@ func (f *fakeFacts) LatestProblem(_ context.Context, userID int64, _ i18n.Lang) 
 	f.check(userID)
 	return &assistant.Movement{Type: wallet.TypeDeposit, Ref: "txn_dep", Amount: money.New(20000, "CNY"), Status: wallet.StatusFailed,
 		CreatedAt: t0, Reason: "The card issuer declined the charge.", Href: "/wallet/transactions/txn_dep"}, nil
+}
+
+func (f *fakeFacts) Balances(_ context.Context, userID int64) ([]money.Amount, error) {
+	f.check(userID)
+	return f.bals, nil
 }
 
 func (f *fakeFacts) Account(_ context.Context, userID int64) (*assistant.AccountState, error) {
@@ -158,8 +164,33 @@ func TestAskWithCustomerData(t *testing.T) {
 		if r.Intent != assistant.IntentAccountFrozen || !strings.Contains(r.Text, "2026年11月24日") || !hasLink(r, "/help/account-stolen") {
 			t.Errorf("frozen answer %+v", r)
 		}
-		// An article question needs no data.
+		// The balance: what each wallet holding money can spend, and the
+		// wallet page; none yet, said so.
+		r, err = e.svc.Ask(e.ctx, customer, "我的余额是多少", i18n.ZhCN, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent != assistant.IntentBalance || r.Text != e.cat.T(i18n.ZhCN, "assistant.none.balance", nil) || !hasLink(r, "/wallet") {
+			t.Errorf("empty balance answer %+v", r)
+		}
+		e.facts.bals = []money.Amount{money.New(100000, "CNY"), money.New(5025, "USD")}
+		r, err = e.svc.Ask(e.ctx, customer, "what is my balance", i18n.En, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent != assistant.IntentBalance || r.Text != "You can spend: CN¥1,000.00, $50.25." || !hasLink(r, "/wallet") {
+			t.Errorf("balance answer %+v", r)
+		}
+		// Fees and limits: the article, no data.
 		before := e.facts.reads.Load()
+		r, err = e.svc.Ask(e.ctx, customer, "手续费是多少", i18n.ZhCN, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent != assistant.IntentFeesLimits || !hasLink(r, "/help/fees-and-limits") || e.facts.reads.Load() != before {
+			t.Errorf("fees answer %+v", r)
+		}
+		// An article question needs no data.
 		r, err = e.svc.Ask(e.ctx, customer, "怎么换银行卡", i18n.ZhCN, "")
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +206,7 @@ func TestAskWithCustomerData(t *testing.T) {
 func TestAskVisitorNoData(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		e := newEnv(t, db)
-		for _, q := range []string{"我的提现到哪了", "where is my transfer", "充值没到账", "why was my withdrawal rejected", "账户被冻结了"} {
+		for _, q := range []string{"我的提现到哪了", "where is my transfer", "充值没到账", "why was my withdrawal rejected", "账户被冻结了", "我的余额是多少"} {
 			r, err := e.svc.Ask(e.ctx, visitor("a"), q, i18n.ZhCN, "")
 			if err != nil {
 				t.Fatal(err)

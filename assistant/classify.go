@@ -29,6 +29,10 @@ const (
 	IntentCannotLogin      Intent = "cannot_login"
 	IntentChangeCard       Intent = "change_card"
 	IntentExchangeCurrency Intent = "exchange_currency"
+	// IntentBalance asks how much money the customer has.
+	IntentBalance Intent = "balance"
+	// IntentFeesLimits asks what something costs or how much may move.
+	IntentFeesLimits Intent = "fees_limits"
 	IntentTalkToHuman      Intent = "talk_to_human"
 	// IntentGreeting is a greeting or small talk ("hello", "thanks",
 	// "who are you"): answered with a greeting and what the assistant can
@@ -41,7 +45,7 @@ const (
 // Intents lists every intent, IntentUnknown last.
 func Intents() []Intent {
 	return []Intent{IntentWithdrawalStatus, IntentTransferStatus, IntentDepositStatus, IntentRejectedOrFailed, IntentAccountFrozen,
-		IntentCannotLogin, IntentChangeCard, IntentExchangeCurrency, IntentTalkToHuman, IntentGreeting, IntentUnknown}
+		IntentCannotLogin, IntentChangeCard, IntentExchangeCurrency, IntentBalance, IntentFeesLimits, IntentTalkToHuman, IntentGreeting, IntentUnknown}
 }
 
 // Valid reports whether i is one of Intents.

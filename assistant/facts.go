@@ -22,6 +22,10 @@ type Facts interface {
 	LatestProblem(ctx context.Context, userID int64, lang i18n.Lang) (*Movement, error)
 	// Account is the customer's account state.
 	Account(ctx context.Context, userID int64) (*AccountState, error)
+	// Balances are what the customer can spend in each wallet holding
+	// money (available, pending withdrawals held back), in the
+	// configured currencies' order; none when every wallet is empty.
+	Balances(ctx context.Context, userID int64) ([]money.Amount, error)
 }
 
 // Movement is one transaction as the assistant tells of it.
@@ -122,4 +126,19 @@ func (f *WalletFacts) Account(ctx context.Context, userID int64) (*AccountState,
 		return nil, err
 	}
 	return &AccountState{Frozen: u.Frozen, FrozenAt: u.FrozenAt, HoldUntil: u.HoldUntil}, nil
+}
+
+// Balances reads the customer's wallets (Facts.Balances).
+func (f *WalletFacts) Balances(ctx context.Context, userID int64) ([]money.Amount, error) {
+	ws, err := f.Wallet.Wallets(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []money.Amount
+	for _, w := range ws {
+		if w.Available.Minor != 0 || w.PendingOut.Minor != 0 {
+			out = append(out, w.Available)
+		}
+	}
+	return out, nil
 }

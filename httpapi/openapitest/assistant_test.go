@@ -131,12 +131,12 @@ func (h *harness) assistantScenario(t *testing.T) {
 	}
 	conv := mustConv(t, r.str("conversation", "id"))
 	msgs, err := h.desk.Messages(ctx, desk.Agent(424242), conv, 0, 10)
-	if err != nil || len(msgs) != 1 {
-		t.Fatalf("the agent's view: %v %v", msgs, err)
+	if err != nil || len(msgs) != 2 || !strings.HasSuffix(msgs[0].Body, "\n我的提现到哪了\n转人工") || strings.Contains(msgs[0].Body, "助手") || !msgs[1].Internal {
+		t.Fatalf("the agent's view (the customer's questions, the exchange as a note): %v %v", msgs, err)
 	}
 	for _, want := range []string{"客户：我的提现到哪了", "客户：转人工", "助手："} {
-		if !strings.Contains(msgs[0].Body, want) {
-			t.Errorf("the transcript lacks %q: %s", want, msgs[0].Body)
+		if !strings.Contains(msgs[1].Body, want) {
+			t.Errorf("the transcript lacks %q: %s", want, msgs[1].Body)
 		}
 	}
 	if cv, err := h.desk.Conversation(ctx, desk.Customer(carolID), conv); err != nil || cv.Category != desk.CategoryTransaction {
@@ -150,7 +150,7 @@ func (h *harness) assistantScenario(t *testing.T) {
 		t.Errorf("handover went to another conversation: %s", r.raw)
 	}
 	msgs, _ = h.desk.Messages(ctx, desk.Agent(424242), conv, 0, 10)
-	if len(msgs) != 2 || !strings.Contains(msgs[1].Body, "how do I change my bank card") {
+	if len(msgs) != 4 || msgs[2].Body != "how do I change my bank card" || !strings.Contains(msgs[3].Body, "how do I change my bank card") || !msgs[3].Internal {
 		t.Errorf("the second handover: %d messages", len(msgs))
 	}
 	r = h.do(t, req{method: "POST", path: "/api/v1/assistant/handover", noAuth: true, body: map[string]any{"category": "technical"}, want: 201})
