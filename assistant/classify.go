@@ -32,8 +32,8 @@ const (
 	// IntentBalance asks how much money the customer has.
 	IntentBalance Intent = "balance"
 	// IntentFeesLimits asks what something costs or how much may move.
-	IntentFeesLimits Intent = "fees_limits"
-	IntentTalkToHuman      Intent = "talk_to_human"
+	IntentFeesLimits  Intent = "fees_limits"
+	IntentTalkToHuman Intent = "talk_to_human"
 	// IntentGreeting is a greeting or small talk ("hello", "thanks",
 	// "who are you"): answered with a greeting and what the assistant can
 	// do, never handed over.
