@@ -14,6 +14,7 @@ import (
 
 	"github.com/okpay/okpay/agent"
 	"github.com/okpay/okpay/audit"
+	"github.com/okpay/okpay/httpapi"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity/passkey/passkeytest"
 	"github.com/okpay/okpay/internal/browsertest"
@@ -49,12 +50,17 @@ func TestBrowserPhoneCallerVerification(t *testing.T) {
 	mux := http.NewServeMux()
 	e.mux = mux
 	e.server.Register(mux)
+	// The chat widget's API, as in okpay serve (the widget on the
+	// customer's pages asks it for replies waiting).
+	api := httpapi.New(httpapi.Config{Catalog: e.cat, Identity: e.id, Desk: e.desk})
+	api.Register(mux)
 	e.handler = web.SecurityHeaders(web.CrossOrigin(mux))
 	ts := httptest.NewUnstartedServer(e.handler)
 	ts.Listener.Close()
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
+	t.Cleanup(api.Close) // before the server closes: its sockets end first
 
 	cust := e.client()
 	e.signUp(cust)

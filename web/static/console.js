@@ -72,6 +72,15 @@
     return Array.prototype.map.call(b, function (x) { return ('0' + x.toString(16)).slice(-2); }).join('');
   }
 
+  // fetchPage reads this page again, parsed: the inbox's list and a
+  // conversation's details update from it.
+  function fetchPage() {
+    return fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } }).then(function (res) {
+      if (!res.ok) { throw new Error(String(res.status)); }
+      return res.text();
+    }).then(function (html) { return new DOMParser().parseFromString(html, 'text/html'); });
+  }
+
   function postForm(action, data) {
     return fetch(action, {
       method: 'POST', credentials: 'same-origin',
@@ -144,11 +153,7 @@
     var reload = function () {
       clearTimeout(reloadTimer);
       reloadTimer = setTimeout(function () {
-        fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } }).then(function (res) {
-          if (!res.ok) { throw new Error(String(res.status)); }
-          return res.text();
-        }).then(function (html) {
-          var doc = new DOMParser().parseFromString(html, 'text/html');
+        fetchPage().then(function (doc) {
           var fresh = doc.querySelector('[data-testid="desk-inbox-list"]');
           var old = inbox.querySelector('[data-testid="desk-inbox-list"]');
           if (fresh && old) {
@@ -433,11 +438,7 @@
   function refreshFacts() {
     clearTimeout(factsTimer);
     factsTimer = setTimeout(function () {
-      fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } }).then(function (res) {
-        if (!res.ok) { throw new Error(String(res.status)); }
-        return res.text();
-      }).then(function (html) {
-        var doc = new DOMParser().parseFromString(html, 'text/html');
+      fetchPage().then(function (doc) {
         var fresh = doc.querySelector('[data-testid="desk-facts"]');
         var old = document.querySelector('[data-testid="desk-facts"]');
         if (!fresh || !old) { return; }
