@@ -547,3 +547,58 @@ func TestBrowserChatLink(t *testing.T) {
 		t.Errorf("on a phone: a tap left of the launcher lands on the chat, the launcher takes taps, the box spans the width: %s, want false true true", got)
 	}
 }
+
+// TestBrowserChatRatingOnShortScreen: on a phone held sideways (844 ×
+// 390) the resolved conversation's rating form, below the messages, the
+// status and the composer, can be scrolled to and used: the panel's
+// conversation scrolls as a whole (the form was cut off under the
+// composer). The rating is sent and thanked for.
+func TestBrowserChatRatingOnShortScreen(t *testing.T) {
+	e, _, base := newDeskBrowserEnv(t)
+	cust := e.client()
+	e.signUp(cust)
+	yes := true
+	root := browsertest.NewWithTimeout(t, 3*time.Minute)
+	tab := newDeskTab(t, root, "customer", base,
+		network.SetCookieParams{Name: "__Host-session", Value: cust.cookie("__Host-session"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax},
+		network.SetCookieParams{Name: "__Host-did", Value: cust.cookie("__Host-did"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax})
+	tab.do("phone sideways", chromedp.EmulateViewport(844, 390, chromedp.EmulateMobile))
+	tab.open("/account")
+	tab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
+	tab.do("pick a category", chromedp.WaitVisible(sel("chat-prechat")), chromedp.Click(sel("chat-category-account"), chromedp.NodeVisible))
+	tab.do("write", chromedp.SendKeys(sel("chat-first"), "Please close my question", chromedp.NodeVisible), chromedp.Click(sel("chat-start"), chromedp.NodeVisible))
+	tab.until("the conversation starts", `(document.getElementById('okpay-chat').dataset.conversation || '').startsWith('cnv_')`)
+	id, ok := desk.ParseConversationRef(tab.eval(`document.getElementById('okpay-chat').dataset.conversation`))
+	if !ok {
+		t.Fatal("no conversation")
+	}
+	tab.until("live", `document.querySelector('[data-testid="chat-conn"]').dataset.state === 'live'`)
+	if _, err := e.desk.SendMessage(e.ctx, desk.Agent(77), id, desk.MessageInput{Body: "Done: anything else, write again."}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.desk.SetStatus(e.ctx, desk.Agent(77), id, desk.StatusResolved, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	tab.until("the rating form shows", `!document.querySelector('[data-testid="chat-csat"]').hidden`)
+	// The send button is on screen, or inside a box the customer can
+	// scroll (overflow auto or scroll: the panel's overflow is hidden,
+	// which only a script can scroll); scrolled as far as a thumb would,
+	// it is on screen and nothing covers it.
+	if got := tab.eval(`(() => {
+		const b = document.querySelector('[data-testid="chat-csat-submit"]'), panel = document.querySelector('[data-testid="chat-panel"]');
+		for (let el = b.parentElement; el && el !== panel; el = el.parentElement) {
+			const o = getComputedStyle(el).overflowY;
+			if ((o === 'auto' || o === 'scroll') && el.scrollHeight > el.clientHeight) { el.scrollTop = el.scrollHeight; break; }
+		}
+		const r = b.getBoundingClientRect(), p = panel.getBoundingClientRect();
+		const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+		return String(r.bottom <= p.bottom + 0.5 && r.top >= p.top - 0.5 && hit === b);
+	})()`); got != "true" {
+		t.Fatalf("the rating form's button cannot be reached on a short screen")
+	}
+	tab.do("rate 5", chromedp.Click(sel("chat-csat-5"), chromedp.NodeVisible), chromedp.Click(sel("chat-csat-submit"), chromedp.NodeVisible))
+	tab.until("thanked", `(d => !d.hidden && d.textContent.length > 0)(document.querySelector('[data-testid="chat-csat-done"]'))`)
+	for _, p := range tab.problems.take() {
+		t.Errorf("customer: %s", p)
+	}
+}

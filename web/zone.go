@@ -7,10 +7,10 @@ import (
 )
 
 // zoneCookie holds the reader's IANA time zone as their browser reports it
-// (zone.js sets it on every page), so that pages show times where the
-// reader is. Until it is set (the first page a browser loads, or a
-// browser without scripts) times are shown in UTC, and every time shown
-// says its offset.
+// (zone.js sets it on every page of a site with accounts), so that pages
+// show times where the reader is. Until it is set (the first page a
+// browser loads, or a browser without scripts) times are shown in UTC,
+// and every time shown says its offset.
 const zoneCookie = "tz"
 
 // maxZoneName bounds a zone name read from the cookie (the longest in the
