@@ -340,9 +340,16 @@ func TestWalletHistoryFilters(t *testing.T) {
 	wantIn(t, res, `id="f-status-error"`, `id="f-from-error"`)
 	res = ca.get("/wallet/transactions?from=2026-12-01&to=2026-11-01")
 	wantIn(t, res, "The end date must not be before the start date.")
-	// The filter form keeps the choice.
+	// The filter form keeps the choice, unfolded; without a filter it is
+	// folded away (it filled a phone's first screen), the CSV link
+	// outside it.
 	res = ca.get("/wallet/transactions?type=transfer_out&currency=USD")
-	wantIn(t, res, `<option value="transfer_out" selected>`, `<option value="USD" selected>`, `data-testid="filter-clear"`)
+	wantIn(t, res, `<option value="transfer_out" selected>`, `<option value="USD" selected>`, `data-testid="filter-clear"`, `data-testid="filter-box" open>`)
+	res = ca.get("/wallet/transactions")
+	wantIn(t, res, `data-testid="filter-box">`, `data-testid="filter-toggle"`)
+	if i, j := strings.Index(res.body, `data-testid="csv-link"`), strings.Index(res.body, `</details>`); i < 0 || j < 0 || i < j {
+		t.Errorf("the CSV link is inside the folded filter (link at %d, fold ends at %d)", i, j)
+	}
 
 	// Bob's view: transfers in.
 	if n := strings.Count(cb.get("/wallet/transactions?type=transfer_in&currency=USD").body, `data-testid="txn"`); n != 1 {
