@@ -132,6 +132,11 @@ func TestBrowserExchangeAndRemit(t *testing.T) {
 	b.choose("fx-from", "USD")
 	b.choose("fx-to", "EUR")
 	b.fill("fx-amount", "100")
+	// The side's choices are finger-sized: each label (the tap target)
+	// at least 44 px high and wider than its words.
+	if got := b.eval(`[...document.querySelectorAll('label[for="side-sell"], label[for="side-buy"]')].map(l => { const r = l.getBoundingClientRect(); return r.height >= 44 && r.width > 150; }).join(' ')`); got != "true true" {
+		t.Errorf("the exchange side's labels are small tap targets: %s", got)
+	}
 	b.run("sell side", chromedp.Click(sel("fx-side-sell"), chromedp.NodeVisible))
 	b.navigate("exchange-continue", "exchange-quote")
 	for testid, want := range map[string]string{
