@@ -435,13 +435,7 @@ func TestBrowserDeskVisitorLost(t *testing.T) {
 // chat shows the newest conversation not closed.
 func TestBrowserChatLink(t *testing.T) {
 	e, _, base := newDeskBrowserEnv(t)
-	cust := e.client()
-	e.signUp(cust)
-	yes := true
-	root := browsertest.NewWithTimeout(t, 3*time.Minute)
-	tab := newDeskTab(t, root, "customer", base,
-		network.SetCookieParams{Name: "__Host-session", Value: cust.cookie("__Host-session"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax},
-		network.SetCookieParams{Name: "__Host-did", Value: cust.cookie("__Host-did"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax})
+	tab := newCustomerTab(t, e, base)
 
 	tab.open("/account")
 	tab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
@@ -555,13 +549,7 @@ func TestBrowserChatLink(t *testing.T) {
 // composer). The rating is sent and thanked for.
 func TestBrowserChatRatingOnShortScreen(t *testing.T) {
 	e, _, base := newDeskBrowserEnv(t)
-	cust := e.client()
-	e.signUp(cust)
-	yes := true
-	root := browsertest.NewWithTimeout(t, 3*time.Minute)
-	tab := newDeskTab(t, root, "customer", base,
-		network.SetCookieParams{Name: "__Host-session", Value: cust.cookie("__Host-session"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax},
-		network.SetCookieParams{Name: "__Host-did", Value: cust.cookie("__Host-did"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax})
+	tab := newCustomerTab(t, e, base)
 	tab.do("phone sideways", chromedp.EmulateViewport(844, 390, chromedp.EmulateMobile))
 	tab.open("/account")
 	tab.do("open the chat", chromedp.Click(sel("chat-open"), chromedp.NodeVisible))
@@ -601,4 +589,17 @@ func TestBrowserChatRatingOnShortScreen(t *testing.T) {
 	for _, p := range tab.problems.take() {
 		t.Errorf("customer: %s", p)
 	}
+}
+
+// newCustomerTab signs a new customer up and opens a browser tab signed
+// in as them (its own browser, three minutes at most).
+func newCustomerTab(t *testing.T, e *staffEnv, base string) *deskTab {
+	t.Helper()
+	cust := e.client()
+	e.signUp(cust)
+	yes := true
+	root := browsertest.NewWithTimeout(t, 3*time.Minute)
+	return newDeskTab(t, root, "customer", base,
+		network.SetCookieParams{Name: "__Host-session", Value: cust.cookie("__Host-session"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax},
+		network.SetCookieParams{Name: "__Host-did", Value: cust.cookie("__Host-did"), Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax})
 }
