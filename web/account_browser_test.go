@@ -352,6 +352,10 @@ func TestBrowserAccountJourney(t *testing.T) {
 	b.signOut()
 	b.click("forgot-link")
 	b.at("/password/forgot")
+	// The back link under the form is finger-sized.
+	if h, _ := strconv.Atoi(b.eval(`String(Math.round(document.querySelector('.form-aside a').getBoundingClientRect().height))`)); h < 44 {
+		t.Errorf("the back link under the form is %d px high, want at least 44", h)
+	}
 	b.fill("identifier", a.phone)
 	if v := b.eval(`String(document.getElementById('channel-sms').checked)`); v != "true" {
 		t.Errorf("SMS is not the default channel")
