@@ -290,6 +290,14 @@ type Ledger struct {
 	// grow across restarts, even if the clock stepped back, because the
 	// history index follows them).
 	lastEntry atomic.Int64
+	// durable is the last entry id whose batch is durable (acknowledged):
+	// the history index (SQLite) goes no further.
+	durable atomic.Int64
+	// unindexed counts the durable entries the history index has not
+	// taken yet (SQLite).
+	unindexed atomic.Int64
+	// hist is the per-account history index (SQLite; history.go).
+	hist *history
 
 	// cache holds account facts and, on SQLite where this process is the
 	// only writer, authoritative balances. Guarded by cacheMu.
@@ -299,7 +307,7 @@ type Ledger struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup // sweeper
 	writers  sync.WaitGroup
-	syncq    chan []*request // committed, waiting for the log's flush
+	syncq    chan synced // committed, waiting for the log's flush
 	syncDone chan struct{}
 	closed   chan struct{}
 	closeMu  sync.RWMutex
@@ -357,11 +365,22 @@ func New(ctx context.Context, db *sqldb.DB, opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: read the last entry id: %w", err)
 	}
 	l.lastEntry.Store(maxID)
+	l.durable.Store(maxID)
+	if db.Dialect == sqldb.SQLite {
+		h, err := openHistory(ctx, db, maxID, l.log)
+		if err != nil {
+			return nil, err
+		}
+		l.hist = h
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	l.stop = cancel
-	l.syncq = make(chan []*request, 64)
+	l.syncq = make(chan synced, 64)
 	l.syncDone = make(chan struct{})
 	go l.syncer()
+	if l.hist != nil {
+		go l.indexer(rctx)
+	}
 	for i := 0; i < opts.Writers; i++ {
 		l.writers.Add(1)
 		go l.writer(rctx)
@@ -389,6 +408,9 @@ func (l *Ledger) Close() {
 	close(l.syncq)
 	<-l.syncDone
 	l.wg.Wait()
+	if l.hist != nil {
+		l.hist.close()
+	}
 }
 
 // syncCurrencies stores the exponent of every currency this binary knows

@@ -2,7 +2,10 @@ package ledger_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -539,4 +542,116 @@ func TestTextValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// The history index is a file of its own (SQLite), derived from the
+// postings: one that belongs to another database, claims entries the
+// database does not have (a restored copy), or is missing is rebuilt when
+// the ledger opens, and catching up in steps never splits an entry.
+func TestHistoryFileRebuilt(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, db)
+	a, b := f.wallet(t, 1000), f.wallet(t, 0)
+	c := f.wallet(t, 50) // its funding entry does not touch a
+	fundC := f.move(t, "fund-c-again", f.world, c, 1)
+	want := []string{fmt.Sprintf("fund-%d", a)}
+	for i := range 5 {
+		ref := fmt.Sprintf("h%d", i)
+		// Two postings an entry: a chunk may end inside one.
+		if _, err := f.l.Post(ctx, ledger.EntryInput{Reference: ref, Type: "transfer", Postings: []ledger.Posting{
+			{Debit: a, Credit: b, Amount: 2, Currency: "USD"}, {Debit: a, Credit: c, Amount: 1, Currency: "USD"}}}); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{ref}, want...)
+	}
+	if err := f.l.IndexHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.l.Close()
+
+	path := ledger.HistoryPath(db.Path)
+	if filepath.Base(path) != "okpay-history.db" {
+		t.Fatalf("history file %s", path)
+	}
+	hdb, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hdb.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := hdb.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	history := func(l *ledger.Ledger) []string {
+		t.Helper()
+		var got []string
+		before := int64(0)
+		for {
+			page, more, err := l.FindEntries(ctx, ledger.EntryFilter{AccountID: a, Limit: 2, Before: before})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page {
+				got = append(got, e.Reference)
+			}
+			if !more {
+				return got
+			}
+			before = page[len(page)-1].ID
+		}
+	}
+	indexed := func() int {
+		t.Helper()
+		var n int
+		if err := hdb.QueryRowContext(ctx, `SELECT count(*) FROM account_history WHERE account_id = $1`, a).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := indexed(); n != len(want) {
+		t.Fatalf("%d entries of a indexed, want %d", n, len(want))
+	}
+	reopen := func(stage string) {
+		t.Helper()
+		defer ledger.SetHistoryChunk(3)()
+		l, err := ledger.New(ctx, db, ledger.Options{Clock: f.clock, SweepInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if got := history(l); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: history %v, want %v", stage, got, want)
+		}
+		if err := l.IndexHistory(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := history(l); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s, indexed again: history %v, want %v", stage, got, want)
+		}
+		if n := indexed(); n != len(want) {
+			t.Fatalf("%s: %d entries of a indexed, want %d", stage, n, len(want))
+		}
+	}
+	// A wrong row (c's entry under a) in a file of another database.
+	exec(`INSERT INTO account_history(account_id, entry_id) VALUES ($1, $2)`, a, fundC.ID)
+	exec(`UPDATE history_state SET instance = 'another'`)
+	reopen("another database's file")
+	// A file ahead of the database.
+	exec(`INSERT INTO account_history(account_id, entry_id) VALUES ($1, $2)`, a, fundC.ID)
+	exec(`UPDATE history_state SET entry_id = entry_id + 1000000`)
+	reopen("a file ahead of the database")
+	// No file.
+	hdb.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if hdb, err = sql.Open("sqlite", path); err != nil {
+		t.Fatal(err)
+	}
+	reopen("no file")
 }

@@ -204,38 +204,19 @@ func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) ([]*Entry, bool
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	q := `
+	var idList []int64
+	var err error
+	if l.hist != nil {
+		idList, err = l.findEntryIDsSQLite(ctx, f.AccountID, before, f.Limit+1)
+	} else {
+		idList, err = entryIDs(ctx, l.db.Read, `
 		SELECT entry_id FROM (
 			SELECT entry_id FROM postings WHERE debit_account = $1 AND entry_id < $2
 			UNION
 			SELECT entry_id FROM postings WHERE credit_account = $1 AND entry_id < $2
-		) AS x ORDER BY entry_id DESC LIMIT $3`
-	if l.db.Dialect == sqldb.SQLite {
-		// The indexed history, plus the postings not indexed yet.
-		q = `
-		SELECT entry_id FROM (
-			SELECT entry_id FROM account_history WHERE account_id = $1 AND entry_id < $2
-			UNION
-			SELECT entry_id FROM postings
-			WHERE entry_id > (SELECT entry_id FROM history_watermark WHERE id = 1) AND entry_id < $2
-			  AND (debit_account = $1 OR credit_account = $1)
-		) AS x ORDER BY entry_id DESC LIMIT $3`
+		) AS x ORDER BY entry_id DESC LIMIT $3`, f.AccountID, before, f.Limit+1)
 	}
-	rows, err := l.db.Read.QueryContext(ctx, q, f.AccountID, before, f.Limit+1)
 	if err != nil {
-		return nil, false, okpay.Internal(err, "list entries")
-	}
-	var idList []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, false, okpay.Internal(err, "list entries")
-		}
-		idList = append(idList, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, false, okpay.Internal(err, "list entries")
 	}
 	more := len(idList) > f.Limit
@@ -247,6 +228,25 @@ func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) ([]*Entry, bool
 		return nil, false, okpay.Internal(err, "list entries")
 	}
 	return ents, more, nil
+}
+
+// findEntryIDsSQLite returns up to limit ids of the entries that touch
+// account below before, newest first: the postings above the history
+// index's watermark, then the indexed ones. The index is read first: the
+// journal read after it holds every entry it has indexed.
+func (l *Ledger) findEntryIDsSQLite(ctx context.Context, account, before int64, limit int) ([]int64, error) {
+	mark, indexed, err := l.hist.indexedBefore(ctx, account, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := entryIDs(ctx, l.db.Read, `
+		SELECT DISTINCT entry_id FROM postings
+		WHERE entry_id > $1 AND entry_id < $2 AND (debit_account = $3 OR credit_account = $3)
+		ORDER BY entry_id DESC LIMIT $4`, mark, before, account, limit)
+	if err != nil {
+		return nil, err
+	}
+	return append(tail, indexed...)[:min(len(tail)+len(indexed), limit)], nil
 }
 
 // AccountInput describes a new account.

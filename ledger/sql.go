@@ -53,17 +53,13 @@ type stmtCache struct {
 	pin *sql.Conn
 	// careful counts the batches that still look up references and keys
 	// before writing (see tryBatch).
-	careful int
-	// unindexed counts entries not yet in account_history (SQLite), and
-	// lastIndexed is when it was last brought up to date.
-	unindexed   int
-	lastIndexed time.Time
-	entries     map[int]string
-	postings    map[int]string
-	balances    map[int]string
-	idem        map[int]string
-	in          map[string]string
-	anyText     map[string]string // PostgreSQL: IN-list query → its "= ANY($1)" form
+	careful  int
+	entries  map[int]string
+	postings map[int]string
+	balances map[int]string
+	idem     map[int]string
+	in       map[string]string
+	anyText  map[string]string // PostgreSQL: IN-list query → its "= ANY($1)" form
 	// cols, staged and late serve hooks' deferred inserts (hooktx.go):
 	// column counts, statement texts, and texts to prepare after the
 	// batch that first used them.

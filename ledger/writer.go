@@ -75,92 +75,7 @@ func (l *Ledger) writer(ctx context.Context) {
 		if len(cache.late) > 0 {
 			cache.prepareLate(context.WithoutCancel(ctx), l.db.Write)
 		}
-		l.maybeIndexHistory(context.WithoutCancel(ctx), cache)
 	}
-}
-
-// History indexing (SQLite): the writer copies new postings into
-// account_history when this many entries are waiting, or when some are
-// and this long has passed; readers scan the unindexed tail meanwhile.
-// Every run holds up the commit queue, so they are kept short: at
-// 10,000 transfers/s a run every 250 ms took ~20 ms of the writer. Every
-// 50 ms instead, SQLite over HTTP at c=256 (okpay bench ledger, six 6 s
-// rows each way, alternating): p99 75 → 68 ms, 9,900 → 10,900/s (medians).
-// 100 ms against 50 ms again later (five 6 s rows each way, alternating):
-// 13,349/s against 12,936/s (medians), p99 41–48 ms both: within the
-// noise, so unchanged.
-const (
-	historyBatch    = 16384
-	historyInterval = 50 * time.Millisecond
-)
-
-func (l *Ledger) maybeIndexHistory(ctx context.Context, sc *stmtCache) {
-	if l.db.Dialect != sqldb.SQLite || sc.unindexed == 0 {
-		return
-	}
-	if sc.unindexed < historyBatch && time.Since(sc.lastIndexed) < historyInterval {
-		return
-	}
-	if err := l.indexHistory(ctx); err != nil {
-		l.log.Warn("ledger: indexing account history failed; will retry", "err", err)
-		return
-	}
-	sc.unindexed = 0
-	sc.lastIndexed = time.Now()
-}
-
-// indexHistory copies postings above the watermark into account_history,
-// sorted, and moves the watermark, in one transaction. It is derived data:
-// repeating it is harmless.
-func (l *Ledger) indexHistory(ctx context.Context) error {
-	conn, err := l.db.Write.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	// Derived data need not be fsynced before the next commit does it.
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return err
-	}
-	defer conn.ExecContext(ctx, "PRAGMA synchronous = FULL")
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var from, to int64
-	if err := tx.QueryRowContext(ctx, `SELECT entry_id FROM history_watermark WHERE id = 1`).Scan(&from); err != nil {
-		return err
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM postings`).Scan(&to); err != nil {
-		return err
-	}
-	if to <= from {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT OR IGNORE INTO account_history(account_id, entry_id)
-		SELECT account_id, entry_id FROM (
-			SELECT debit_account AS account_id, entry_id FROM postings WHERE entry_id > $1 AND entry_id <= $2
-			UNION ALL
-			SELECT credit_account, entry_id FROM postings WHERE entry_id > $1 AND entry_id <= $2
-		) ORDER BY account_id, entry_id`, from, to); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE history_watermark SET entry_id = $1 WHERE id = 1`, to); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// IndexHistory brings the per-account history index up to date (SQLite;
-// on PostgreSQL postings are indexed as they are written). The ledger
-// does it by itself; tests and tools call it to force it.
-func (l *Ledger) IndexHistory(ctx context.Context) error {
-	if l.db.Dialect != sqldb.SQLite {
-		return nil
-	}
-	return l.indexHistory(ctx)
 }
 
 // commit applies reqs in one transaction and answers each of them.
@@ -174,7 +89,6 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 		b, err := l.tryBatch(ctx, sc, reqs, careful)
 		if err == nil {
 			l.metrics.observeBatch(len(reqs), time.Since(start))
-			sc.unindexed += len(b.newEnts)
 			if l.db.Dialect == sqldb.SQLite {
 				l.cacheMu.Lock()
 				if len(l.cache) > maxCache {
@@ -189,12 +103,17 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 			for i, r := range reqs {
 				r.out, r.err = b.outs[i], b.errs[i]
 			}
+			var last int64 // entry ids grow from batch to batch
+			for _, e := range b.newEnts {
+				last = max(last, e.ID)
+			}
 			if b.async {
 				// Acknowledged once the log is flushed; meanwhile this
 				// writer goes on with the next batch.
-				l.syncq <- slices.Clone(reqs)
+				l.syncq <- synced{reqs: slices.Clone(reqs), last: last, n: len(b.newEnts)}
 				return
 			}
+			l.markDurable(last, len(b.newEnts))
 			for _, r := range reqs {
 				close(r.done)
 			}
@@ -245,7 +164,7 @@ func (l *Ledger) commit(ctx context.Context, sc *stmtCache, reqs []*request) {
 func (l *Ledger) syncer() {
 	defer close(l.syncDone)
 	for group := range l.syncq {
-		reqs := group
+		reqs, last, n := group.reqs, group.last, group.n
 	drain:
 		for {
 			select {
@@ -253,7 +172,8 @@ func (l *Ledger) syncer() {
 				if !ok {
 					break drain
 				}
-				reqs = append(reqs, more...)
+				reqs = append(reqs, more.reqs...)
+				last, n = max(last, more.last), n+more.n
 			default:
 				break drain
 			}
@@ -265,9 +185,34 @@ func (l *Ledger) syncer() {
 			for _, r := range reqs {
 				r.out, r.err = Outcome{}, &okpay.Error{Code: okpay.EUnavailable, Message: "the ledger could not make this request durable; retry it with the same idempotency key"}
 			}
+		} else {
+			l.markDurable(last, n)
 		}
 		for _, r := range reqs {
 			close(r.done)
+		}
+	}
+}
+
+// synced is a committed batch waiting for the log's flush: its requests,
+// its last entry id (0: none) and its number of new entries.
+type synced struct {
+	reqs []*request
+	last int64
+	n    int
+}
+
+// markDurable records that the entries up to id, n new ones, are durable
+// (before their requests are answered: a caller that got its answer may
+// index it).
+func (l *Ledger) markDurable(id int64, n int) {
+	if l.hist != nil {
+		l.unindexed.Add(int64(n))
+	}
+	for {
+		cur := l.durable.Load()
+		if id <= cur || l.durable.CompareAndSwap(cur, id) {
+			return
 		}
 	}
 }

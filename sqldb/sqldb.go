@@ -145,7 +145,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("sqldb: create data folder: %w", err)
 		}
 	}
-	if err := createSQLite(ctx, path); err != nil {
+	if err := createSQLite(ctx, path, sqlitePageSize); err != nil {
 		return nil, err
 	}
 	w, err := openSQLiteDB(sqliteDSN(path, false))
@@ -183,6 +183,67 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// OpenSQLiteSide opens (creating it when missing) a second SQLite file for
+// data derived from the main database, which the code that owns it can
+// rebuild when the file is lost, with pages of pageSize bytes (when it
+// creates the file): WAL with synchronous NORMAL (a crash may
+// lose its last commits, never corrupt it), so its commits need no fsync;
+// one writing connection (BEGIN IMMEDIATE) that never checkpoints by
+// itself (see CheckpointSide), and a pool of readers. A file
+// of its own has its own write lock: what writes it runs beside the main
+// file's writer, on another core, and its commits do not invalidate the
+// main file's readers' page caches (nor the main file's commits its).
+func OpenSQLiteSide(ctx context.Context, path string, pageSize, readers int) (w, r *sql.DB, err error) {
+	if err := createSQLite(ctx, path, pageSize); err != nil {
+		return nil, nil, err
+	}
+	dsn := func(readOnly bool) string {
+		q := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "temp_store(MEMORY)", "cache_size(-16384)"} {
+			q.Add("_pragma", p)
+		}
+		if readOnly {
+			q.Add("_pragma", "query_only(1)")
+		} else {
+			q.Set("_txlock", "immediate")
+			// The owner checkpoints when it sees fit (CheckpointSide): a
+			// page rewritten by many commits is then copied back once.
+			q.Add("_pragma", "wal_autocheckpoint(0)")
+		}
+		return "file:" + uriPath.Replace(path) + "?" + q.Encode()
+	}
+	if w, err = openSQLiteDB(dsn(false)); err != nil {
+		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
+	}
+	if r, err = openSQLiteDB(dsn(true)); err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
+	}
+	if readers <= 0 {
+		readers = 2*runtime.GOMAXPROCS(0) + 2
+	}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	r.SetConnMaxIdleTime(0)
+	return w, r, nil
+}
+
+// CheckpointSide copies what w, a side file's writer (OpenSQLiteSide), has
+// committed back into the file, as far as readers allow, so that its log
+// can start over.
+func CheckpointSide(ctx context.Context, w *sql.DB) error {
+	_, err := w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	return err
+}
+
 // sqlitePageSize is the page size of new SQLite files. Every commit
 // writes each page it dirtied to the WAL and fsyncs it, and a ledger
 // commit dirties index pages all over the file, so smaller pages mean
@@ -191,7 +252,7 @@ var sqlitePageSize = 4096
 
 // createSQLite makes a new database file with the chosen page size (which
 // must be set before the file is switched to WAL mode).
-func createSQLite(ctx context.Context, path string) error {
+func createSQLite(ctx context.Context, path string, pageSize int) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
@@ -200,7 +261,7 @@ func createSQLite(ctx context.Context, path string) error {
 		return err
 	}
 	defer db.Close()
-	for _, q := range []string{fmt.Sprintf("PRAGMA page_size = %d", sqlitePageSize), "PRAGMA journal_mode = WAL", "VACUUM"} {
+	for _, q := range []string{fmt.Sprintf("PRAGMA page_size = %d", pageSize), "PRAGMA journal_mode = WAL", "VACUUM"} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("sqldb: create %s: %w", path, err)
 		}

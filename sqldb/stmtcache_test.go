@@ -14,7 +14,7 @@ import (
 func openCached(t *testing.T, max int) (*sql.DB, *sql.Conn) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "c.db")
-	if err := createSQLite(context.Background(), path); err != nil {
+	if err := createSQLite(context.Background(), path, sqlitePageSize); err != nil {
 		t.Fatal(err)
 	}
 	db, err := openSQLiteDB(sqliteDSN(path, false))
@@ -181,7 +181,7 @@ func TestStmtCacheScriptsAreNotCached(t *testing.T) {
 func BenchmarkPointQuery(b *testing.B) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "b.db")
-	if err := createSQLite(ctx, path); err != nil {
+	if err := createSQLite(ctx, path, sqlitePageSize); err != nil {
 		b.Fatal(err)
 	}
 	plain, err := sql.Open("sqlite", sqliteDSN(path, false))
