@@ -148,30 +148,10 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := createSQLite(ctx, path, sqlitePageSize); err != nil {
 		return nil, err
 	}
-	w, err := openSQLiteDB(sqliteDSN(path, false))
+	w, r, err := openSQLitePools(ctx, path, sqliteDSN(path, false), sqliteDSN(path, true), opts.MaxConns)
 	if err != nil {
-		return nil, fmt.Errorf("sqldb: open %s: %w", path, err)
+		return nil, err
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-	if err := w.PingContext(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqldb: open %s: %w", path, err)
-	}
-	r, err := openSQLiteDB(sqliteDSN(path, true))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqldb: open %s: %w", path, err)
-	}
-	n := opts.MaxConns
-	if n <= 0 {
-		n = 2*runtime.GOMAXPROCS(0) + 2
-	}
-	r.SetMaxOpenConns(n)
-	r.SetMaxIdleConns(n)
-	r.SetConnMaxIdleTime(0)
 	db := &DB{Dialect: SQLite, Write: w, Read: r, Path: path, stop: make(chan struct{}), stopped: make(chan struct{})}
 	cp, err := sql.Open("sqlite", sqliteDSN(path, false))
 	if err != nil {
@@ -212,7 +192,13 @@ func OpenSQLiteSide(ctx context.Context, path string, pageSize, readers int) (w,
 		}
 		return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 	}
-	if w, err = openSQLiteDB(dsn(false)); err != nil {
+	return openSQLitePools(ctx, path, dsn(false), dsn(true), readers)
+}
+
+// openSQLitePools opens an SQLite file's one writing connection (checked)
+// and its pool of readers (default 2×GOMAXPROCS+2).
+func openSQLitePools(ctx context.Context, path, writeDSN, readDSN string, readers int) (w, r *sql.DB, err error) {
+	if w, err = openSQLiteDB(writeDSN); err != nil {
 		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
@@ -223,7 +209,7 @@ func OpenSQLiteSide(ctx context.Context, path string, pageSize, readers int) (w,
 		w.Close()
 		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
 	}
-	if r, err = openSQLiteDB(dsn(true)); err != nil {
+	if r, err = openSQLiteDB(readDSN); err != nil {
 		w.Close()
 		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
 	}
