@@ -353,6 +353,83 @@ func (h *history) indexedBefore(ctx context.Context, account, before int64, limi
 	return mark, ids, tx.Commit()
 }
 
+// verify compares the index with the postings of tx (the verifier's
+// snapshot of the journal) up to the index's watermark, or to the last
+// entry tx sees if that is lower (entry ids grow in commit order, so tx
+// sees every entry up to it), and describes up to maxReported
+// differences.
+func (h *history) verify(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	htx, err := h.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer htx.Rollback()
+	var mark, seen int64
+	if err := htx.QueryRowContext(ctx, `SELECT entry_id FROM history_state WHERE id = 1`).Scan(&mark); err != nil {
+		return nil, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM journal_entries`).Scan(&seen); err != nil {
+		return nil, err
+	}
+	upTo := min(mark, seen)
+	indexed, err := htx.QueryContext(ctx, `SELECT account_id, entry_id FROM account_history WHERE entry_id <= $1 ORDER BY account_id, entry_id`, upTo)
+	if err != nil {
+		return nil, err
+	}
+	defer indexed.Close()
+	posted, err := tx.QueryContext(ctx, `
+		SELECT debit_account AS account_id, entry_id FROM postings WHERE entry_id <= $1
+		UNION
+		SELECT credit_account, entry_id FROM postings WHERE entry_id <= $1
+		ORDER BY 1, 2`, upTo)
+	if err != nil {
+		return nil, err
+	}
+	defer posted.Close()
+	next := func(rows *sql.Rows) (histRow, bool, error) {
+		if !rows.Next() {
+			return histRow{}, false, rows.Err()
+		}
+		var r histRow
+		err := rows.Scan(&r.account, &r.entry)
+		return r, err == nil, err
+	}
+	var out []string
+	i, iok, err := next(indexed)
+	if err != nil {
+		return nil, err
+	}
+	p, pok, err := next(posted)
+	if err != nil {
+		return nil, err
+	}
+	for (iok || pok) && len(out) <= maxReported {
+		switch c := cmp.Or(cmp.Compare(i.account, p.account), cmp.Compare(i.entry, p.entry)); {
+		case iok && pok && c == 0:
+			if i, iok, err = next(indexed); err != nil {
+				return nil, err
+			}
+			if p, pok, err = next(posted); err != nil {
+				return nil, err
+			}
+		case iok && (!pok || c < 0):
+			out = append(out, fmt.Sprintf("entry %d is indexed under account %d, which none of its postings moves", i.entry, i.account))
+			if i, iok, err = next(indexed); err != nil {
+				return nil, err
+			}
+		default:
+			out = append(out, fmt.Sprintf("entry %d moves account %d and is missing from its index", p.entry, p.account))
+			if p, pok, err = next(posted); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(out) > maxReported {
+		out = append(out[:maxReported], "(more not shown)")
+	}
+	return out, nil
+}
+
 // entryIDs runs a query of one integer column.
 func entryIDs(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)

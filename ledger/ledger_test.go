@@ -655,3 +655,48 @@ func TestHistoryFileRebuilt(t *testing.T) {
 	}
 	reopen("no file")
 }
+
+// okpay ledger verify compares the history index (SQLite) with the
+// postings up to its watermark: a row too many and a row missing are
+// both reported, by their API ids.
+func TestVerifyHistoryIndex(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, db)
+	a, b := f.wallet(t, 100), f.wallet(t, 0)
+	other := f.move(t, "other", f.world, b, 1) // does not touch a
+	moved := f.move(t, "m1", a, b, 5)
+	if err := f.l.IndexHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.verify(t)
+	hdb, err := sql.Open("sqlite", ledger.HistoryPath(db.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hdb.Close()
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO account_history(account_id, entry_id) VALUES (%d, %d)`, a, other.ID),
+		fmt.Sprintf(`DELETE FROM account_history WHERE account_id = %d AND entry_id = %d`, b, moved.ID),
+	} {
+		if _, err := hdb.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := f.l.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(r.Violations, "\n")
+	for _, want := range []string{
+		"entry " + ledger.EntryRef(other.ID) + " is indexed under account " + ledger.AccountRef(a),
+		"entry " + ledger.EntryRef(moved.ID) + " moves account " + ledger.AccountRef(b) + " and is missing from its index",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("violations\n%s\nlack %q", got, want)
+		}
+	}
+	if len(r.Violations) != 2 {
+		t.Errorf("%d violations, want 2:\n%s", len(r.Violations), got)
+	}
+}

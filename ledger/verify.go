@@ -67,7 +67,9 @@ const maxReported = 20
 //   - every stored balance equals the replay of its postings;
 //   - every pending entry is resolved at most once, only by post, void or
 //     expire entries, and a post moves no more than was held;
-//   - no account flagged no_overdraft has a negative available balance.
+//   - no account flagged no_overdraft has a negative available balance;
+//   - on SQLite, the history index holds exactly the accounts and entries
+//     of the postings up to its watermark.
 func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if l.db.Dialect == "postgres" {
@@ -187,6 +189,15 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
+		}
+	}
+	if l.hist != nil {
+		v, err := l.hist.verify(ctx, tx)
+		if err != nil {
+			return nil, fmt.Errorf("verify the history index: %w", err)
+		}
+		for _, s := range v {
+			r.Violations = append(r.Violations, "history index (derived data: delete "+l.hist.path+" to rebuild it) disagrees with the postings: "+readableIDs(s))
 		}
 	}
 	return r, nil
