@@ -224,18 +224,44 @@ func (s *Server) handleRequestCallback(w http.ResponseWriter, r *http.Request, c
 // handleListCallbacks is GET /api/v1/callbacks: the customer's, newest
 // first.
 func (s *Server) handleListCallbacks(w http.ResponseWriter, r *http.Request, c *caller) {
-	cbs, err := s.phone.Service.Callbacks(r.Context(), c.user.ID, 50)
+	q := r.URL.Query()
+	fields := map[string]string{}
+	limit := chatPageLimit(q, 20, 100, fields)
+	var before int64
+	if v := q.Get("cursor"); v != "" {
+		id, ok := phone.ParseCallbackRef(v)
+		if !ok {
+			fields["cursor"] = "not a cursor from this list"
+		}
+		before = id
+	}
+	if len(fields) > 0 {
+		s.writeError(w, r, okpay.Invalid(fields))
+		return
+	}
+	cbs, err := s.phone.Service.Callbacks(r.Context(), c.user.ID, before, limit+1)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := struct {
-		Data []callbackJSON `json:"data"`
-	}{Data: []callbackJSON{}}
+	cbs, more, cursor := chatPage(cbs, limit, func(cb *phone.Callback) string { return cb.Ref() })
+	out := listJSON[callbackJSON]{Object: "list", Data: []callbackJSON{}, HasMore: more}
+	if more {
+		out.NextCursor = &cursor
+	}
 	for _, cb := range cbs {
 		out.Data = append(out.Data, toCallbackJSON(cb))
 	}
 	writeValue(w, http.StatusOK, out)
+}
+
+// listJSON is a page of a list (API.md), for lists rendered through
+// encoding/json.
+type listJSON[T any] struct {
+	Object     string  `json:"object"`
+	Data       []T     `json:"data"`
+	HasMore    bool    `json:"has_more"`
+	NextCursor *string `json:"next_cursor"`
 }
 
 func callbackID(r *http.Request) (int64, error) {
@@ -343,16 +369,16 @@ func toPhoneVerificationJSON(c *phone.CustomerChallenge) phoneVerificationJSON {
 }
 
 // handleListPhoneVerifications is GET /api/v1/phone_verifications: the
-// codes waiting to be read back, newest first.
+// codes waiting to be read back, newest first. They live minutes and at
+// most five are listed (phone.WaitingChallenges): one page, has_more
+// always false.
 func (s *Server) handleListPhoneVerifications(w http.ResponseWriter, r *http.Request, c *caller) {
 	chs, err := s.phone.Service.WaitingChallenges(r.Context(), c.user.ID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := struct {
-		Data []phoneVerificationJSON `json:"data"`
-	}{Data: []phoneVerificationJSON{}}
+	out := listJSON[phoneVerificationJSON]{Object: "list", Data: []phoneVerificationJSON{}}
 	for _, ch := range chs {
 		out.Data = append(out.Data, toPhoneVerificationJSON(ch))
 	}

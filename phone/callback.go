@@ -221,12 +221,16 @@ func (s *Service) RequestCallback(ctx context.Context, userID int64, in Callback
 	return out, nil
 }
 
-// Callbacks lists customer userID's callbacks, newest first.
-func (s *Service) Callbacks(ctx context.Context, userID int64, limit int) ([]*Callback, error) {
-	if limit <= 0 || limit > 100 {
+// Callbacks lists customer userID's callbacks, newest first: up to limit
+// (1 to 101, default 50) older than the callback before when it is set.
+func (s *Service) Callbacks(ctx context.Context, userID, before int64, limit int) ([]*Callback, error) {
+	if limit <= 0 || limit > 101 {
 		limit = 50
 	}
-	return s.listCallbacks(ctx, `SELECT `+callbackCols+` FROM phone_callbacks WHERE customer_id = $1 ORDER BY id DESC LIMIT $2`, userID, limit)
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	return s.listCallbacks(ctx, `SELECT `+callbackCols+` FROM phone_callbacks WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, userID, before, limit)
 }
 
 // Callback returns customer userID's callback id (ENotFound for another's).

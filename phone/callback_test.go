@@ -78,7 +78,7 @@ func TestCallbackRequestAndQueue(t *testing.T) {
 		if err != nil || c.State != phone.StateCancelled {
 			t.Fatalf("cancel: %+v %v", c, err)
 		}
-		mine, _ := h.svc.Callbacks(h.ctx, h.user, 0)
+		mine, _ := h.svc.Callbacks(h.ctx, h.user, 0, 0)
 		if len(mine) != 3 {
 			t.Fatalf("%d callbacks listed", len(mine))
 		}

@@ -161,7 +161,7 @@ func (s *Server) renderCallbacks(w http.ResponseWriter, r *http.Request, status 
 	for _, z := range callbackZones {
 		d.Zones = append(d.Zones, callbackOption{Value: z, Label: z, Selected: z == selZone})
 	}
-	list, err := s.phone.svc.Callbacks(r.Context(), a.user.ID, 20)
+	list, err := s.phone.svc.Callbacks(r.Context(), a.user.ID, 0, 20)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

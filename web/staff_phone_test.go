@@ -73,7 +73,7 @@ func TestPhoneCallbackPagesAndQueue(t *testing.T) {
 	res = c.post("/account/callbacks", bad)
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, res.body, `data-testid="callback-error"`)
-	list, _ := ph.Callbacks(e.ctx, u.ID, 0)
+	list, _ := ph.Callbacks(e.ctx, u.ID, 0, 0)
 	if len(list) != 1 || list[0].Phone != acct.phone || list[0].Note != "transfer stuck" {
 		t.Fatalf("callbacks %+v", list)
 	}
@@ -120,7 +120,7 @@ func TestPhoneCallbackPagesAndQueue(t *testing.T) {
 	// A second request, cancelled by the customer.
 	form.Set("key", "form-key-2")
 	wantRedirect(t, c.post("/account/callbacks", form), "/account/callbacks?done=requested")
-	list, _ = ph.Callbacks(e.ctx, u.ID, 0)
+	list, _ = ph.Callbacks(e.ctx, u.ID, 0, 0)
 	wantRedirect(t, c.post("/account/callbacks/cancel", url.Values{"callback": {list[0].Ref()}}), "/account/callbacks?done=cancelled")
 	if c2, _ := ph.FindCallback(e.ctx, list[0].ID); c2.State != phone.StateCancelled {
 		t.Fatalf("cancel: %s", c2.State)

@@ -83,6 +83,17 @@ func (h *harness) phoneScenario(t *testing.T) {
 	// Once an agent claims it, it can no longer be cancelled.
 	other := h.do(t, req{method: "POST", path: "/api/v1/callbacks", auth: alice, idem: newKey(), body: window(2 * time.Hour), want: 201}).str("id")
 	oid, _ := phone.ParseCallbackRef(other)
+	// Pages (API.md): newest first, next_cursor leads to older ones.
+	first := h.do(t, req{method: "GET", path: "/api/v1/callbacks?limit=1", auth: alice, want: 200})
+	if l := first.list(); len(l) != 1 || l[0]["id"] != other || first.obj["has_more"] != true || first.obj["next_cursor"] != other || first.obj["object"] != "list" {
+		t.Errorf("first page: %s", first.raw)
+	}
+	second := h.do(t, req{method: "GET", path: "/api/v1/callbacks?limit=1&cursor=" + other, auth: alice, want: 200})
+	if l := second.list(); len(l) != 1 || l[0]["id"] != cb || second.obj["has_more"] != false || second.obj["next_cursor"] != nil {
+		t.Errorf("second page: %s", second.raw)
+	}
+	h.do(t, req{method: "GET", path: "/api/v1/callbacks?limit=0", auth: alice, invalid: true, want: 422, code: "validation_failed"})
+	h.do(t, req{method: "GET", path: "/api/v1/callbacks?cursor=cnv_0d4m8y2k3q1ag", auth: alice, invalid: true, want: 422, code: "validation_failed"})
 	if _, err := h.phone.Service.Claim(ctx, 4242, oid); err != nil {
 		t.Fatal(err)
 	}
