@@ -238,6 +238,11 @@ func TestHoldsPostPartlyVoidExpire(t *testing.T) {
 		if n, err := f.l.SweepExpired(ctx); err != nil || n != 0 {
 			t.Fatalf("second sweep: %d %v", n, err)
 		}
+		// Posted or voided after the sweep, it still says it expired.
+		for _, void := range []bool{false, true} {
+			_, err = f.l.Resolve(ctx, ledger.ResolveInput{Reference: fmt.Sprintf("h3-late-%v", void), PendingID: h3.ID, Void: void})
+			wantCode(t, err, ledger.EPendingExpired)
+		}
 		st, err := f.l.FindEntryByID(ctx, h3.ID)
 		if err != nil || st.Resolution == nil || st.Resolution.Phase != ledger.PhaseExpire {
 			t.Fatalf("h3 status %+v %v", st, err)

@@ -283,7 +283,7 @@ type refInfo struct {
 
 type target struct {
 	entry    *Entry
-	resolved bool
+	resolved Phase         // how it was resolved (post, void, expire); "" if not
 	reversed map[int]int64 // seq → amount already reversed
 }
 
@@ -518,18 +518,19 @@ func (b *batch) loadTargets(tids []int64) error {
 	for _, e := range ents {
 		b.targets[e.ID] = &target{entry: e, reversed: map[int]int64{}}
 	}
-	rows, err := b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT pending_id FROM journal_entries WHERE pending_id IN (?)`, len(args)), args...)
+	rows, err := b.tx.QueryContext(b.ctx, b.sc.inList(`SELECT pending_id, phase FROM journal_entries WHERE pending_id IN (?)`, len(args)), args...)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var phase Phase
+		if err := rows.Scan(&id, &phase); err != nil {
 			rows.Close()
 			return err
 		}
 		if t := b.targets[id]; t != nil {
-			t.resolved = true
+			t.resolved = phase
 		}
 	}
 	rows.Close()
@@ -845,8 +846,18 @@ func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 	if t == nil || t.entry.Phase != PhasePending {
 		return nil, okpay.Errorf(EPendingNotFound, "there is no pending entry %s", EntryRef(in.PendingID))
 	}
-	if t.resolved {
-		return nil, okpay.Errorf(EPendingAlreadyResolved, "pending entry %s was already posted, voided or expired", EntryRef(in.PendingID))
+	switch {
+	case t.resolved == "":
+	case t.resolved == PhaseExpire && !expire:
+		// The sweeper released it: say so, as before it did (a second
+		// sweep is told it was resolved, which the sweeper expects).
+		return nil, okpay.Errorf(EPendingExpired, "pending entry %s expired at %s and was released", EntryRef(in.PendingID), t.entry.ExpiresAt.Format(time.RFC3339))
+	case t.resolved == PhaseVoid:
+		return nil, okpay.Errorf(EPendingAlreadyResolved, "pending entry %s was already voided", EntryRef(in.PendingID))
+	case t.resolved == PhaseExpire:
+		return nil, okpay.Errorf(EPendingAlreadyResolved, "pending entry %s has expired and was released", EntryRef(in.PendingID))
+	default:
+		return nil, okpay.Errorf(EPendingAlreadyResolved, "pending entry %s was already posted", EntryRef(in.PendingID))
 	}
 	exp := t.entry.ExpiresAt
 	expired := !exp.IsZero() && !b.now.Before(exp)
@@ -891,13 +902,13 @@ func (b *batch) applyResolve(in *ResolveInput, expire bool) (*Entry, error) {
 	if err := b.commitDeltas(); err != nil {
 		return nil, err
 	}
-	t.resolved = true
 	phase := PhasePost
 	if expire {
 		phase = PhaseExpire
 	} else if in.Void {
 		phase = PhaseVoid
 	}
+	t.resolved = phase
 	return &Entry{
 		ID: b.newID(), Type: t.entry.Type, Phase: phase, PendingID: in.PendingID, Postings: ps,
 		Metadata: in.Metadata, EffectiveAt: b.now, CreatedAt: b.now,
