@@ -163,6 +163,7 @@ var articleOf = map[Intent]string{
 	IntentTalkToHuman:      "contact-us",
 	IntentUnknown:          "contact-us",
 	IntentFeesLimits:       "fees-and-limits",
+	IntentAccountSecurity:  "account-security",
 }
 
 // categoryOf is the desk category a handover of each intent goes to.
@@ -177,6 +178,9 @@ var categoryOf = map[Intent]desk.Category{
 	IntentChangeCard:       desk.CategoryAccount,
 	IntentBalance:          desk.CategoryTransaction,
 	IntentFeesLimits:       desk.CategoryTransaction,
+	IntentAccountSecurity:  desk.CategorySecurityPrivacy,
+	IntentCloseAccount:     desk.CategoryAccount,
+	IntentChangeContact:    desk.CategoryAccount,
 }
 
 // ArticleSlug is the help article the assistant links for intent.
@@ -188,7 +192,7 @@ func messageIDs() []string {
 		"assistant.none.withdrawal", "assistant.none.transfer_out", "assistant.none.deposit", "assistant.none.problem",
 		"assistant.open_page", "assistant.frozen", "assistant.not_frozen", "assistant.hold",
 		"assistant.withdrawal.dates", "assistant.failed.reason", "assistant.widget.human", "assistant.offer_handover",
-		"assistant.offer_handover.link", "assistant.transcript.visitor", "assistant.balance", "assistant.none.balance", "assistant.open_wallet"}
+		"assistant.offer_handover.link", "assistant.transcript.visitor", "assistant.balance", "assistant.none.balance", "assistant.open_wallet", "assistant.open_account"}
 	for _, in := range Intents() {
 		out = append(out, "assistant.answer."+string(in))
 	}
@@ -337,6 +341,14 @@ func (s *Service) answer(ctx context.Context, c Caller, r *Reply, lang i18n.Lang
 	case r.Intent == IntentTalkToHuman:
 		add("assistant.answer."+string(r.Intent), nil)
 		add("assistant.handover", nil)
+	case r.Intent == IntentCloseAccount:
+		// Only a person closes an account: offer one at once.
+		r.OfferHandover = true
+		add("assistant.answer."+string(r.Intent), nil)
+		r.Links = append(r.Links, Link{Href: HandoverPath, Label: s.t(lang, "assistant.offer_handover.link", nil), Kind: "handover"})
+	case r.Intent == IntentChangeContact:
+		add("assistant.answer."+string(r.Intent), nil)
+		r.Links = append(r.Links, Link{Href: "/account", Label: s.t(lang, "assistant.open_account", nil), Kind: "page"})
 	case r.Intent == IntentUnknown:
 		r.OfferHandover = true
 		add("assistant.answer."+string(r.Intent), nil)

@@ -190,6 +190,30 @@ func TestAskWithCustomerData(t *testing.T) {
 		if r.Intent != assistant.IntentFeesLimits || !hasLink(r, "/help/fees-and-limits") || e.facts.reads.Load() != before {
 			t.Errorf("fees answer %+v", r)
 		}
+		// Safety: the security article. Closing the account: a person,
+		// offered at once. A new phone or email: the account page.
+		r, err = e.svc.Ask(e.ctx, customer, "is my money safe", i18n.En, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent != assistant.IntentAccountSecurity || !hasLink(r, "/help/account-security") || r.OfferHandover {
+			t.Errorf("safety answer %+v", r)
+		}
+		r, err = e.svc.Ask(e.ctx, customer, "我要注销账户", i18n.ZhCN, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent != assistant.IntentCloseAccount || !r.OfferHandover || !hasLink(r, assistant.HandoverPath) ||
+			r.Text != e.cat.T(i18n.ZhCN, "assistant.answer.close_account", nil) {
+			t.Errorf("closing answer %+v", r)
+		}
+		r, err = e.svc.Ask(e.ctx, customer, "how do I change my phone number", i18n.En, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent != assistant.IntentChangeContact || !hasLink(r, "/account") || e.facts.reads.Load() != before {
+			t.Errorf("contact answer %+v", r)
+		}
 		// An article question needs no data.
 		r, err = e.svc.Ask(e.ctx, customer, "怎么换银行卡", i18n.ZhCN, "")
 		if err != nil {

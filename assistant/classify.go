@@ -32,8 +32,17 @@ const (
 	// IntentBalance asks how much money the customer has.
 	IntentBalance Intent = "balance"
 	// IntentFeesLimits asks what something costs or how much may move.
-	IntentFeesLimits  Intent = "fees_limits"
-	IntentTalkToHuman Intent = "talk_to_human"
+	IntentFeesLimits Intent = "fees_limits"
+	// IntentAccountSecurity asks whether money and account are safe, or
+	// how to protect them (second factors, passkeys).
+	IntentAccountSecurity Intent = "account_security"
+	// IntentCloseAccount asks to close (delete) the account: a person
+	// does it, after checking who asks and what the wallets hold.
+	IntentCloseAccount Intent = "close_account"
+	// IntentChangeContact asks how to change the email address or phone
+	// number.
+	IntentChangeContact Intent = "change_contact"
+	IntentTalkToHuman   Intent = "talk_to_human"
 	// IntentGreeting is a greeting or small talk ("hello", "thanks",
 	// "who are you"): answered with a greeting and what the assistant can
 	// do, never handed over.
@@ -45,7 +54,8 @@ const (
 // Intents lists every intent, IntentUnknown last.
 func Intents() []Intent {
 	return []Intent{IntentWithdrawalStatus, IntentTransferStatus, IntentDepositStatus, IntentRejectedOrFailed, IntentAccountFrozen,
-		IntentCannotLogin, IntentChangeCard, IntentExchangeCurrency, IntentBalance, IntentFeesLimits, IntentTalkToHuman, IntentGreeting, IntentUnknown}
+		IntentCannotLogin, IntentChangeCard, IntentExchangeCurrency, IntentBalance, IntentFeesLimits, IntentAccountSecurity,
+		IntentCloseAccount, IntentChangeContact, IntentTalkToHuman, IntentGreeting, IntentUnknown}
 }
 
 // Valid reports whether i is one of Intents.
