@@ -44,6 +44,7 @@ type history struct {
 	w, r *sql.DB
 	log  *slog.Logger
 
+	behind  bool       // entries waited when it was opened: the first tick indexes them
 	mu      sync.Mutex // one run at a time: the indexer, IndexHistory
 	failing bool       // the last run failed (logged once)
 
@@ -113,44 +114,62 @@ func openHistory(ctx context.Context, db *sqldb.DB, lastEntry int64, log *slog.L
 	if h.w, h.r, err = sqldb.OpenSQLiteSide(ctx, h.path, historyPageSize, 0); err != nil {
 		return nil, fmt.Errorf("ledger: history index: %w", err)
 	}
-	if err := h.check(ctx, instance, lastEntry); err != nil {
+	behind, err := h.check(ctx, instance, lastEntry)
+	if err != nil {
 		h.w.Close()
 		h.r.Close()
 		return nil, fmt.Errorf("ledger: history index %s: %w", h.path, err)
 	}
+	h.behind = behind
 	return h, nil
 }
 
 // check creates the schema, and empties the index when it belongs to
-// another database or is ahead of this one.
-func (h *history) check(ctx context.Context, instance string, lastEntry int64) error {
+// another database or is ahead of this one. behind reports whether
+// entries wait to be indexed (a new or emptied file, a tail left by the
+// last run).
+func (h *history) check(ctx context.Context, instance string, lastEntry int64) (behind bool, err error) {
+	behind, err = h.reset(ctx, instance, lastEntry)
+	return behind || h.mark(ctx) < lastEntry, err
+}
+
+// mark is the index's watermark (0 when it cannot be read).
+func (h *history) mark(ctx context.Context) int64 {
+	var mark int64
+	h.w.QueryRowContext(ctx, `SELECT entry_id FROM history_state WHERE id = 1`).Scan(&mark)
+	return mark
+}
+
+// reset empties the index when it does not match the database, and says
+// whether it did.
+func (h *history) reset(ctx context.Context, instance string, lastEntry int64) (bool, error) {
 	if _, err := h.w.ExecContext(ctx, historySchema); err != nil {
-		return err
+		return false, err
 	}
 	var have string
 	var mark int64
 	err := h.w.QueryRowContext(ctx, `SELECT instance, entry_id FROM history_state WHERE id = 1`).Scan(&have, &mark)
 	switch {
 	case err == nil && have == instance && mark <= lastEntry:
-		return nil
+		return false, nil
 	case err == nil:
 		h.log.Warn("ledger: the history index does not match the database; rebuilding it",
 			"file", h.path, "indexed_up_to", mark, "last_entry", lastEntry, "same_database", have == instance)
 	case !errors.Is(err, sql.ErrNoRows):
-		return err
+		return false, err
 	}
 	tx, err := h.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM account_history`); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_state(id, instance, entry_id) VALUES (1, $1, 0)`, instance); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, tx.Commit()
 }
 
 // indexer brings the index up to date once historyBatch entries are

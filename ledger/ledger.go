@@ -372,6 +372,11 @@ func New(ctx context.Context, db *sqldb.DB, opts Options) (*Ledger, error) {
 			return nil, err
 		}
 		l.hist = h
+		if h.behind {
+			// A new or rebuilt file, or the tail the last run left: index
+			// it at the first tick, not only once new entries come.
+			l.unindexed.Store(historyBatch)
+		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	l.stop = cancel

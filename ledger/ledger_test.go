@@ -630,6 +630,12 @@ func TestHistoryFileRebuilt(t *testing.T) {
 		if got := history(l); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("%s: history %v, want %v", stage, got, want)
 		}
+		// The ledger indexes what waits by itself, with no new entry.
+		for deadline := time.Now().Add(5 * time.Second); indexed() != len(want); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d entries of a indexed after 5 s, want %d", stage, indexed(), len(want))
+			}
+		}
 		if err := l.IndexHistory(ctx); err != nil {
 			t.Fatal(err)
 		}
