@@ -59,7 +59,8 @@ type history struct {
 // touched per run. In-process (go test -bench 'Transfers$/sqlite'
 // ./ledger/, 100,000 transfers, two runs each): the index in the writer
 // every 50 ms 17,996 and 17,084/s (62–65 µs of CPU a transfer); here every
-// 50 ms 14,957/s (81 µs), every 250 ms 20,302 and 20,461/s (63 µs), every
+// 50 ms with SQLite's autocheckpoint every 1,000 pages 14,957/s (81 µs);
+// checkpointed after each run: every 250 ms 20,302 and 20,461/s (63 µs), every
 // second 22,684 and 25,274/s (53–58 µs). The price: a history page scans
 // the postings above the watermark, at most ~a second's worth.
 const (
@@ -67,15 +68,16 @@ const (
 	historyInterval = 50 * time.Millisecond
 	// historyBatch entries waiting start a run at once ...
 	historyBatch = 16384
-	// ... and fewer start one once the oldest has waited this long.
+	// ... and fewer start one this long after the last run (at once,
+	// within historyInterval, after a quiet second).
 	historyMaxWait = time.Second
 	// historyRows is how many rows one insert statement carries.
 	historyRows = 256
 )
 
-// historyPageSize is the history file's page size. A run writes the last
-// leaf of every account it touches (keys are account, entry), to the log
-// and again at the checkpoint: smaller pages, fewer bytes.
+// historyPageSize is the history file's page size, the main file's: with
+// 1 KiB pages a run wrote more pages for the same rows, and each page is
+// two system calls (log frame header, page), which cost more than bytes.
 const historyPageSize = 4096
 
 // historyChunk bounds the postings one run copies in a transaction
@@ -173,7 +175,7 @@ func (h *history) reset(ctx context.Context, instance string, lastEntry int64) (
 }
 
 // indexer brings the index up to date once historyBatch entries are
-// waiting, or some have waited historyMaxWait, until close.
+// waiting, or some are historyMaxWait after the last run, until close.
 func (l *Ledger) indexer(ctx context.Context) {
 	h := l.hist
 	defer close(h.done)
