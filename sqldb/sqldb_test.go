@@ -55,6 +55,49 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 }
 
+// A side file (OpenSQLiteSide: derived data such as the ledger's history
+// index) is created with the page size asked, commits without fsync
+// (synchronous NORMAL in WAL mode), never checkpoints by itself (its
+// owner does, CheckpointSide), and its readers cannot write.
+func TestSQLiteSidePragmas(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "side.db")
+	w, r, err := sqldb.OpenSQLiteSide(ctx, path, 2048, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	for pool, q := range map[string]*sql.DB{"writer": w, "readers": r} {
+		want := map[string]string{"journal_mode": "wal", "synchronous": "1", "page_size": "2048", "busy_timeout": "10000"}
+		if pool == "writer" {
+			want["wal_autocheckpoint"] = "0"
+		}
+		for pragma, want := range want {
+			var got string
+			if err := q.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if strings.ToLower(got) != want {
+				t.Errorf("%s: PRAGMA %s = %s, want %s", pool, pragma, got, want)
+			}
+		}
+	}
+	if _, err := w.ExecContext(ctx, "CREATE TABLE x(a); INSERT INTO x VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ExecContext(ctx, "INSERT INTO x VALUES (2)"); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+	if err := sqldb.CheckpointSide(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := r.QueryRowContext(ctx, "SELECT count(*) FROM x").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows, %v", n, err)
+	}
+}
+
 func TestJournalIsAppendOnly(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
