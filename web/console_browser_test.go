@@ -168,6 +168,21 @@ func TestBrowserConsole(t *testing.T) {
 	annTab.untilNavigated("Ann's console reloads into the sign-in page", `location.pathname === '/staff/login'`)
 	boTab.until("Bo's console is still live", `document.querySelector('[data-testid="desk-live"]').dataset.state === 'live'`)
 
+	// 6. A supervisor's navigation fits one line at 1280 px (the set-up
+	// pages are under "Manage"); the menu opens by its summary and closes
+	// on a click elsewhere and on Escape.
+	boTab.do("desktop viewport", chromedp.EmulateViewport(1280, 800))
+	boTab.open("/staff/")
+	boTab.until("the navigation is one line", `(ls => ls.length > 5 && ls.every(l => Math.round(l.getBoundingClientRect().top) === Math.round(ls[0].getBoundingClientRect().top)))([...document.querySelectorAll('.site-nav > ul > li')])`)
+	boTab.do("open Manage", chromedp.Click(sel("nav-staff-manage"), chromedp.NodeVisible))
+	boTab.until("Manage shows the set-up pages", `document.querySelector('[data-testid="nav-staff-canned"]').getBoundingClientRect().height > 0 && document.querySelector('[data-testid="nav-staff-teams"]').getBoundingClientRect().height > 0`)
+	boTab.do("click elsewhere", chromedp.Click(chromedp.CSS("main h1"), chromedp.NodeVisible))
+	boTab.until("Manage closes", `!document.querySelector('.nav-more details').open`)
+	boTab.do("open Manage again", chromedp.Click(sel("nav-staff-manage"), chromedp.NodeVisible))
+	boTab.until("Manage is open", `document.querySelector('.nav-more details').open`)
+	boTab.do("Escape", chromedp.KeyEvent(kb.Escape))
+	boTab.until("Escape closes it", `!document.querySelector('.nav-more details').open`)
+
 	annTab.check("end")
 	boTab.check("end")
 }

@@ -485,6 +485,10 @@ func (s *Server) staffPage(r *http.Request, titleID string) *page {
 	p := s.newPage(r)
 	p.NoStore = true
 	p.Accounts = false
+	// app.js: the navigation's "Manage" menu closes on a click elsewhere
+	// and on Escape (and the password toggle, passkeys on the sign-in
+	// pages).
+	p.Script = true
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		// Back to this very page after the language or presence switch:
 		// its query names what it shows (a conversation, a customer, the

@@ -126,9 +126,11 @@ func TestBrowserStaffPasskeyJourney(t *testing.T) {
 	}
 
 	// 4. The admin's pages.
+	b.run("open Manage", chromedp.Click(sel("nav-staff-manage"), chromedp.NodeVisible))
 	b.click("nav-staff-agents")
 	b.at("/staff/agents")
 	b.check("agents page")
+	b.run("open Manage", chromedp.Click(sel("nav-staff-manage"), chromedp.NodeVisible))
 	b.click("nav-staff-teams")
 	b.at("/staff/teams")
 	b.check("teams page")

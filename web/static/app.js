@@ -199,3 +199,32 @@
     init();
   }
 })();
+
+// Menus in the navigation (the staff's "Manage", a <details>): a click
+// elsewhere or Escape closes an open one, as a menu does; without
+// JavaScript it still opens and closes by its summary.
+(function () {
+  'use strict';
+  function openMenus() {
+    return document.querySelectorAll('.nav-more details[open]');
+  }
+  document.addEventListener('click', function (e) {
+    openMenus().forEach(function (d) {
+      if (!d.contains(e.target)) {
+        d.open = false;
+      }
+    });
+  });
+  document.addEventListener('keydown', function (e) {
+    if (e.key !== 'Escape') {
+      return;
+    }
+    openMenus().forEach(function (d) {
+      d.open = false;
+      var s = d.querySelector('summary');
+      if (s && d.contains(document.activeElement)) {
+        s.focus();
+      }
+    });
+  });
+})();
