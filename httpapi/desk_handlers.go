@@ -457,13 +457,15 @@ func chatPage[T any](list []T, limit int, cursorOf func(T) string) ([]T, bool, s
 	return list, true, cursorOf(list[limit-1])
 }
 
-func (s *Server) handleListConversations(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
+// pageQuery reads the limit (1 to most, def without one) and the cursor
+// (an id that parse reads) of a list newest first; a bad one is answered
+// 422 and ok is false.
+func (s *Server) pageQuery(w http.ResponseWriter, r *http.Request, def, most int, parse func(string) (int64, bool)) (limit int, before int64, ok bool) {
 	q := r.URL.Query()
 	fields := map[string]string{}
-	limit := chatPageLimit(q, 20, maxConversationPage, fields)
-	var before int64
+	limit = chatPageLimit(q, def, most, fields)
 	if v := q.Get("cursor"); v != "" {
-		id, ok := desk.ParseConversationRef(v)
+		id, ok := parse(v)
 		if !ok {
 			fields["cursor"] = "not a cursor from this list"
 		}
@@ -471,6 +473,14 @@ func (s *Server) handleListConversations(w http.ResponseWriter, r *http.Request,
 	}
 	if len(fields) > 0 {
 		s.writeError(w, r, okpay.Invalid(fields))
+		return 0, 0, false
+	}
+	return limit, before, true
+}
+
+func (s *Server) handleListConversations(w http.ResponseWriter, r *http.Request, c *chatCaller, _ string) {
+	limit, before, ok := s.pageQuery(w, r, 20, maxConversationPage, desk.ParseConversationRef)
+	if !ok {
 		return
 	}
 	var list []*desk.Conversation

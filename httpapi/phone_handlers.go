@@ -224,19 +224,8 @@ func (s *Server) handleRequestCallback(w http.ResponseWriter, r *http.Request, c
 // handleListCallbacks is GET /api/v1/callbacks: the customer's, newest
 // first.
 func (s *Server) handleListCallbacks(w http.ResponseWriter, r *http.Request, c *caller) {
-	q := r.URL.Query()
-	fields := map[string]string{}
-	limit := chatPageLimit(q, 20, 100, fields)
-	var before int64
-	if v := q.Get("cursor"); v != "" {
-		id, ok := phone.ParseCallbackRef(v)
-		if !ok {
-			fields["cursor"] = "not a cursor from this list"
-		}
-		before = id
-	}
-	if len(fields) > 0 {
-		s.writeError(w, r, okpay.Invalid(fields))
+	limit, before, ok := s.pageQuery(w, r, 20, 100, phone.ParseCallbackRef)
+	if !ok {
 		return
 	}
 	cbs, err := s.phone.Service.Callbacks(r.Context(), c.user.ID, before, limit+1)
@@ -245,23 +234,19 @@ func (s *Server) handleListCallbacks(w http.ResponseWriter, r *http.Request, c *
 		return
 	}
 	cbs, more, cursor := chatPage(cbs, limit, func(cb *phone.Callback) string { return cb.Ref() })
-	out := listJSON[callbackJSON]{Object: "list", Data: []callbackJSON{}, HasMore: more}
-	if more {
-		out.NextCursor = &cursor
-	}
-	for _, cb := range cbs {
-		out.Data = append(out.Data, toCallbackJSON(cb))
-	}
-	writeValue(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, appendList(make([]byte, 0, 512*len(cbs)+64), cbs, more, cursor, func(b []byte, cb *phone.Callback) []byte {
+		return appendValue(b, toCallbackJSON(cb))
+	}))
 }
 
-// listJSON is a page of a list (API.md), for lists rendered through
-// encoding/json.
-type listJSON[T any] struct {
-	Object     string  `json:"object"`
-	Data       []T     `json:"data"`
-	HasMore    bool    `json:"has_more"`
-	NextCursor *string `json:"next_cursor"`
+// appendValue appends v's JSON (a type encoding/json renders; it cannot
+// fail for those).
+func appendValue[T any](b []byte, v T) []byte {
+	j, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return append(b, j...)
 }
 
 func callbackID(r *http.Request) (int64, error) {
@@ -378,11 +363,9 @@ func (s *Server) handleListPhoneVerifications(w http.ResponseWriter, r *http.Req
 		s.writeError(w, r, err)
 		return
 	}
-	out := listJSON[phoneVerificationJSON]{Object: "list", Data: []phoneVerificationJSON{}}
-	for _, ch := range chs {
-		out.Data = append(out.Data, toPhoneVerificationJSON(ch))
-	}
-	writeValue(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, appendList(make([]byte, 0, 256*len(chs)+64), chs, false, "", func(b []byte, ch *phone.CustomerChallenge) []byte {
+		return appendValue(b, toPhoneVerificationJSON(ch))
+	}))
 }
 
 func phoneVerificationID(r *http.Request) (int64, error) {

@@ -44,9 +44,7 @@ type history struct {
 	w, r *sql.DB
 	log  *slog.Logger
 
-	behind  bool       // entries waited when it was opened: the first tick indexes them
-	mu      sync.Mutex // one run at a time: the indexer, IndexHistory
-	failing bool       // the last run failed (logged once)
+	mu sync.Mutex // one run at a time: the indexer, IndexHistory
 
 	stop, done chan struct{}
 }
@@ -105,73 +103,57 @@ func HistoryPath(path string) string {
 }
 
 // openHistory opens the history index of db, whose last entry is
-// lastEntry, and starts it over when it does not match db.
-func openHistory(ctx context.Context, db *sqldb.DB, lastEntry int64, log *slog.Logger) (*history, error) {
+// lastEntry, and starts it over when it does not match db. behind reports
+// whether entries wait to be indexed (a new or emptied file, or the tail
+// the last run left).
+func openHistory(ctx context.Context, db *sqldb.DB, lastEntry int64, log *slog.Logger) (h *history, behind bool, err error) {
 	var instance string
 	if err := db.Read.QueryRowContext(ctx, `SELECT token FROM ledger_instance WHERE id = 1`).Scan(&instance); err != nil {
-		return nil, fmt.Errorf("ledger: read the database's instance: %w", err)
+		return nil, false, fmt.Errorf("ledger: read the database's instance: %w", err)
 	}
-	h := &history{path: HistoryPath(db.Path), log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	var err error
+	h = &history{path: HistoryPath(db.Path), log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	if h.w, h.r, err = sqldb.OpenSQLiteSide(ctx, h.path, historyPageSize, 0); err != nil {
-		return nil, fmt.Errorf("ledger: history index: %w", err)
+		return nil, false, fmt.Errorf("ledger: history index: %w", err)
 	}
-	behind, err := h.check(ctx, instance, lastEntry)
+	mark, err := h.check(ctx, instance, lastEntry)
 	if err != nil {
 		h.w.Close()
 		h.r.Close()
-		return nil, fmt.Errorf("ledger: history index %s: %w", h.path, err)
+		return nil, false, fmt.Errorf("ledger: history index %s: %w", h.path, err)
 	}
-	h.behind = behind
-	return h, nil
+	return h, mark < lastEntry, nil
 }
 
-// check creates the schema, and empties the index when it belongs to
-// another database or is ahead of this one. behind reports whether
-// entries wait to be indexed (a new or emptied file, a tail left by the
-// last run).
-func (h *history) check(ctx context.Context, instance string, lastEntry int64) (behind bool, err error) {
-	behind, err = h.reset(ctx, instance, lastEntry)
-	return behind || h.mark(ctx) < lastEntry, err
-}
-
-// mark is the index's watermark (0 when it cannot be read).
-func (h *history) mark(ctx context.Context) int64 {
-	var mark int64
-	h.w.QueryRowContext(ctx, `SELECT entry_id FROM history_state WHERE id = 1`).Scan(&mark)
-	return mark
-}
-
-// reset empties the index when it does not match the database, and says
-// whether it did.
-func (h *history) reset(ctx context.Context, instance string, lastEntry int64) (bool, error) {
+// check creates the schema, empties the index when it belongs to another
+// database or is ahead of this one, and returns its watermark.
+func (h *history) check(ctx context.Context, instance string, lastEntry int64) (int64, error) {
 	if _, err := h.w.ExecContext(ctx, historySchema); err != nil {
-		return false, err
+		return 0, err
 	}
 	var have string
 	var mark int64
 	err := h.w.QueryRowContext(ctx, `SELECT instance, entry_id FROM history_state WHERE id = 1`).Scan(&have, &mark)
 	switch {
 	case err == nil && have == instance && mark <= lastEntry:
-		return false, nil
+		return mark, nil
 	case err == nil:
 		h.log.Warn("ledger: the history index does not match the database; rebuilding it",
 			"file", h.path, "indexed_up_to", mark, "last_entry", lastEntry, "same_database", have == instance)
 	case !errors.Is(err, sql.ErrNoRows):
-		return false, err
+		return 0, err
 	}
 	tx, err := h.w.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM account_history`); err != nil {
-		return false, err
+		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_state(id, instance, entry_id) VALUES (1, $1, 0)`, instance); err != nil {
-		return false, err
+		return 0, err
 	}
-	return true, tx.Commit()
+	return 0, tx.Commit()
 }
 
 // indexer brings the index up to date once historyBatch entries are
@@ -183,6 +165,7 @@ func (l *Ledger) indexer(ctx context.Context) {
 	t := time.NewTicker(historyInterval)
 	defer t.Stop()
 	last := time.Now()
+	failing := false // the last run failed (logged once)
 	for {
 		select {
 		case <-h.stop:
@@ -199,15 +182,13 @@ func (l *Ledger) indexer(ctx context.Context) {
 		if err == nil {
 			err = sqldb.CheckpointSide(ctx, h.w)
 		}
-		h.mu.Lock()
 		switch {
-		case err != nil && !h.failing:
+		case err != nil && !failing:
 			l.log.Warn("ledger: indexing account history failed; will retry", "err", err)
-		case err == nil && h.failing:
+		case err == nil && failing:
 			l.log.Info("ledger: indexing account history works again")
 		}
-		h.failing = err != nil
-		h.mu.Unlock()
+		failing = err != nil
 		if err != nil {
 			l.unindexed.Add(waiting) // try again at the next tick
 		}

@@ -367,12 +367,12 @@ func New(ctx context.Context, db *sqldb.DB, opts Options) (*Ledger, error) {
 	l.lastEntry.Store(maxID)
 	l.durable.Store(maxID)
 	if db.Dialect == sqldb.SQLite {
-		h, err := openHistory(ctx, db, maxID, l.log)
+		h, behind, err := openHistory(ctx, db, maxID, l.log)
 		if err != nil {
 			return nil, err
 		}
 		l.hist = h
-		if h.behind {
+		if behind {
 			// A new or rebuilt file, or the tail the last run left: index
 			// it at the first tick, not only once new entries come.
 			l.unindexed.Store(historyBatch)
