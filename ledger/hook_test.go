@@ -283,6 +283,68 @@ func TestTxHook(t *testing.T) {
 			}
 		})
 
+		t.Run("batch values count across the batch and a failed request's value is dropped", func(t *testing.T) {
+			// A limit of 25 accepted requests, counted as the rows written
+			// before the batch (read without a savepoint) plus the batch's
+			// own (a batch value): the rows are deferred, so a read does
+			// not see them. Every fourth request is refused by the ledger
+			// after its hook counted it, and every seventh by its own hook
+			// after counting: neither may use up the limit.
+			type counterKey struct{}
+			const limit = 25
+			var hookErrs sync.Map
+			errs := concurrently(60, func(i int) error {
+				ref := fmt.Sprintf("tx-val-%d", i)
+				amount := int64(1)
+				if i%4 == 3 {
+					amount = 1 << 40
+				}
+				_, err := submit(ref, amount, func(ctx context.Context, tx *ledger.Tx, id int64) error {
+					n, ok := tx.Value(counterKey{})
+					if !ok {
+						var stored int
+						if err := tx.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM hook_rows WHERE ref LIKE 'tx-val-%'`).Scan(&stored); err != nil {
+							hookErrs.Store(i, err)
+							return err
+						}
+						n = stored
+					}
+					if n.(int) >= limit {
+						return okpay.Errorf("limit_exceeded", "over the limit")
+					}
+					tx.SetValue(counterKey{}, n.(int)+1)
+					tx.Insert("hook_rows (ref, entry_id)", "", ref, id)
+					if i%7 == 6 {
+						return okpay.Errorf("refused_after_counting", "refused")
+					}
+					return nil
+				})
+				return err
+			})
+			hookErrs.Range(func(k, v any) bool { t.Fatalf("request %v: read: %v", k, v); return false })
+			accepted, refused := 0, 0
+			for i, err := range errs {
+				switch code := okpay.ErrorCode(err); {
+				case err == nil:
+					accepted++
+				case code == "limit_exceeded",
+					code == ledger.EInsufficientFunds && i%4 == 3, code == "refused_after_counting" && i%7 == 6:
+					refused++
+				default:
+					t.Fatalf("request %d: %v", i, err)
+				}
+			}
+			var rows int
+			if err := db.Read.QueryRow(`SELECT COUNT(*) FROM hook_rows WHERE ref LIKE 'tx-val-%'`).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			// 39 of the 60 requests are refused by neither the ledger nor
+			// their hook, more than the limit: exactly the limit passes.
+			if accepted != limit || rows != limit {
+				t.Fatalf("accepted %d, %d rows, %d refused; want %d accepted and rows", accepted, rows, refused, limit)
+			}
+		})
+
 		t.Run("a conflict clause skips existing rows", func(t *testing.T) {
 			errs := concurrently(10, func(i int) error {
 				_, err := submit(fmt.Sprintf("tx-dup-%d", i), 1, func(ctx context.Context, tx *ledger.Tx, id int64) error {

@@ -46,6 +46,45 @@ func (t *Tx) SQL() *sql.Tx {
 	return b.tx
 }
 
+// Read returns the batch's transaction for reads only: unlike SQL it
+// opens no savepoint, which a hook that writes nothing through the
+// transaction need not pay for (on SQLite a savepoint is two statements,
+// and every page written in it is first copied to a sub-journal). A hook
+// must not write through it: a write would stay even if its request
+// fails.
+func (t *Tx) Read() *sql.Tx { return t.b.tx }
+
+// Value returns what an earlier request of the batch stored under key
+// (SetValue), if that request did not fail. Keys are compared as map keys;
+// use a type of your own package to keep them apart from other hooks'.
+func (t *Tx) Value(key any) (any, bool) {
+	v, ok := t.b.vals[key]
+	return v, ok
+}
+
+// SetValue stores v under key for the requests of the batch that follow.
+// If this request fails (its hook refuses it, or the ledger does), the
+// value it replaced is back. With deferred rows this lets a hook keep
+// state across the batch without writing it at once: counters whose
+// increments go out with the batch's inserts, say, while each request is
+// checked against the stored count plus the batch's earlier increments.
+// A batch run again (see Insert) starts without values.
+func (t *Tx) SetValue(key, v any) {
+	b := t.b
+	old, had := b.vals[key]
+	b.valUndo = append(b.valUndo, valUndo{key: key, old: old, had: had})
+	if b.vals == nil {
+		b.vals = map[any]any{}
+	}
+	b.vals[key] = v
+}
+
+// valUndo is a batch value as it was before the running hook set it.
+type valUndo struct {
+	key, old any
+	had      bool
+}
+
 // Dialect is the database engine.
 func (t *Tx) Dialect() sqldb.Dialect { return t.b.l.db.Dialect }
 
@@ -114,16 +153,30 @@ func (b *batch) stagedTable(into, suffix string) *staged {
 }
 
 // markStaged remembers how many deferred values exist, so a failing
-// request's rows can be dropped.
+// request's rows can be dropped, and starts its record of the batch
+// values it replaces.
 func (b *batch) markStaged() {
+	clear(b.valUndo)
+	b.valUndo = b.valUndo[:0]
 	b.stageMark = b.stageMark[:0]
 	for _, st := range b.stagedList {
 		b.stageMark = append(b.stageMark, len(st.args))
 	}
 }
 
-// dropStaged drops the rows deferred since markStaged.
+// dropStaged drops the rows deferred since markStaged, and restores the
+// batch values set since.
 func (b *batch) dropStaged() {
+	for i := len(b.valUndo) - 1; i >= 0; i-- {
+		u := b.valUndo[i]
+		if u.had {
+			b.vals[u.key] = u.old
+		} else {
+			delete(b.vals, u.key)
+		}
+	}
+	clear(b.valUndo)
+	b.valUndo = b.valUndo[:0]
 	for i, st := range b.stagedList {
 		n := 0
 		if i < len(b.stageMark) {

@@ -264,6 +264,11 @@ type batch struct {
 	stageMark  []int
 	stageErr   error
 	savepoint  bool // the running hook's savepoint is open
+
+	// Hooks' batch values (Tx.Value), with what the running hook replaced,
+	// restored if its request fails.
+	vals    map[any]any
+	valUndo []valUndo
 }
 
 // newID returns the id of the entry being decided: the one its hook was

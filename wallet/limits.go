@@ -19,7 +19,9 @@ import (
 // conditional upsert each inside the transaction that moves the money.
 // The upsert's WHERE refuses to pass a limit, so two concurrent payments
 // can never exceed it together: whichever commits second sees the first's
-// count (SQLite has one writer; PostgreSQL locks the counter row).
+// count (SQLite has one writer; PostgreSQL locks the counter row). On
+// SQLite the payments' hooks count in the ledger's batch instead, with the
+// same rules and without a savepoint (limits_batch.go).
 
 // Limit names (LimitError.Limit).
 const (
@@ -159,23 +161,10 @@ const (
 // tx, or fails with a *LimitError and counts nothing.
 func (s *Service) chargeLimits(ctx context.Context, tx *sql.Tx, mv move, now time.Time) error {
 	w := s.windows(now)
-	v := s.cfg.Velocity
-	// A first operation of a window is an insert, which the upsert's
-	// WHERE does not check: limits below one operation are checked here.
-	for _, c := range []struct {
-		name     string
-		inc, max int
-		end      time.Time
-	}{
-		{LimitTransfersPerHour, mv.transfers, v.TransfersPerHour, w.hourEnd},
-		{LimitTransfersPerDay, mv.transfers, v.TransfersPerDay, w.dayEnd},
-		{LimitNewPayeesPerDay, mv.newPayees, v.NewPayeesPerDay, w.dayEnd},
-		{LimitWithdrawalsPerDay, mv.withdrawal, v.WithdrawalsPerDay, w.dayEnd},
-	} {
-		if c.inc > c.max {
-			return &LimitError{Limit: c.name, Max: int64(c.max), ResetsAt: c.end}
-		}
+	if err := s.checkCounts(mv, w); err != nil {
+		return err
 	}
+	v := s.cfg.Velocity
 	var level int
 	err := s.st.queryRow(ctx, tx, qVelocity, mv.userID, micros(w.hour), micros(w.day), mv.transfers, mv.newPayees, mv.withdrawal, micros(now),
 		v.TransfersPerHour, v.TransfersPerDay, v.NewPayeesPerDay, v.WithdrawalsPerDay).Scan(&level)
@@ -185,20 +174,12 @@ func (s *Service) chargeLimits(ctx context.Context, tx *sql.Tx, mv move, now tim
 	if err != nil {
 		return okpay.Internal(err, "count velocity")
 	}
-	lim := s.levelLimits(level)
-	daily, monthly := lim.Daily[mv.amount.Currency], lim.Monthly[mv.amount.Currency]
 	// RSK-01: from a new device the day's limit is the cap, enforced by
 	// the same conditional upsert, so concurrent payments cannot pass it
 	// together either (risk.go).
-	if c := s.cfg.NewDeviceCap.Limit(daily, mv.deviceSeen, now); c < daily {
-		daily = c
-		mv.capped = true
-	}
-	if mv.amount.Minor > daily {
-		return s.dailyError(mv, w, daily, 0)
-	}
-	if mv.amount.Minor > monthly {
-		return &LimitError{Limit: LimitMonthlyAmount, Max: monthly, Currency: mv.amount.Currency, ResetsAt: w.monthEnd}
+	daily, monthly, err := s.amountLimits(&mv, w, level, now)
+	if err != nil {
+		return err
 	}
 	n, err := affected(s.st.exec(ctx, tx, qSpend, mv.userID, string(mv.amount.Currency), micros(w.day), micros(w.month), mv.amount.Minor, daily, monthly))
 	if err != nil {

@@ -333,8 +333,9 @@ func (x *Exchanger) execute(ctx context.Context, p *remitPlan, out *Txn, idem *I
 	}
 	mv := move{userID: done.UserID, amount: done.Total(), transfers: 1, newPayees: boolInt(done.NewPayee), deviceSeen: seen}
 	var committed *Txn
-	hook := func(ctx context.Context, tx *sql.Tx, entryID int64) error {
+	hook := func(ctx context.Context, htx *ledger.Tx, entryID int64) error {
 		committed = nil
+		tx := htx.SQL()
 		done.EntryID, in.EntryID = entryID, entryID
 		// The rows first: a key already used, or a remittance that moved
 		// on meanwhile, ends the request here.
@@ -364,7 +365,7 @@ func (x *Exchanger) execute(ctx context.Context, p *remitPlan, out *Txn, idem *I
 		if err := x.take(ctx, tx, q, held); err != nil {
 			return err
 		}
-		if err := s.chargeLimits(ctx, tx, mv, now); err != nil {
+		if err := s.chargeLimitsTx(ctx, htx, mv, now); err != nil {
 			return err
 		}
 		if done.NewPayee {
@@ -384,7 +385,7 @@ func (x *Exchanger) execute(ctx context.Context, p *remitPlan, out *Txn, idem *I
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.ledger.Submit(ctx, ledger.Op{Entry: entry, Hook: hook}, ledgerIdem(idem, &committed))
+	res, err := s.ledger.Submit(ctx, ledger.Op{Entry: entry, TxHook: hook}, ledgerIdem(idem, &committed))
 	if err == nil {
 		if res.Response != nil && res.Response.Replayed {
 			return &TransferResult{Response: res.Response}, nil

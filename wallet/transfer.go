@@ -454,16 +454,18 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 	// written at once) to the batch's multi-row inserts.
 	hook := func(ctx context.Context, htx *ledger.Tx, entryID int64) error {
 		committed = nil
-		tx := htx.SQL()
-		if err := s.money.CheckMoneyOut(ctx, tx, done.UserID, done.NewPayee); err != nil {
+		// Reads need no savepoint (ledger.Tx.Read); the limits are
+		// counted in the batch (limits_batch.go); only the writes that
+		// cannot wait open the savepoint (htx.SQL).
+		if err := s.money.CheckMoneyOut(ctx, htx.Read(), done.UserID, done.NewPayee); err != nil {
 			return err
 		}
-		if err := s.chargeLimits(ctx, tx, mv, now); err != nil {
+		if err := s.chargeLimitsTx(ctx, htx, mv, now); err != nil {
 			return err
 		}
 		done.EntryID, in.EntryID = entryID, entryID
 		if fromAuthorized {
-			n, err := affected(s.st.exec(ctx, tx, qCompleteOut, entryID, in.ID, micros(now), done.ID))
+			n, err := affected(s.st.exec(ctx, htx.SQL(), qCompleteOut, entryID, in.ID, micros(now), done.ID))
 			if err != nil {
 				return okpay.Internal(err, "complete transfer")
 			}
@@ -476,7 +478,7 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 			// are written, and the ledger runs the batch again carefully:
 			// then the key is looked up.
 			if htx.Careful() {
-				taken, err := s.keyTaken(ctx, tx, done.UserID, done.Key)
+				taken, err := s.keyTaken(ctx, htx.Read(), done.UserID, done.Key)
 				if err != nil {
 					return err
 				}
@@ -491,7 +493,7 @@ func (s *Service) execute(ctx context.Context, p *transferPlan, out *Txn, idem *
 			// Written at once, not deferred: new_payee_burst (RSK-04,
 			// risk.go) counts it, and may freeze the account with this
 			// payment.
-			if err := s.newPayeeRisk(ctx, tx, done.UserID, done.CounterpartyID, now, m); err != nil {
+			if err := s.newPayeeRisk(ctx, htx.SQL(), done.UserID, done.CounterpartyID, now, m); err != nil {
 				return err
 			}
 		}

@@ -667,12 +667,13 @@ func (w *Withdrawals) hold(ctx context.Context, t *Txn, idem *Idem, m identity.M
 	mv := move{userID: t.UserID, amount: total, withdrawal: 1, deviceSeen: seen}
 	rules, inputs := encodeJSON(dec.Matched), encodeJSON(input)
 	var committed *Txn
-	hook := func(ctx context.Context, tx *sql.Tx, entryID int64) error {
+	hook := func(ctx context.Context, htx *ledger.Tx, entryID int64) error {
 		committed = nil
+		tx := htx.SQL()
 		if err := s.money.CheckMoneyOut(ctx, tx, t.UserID, true); err != nil {
 			return err
 		}
-		if err := s.chargeLimits(ctx, tx, mv, now); err != nil {
+		if err := s.chargeLimitsTx(ctx, htx, mv, now); err != nil {
 			return err
 		}
 		n, err := affected(tx.ExecContext(ctx, `UPDATE wallet_txns SET status = $1, entry_id = $2, updated_at = $3 WHERE id = $4 AND status = 'authorized'`,
@@ -709,7 +710,7 @@ func (w *Withdrawals) hold(ctx context.Context, t *Txn, idem *Idem, m identity.M
 		return nil
 	}
 	entry := withdrawalHoldEntry(t.ID, wal, clearing, feePending, t.Amount, t.Fee)
-	res, err := s.ledger.Submit(ctx, ledger.Op{Entry: entry, Hook: hook}, ledgerIdem(idem, &committed))
+	res, err := s.ledger.Submit(ctx, ledger.Op{Entry: entry, TxHook: hook}, ledgerIdem(idem, &committed))
 	if err == nil {
 		if c := committed; c != nil && !res.Existing && res.Entry != nil && res.Entry.ID == c.EntryID {
 			if err := w.fail(FailpointAfterReserve); err != nil {
