@@ -121,6 +121,22 @@ func (s *Service) CSATSurvey(ctx context.Context, v Viewer, id int64) (Survey, e
 // rated already is ECSATAlreadyRated, except for the same score and
 // comment again (a retry), which returns the stored rating with Replayed.
 func (s *Service) Rate(ctx context.Context, v Viewer, id int64, score int, comment string) (*Rating, error) {
+	return s.rate(ctx, v, id, time.Time{}, score, comment)
+}
+
+// RateResolution is Rate for one resolution, the one a rating request by
+// email asked about (resolvedAt): once the conversation was reopened, or
+// resolved again, that request no longer rates anything (ECSATNotDue).
+func (s *Service) RateResolution(ctx context.Context, v Viewer, id int64, resolvedAt time.Time, score int, comment string) (*Rating, error) {
+	if resolvedAt.IsZero() {
+		return nil, okpay.Errorf(ECSATNotDue, "No resolution was named.")
+	}
+	return s.rate(ctx, v, id, resolvedAt, score, comment)
+}
+
+// rate rates the current resolution of conversation id, which must be
+// want unless want is zero.
+func (s *Service) rate(ctx context.Context, v Viewer, id int64, want time.Time, score int, comment string) (*Rating, error) {
 	if err := raterOf(v); err != nil {
 		return nil, err
 	}
@@ -143,6 +159,9 @@ func (s *Service) Rate(ctx context.Context, v Viewer, id int64, score int, comme
 			return err
 		}
 		res := resolution(c)
+		if !want.IsZero() && micros(res) != micros(want) {
+			return okpay.Errorf(ECSATNotDue, "This rating request is for an earlier resolution: the conversation was reopened since.")
+		}
 		if res.IsZero() {
 			return okpay.Errorf(ECSATNotDue, "This conversation is not resolved yet.")
 		}

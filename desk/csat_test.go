@@ -80,8 +80,18 @@ func TestCSAT(t *testing.T) {
 		if sv, _ = h.svc.CSATSurvey(h.ctx, desk.Customer(alice), c.ID); !sv.Due {
 			t.Fatalf("second resolution not due: %+v", sv)
 		}
-		if _, err := h.svc.Rate(h.ctx, desk.Customer(alice), c.ID, 2, ""); err != nil {
+		// A request for one resolution (a rating link by email) rates only
+		// that one: not the first resolution's, nor none.
+		_, err = h.svc.RateResolution(h.ctx, desk.Customer(alice), c.ID, r.ResolvedAt, 2, "")
+		wantCode(t, err, desk.ECSATNotDue)
+		_, err = h.svc.RateResolution(h.ctx, desk.Customer(alice), c.ID, time.Time{}, 2, "")
+		wantCode(t, err, desk.ECSATNotDue)
+		cur, err := h.svc.Conversation(h.ctx, desk.System, c.ID)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if r2, err := h.svc.RateResolution(h.ctx, desk.Customer(alice), c.ID, cur.ResolvedAt, 2, ""); err != nil || r2.Score != 2 || !r2.ResolvedAt.Equal(cur.ResolvedAt) {
+			t.Fatalf("rate the current resolution: %+v %v", r2, err)
 		}
 		// Closed after resolution: still the same resolution, rated.
 		if _, err := h.svc.SetStatus(h.ctx, desk.Agent(agentA), c.ID, desk.StatusClosed, time.Time{}); err != nil {

@@ -26,11 +26,12 @@ var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithP
 type Tokens struct {
 	reply   *secret.MAC
 	visitor *secret.MAC
+	survey  *secret.MAC // rating links (survey.go)
 }
 
 // NewTokens returns the tokens keyed by keys' subkeys for the email channel.
 func NewTokens(keys *secret.Keyring) *Tokens {
-	return &Tokens{reply: keys.MAC("maildesk.reply-token"), visitor: keys.MAC("maildesk.visitor")}
+	return &Tokens{reply: keys.MAC("maildesk.reply-token"), visitor: keys.MAC("maildesk.visitor"), survey: keys.MAC("maildesk.survey-link")}
 }
 
 // Token returns the reply token of conversation id.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/maildesk"
@@ -34,6 +35,35 @@ func FuzzReplyAddress(f *testing.F) {
 		}
 		if id, ok := tok.Parse(tag); ok && tok.Token(id) != strings.ToLower(tag) {
 			t.Fatalf("token %q parsed as %d, whose token is %q", tag, id, tok.Token(id))
+		}
+	})
+}
+
+// FuzzSurveyToken: a rating link's token parses back to what made it, and
+// anything else either fails or is exactly (but for case) the token of
+// what it names: nothing else is accepted.
+func FuzzSurveyToken(f *testing.F) {
+	keys, _ := secret.NewKeyring(bytes.Repeat([]byte{7}, 32))
+	tok := maildesk.NewTokens(keys)
+	at := time.Date(2026, 11, 29, 10, 0, 0, 123456000, time.UTC)
+	good := tok.SurveyToken(123456789, at)
+	for _, s := range []string{good, strings.ToUpper(good), good + "x", good[:len(good)-1], tok.Token(123456789), "0000000000001.aaaaaaaaaaaaa.aaaaaaaaaaaaaaaa",
+		"..", ".", "", "a.b.c.d"} {
+		f.Add(s, int64(0))
+	}
+	f.Add("", int64(1))
+	f.Add("", at.UnixMicro())
+	f.Fuzz(func(t *testing.T, s string, us int64) {
+		if id, res, ok := tok.ParseSurvey(s); ok && tok.SurveyToken(id, res) != strings.ToLower(s) {
+			t.Fatalf("%q parsed as %d %v, whose token is %q", s, id, res, tok.SurveyToken(id, res))
+		}
+		if us <= 0 {
+			return
+		}
+		id := int64(len(s)) + 1
+		made := tok.SurveyToken(id, time.UnixMicro(us))
+		if gotID, gotRes, ok := tok.ParseSurvey(made); !ok || gotID != id || gotRes.UnixMicro() != us {
+			t.Fatalf("token %q of %d at %d µs parsed as %d %v %v", made, id, us, gotID, gotRes, ok)
 		}
 	})
 }

@@ -73,6 +73,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/okpay/okpay/clock"
@@ -110,9 +111,19 @@ type Config struct {
 	// conversation starts a new one (with a note saying why) instead of
 	// being attached there with an "unverified sender" warning.
 	RequireAuth bool
+	// BaseURL is the site's address, for the link of a rating request
+	// (survey.go; none without it).
+	BaseURL string
+	// SurveyDelay is how long a conversation stays resolved before its
+	// sender is asked to rate it; negative: never asked.
+	SurveyDelay time.Duration // 15 min
 }
 
 func (c *Config) defaults() {
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.SurveyDelay == 0 {
+		c.SurveyDelay = 15 * time.Minute
+	}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = 10 << 20
 	}

@@ -42,6 +42,8 @@ type outgoing struct {
 	refs      []string
 	replyTo   string
 	lang      i18n.Lang
+	// resolution is the resolved_at (µs) a rating request asks about.
+	resolution int64
 }
 
 // newMessageID returns a fresh Message-ID on the support domain: random,
@@ -175,10 +177,10 @@ func (s *Service) ackMail(ctx context.Context, in *inbound, convID int64) (*outg
 // enqueue writes o to the outbox and its Message-ID to the thread, in tx.
 func (s *Service) enqueue(ctx context.Context, tx *sql.Tx, o *outgoing, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO email_outbox
-		(id, kind, conversation_id, desk_message_id, message_id, to_addr, subject, body_text, body_html, in_reply_to, refs, reply_to, lang, state, next_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', $14, $14, $14)`,
+		(id, kind, conversation_id, desk_message_id, message_id, to_addr, subject, body_text, body_html, in_reply_to, refs, reply_to, lang, state, next_at, created_at, updated_at, resolution)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', $14, $14, $14, $15)`,
 		s.IDs.Next(), o.kind, o.convID, o.deskMsgID, o.messageID, o.to, o.subject, o.text, o.html, o.inReplyTo,
-		strings.Join(o.refs, " "), o.replyTo, string(o.lang), micros(now)); err != nil {
+		strings.Join(o.refs, " "), o.replyTo, string(o.lang), micros(now), o.resolution); err != nil {
 		return err
 	}
 	return addThread(ctx, tx, o.messageID, o.convID, "out", now)
@@ -391,8 +393,12 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		if r.refs != "" {
 			o.References = strings.Fields(r.refs)
 		}
-		if r.kind == "ack" {
+		switch r.kind {
+		case "ack":
 			o.Headers["Auto-Submitted"] = "auto-replied"
+			o.Headers["X-Auto-Response-Suppress"] = "All"
+		case "csat":
+			o.Headers["Auto-Submitted"] = "auto-generated"
 			o.Headers["X-Auto-Response-Suppress"] = "All"
 		}
 		if r.kind == "reply" && r.deskMsgID != 0 {
@@ -462,6 +468,9 @@ func (d *Dispatcher) Run(ctx context.Context, every time.Duration) {
 	for {
 		if _, err := d.s.QueueReplies(ctx); err != nil && ctx.Err() == nil {
 			d.s.log.Warn("maildesk: queue replies", "err", err)
+		}
+		if _, err := d.s.QueueSurveys(ctx); err != nil && ctx.Err() == nil {
+			d.s.log.Warn("maildesk: queue rating requests", "err", err)
 		}
 		if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
 			d.s.log.Warn("maildesk: deliver", "err", err)

@@ -63,11 +63,15 @@ var accountPages = []string{
 	pageTOTPSetup, pageRecoveryCodes, pageFreezeConfirm, pageForgot, pageReset, pageMessage,
 	pageMailbox, pageFreezeLink, pagePasskey, pageContact, pageNotifications,
 	pageRecoveryCancel, // REC-08's cancel link (recovery_cancel.go)
+	pageCSATLink,       // a rating request's link (csat_link.go)
 }
 
 // accountMessageIDs are the ids the account pages use from Go code; New
 // checks that they exist.
 var accountMessageIDs = []string{
+	"csat.link.page_title", "csat.link.invalid.title", "csat.link.invalid.body", "csat.link.superseded.title",
+	"csat.link.superseded.body", "csat.link.rated.title", "csat.link.rated.body", "csat.link.done.title",
+	"csat.link.comment_too_long", "csat.widget.thanks", "csat.widget.choose",
 	"account.error.frozen_read_only",
 	"account.error.credentials", "account.error.code", "account.error.totp_code", "account.error.code_required",
 	"account.error.factor_unavailable",

@@ -17,6 +17,7 @@ import (
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/identity/otp"
 	"github.com/okpay/okpay/ids"
+	"github.com/okpay/okpay/maildesk"
 	"github.com/okpay/okpay/web"
 )
 
@@ -563,6 +564,7 @@ func TestAccountRouteTable(t *testing.T) {
 		case !strings.Contains(p, "{"):
 		case p == "/freeze/{token}", p == "/account/sessions/{id}/revoke", p == "/account/passkeys/{id}/remove":
 		case p == "/recovery/cancel/{token}": // REC-08's one-click cancel link, like the freeze link
+		case p == maildesk.SurveyPath+"{token}": // a rating request's link, like the freeze link
 		case p == "/account/notifications/{id}/read":
 		case strings.HasPrefix(p, "/account/contact/{kind}"): // email or phone, never the value
 		default:

@@ -30,22 +30,30 @@ type mailerFunc func(email.Outgoing) error
 
 func (f mailerFunc) Send(_ context.Context, o email.Outgoing) error { return f(o) }
 
-// TestDeskConsoleEmailDelivery: an agent's reply in an email conversation
-// shows whether its mail was sent or failed, with the error.
-func TestDeskConsoleEmailDelivery(t *testing.T) {
-	t.Parallel()
-	e := newStaffEnv(t, agent.Config{})
-	sup := e.newMember(t, agent.RoleSupervisor)
+// emailChannel turns the email channel on (support@okpay.test; every
+// sender a visitor) and returns it.
+func (e *staffEnv) emailChannel(t *testing.T, cfg maildesk.Config) *maildesk.Service {
+	t.Helper()
 	d := e.id.Deps
-	addrs, _ := maildesk.ParseAddresses("support@okpay.test")
+	cfg.Addresses, _ = maildesk.ParseAddresses("support@okpay.test")
 	svc, err := maildesk.New(maildesk.Deps{DB: d.DB, Clock: d.Clock, IDs: d.IDs, Desk: e.desk, Customers: noCustomers{}, Catalog: e.cat,
-		Tokens: maildesk.NewTokens(d.Keys)}, maildesk.Config{Addresses: addrs})
+		Tokens: maildesk.NewTokens(d.Keys)}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := e.server.EnableEmailDeliveries(svc); err != nil {
 		t.Fatal(err)
 	}
+	return svc
+}
+
+// TestDeskConsoleEmailDelivery: an agent's reply in an email conversation
+// shows whether its mail was sent or failed, with the error.
+func TestDeskConsoleEmailDelivery(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	sup := e.newMember(t, agent.RoleSupervisor)
+	svc := e.emailChannel(t, maildesk.Config{})
 	res, err := svc.Ingest(e.ctx, []byte("From: li@example.cn\r\nTo: support@okpay.test\r\nSubject: Fees\r\nMessage-ID: <w1@example.cn>\r\n\r\nWhat are the fees?\r\n"),
 		maildesk.Envelope{RcptTo: []string{"support@okpay.test"}})
 	if err != nil || res.Outcome != maildesk.Started {

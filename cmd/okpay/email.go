@@ -44,6 +44,9 @@ type emailFlags struct {
 	// sender authentication of inbound mail
 	trustedAuthServ string
 	requireAuth     bool
+	// how long an email conversation stays resolved before its sender is
+	// asked to rate it
+	surveyDelay time.Duration
 }
 
 // defaultEmailAddr is the listener's address when --email-addr is not set.
@@ -59,14 +62,20 @@ func (f *emailFlags) register(fs *flagSet) {
 	fs.StringVar(&f.imapMoveTo, "imap-move-to", "", "folder ingested IMAP mail is moved to (default: only flagged as seen)")
 	fs.StringVar(&f.trustedAuthServ, "email-trusted-authserv", "", "authserv-id of the mail server in front of OKPay whose Authentication-Results header (dmarc=pass) is trusted, e.g. mx.example.com; that header from anyone else is ignored (default: none, only OKPay's own DKIM check counts)")
 	fs.BoolVar(&f.requireAuth, "email-require-auth", false, "mail whose sender is not authenticated (DKIM aligned with From, or the trusted server's dmarc=pass) never joins a customer's conversation: it starts a new one for the security team (default: it joins, with an \"unverified sender\" warning)")
+	fs.DurationVar(&f.surveyDelay, "email-survey-delay", 15*time.Minute, "how long an email conversation stays resolved before its sender gets a mail asking to rate it, 1 to 5, with a signed link (negative: never asked)")
 	fs.bindEnv("email-addr", "email-addresses", "email-max-bytes", "email-dkim-key", "email-dkim-selector", "imap-url", "imap-move-to",
-		"email-trusted-authserv", "email-require-auth")
+		"email-trusted-authserv", "email-require-auth", "email-survey-delay")
 }
 
 // config is the email channel's configuration from the flags.
-func (f *emailFlags) config(addrs maildesk.Addresses) maildesk.Config {
+func (f *emailFlags) config(addrs maildesk.Addresses, baseURL string) maildesk.Config {
+	delay := f.surveyDelay
+	if delay == 0 {
+		delay = time.Nanosecond // 0 is the package's "default": asked at once
+	}
 	return maildesk.Config{Addresses: addrs, MaxBytes: f.maxBytes,
-		Auth: email.AuthOptions{TrustedAuthServID: strings.TrimSpace(f.trustedAuthServ)}, RequireAuth: f.requireAuth}
+		Auth: email.AuthOptions{TrustedAuthServID: strings.TrimSpace(f.trustedAuthServ)}, RequireAuth: f.requireAuth,
+		BaseURL: baseURL, SurveyDelay: delay}
 }
 
 // identityCustomers adapts the identity service to maildesk.Customers.
@@ -132,7 +141,7 @@ func startEmail(ctx context.Context, log *slog.Logger, db *sqldb.DB, clk clock.C
 		return nil, fmt.Errorf("--email-addresses %q: give addresses like support@example.com (without +tags)", list)
 	}
 	svc, err := maildesk.New(maildesk.Deps{DB: db, Clock: clk, IDs: idgen, Desk: dsk, Customers: identityCustomers{ident},
-		Catalog: catalog, Tokens: maildesk.NewTokens(keys), Logger: log}, f.config(addrs))
+		Catalog: catalog, Tokens: maildesk.NewTokens(keys), Logger: log}, f.config(addrs, ident.svc.Config().BaseURL))
 	if err != nil {
 		return nil, err
 	}

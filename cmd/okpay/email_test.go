@@ -104,15 +104,15 @@ func TestEmailAuthFlags(t *testing.T) {
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		return f.config(addrs)
+		return f.config(addrs, "http://127.0.0.1:8080")
 	}
-	if c := parse(nil); c.RequireAuth || c.Auth.TrustedAuthServID != "" || c.MaxBytes != 10<<20 {
+	if c := parse(nil); c.RequireAuth || c.Auth.TrustedAuthServID != "" || c.MaxBytes != 10<<20 || c.SurveyDelay != 15*time.Minute || c.BaseURL != "http://127.0.0.1:8080" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if c := parse(nil, "--email-require-auth", "--email-trusted-authserv", "mx.okpay.test"); !c.RequireAuth || c.Auth.TrustedAuthServID != "mx.okpay.test" {
+	if c := parse(nil, "--email-require-auth", "--email-trusted-authserv", "mx.okpay.test", "--email-survey-delay", "-1s"); !c.RequireAuth || c.Auth.TrustedAuthServID != "mx.okpay.test" || c.SurveyDelay != -time.Second {
 		t.Fatalf("flags: %+v", c)
 	}
-	if c := parse(map[string]string{"OKPAY_EMAIL_REQUIRE_AUTH": "true", "OKPAY_EMAIL_TRUSTED_AUTHSERV": "mx.example.com"}); !c.RequireAuth || c.Auth.TrustedAuthServID != "mx.example.com" {
+	if c := parse(map[string]string{"OKPAY_EMAIL_REQUIRE_AUTH": "true", "OKPAY_EMAIL_TRUSTED_AUTHSERV": "mx.example.com", "OKPAY_EMAIL_SURVEY_DELAY": "0s"}); !c.RequireAuth || c.Auth.TrustedAuthServID != "mx.example.com" || c.SurveyDelay != time.Nanosecond {
 		t.Fatalf("environment: %+v", c)
 	}
 }
