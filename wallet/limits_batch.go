@@ -71,7 +71,8 @@ func (s *Service) chargeLimitsTx(ctx context.Context, htx *ledger.Tx, mv move, n
 	if htx.Dialect() != sqldb.SQLite {
 		return s.chargeLimits(ctx, htx.SQL(), mv, now)
 	}
-	if err := s.checkCounts(mv, s.windows(now)); err != nil {
+	w := s.windows(now)
+	if err := s.checkCounts(mv, w); err != nil {
 		return err
 	}
 	key := countersKey{mv.userID, mv.amount.Currency}
@@ -84,7 +85,6 @@ func (s *Service) chargeLimitsTx(ctx context.Context, htx *ledger.Tx, mv move, n
 			return err
 		}
 	}
-	w := s.windows(now)
 	after, err := s.charge(&mv, w, c, now)
 	if err != nil {
 		return err
