@@ -181,6 +181,7 @@ var categoryOf = map[Intent]desk.Category{
 	IntentAccountSecurity:  desk.CategorySecurityPrivacy,
 	IntentCloseAccount:     desk.CategoryAccount,
 	IntentChangeContact:    desk.CategoryAccount,
+	IntentRefundDispute:    desk.CategoryTransaction,
 }
 
 // ArticleSlug is the help article the assistant links for intent.
@@ -341,8 +342,9 @@ func (s *Service) answer(ctx context.Context, c Caller, r *Reply, lang i18n.Lang
 	case r.Intent == IntentTalkToHuman:
 		add("assistant.answer."+string(r.Intent), nil)
 		add("assistant.handover", nil)
-	case r.Intent == IntentCloseAccount:
-		// Only a person closes an account: offer one at once.
+	case r.Intent == IntentCloseAccount, r.Intent == IntentRefundDispute:
+		// Only a person closes an account, or looks into money the
+		// customer wants back: offer one at once.
 		r.OfferHandover = true
 		add("assistant.answer."+string(r.Intent), nil)
 		r.Links = append(r.Links, Link{Href: HandoverPath, Label: s.t(lang, "assistant.offer_handover.link", nil), Kind: "handover"})

@@ -207,6 +207,16 @@ func TestAskWithCustomerData(t *testing.T) {
 			r.Text != e.cat.T(i18n.ZhCN, "assistant.answer.close_account", nil) {
 			t.Errorf("closing answer %+v", r)
 		}
+		// Money wanted back (a wrong payee, a scam): a person, offered at
+		// once.
+		r, err = e.svc.Ask(e.ctx, customer, "I sent money to the wrong person, can I get it back?", i18n.En, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent != assistant.IntentRefundDispute || !r.OfferHandover || !hasLink(r, assistant.HandoverPath) ||
+			r.Text != e.cat.T(i18n.En, "assistant.answer.refund_dispute", nil) || e.facts.reads.Load() != before {
+			t.Errorf("refund answer %+v", r)
+		}
 		r, err = e.svc.Ask(e.ctx, customer, "how do I change my phone number", i18n.En, "")
 		if err != nil {
 			t.Fatal(err)

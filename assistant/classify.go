@@ -42,6 +42,11 @@ const (
 	// IntentChangeContact asks how to change the email address or phone
 	// number.
 	IntentChangeContact Intent = "change_contact"
+	// IntentRefundDispute asks for money back: a payment to the wrong
+	// person, a refund, a payment the customer does not recognise or a
+	// scam. Money sent cannot be pulled back by the assistant: a person
+	// looks at it.
+	IntentRefundDispute Intent = "refund_dispute"
 	IntentTalkToHuman   Intent = "talk_to_human"
 	// IntentGreeting is a greeting or small talk ("hello", "thanks",
 	// "who are you"): answered with a greeting and what the assistant can
@@ -55,7 +60,7 @@ const (
 func Intents() []Intent {
 	return []Intent{IntentWithdrawalStatus, IntentTransferStatus, IntentDepositStatus, IntentRejectedOrFailed, IntentAccountFrozen,
 		IntentCannotLogin, IntentChangeCard, IntentExchangeCurrency, IntentBalance, IntentFeesLimits, IntentAccountSecurity,
-		IntentCloseAccount, IntentChangeContact, IntentTalkToHuman, IntentGreeting, IntentUnknown}
+		IntentCloseAccount, IntentChangeContact, IntentRefundDispute, IntentTalkToHuman, IntentGreeting, IntentUnknown}
 }
 
 // Valid reports whether i is one of Intents.
