@@ -82,10 +82,12 @@ func newStmtCache(d *dialectSQL) *stmtCache {
 // fails the batch, whose whole transaction is rolled back (commit), so
 // nothing a FAIL leaves behind is ever committed. Upsert clauses (ON
 // CONFLICT … DO …) still decide their own conflicts. It does not spare
-// the journal everywhere: a multi-row insert into a table with a UNIQUE
-// index is still journalled, whatever its conflict clause (measured
-// 2026-11-27, bench-results/wallet.md), and every table a wallet
-// transfer stages has one.
+// the journal everywhere: a multi-row insert that gives the INTEGER
+// PRIMARY KEY itself is still journalled, whatever its conflict clause
+// (measured 2026-11-27, bench-results/wallet.md; the cause, read in
+// SQLite's insert code on 2026-11-29, is the check that the given key is
+// an integer, which may abort the statement), and the journal entries
+// and every table a wallet transfer stages are written with their ids.
 func batchInsert(d sqldb.Dialect) string {
 	if d == sqldb.SQLite {
 		return "INSERT OR FAIL INTO "
