@@ -97,7 +97,7 @@ func (s *Service) QueueSurveys(ctx context.Context) (int, error) {
 	}
 	now := s.Clock.Now()
 	since := micros(now.Add(-surveyWindow))
-	rows, err := s.DB.Read.QueryContext(ctx, `SELECT c.id FROM desk_conversations c
+	rows, err := s.DB.Read.QueryContext(ctx, `SELECT c.id, c.resolved_at FROM desk_conversations c
 		LEFT JOIN email_outbox o ON o.conversation_id = c.id AND o.kind = 'csat' AND o.resolution = c.resolved_at
 		LEFT JOIN desk_csat r ON r.conversation_id = c.id AND r.resolved_at = c.resolved_at
 		WHERE c.channel = 'email' AND c.last_message_at >= $1 AND c.status = 'resolved'
@@ -106,22 +106,23 @@ func (s *Service) QueueSurveys(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, okpay.Internal(err, "find resolved email conversations")
 	}
-	var list []int64
+	type resolution struct{ conv, at int64 }
+	var list []resolution
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var r resolution
+		if err := rows.Scan(&r.conv, &r.at); err != nil {
 			rows.Close()
 			return 0, okpay.Internal(err, "find resolved email conversations")
 		}
-		list = append(list, id)
+		list = append(list, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, okpay.Internal(err, "find resolved email conversations")
 	}
 	n := 0
-	for _, id := range list {
-		queued, err := s.queueSurvey(ctx, id, now)
+	for _, r := range list {
+		queued, err := s.queueSurvey(ctx, r.conv, r.at, now)
 		if err != nil {
 			return n, err
 		}
@@ -132,14 +133,15 @@ func (s *Service) QueueSurveys(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// queueSurvey queues the rating request of conversation id's current
-// resolution (false: it changed since the scan, or another node queued it).
-func (s *Service) queueSurvey(ctx context.Context, id int64, now time.Time) (bool, error) {
+// queueSurvey queues the rating request of conversation id's resolution
+// at resolvedAt (µs) (false: it changed since the scan, or another node
+// queued it).
+func (s *Service) queueSurvey(ctx context.Context, id, resolvedAt int64, now time.Time) (bool, error) {
 	c, err := s.Desk.Conversation(ctx, desk.System, id)
 	if err != nil {
 		return false, err
 	}
-	if c.Status != desk.StatusResolved || c.ResolvedAt.IsZero() {
+	if c.Status != desk.StatusResolved || micros(c.ResolvedAt) != resolvedAt {
 		return false, nil
 	}
 	to, err := s.recipient(ctx, c)
