@@ -119,10 +119,13 @@ func Append(b []byte, prefix string, id int64) []byte {
 	return append(b, buf[:]...)
 }
 
-// Parse reads an id formatted by Format with the given prefix. It reports
-// false when s is not such an id, or is the id zero, which no row has.
+// Parse reads an id formatted by Format with the given prefix, in any
+// case ("ACC_0000000000001" is "acc_0000000000001": base32 ids are read
+// as the same id whatever a client or a person copying one did to their
+// case). It reports false when s is not such an id, or is the id zero,
+// which no row has.
 func Parse(prefix, s string) (int64, bool) {
-	if len(s) != len(prefix)+14 || s[:len(prefix)] != prefix || s[len(prefix)] != '_' {
+	if len(s) != len(prefix)+14 || !strings.EqualFold(s[:len(prefix)], prefix) || s[len(prefix)] != '_' {
 		return 0, false
 	}
 	s = s[len(prefix)+1:]

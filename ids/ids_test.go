@@ -1,6 +1,7 @@
 package ids
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,12 @@ func TestFormatParseRoundTrip(t *testing.T) {
 		got, ok := Parse("acc", s)
 		if !ok || got != id {
 			t.Fatalf("Parse(%q) = %d, %v; want %d", s, got, ok, id)
+		}
+		// Any case reads as the same id.
+		for _, v := range []string{strings.ToUpper(s), "Acc" + strings.ToUpper(s[3:9]) + s[9:]} {
+			if got, ok := Parse("acc", v); !ok || got != id {
+				t.Fatalf("Parse(%q) = %d, %v; want %d", v, got, ok, id)
+			}
 		}
 	}
 }
@@ -41,6 +48,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if _, ok2 := Parse("acc", Format("acc", id)); !ok2 {
 			t.Fatalf("formatted id does not parse")
+		}
+		// Nothing but an id's own text, in some case, is read as it.
+		if Format("acc", id) != strings.ToLower(s) {
+			t.Fatalf("%q read as %d, which is %q", s, id, Format("acc", id))
 		}
 	})
 }
