@@ -10,6 +10,7 @@ import (
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/email"
 	"github.com/okpay/okpay/sqldb"
 )
 
@@ -149,7 +150,9 @@ func (s *Service) queueSurvey(ctx context.Context, id, resolvedAt int64, now tim
 		return false, err
 	}
 	ref := desk.ConversationRef(c.ID)
-	subject := c.Subject
+	// The subject without "Re:" and references: the catalog's subject
+	// adds this conversation's reference once.
+	subject := strings.Join(strings.Fields(otherRefs.ReplaceAllString(email.NormalizeSubject(c.Subject), "")), " ")
 	if subject == "" {
 		subject = s.Catalog.T(c.Lang, "email.no_subject", nil)
 	}
