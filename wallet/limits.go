@@ -129,18 +129,27 @@ type move struct {
 }
 
 // The counters are reset when their window has passed: "same window"
-// tests compare the stored start with the new one.
+// tests compare the stored start with the new one. velocityAdd and
+// spendAdd add a payment's counts (the batch's deferred increments,
+// limits_batch.go, are these without the WHERE that refuses to pass a
+// limit).
 const (
-	qVelocity = `INSERT INTO wallet_limits (user_id, level, hour_start, hour_count, day_start, day_count, day_new_payees, day_withdrawals, updated_at)
-		VALUES ($1, 0, $2, $4, $3, $4, $5, $6, $7)
-		ON CONFLICT (user_id) DO UPDATE SET
+	velocityAdd = `ON CONFLICT (user_id) DO UPDATE SET
 			hour_count = (CASE WHEN wallet_limits.hour_start = excluded.hour_start THEN wallet_limits.hour_count ELSE 0 END) + excluded.hour_count,
 			day_count = (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_count ELSE 0 END) + excluded.day_count,
 			day_new_payees = (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_new_payees ELSE 0 END) + excluded.day_new_payees,
 			day_withdrawals = (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_withdrawals ELSE 0 END) + excluded.day_withdrawals,
 			hour_start = excluded.hour_start,
 			day_start = excluded.day_start,
-			updated_at = excluded.updated_at
+			updated_at = excluded.updated_at`
+	spendAdd = `ON CONFLICT (user_id, currency) DO UPDATE SET
+			day_amount = (CASE WHEN wallet_spend.day_start = excluded.day_start THEN wallet_spend.day_amount ELSE 0 END) + excluded.day_amount,
+			month_amount = (CASE WHEN wallet_spend.month_start = excluded.month_start THEN wallet_spend.month_amount ELSE 0 END) + excluded.month_amount,
+			day_start = excluded.day_start,
+			month_start = excluded.month_start`
+	qVelocity = `INSERT INTO wallet_limits (user_id, level, hour_start, hour_count, day_start, day_count, day_new_payees, day_withdrawals, updated_at)
+		VALUES ($1, 0, $2, $4, $3, $4, $5, $6, $7)
+		` + velocityAdd + `
 		WHERE (CASE WHEN wallet_limits.hour_start = excluded.hour_start THEN wallet_limits.hour_count ELSE 0 END) + excluded.hour_count <= $8
 		  AND (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_count ELSE 0 END) + excluded.day_count <= $9
 		  AND (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_new_payees ELSE 0 END) + excluded.day_new_payees <= $10
@@ -148,11 +157,7 @@ const (
 		RETURNING level`
 	qSpend = `INSERT INTO wallet_spend (user_id, currency, day_start, day_amount, month_start, month_amount)
 		VALUES ($1, $2, $3, $5, $4, $5)
-		ON CONFLICT (user_id, currency) DO UPDATE SET
-			day_amount = (CASE WHEN wallet_spend.day_start = excluded.day_start THEN wallet_spend.day_amount ELSE 0 END) + excluded.day_amount,
-			month_amount = (CASE WHEN wallet_spend.month_start = excluded.month_start THEN wallet_spend.month_amount ELSE 0 END) + excluded.month_amount,
-			day_start = excluded.day_start,
-			month_start = excluded.month_start
+		` + spendAdd + `
 		WHERE (CASE WHEN wallet_spend.day_start = excluded.day_start THEN wallet_spend.day_amount ELSE 0 END) + excluded.day_amount <= $6
 		  AND (CASE WHEN wallet_spend.month_start = excluded.month_start THEN wallet_spend.month_amount ELSE 0 END) + excluded.month_amount <= $7`
 )

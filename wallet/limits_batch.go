@@ -46,23 +46,10 @@ const (
 	qReadVelocity = `SELECT level, hour_start, hour_count, day_start, day_count, day_new_payees, day_withdrawals FROM wallet_limits WHERE user_id = $1`
 	qReadSpend    = `SELECT day_start, day_amount, month_start, month_amount FROM wallet_spend WHERE user_id = $1 AND currency = $2`
 
-	// The deferred increments: qVelocity's and qSpend's updates without
-	// their WHERE (the request was checked before).
+	// The deferred increments (velocityAdd, spendAdd: qVelocity's and
+	// qSpend's updates without their WHERE; the request was checked).
 	velocityInto = `wallet_limits (user_id, level, hour_start, hour_count, day_start, day_count, day_new_payees, day_withdrawals, updated_at)`
-	velocityAdd  = `ON CONFLICT (user_id) DO UPDATE SET
-			hour_count = (CASE WHEN wallet_limits.hour_start = excluded.hour_start THEN wallet_limits.hour_count ELSE 0 END) + excluded.hour_count,
-			day_count = (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_count ELSE 0 END) + excluded.day_count,
-			day_new_payees = (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_new_payees ELSE 0 END) + excluded.day_new_payees,
-			day_withdrawals = (CASE WHEN wallet_limits.day_start = excluded.day_start THEN wallet_limits.day_withdrawals ELSE 0 END) + excluded.day_withdrawals,
-			hour_start = excluded.hour_start,
-			day_start = excluded.day_start,
-			updated_at = excluded.updated_at`
-	spendInto = `wallet_spend (user_id, currency, day_start, day_amount, month_start, month_amount)`
-	spendAdd  = `ON CONFLICT (user_id, currency) DO UPDATE SET
-			day_amount = (CASE WHEN wallet_spend.day_start = excluded.day_start THEN wallet_spend.day_amount ELSE 0 END) + excluded.day_amount,
-			month_amount = (CASE WHEN wallet_spend.month_start = excluded.month_start THEN wallet_spend.month_amount ELSE 0 END) + excluded.month_amount,
-			day_start = excluded.day_start,
-			month_start = excluded.month_start`
+	spendInto    = `wallet_spend (user_id, currency, day_start, day_amount, month_start, month_amount)`
 )
 
 // chargeLimitsTx counts mv against the limits in the ledger's batch, or
