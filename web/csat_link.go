@@ -77,8 +77,14 @@ func (s *Server) handleCSATLinkRate(w http.ResponseWriter, r *http.Request) {
 			f.set("comment", p.T("csat.link.comment_too_long", "N", desk.MaxCSATCommentRunes))
 		}
 		s.csatLink(w, r, token, f)
+	case maildesk.ESurveyLinkInvalid:
+		s.csatInvalid(w, r, p)
+	case desk.ECSATNotDue:
+		s.csatSuperseded(w, r, p)
+	case desk.ECSATAlreadyRated:
+		s.csatLink(w, r, token, nil) // shows the rating given
 	default:
-		s.csatLink(w, r, token, nil)
+		s.internalError(w, r, err)
 	}
 }
 
@@ -95,11 +101,11 @@ func (s *Server) csatLink(w http.ResponseWriter, r *http.Request, token string, 
 	sv, err := svc.SurveyByLink(r.Context(), token)
 	switch {
 	case code(err) == maildesk.ESurveyLinkInvalid:
-		s.renderMessage(w, r, p, http.StatusBadRequest, "csat.link.invalid.title", messageData{TestID: "csat-link-invalid", Body: []string{p.T("csat.link.invalid.body")}})
+		s.csatInvalid(w, r, p)
 	case err != nil:
 		s.internalError(w, r, err)
 	case sv.State == maildesk.SurveySuperseded:
-		s.renderMessage(w, r, p, http.StatusConflict, "csat.link.superseded.title", messageData{TestID: "csat-link-superseded", Body: []string{p.T("csat.link.superseded.body")}})
+		s.csatSuperseded(w, r, p)
 	case sv.State == maildesk.SurveyRated:
 		s.csatRated(w, r, p, sv.Rating)
 	default:
@@ -110,6 +116,16 @@ func (s *Server) csatLink(w http.ResponseWriter, r *http.Request, token string, 
 		p.Data = csatLinkData{Token: token, Ref: sv.Ref, Subject: sv.Subject, Scores: []int{1, 2, 3, 4, 5}}
 		s.render(w, r, pageCSATLink, p)
 	}
+}
+
+func (s *Server) csatInvalid(w http.ResponseWriter, r *http.Request, p *page) {
+	s.renderMessage(w, r, p, http.StatusBadRequest, "csat.link.invalid.title", messageData{TestID: "csat-link-invalid", Body: []string{p.T("csat.link.invalid.body")}})
+}
+
+// csatSuperseded: the conversation was reopened, or resolved again, since
+// the link was sent.
+func (s *Server) csatSuperseded(w http.ResponseWriter, r *http.Request, p *page) {
+	s.renderMessage(w, r, p, http.StatusConflict, "csat.link.superseded.title", messageData{TestID: "csat-link-superseded", Body: []string{p.T("csat.link.superseded.body")}})
 }
 
 func (s *Server) csatRated(w http.ResponseWriter, r *http.Request, p *page, rating *desk.Rating) {
