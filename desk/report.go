@@ -21,8 +21,9 @@ import (
 //     started in the period: of the timers that ended (met or breached),
 //     the share met in time (met_at > 0 and met_at <= due_at);
 //   - CSAT: the ratings given in the period (average, how many of each
-//     score) and the response rate: of the conversations resolved in the
-//     period, the share whose resolution was rated.
+//     score) and the response rate: of the resolutions made in the period
+//     (a conversation resolved, reopened and resolved again counts
+//     twice), the share rated.
 //
 // A conversation counts in the team it belongs to now.
 
@@ -78,12 +79,12 @@ type CSATSummary struct {
 	Distribution [5]int
 	// AverageX100 is the average score times 100 (0 without ratings).
 	AverageX100 int
-	// Resolved is the conversations resolved in the period; Rated those
-	// of them whose resolution has a rating.
+	// Resolved is the resolutions made in the period (a conversation
+	// resolved twice counts twice); Rated those of them that have a rating.
 	Resolved, Rated int
 }
 
-// ResponsePercent is the share of resolved conversations rated, 0 to 100
+// ResponsePercent is the share of resolutions rated, 0 to 100
 // (-1 when none were resolved).
 func (c CSATSummary) ResponsePercent() int {
 	if c.Resolved == 0 {
@@ -241,12 +242,17 @@ func (s *Service) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 	if rep.CSAT.Ratings > 0 {
 		rep.CSAT.AverageX100 = (sum*100 + rep.CSAT.Ratings/2) / rep.CSAT.Ratings
 	}
-	// The response rate: conversations resolved in the period, and those
-	// of them whose (current) resolution was rated.
+	// The response rate: the resolutions made in the period (each status
+	// change to resolved, from the activity log: a conversation resolved
+	// again after a reopening counts again), and those of them rated (a
+	// rating names the resolution it rates, whose time is the status
+	// change's).
 	cond, args = teamCond("c.team", 3)
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(r.conversation_id) FROM desk_conversations c
-		LEFT JOIN desk_csat r ON r.conversation_id = c.id AND r.resolved_at = c.resolved_at
-		WHERE c.resolved_at >= $1 AND c.resolved_at < $2`+cond, append([]any{from, to}, args...)...).Scan(&rep.CSAT.Resolved, &rep.CSAT.Rated); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(r.conversation_id) FROM desk_activity a
+		JOIN desk_conversations c ON c.id = a.conversation_id
+		LEFT JOIN desk_csat r ON r.conversation_id = a.conversation_id AND r.resolved_at = a.created_at
+		WHERE a.kind = 'status' AND a.detail LIKE '%-> resolved' AND a.created_at >= $1 AND a.created_at < $2`+cond,
+		append([]any{from, to}, args...)...).Scan(&rep.CSAT.Resolved, &rep.CSAT.Rated); err != nil {
 		return nil, okpay.Internal(err, "report csat")
 	}
 	return rep, nil

@@ -151,5 +151,45 @@ func TestReport(t *testing.T) {
 		wantCode(t, err, okpay.EForbidden)
 		_, err = h.svc.Report(h.ctx, desk.Agent(agentA), desk.ReportQuery{From: day, To: day})
 		wantCode(t, err, okpay.EInvalid)
+
+		// The response rate counts resolutions: a, rated, is reopened and
+		// resolved again; its first resolution stays rated, the second is
+		// one more resolution, not rated until its customer rates it.
+		q.Team = ""
+		h.clock.Advance(time.Hour)
+		for _, st := range []desk.Status{desk.StatusOpen, desk.StatusResolved} {
+			if _, err := h.svc.SetStatus(h.ctx, desk.Agent(agentA), seededA(t, h), st, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			h.clock.Advance(time.Minute)
+		}
+		csat := func() desk.CSATSummary {
+			t.Helper()
+			rep, err := h.svc.Report(h.ctx, desk.Agent(agentA), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rep.CSAT
+		}
+		if cs := csat(); cs.Resolved != 4 || cs.Rated != 2 || cs.Ratings != 2 || cs.ResponsePercent() != 50 {
+			t.Fatalf("after resolving a again: CSAT %+v", cs)
+		}
+		if _, err := h.svc.Rate(h.ctx, desk.Customer(alice), seededA(t, h), 4, ""); err != nil {
+			t.Fatal(err)
+		}
+		if cs := csat(); cs.Resolved != 4 || cs.Rated != 3 || cs.Ratings != 3 || cs.ResponsePercent() != 75 {
+			t.Fatalf("after rating a's second resolution: CSAT %+v", cs)
+		}
 	})
+}
+
+// seededA returns the id of seedReport's conversation a (alice's only
+// account conversation).
+func seededA(t *testing.T, h *harness) int64 {
+	t.Helper()
+	var id int64
+	if err := h.db.Read.QueryRowContext(h.ctx, `SELECT id FROM desk_conversations WHERE customer_id = $1 AND category = 'account'`, alice).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
