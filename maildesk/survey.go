@@ -262,3 +262,37 @@ func (s *Service) RateByLink(ctx context.Context, token string, score int, comme
 	}
 	return s.Desk.RateResolution(ctx, ownerOf(c), c.ID, res, score, comment)
 }
+
+// SurveyRequest is the rating request mailed about one resolution.
+type SurveyRequest struct {
+	// ResolvedAt is the resolution it asks about.
+	ResolvedAt time.Time
+	To         string
+	Delivery   Delivery
+}
+
+// SurveyRequests returns the rating requests queued for conversation
+// convID, oldest resolution first (for the staff console: the outbox is
+// where a request shows).
+func (s *Service) SurveyRequests(ctx context.Context, convID int64) ([]SurveyRequest, error) {
+	rows, err := s.DB.Read.QueryContext(ctx, `SELECT resolution, to_addr, state, attempts, last_error, updated_at FROM email_outbox
+		WHERE conversation_id = $1 AND kind = 'csat' ORDER BY resolution`, convID)
+	if err != nil {
+		return nil, okpay.Internal(err, "load rating requests")
+	}
+	defer rows.Close()
+	var out []SurveyRequest
+	for rows.Next() {
+		var res, at int64
+		var r SurveyRequest
+		if err := rows.Scan(&res, &r.To, &r.Delivery.State, &r.Delivery.Attempts, &r.Delivery.Error, &at); err != nil {
+			return nil, okpay.Internal(err, "load rating requests")
+		}
+		r.ResolvedAt, r.Delivery.UpdatedAt = fromMicros(res), fromMicros(at)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, okpay.Internal(err, "load rating requests")
+	}
+	return out, nil
+}

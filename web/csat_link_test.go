@@ -106,3 +106,56 @@ func TestCSATLinkPage(t *testing.T) {
 		t.Fatalf("ratings %+v", rs)
 	}
 }
+
+// TestDeskConsoleRatingRequests: in the console, an email conversation's
+// rating request shows beside its resolution (to whom, where its mail
+// stands) before anyone rates it, then beside the rating; a resolution
+// without request nor rating shows nothing.
+func TestDeskConsoleRatingRequests(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	sup := e.newMember(t, agent.RoleSupervisor)
+	svc := e.emailChannel(t, maildesk.Config{BaseURL: "http://okpay.test", SurveyDelay: 10 * time.Minute})
+	res, err := svc.Ingest(e.ctx, []byte("From: li@example.cn\r\nTo: support@okpay.test\r\nSubject: Refund\r\nMessage-ID: <q1@example.cn>\r\n\r\nWhere is it?\r\n"),
+		maildesk.Envelope{RcptTo: []string{"support@okpay.test"}})
+	if err != nil || res.Outcome != maildesk.Started {
+		t.Fatalf("%+v %v", res, err)
+	}
+	conv := res.ConversationID
+	page := func(lang i18n.Lang) string {
+		t.Helper()
+		sup.c.lang = string(lang)
+		res := sup.c.get("/staff/desk/conversation?id=" + desk.ConversationRef(conv))
+		wantStatus(t, res, http.StatusOK)
+		return res.body
+	}
+	cv, err := e.desk.SetStatus(e.ctx, desk.Agent(sup.agent.ID), conv, desk.StatusResolved, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Resolved, no request yet (the delay has not passed): no panel.
+	if n, err := svc.QueueSurveys(e.ctx); err != nil || n != 0 {
+		t.Fatalf("queued %d, %v", n, err)
+	}
+	if strings.Contains(page(i18n.En), `data-testid="desk-csat"`) {
+		t.Fatal("a satisfaction panel before any request or rating")
+	}
+	e.clock.Advance(11 * time.Minute)
+	if n, err := svc.QueueSurveys(e.ctx); err != nil || n != 1 {
+		t.Fatalf("queued %d, %v", n, err)
+	}
+	for _, l := range []i18n.Lang{i18n.En, i18n.ZhCN} {
+		wantContains(t, page(l), `data-testid="desk-csat-pending"`, e.text(l, "csat.console.not_rated"),
+			`data-testid="desk-csat-request" data-state="queued"`, e.text(l, "csat.console.requested", "To", "li@example.cn"),
+			e.text(l, "email.delivery.queued"))
+	}
+	// Rated through the link: the rating and the request, one resolution.
+	if _, err := svc.RateByLink(e.ctx, svc.Tokens.SurveyToken(conv, cv.ResolvedAt), 5, ""); err != nil {
+		t.Fatal(err)
+	}
+	body := page(i18n.En)
+	wantContains(t, body, `data-testid="desk-csat-rating" data-score="5"`, `data-testid="desk-csat-request" data-state="queued"`)
+	if strings.Contains(body, `data-testid="desk-csat-pending"`) || strings.Count(body, `data-testid="desk-csat-request"`) != 1 {
+		t.Fatal("the rated resolution is still shown as not rated, or its request twice")
+	}
+}

@@ -404,9 +404,18 @@ type staffDeskConversationData struct {
 	// Phone is the caller verification panel of a phone conversation
 	// (staff_phone.go; nil otherwise).
 	Phone *phoneDeskPanel
-	// Ratings are the customer's satisfaction ratings of the
-	// conversation's resolutions, oldest first.
-	Ratings []desk.Rating
+	// CSAT is, per resolution of the conversation (oldest first), its
+	// satisfaction rating and, for an email conversation, the rating
+	// request mailed about it: only resolutions with either.
+	CSAT []deskCSAT
+}
+
+// deskCSAT is one resolution's rating and rating request, as the console
+// shows them.
+type deskCSAT struct {
+	ResolvedAt time.Time
+	Rating     *desk.Rating            // nil: not rated (yet)
+	Request    *maildesk.SurveyRequest // nil: none mailed
 }
 
 // deskCanned is a canned response as the composer offers it.
@@ -522,7 +531,7 @@ func (s *Server) deskConversationPage(w http.ResponseWriter, r *http.Request, sv
 		d.Messages = append(d.Messages, dm)
 	}
 	s.addEmailDeliveries(r.Context(), c, d.Messages)
-	if d.Ratings, err = svc.Ratings(r.Context(), v, id); err != nil {
+	if d.CSAT, err = s.deskCSAT(r.Context(), svc, v, c); err != nil {
 		s.staffInternal(w, r, err)
 		return nil, false
 	}

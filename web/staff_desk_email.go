@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/desk"
@@ -90,4 +92,37 @@ func (s *Server) handleDeskEmailOriginal(w http.ResponseWriter, r *http.Request)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(raw)))
 	w.Write(raw)
+}
+
+// deskCSAT joins conversation c's ratings and, on the email channel, the
+// rating requests mailed, by resolution.
+func (s *Server) deskCSAT(ctx context.Context, svc *desk.Service, v desk.Viewer, c *desk.Conversation) ([]deskCSAT, error) {
+	ratings, err := svc.Ratings(ctx, v, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	var reqs []maildesk.SurveyRequest
+	if s.desk.mail != nil && c.Channel == desk.ChannelEmail {
+		if reqs, err = s.desk.mail.SurveyRequests(ctx, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	var out []deskCSAT
+	at := func(t time.Time) *deskCSAT {
+		for i := range out {
+			if out[i].ResolvedAt.Equal(t) {
+				return &out[i]
+			}
+		}
+		out = append(out, deskCSAT{ResolvedAt: t})
+		return &out[len(out)-1]
+	}
+	for i := range ratings {
+		at(ratings[i].ResolvedAt).Rating = &ratings[i]
+	}
+	for i := range reqs {
+		at(reqs[i].ResolvedAt).Request = &reqs[i]
+	}
+	slices.SortFunc(out, func(a, b deskCSAT) int { return a.ResolvedAt.Compare(b.ResolvedAt) })
+	return out, nil
 }
