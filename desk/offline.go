@@ -26,10 +26,11 @@ import (
 // Whether the customer is live is asked of Online, if given; the desk
 // does not track customers' connections itself, so without it only the
 // read receipt counts (the widget marks what it shows as read, so a
-// customer looking at the chat does not stay unread for long). Visitors
-// have no address: their conversations get no email. A customer without
-// a verified email gets none either (the mark still moves, so they are
-// not looked up again for the same replies).
+// customer looking at the chat does not stay unread for long). A visitor
+// is emailed only at an address they left and confirmed through its link
+// (visitor_email.go); other visitors' conversations get no email. A
+// customer without a verified email gets none either (the mark still
+// moves, so they are not looked up again for the same replies).
 
 // Notification kind and catalog ids of the email.
 const (
@@ -116,33 +117,52 @@ type offlineCandidate struct {
 	subject      string
 }
 
-// Run emails the customers whose replies are due and returns how many
-// emails it queued. Run it every minute or so; concurrent runs (several
-// nodes) are safe: the mark moves under the conversation's row lock.
-func (o *OfflineMailer) Run(ctx context.Context) (int, error) {
-	s := o.svc
-	now := s.Clock.Now()
-	rows, err := s.DB.Read.QueryContext(ctx, `SELECT c.id, c.customer_id, c.lang, c.subject FROM desk_conversations c
+// Unread replies to email: customers' conversations, and visitors' whose
+// visitor confirmed an address (visitor_email.go). Both select id,
+// customer (0 for a visitor), language and subject.
+const (
+	qUnreadCustomers = `SELECT c.id, c.customer_id, c.lang, c.subject FROM desk_conversations c
 		LEFT JOIN desk_reads r ON r.conversation_id = c.id AND r.reader_kind = 'customer' AND r.reader_id = c.customer_id
 		LEFT JOIN desk_offline_mail m ON m.conversation_id = c.id
 		WHERE c.customer_id > 0 AND c.last_message_at >= $1
 		AND c.last_public_seq > COALESCE(r.last_seq, 0) AND c.last_public_seq > COALESCE(m.last_public_seq, 0)
-		ORDER BY c.last_message_at, c.id LIMIT $2`, micros(now.Add(-o.cfg.MaxAge)), o.cfg.Batch)
-	if err != nil {
-		return 0, okpay.Internal(err, "find unread replies")
-	}
+		ORDER BY c.last_message_at, c.id LIMIT $2`
+	qUnreadVisitors = `SELECT c.id, c.customer_id, c.lang, c.subject FROM desk_visitor_contacts vc
+		JOIN desk_conversations c ON c.id = vc.conversation_id
+		LEFT JOIN desk_reads r ON r.conversation_id = c.id AND r.reader_kind = 'visitor' AND r.reader_id = 0
+		LEFT JOIN desk_offline_mail m ON m.conversation_id = c.id
+		WHERE vc.confirmed_at > 0 AND c.customer_id = 0 AND c.last_message_at >= $1
+		AND c.last_public_seq > COALESCE(r.last_seq, 0) AND c.last_public_seq > COALESCE(m.last_public_seq, 0)
+		ORDER BY c.last_message_at, c.id LIMIT $2`
+)
+
+// Run emails the customers (and confirmed visitors) whose replies are due
+// and returns how many emails it queued. Run it every minute or so;
+// concurrent runs (several nodes) are safe: the mark moves under the
+// conversation's row lock.
+func (o *OfflineMailer) Run(ctx context.Context) (int, error) {
+	s := o.svc
+	now := s.Clock.Now()
 	var cands []offlineCandidate
-	for rows.Next() {
-		var c offlineCandidate
-		if err := rows.Scan(&c.id, &c.customer, &c.lang, &c.subject); err != nil {
-			rows.Close()
+	collect := func(q string) error {
+		rows, err := s.DB.Read.QueryContext(ctx, q, micros(now.Add(-o.cfg.MaxAge)), o.cfg.Batch)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c offlineCandidate
+			if err := rows.Scan(&c.id, &c.customer, &c.lang, &c.subject); err != nil {
+				return err
+			}
+			cands = append(cands, c)
+		}
+		return rows.Err()
+	}
+	for _, q := range []string{qUnreadCustomers, qUnreadVisitors} {
+		if err := collect(q); err != nil {
 			return 0, okpay.Internal(err, "find unread replies")
 		}
-		cands = append(cands, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, okpay.Internal(err, "find unread replies")
 	}
 	sent := 0
 	for _, c := range cands {
@@ -173,12 +193,17 @@ type unreadReply struct {
 // mailOne emails conversation c's unread replies if they are due.
 func (o *OfflineMailer) mailOne(ctx context.Context, c offlineCandidate, now time.Time) (bool, error) {
 	s := o.svc
-	contact, err := o.d.Contact(ctx, c.customer)
-	if err != nil {
-		return false, err
+	var contact Contact
+	reader := KindVisitor // c.customer == 0: a visitor who left an address
+	if c.customer != 0 {
+		var err error
+		if contact, err = o.d.Contact(ctx, c.customer); err != nil {
+			return false, err
+		}
+		reader = KindCustomer
 	}
 	sent := false
-	err = s.inTx(ctx, "offline email", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "offline email", func(tx *sql.Tx) error {
 		sent = false
 		var owner, lastPublic int64
 		if err := tx.QueryRowContext(ctx, `SELECT customer_id, last_public_seq FROM desk_conversations WHERE id = $1`+s.DB.ForUpdate(), c.id).
@@ -188,9 +213,21 @@ func (o *OfflineMailer) mailOne(ctx context.Context, c offlineCandidate, now tim
 		if owner != c.customer {
 			return nil // claimed or moved meanwhile: next run
 		}
+		if reader == KindVisitor {
+			var email, lang string
+			err := tx.QueryRowContext(ctx, `SELECT email, lang FROM desk_visitor_contacts WHERE conversation_id = $1 AND confirmed_at > 0`, c.id).Scan(&email, &lang)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // replaced by an address not confirmed yet
+			}
+			if err != nil {
+				return err
+			}
+			contact.Email = email
+			contact.Lang, _ = i18n.ParseLang(lang)
+		}
 		var read, mailed int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(last_seq), 0) FROM desk_reads WHERE conversation_id = $1 AND reader_kind = 'customer' AND reader_id = $2`,
-			c.id, owner).Scan(&read); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(last_seq), 0) FROM desk_reads WHERE conversation_id = $1 AND reader_kind = $2 AND reader_id = $3`,
+			c.id, string(reader), owner).Scan(&read); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(last_public_seq), 0) FROM desk_offline_mail WHERE conversation_id = $1`, c.id).Scan(&mailed); err != nil {

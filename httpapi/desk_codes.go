@@ -20,6 +20,7 @@ func init() {
 		desk.EAttachmentRefused:  http.StatusUnprocessableEntity,
 		desk.ECSATNotDue:         http.StatusConflict,
 		desk.ECSATAlreadyRated:   http.StatusConflict,
+		desk.EContactNotVisitor:  http.StatusConflict,
 	} {
 		statusOf[code] = status
 	}

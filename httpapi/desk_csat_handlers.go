@@ -37,7 +37,12 @@ type rateRequest struct {
 // chatLimit counts one action of the caller; a refusal is the identity
 // package's RateLimitError, which writeError answers with Retry-After.
 func (s *Server) chatLimit(r *http.Request, c *chatCaller, a desk.Action) error {
-	err := s.desk.limits.Allow(r.Context(), c.viewer, s.clientIP.IP(r), a)
+	return deskLimitError(s.desk.limits.Allow(r.Context(), c.viewer, s.clientIP.IP(r), a))
+}
+
+// deskLimitError makes the desk's RateLimitError the identity package's,
+// which writeError answers with Retry-After.
+func deskLimitError(err error) error {
 	var rl *desk.RateLimitError
 	if errors.As(err, &rl) {
 		return &identity.RateLimitError{RetryAfter: rl.RetryAfter}

@@ -108,6 +108,8 @@ var deskRoutes = []Route{
 	{"GET", "/api/v1/attachments/{id}", AuthChat, IdemNone},
 	{"GET", "/api/v1/conversations/{id}/rating", AuthChat, IdemNone},
 	{"POST", "/api/v1/conversations/{id}/rating", AuthChat, IdemNone},
+	{"GET", "/api/v1/conversations/{id}/contact", AuthChat, IdemNone},
+	{"PUT", "/api/v1/conversations/{id}/contact", AuthChat, IdemNone},
 }
 
 // deskState is the chat's part of the Server.
@@ -120,6 +122,9 @@ type deskState struct {
 	// limits counts starts and messages per visitor, address and
 	// customer (desk_csat_handlers.go).
 	limits *desk.Limiter
+	// emails keeps visitors' addresses (desk_contact_handlers.go; nil:
+	// not offered).
+	emails *desk.VisitorEmails
 }
 
 // newDeskState builds the chat's part of a Server from its Config (nil
@@ -139,6 +144,7 @@ func newDeskState(cfg Config) *deskState {
 		chat:      chat.NewHandler(cfg.Desk, chatGrantOf, chat.Config{Logger: log}),
 		maxUpload: (file+2)/3*4 + 16<<10,
 		limits:    desk.NewLimiter(cfg.Desk, desk.RateLimits{}),
+		emails:    cfg.VisitorEmails,
 	}
 }
 
@@ -317,6 +323,8 @@ func (s *Server) registerDesk(mux *http.ServeMux) {
 		"GET /api/v1/attachments/{id}":                s.handleGetAttachment,
 		"GET /api/v1/conversations/{id}/rating":       s.handleGetRating,
 		"POST /api/v1/conversations/{id}/rating":      s.handleRateConversation,
+		"GET /api/v1/conversations/{id}/contact":      s.handleGetContact,
+		"PUT /api/v1/conversations/{id}/contact":      s.handlePutContact,
 	}
 	for _, rt := range deskRoutes {
 		key := rt.Method + " " + rt.Pattern

@@ -60,6 +60,10 @@ type Config struct {
 	// (/api/v1/conversations, its WebSocket; desk_handlers.go); it needs
 	// Identity too. Nil leaves it out. Call Close on shutdown.
 	Desk *desk.Service
+	// VisitorEmails lets chat visitors leave an address for the desk's
+	// replies (PUT /api/v1/conversations/{id}/contact); nil: the route
+	// answers 404.
+	VisitorEmails *desk.VisitorEmails
 	// Assistant serves the chat's self-service routes (help suggestions,
 	// "This solved it", the assistant; assistant_handlers.go); it needs
 	// Identity and Desk too. Nil leaves them out.

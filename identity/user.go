@@ -9,6 +9,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/notify"
 )
 
 // querier is what *sql.DB, *sql.Conn and *sql.Tx offer.
@@ -147,16 +148,9 @@ func parseIdentifier(s string) (col, value string, ok bool) {
 	return "phone", p, true
 }
 
-// NormalizeEmail checks an email address and returns it lower-cased.
-func NormalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	at := strings.LastIndexByte(s, '@')
-	if len(s) > 254 || at < 1 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n<>()[],;:\"\\") ||
-		!strings.Contains(s[at+1:], ".") || strings.HasPrefix(s[at+1:], ".") || strings.HasSuffix(s, ".") || strings.Count(s, "@") != 1 {
-		return "", okpay.Invalid(map[string]string{"email": "Enter an email address like name@example.com."})
-	}
-	return s, nil
-}
+// NormalizeEmail checks an email address and returns it lower-cased
+// (notify.NormalizeEmail).
+func NormalizeEmail(s string) (string, error) { return notify.NormalizeEmail(s) }
 
 // NormalizePhone parses a mobile number in international form (E.164,
 // "+" and country code; spaces and dashes allowed) and returns it as E.164.

@@ -160,6 +160,14 @@ const messagesJS = `JSON.stringify([...document.querySelectorAll('[data-testid="
 // okpay serve does.
 func newDeskBrowserEnv(t *testing.T) (*staffEnv, *httpapi.Server, string) {
 	t.Helper()
+	e, api, base, _ := newDeskBrowserEnvEmails(t, false)
+	return e, api, base
+}
+
+// newDeskBrowserEnvEmails is newDeskBrowserEnv, with the visitors' email
+// for the replies offered when emails is true (desk.VisitorEmails).
+func newDeskBrowserEnvEmails(t *testing.T, emails bool) (*staffEnv, *httpapi.Server, string, *desk.VisitorEmails) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +175,16 @@ func newDeskBrowserEnv(t *testing.T) (*staffEnv, *httpapi.Server, string) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	base := "http://localhost:" + port
 	e := newStaffEnvAt(t, base, agent.Config{})
-	api := httpapi.New(httpapi.Config{Catalog: e.cat, Identity: e.id, Desk: e.desk})
+	var ve *desk.VisitorEmails
+	if emails {
+		if ve, err = desk.NewVisitorEmails(e.desk, desk.VisitorEmailDeps{Outbox: e.outbox, Catalog: e.cat, Links: e.id.Deps.Keys.MAC("desk.visitor-email-link"), BaseURL: base}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.server.EnableVisitorEmails(ve); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := httpapi.New(httpapi.Config{Catalog: e.cat, Identity: e.id, Desk: e.desk, VisitorEmails: ve})
 	api.Register(e.mux)
 	ts := httptest.NewUnstartedServer(e.handler)
 	ts.Listener.Close()
@@ -175,7 +192,7 @@ func newDeskBrowserEnv(t *testing.T) (*staffEnv, *httpapi.Server, string) {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	t.Cleanup(api.Close) // before the server closes: its sockets end first
-	return e, api, base
+	return e, api, base, ve
 }
 
 // TestBrowserDeskChat drives two browser contexts: a signed-in customer
@@ -323,7 +340,7 @@ func jsString(s string) string {
 // conversation for the customer: the widget shows it with both messages,
 // the visitor cookies are gone and the desk names the customer as owner.
 func TestBrowserDeskVisitorClaim(t *testing.T) {
-	e, _, base := newDeskBrowserEnv(t)
+	e, _, base, ve := newDeskBrowserEnvEmails(t, true)
 	root := browsertest.NewWithTimeout(t, 3*time.Minute)
 	tab := newDeskTab(t, root, "visitor", base)
 
@@ -347,6 +364,23 @@ func TestBrowserDeskVisitorClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	tab.until("the visitor sees the answer", `(document.querySelector('[data-testid="chat-message"][data-seq="2"] .chat-body') || {}).textContent === `+jsString(answer))
+	// The visitor leaves an email for the replies: a bad one is refused
+	// in the widget (a 422 the page expects), a good one gets a
+	// confirmation link by mail.
+	tab.problems.expect(base + "/api/v1/conversations/" + ref + "/contact")
+	tab.do("a bad email", chromedp.WaitVisible(sel("chat-contact")), chromedp.SendKeys(sel("chat-contact-email"), "li.wei at example", chromedp.NodeVisible),
+		chromedp.Click(sel("chat-contact-submit"), chromedp.NodeVisible))
+	tab.until("the widget says why", `(e => !e.hidden && e.textContent !== '')(document.querySelector('[data-testid="chat-contact-error"]'))`)
+	tab.do("a good email", chromedp.SetValue(sel("chat-contact-email"), "li.wei@example.cn"), chromedp.Click(sel("chat-contact-submit"), chromedp.NodeVisible))
+	pending := e.text(i18n.En, "deskcontact.widget.pending", "Email", "li.wei@example.cn")
+	tab.until("the widget says a link was sent", `(e => !e.hidden && e.dataset.confirmed === 'false' && e.textContent.includes(`+jsString(pending)+`))(document.querySelector('[data-testid="chat-contact-state"]')) &&
+		document.querySelector('[data-testid="chat-contact"]').hidden`)
+	if m := e.waitMail("li.wei@example.cn", desk.NoteContactConfirm, ""); !strings.Contains(m.Body, base+desk.ContactPath) {
+		t.Fatalf("the confirmation mail: %q", m.Body)
+	}
+	if got, err := ve.Of(e.ctx, desk.Agent(1), id); err != nil || got == nil || got.Email != "li.wei@example.cn" || got.Confirmed() {
+		t.Fatalf("the address left: %+v %v", got, err)
+	}
 	tab.do("close the chat", chromedp.Click(sel("chat-close"), chromedp.NodeVisible))
 
 	// The browser signs in (its session cookie, from a sign-up done in Go).
@@ -375,6 +409,10 @@ func TestBrowserDeskVisitorClaim(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != [2]string{"1", first} || got[1] != [2]string{"2", answer} {
 		t.Fatalf("the customer's messages: %v", got)
+	}
+	// A customer is emailed at the account's address: no email form.
+	if tab.eval(`String(document.querySelector('[data-testid="chat-contact"]') === null)`) != "true" {
+		t.Fatal("a signed-in customer is offered the visitor's email form")
 	}
 	tab.check("end")
 }

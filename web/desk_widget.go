@@ -45,6 +45,9 @@ type deskState struct {
 	selfService bool
 	// mail is the email channel (EnableEmailDeliveries; nil without).
 	mail *maildesk.Service
+	// emails keeps visitors' addresses (EnableVisitorEmails; nil
+	// without).
+	emails *desk.VisitorEmails
 }
 
 // chatMessageIDs are the widget's texts used from Go code.
@@ -128,6 +131,9 @@ type chatWidgetData struct {
 	// SelfService shows the suggested articles and the assistant before
 	// the chat starts (assistant.go).
 	SelfService bool
+	// Contact offers a visitor (not signed in) to leave an email for the
+	// replies (EnableVisitorEmails).
+	Contact bool
 }
 
 // ChatWidget returns the support chat widget for the end of the page's
@@ -140,7 +146,7 @@ func (p *page) ChatWidget() template.HTML {
 	}
 	data := chatWidgetData{P: p, API: "/api/v1", Socket: "/api/v1/chat/ws",
 		Accept: ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt", MaxFile: d.svc.Config().MaxAttachmentBytes, Scores: []int{1, 2, 3, 4, 5},
-		SelfService: d.selfService}
+		SelfService: d.selfService, Contact: d.emails != nil && !p.SignedIn}
 	for _, c := range desk.Categories() {
 		data.Categories = append(data.Categories, chatCategory{Value: string(c), Label: desk.CategoryLabel(p.s.cat, p.Lang, c)})
 	}

@@ -230,6 +230,7 @@ func (s *Server) Routes() []Route {
 		rs = append(rs, s.accountRoutes()...)
 		rs = append(rs, s.recoveryCancelRoutes()...) // REC-08 (recovery_cancel.go)
 		rs = append(rs, s.csatLinkRoutes()...)       // rating requests by email (csat_link.go)
+		rs = append(rs, s.contactLinkRoutes()...)    // visitors' email confirmations (contact_link.go)
 	}
 	if s.mailbox != nil {
 		rs = append(rs, Route{http.MethodGet, "/dev/mailbox", http.HandlerFunc(s.handleMailbox)})

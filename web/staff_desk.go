@@ -408,6 +408,9 @@ type staffDeskConversationData struct {
 	// satisfaction rating and, for an email conversation, the rating
 	// request mailed about it: only resolutions with either.
 	CSAT []deskCSAT
+	// VisitorEmail is the address a visitor left for the replies (nil:
+	// none, or not a visitor's conversation).
+	VisitorEmail *desk.VisitorEmail
 }
 
 // deskCSAT is one resolution's rating and rating request, as the console
@@ -534,6 +537,12 @@ func (s *Server) deskConversationPage(w http.ResponseWriter, r *http.Request, sv
 	if d.CSAT, err = s.deskCSAT(r.Context(), svc, v, c); err != nil {
 		s.staffInternal(w, r, err)
 		return nil, false
+	}
+	if ve := s.visitorEmails(); ve != nil && c.CustomerID == 0 && c.Channel == desk.ChannelChat {
+		if d.VisitorEmail, err = ve.Of(r.Context(), v, c.ID); err != nil {
+			s.staffInternal(w, r, err)
+			return nil, false
+		}
 	}
 	if d.Phone, err = s.phoneDeskPanel(r, p, c, d.CanReply); err != nil {
 		s.staffInternal(w, r, err)

@@ -19,8 +19,11 @@ import (
 // deskOfflineInterval is how often unread replies are looked for.
 const deskOfflineInterval = time.Minute
 
-// startDeskOffline starts the offline email job (until ctx ends).
-func startDeskOffline(ctx context.Context, log *slog.Logger, svc *desk.Service, ident *identityStack, catalog *i18n.Catalog) error {
+// startDeskOffline starts the offline email job (until ctx ends) and
+// returns the visitors' email service (desk.VisitorEmails: the chat's
+// "email me the answer", confirmed by a link before anything else is sent;
+// the job emails confirmed visitors as it does customers).
+func startDeskOffline(ctx context.Context, log *slog.Logger, svc *desk.Service, ident *identityStack, catalog *i18n.Catalog) (*desk.VisitorEmails, error) {
 	contact := func(ctx context.Context, id int64) (desk.Contact, error) {
 		u, err := ident.svc.FindUser(ctx, id)
 		if err != nil {
@@ -35,7 +38,12 @@ func startDeskOffline(ctx context.Context, log *slog.Logger, svc *desk.Service, 
 	m, err := desk.NewOfflineMailer(svc, desk.OfflineDeps{Outbox: ident.outbox, Catalog: catalog, Contact: contact},
 		desk.OfflineConfig{BaseURL: ident.svc.Config().BaseURL})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	emails, err := desk.NewVisitorEmails(svc, desk.VisitorEmailDeps{Outbox: ident.outbox, Catalog: catalog,
+		Links: ident.svc.Keys.MAC("desk.visitor-email-link"), BaseURL: ident.svc.Config().BaseURL})
+	if err != nil {
+		return nil, err
 	}
 	limits := desk.NewLimiter(svc, desk.RateLimits{})
 	sweeps := 0
@@ -52,5 +60,5 @@ func startDeskOffline(ctx context.Context, log *slog.Logger, svc *desk.Service, 
 			}
 		}
 	})
-	return nil
+	return emails, nil
 }

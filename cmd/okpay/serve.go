@@ -280,7 +280,12 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	// Every freeze opens (or reuses) a security support case (RSK-04).
 	ident.svc.OnFreezeCase(deskFreezeHook(dsk, catalog))
 	// Unread replies go to offline customers by email (desk_offline.go).
-	if err := startDeskOffline(runCtx, log, dsk, ident, catalog); err != nil {
+	visitorEmails, err := startDeskOffline(runCtx, log, dsk, ident, catalog)
+	if err != nil {
+		return err
+	}
+	// The visitor's confirmation link and address in the console.
+	if err := pages.EnableVisitorEmails(visitorEmails); err != nil {
 		return err
 	}
 	// The email channel: SMTP listener, IMAP poller, replies (email.go).
@@ -316,7 +321,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	go asst.RunPurge(runCtx, log)
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: apikey.NewStore(db, clk, idgen), Catalog: catalog, Logger: log, Registerer: reg,
 		Identity: ident.svc, ClientIP: proxies, Methods: payments.methods, PSPWebhook: payments.webhook, Wallet: wal,
-		Withdrawals: wd, Exchange: exch.x, FXRates: rates, Desk: dsk, Assistant: asst, Phone: phoneAPI})
+		Withdrawals: wd, Exchange: exch.x, FXRates: rates, Desk: dsk, VisitorEmails: visitorEmails, Assistant: asst, Phone: phoneAPI})
 	defer api.Close() // the chat's WebSockets
 
 	mux := http.NewServeMux()

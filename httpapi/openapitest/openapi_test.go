@@ -527,8 +527,10 @@ type harness struct {
 	wd    *wallet.Withdrawals // the withdrawals (withdraw_test.go)
 	fx    *exchangeDeps       // exchange and remittance (exchange_test.go)
 	desk  *desk.Service       // the support chat (desk_test.go)
-	asst  *assistant.Service  // self-service in the chat (assistant_test.go)
-	phone *httpapi.PhoneAPI   // the phone channel (phone_test.go)
+	// emails are visitors' addresses for the replies (desk_contact_test.go).
+	emails *desk.VisitorEmails
+	asst   *assistant.Service // self-service in the chat (assistant_test.go)
+	phone  *httpapi.PhoneAPI  // the phone channel (phone_test.go)
 
 	mu      sync.Mutex
 	seen    map[string]map[int]int // route → status → count
@@ -565,15 +567,19 @@ func newHarness(t *testing.T) *harness {
 	dsk := newDesk(t, db, clk, gen)
 	asst := newAssistant(t, db, clk, gen, cat, id, wal, wd, dsk)
 	ph := newPhone(t, db, clk, gen, cat, id, dsk)
+	emails, err := desk.NewVisitorEmails(dsk, desk.VisitorEmailDeps{Outbox: id.outbox, Catalog: cat, Links: id.svc.Keys.MAC("desk.visitor-email-link"), BaseURL: "https://okpay.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := httpapi.New(httpapi.Config{Ledger: led, Keys: keys, Catalog: cat, Identity: id.svc, Methods: pay.pm, PSPWebhook: pay.hook, Wallet: wal,
-		Withdrawals: wd, Exchange: fxd.x, FXRates: fxd.rates, Desk: dsk, Assistant: asst, Phone: ph})
+		Withdrawals: wd, Exchange: fxd.x, FXRates: fxd.rates, Desk: dsk, VisitorEmails: emails, Assistant: asst, Phone: ph})
 	t.Cleanup(api.Close)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	srv := httptest.NewServer(api.Observe(mux))
 	t.Cleanup(srv.Close)
 	pay.start(t, srv.URL)
-	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, pay: pay, wal: wal, wd: wd, fx: fxd, desk: dsk, asst: asst, phone: ph, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
+	return &harness{srv: srv, v: newValidator(t, doc), key: secret, clock: clk, led: led, db: db, id: id, pay: pay, wal: wal, wd: wd, fx: fxd, desk: dsk, emails: emails, asst: asst, phone: ph, seen: map[string]map[int]int{}, clients: map[string]*http.Client{}}
 }
 
 // req is one request of a scenario.
@@ -1345,9 +1351,10 @@ func TestOpenAPIConformance(t *testing.T) {
 
 	// The support chat (desk_test.go).
 	t.Run("desk", h.deskScenario)
-	t.Run("desk csat", h.deskCSATScenario)  // satisfaction and limits (desk_csat_test.go)
-	t.Run("assistant", h.assistantScenario) // self-service (assistant_test.go)
-	t.Run("phone", h.phoneScenario)         // callbacks and the telephony webhook (phone_test.go)
+	t.Run("desk csat", h.deskCSATScenario)       // satisfaction and limits (desk_csat_test.go)
+	t.Run("desk contact", h.deskContactScenario) // a visitor's email (desk_contact_test.go)
+	t.Run("assistant", h.assistantScenario)      // self-service (assistant_test.go)
+	t.Run("phone", h.phoneScenario)              // callbacks and the telephony webhook (phone_test.go)
 
 	// Failures on OKPay's side: a ledger that is shutting down answers
 	// money-moving requests with 503, a database that is gone makes every

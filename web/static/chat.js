@@ -537,6 +537,59 @@
     });
   });
 
+  // ---- a visitor's email for the replies (desk/visitor_email.go) ----
+
+  var contactForm = el('chat-contact');
+  var contactState = el('chat-contact-state');
+  var contactFor = '';
+
+  // contact offers a visitor's open conversation the email form, or says
+  // where the replies go (GET .../contact; "email": null when none).
+  function contact(c) {
+    if (!contactForm) {
+      return;
+    }
+    if (c.status === 'closed') {
+      contactForm.hidden = true;
+      contactState.hidden = true;
+      return;
+    }
+    if (contactFor === c.id) {
+      return;
+    }
+    contactFor = c.id;
+    request('GET', '/conversations/' + c.id + '/contact').then(showContact, function () { contactFor = ''; });
+  }
+
+  function showContact(e) {
+    el('chat-contact-error').hidden = true;
+    if (!e || !e.email) {
+      contactState.hidden = true;
+      contactForm.hidden = false;
+      return;
+    }
+    contactForm.hidden = true;
+    contactState.dataset.confirmed = String(e.confirmed);
+    contactState.firstChild.textContent = (e.confirmed ? T.tContactConfirmed : T.tContactPending).replace('{email}', e.email) + ' ';
+    contactState.hidden = false;
+  }
+
+  if (contactForm) {
+    contactForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var button = el('chat-contact-submit');
+      button.disabled = true;
+      request('PUT', '/conversations/' + state.conv.id + '/contact', { email: el('chat-contact-email').value }).then(showContact, function (err) {
+        showError(el('chat-contact-error'), err);
+      }).then(function () { button.disabled = false; });
+    });
+    el('chat-contact-change').addEventListener('click', function () {
+      contactState.hidden = true;
+      contactForm.hidden = false;
+      el('chat-contact-email').focus();
+    });
+  }
+
   // update shows a conversation's status, queue and read receipts.
   function update(c) {
     state.conv = c;
@@ -556,6 +609,7 @@
     }
     markSeen(c.agent_read_seq || 0);
     survey(c);
+    contact(c);
     clearInterval(state.queueTimer);
     if (c.queue && !closed) {
       state.queueTimer = setInterval(refresh, 30000);

@@ -1,0 +1,18 @@
+-- +goose Up
+-- The address a visitor left on a chat conversation (desk/visitor_email.go):
+-- requested_at names the request whose link confirms it (a new request
+-- replaces the address and ends the old link), confirmed_at is when the
+-- link was followed (0: not yet); mails and window_start count the
+-- confirmation mails of the last day.
+CREATE TABLE desk_visitor_contacts (
+    conversation_id BIGINT PRIMARY KEY REFERENCES desk_conversations(id),
+    email           TEXT NOT NULL,
+    lang            TEXT NOT NULL,
+    requested_at    BIGINT NOT NULL,
+    confirmed_at    BIGINT NOT NULL DEFAULT 0,
+    mails           INTEGER NOT NULL DEFAULT 1,
+    window_start    BIGINT NOT NULL
+);
+
+-- +goose Down
+DROP TABLE desk_visitor_contacts;
