@@ -30,8 +30,9 @@ import (
 // One address per conversation (desk_visitor_contacts); asking again with
 // another address replaces it, and only the latest request's link
 // confirms. A conversation sends at most MaxContactMails confirmation
-// mails a day; the same address asked again within a minute sends none
-// (a double click). A conversation claimed by a customer (sign-in) is
+// mails a day, an address receives at most MaxContactAddressMails a day
+// for other conversations; the same address asked again within a minute
+// sends none (a double click). A conversation claimed by a customer (sign-in) is
 // emailed at the account's verified address instead.
 
 // Notification kind of the confirmation mail, and its link's path.
@@ -50,8 +51,13 @@ const (
 	EContactLinkInvalid = "contact_link_invalid"
 )
 
-// MaxContactMails caps the confirmation mails of one conversation a day.
-const MaxContactMails = 3
+// MaxContactMails caps the confirmation mails of one conversation a day,
+// and MaxContactAddressMails those to one address (over all
+// conversations): the form cannot be used to mail someone again and again.
+const (
+	MaxContactMails        = 3
+	MaxContactAddressMails = 3
+)
 
 // contactLinkTTL is how long a confirmation link works.
 const contactLinkTTL = 24 * time.Hour
@@ -211,6 +217,16 @@ func (ve *VisitorEmails) Request(ctx context.Context, v Viewer, convID int64, em
 			if mails > MaxContactMails {
 				return &RateLimitError{RetryAfter: prev.windowStart.Add(24 * time.Hour).Sub(now)}
 			}
+		}
+		// The address's mails of the last day, for other conversations.
+		var others int
+		var oldest int64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MIN(requested_at), 0) FROM desk_visitor_contacts
+			WHERE email = $1 AND requested_at > $2 AND conversation_id <> $3`, email, micros(now.Add(-24*time.Hour)), convID).Scan(&others, &oldest); err != nil {
+			return err
+		}
+		if others >= MaxContactAddressMails {
+			return &RateLimitError{RetryAfter: fromMicros(oldest).Add(24 * time.Hour).Sub(now)}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO desk_visitor_contacts (conversation_id, email, lang, requested_at, confirmed_at, mails, window_start)
 			VALUES ($1, $2, $3, $4, 0, $5, $6)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -237,6 +238,46 @@ func TestVisitorEmailClaimed(t *testing.T) {
 		}
 		if msgs := out.take(); len(msgs) != 1 || msgs[0].To != "alice@account.example" || msgs[0].UserID != alice {
 			t.Fatalf("mails %+v", msgs)
+		}
+	})
+}
+
+// TestVisitorEmailAddressCap: one address gets at most three
+// confirmation mails a day over all conversations (other visitors'
+// conversations cannot be used to mail it again and again); the next day
+// it may be asked for again.
+func TestVisitorEmailAddressCap(t *testing.T) {
+	t.Parallel()
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		out := &fakeOutbox{}
+		ve := newVisitorEmails(t, h, out, cat)
+		ask := func(i int) error {
+			v := desk.Visitor(fmt.Sprintf("vis_addresscap%014d", i))
+			c := h.start(v, desk.CategoryAccount, "hello")
+			_, _, err := ve.Request(h.ctx, v, c.ID, "victim@example.cn", i18n.En)
+			return err
+		}
+		for i := range desk.MaxContactAddressMails {
+			if err := ask(i); err != nil {
+				t.Fatalf("mail %d: %v", i+1, err)
+			}
+			h.clock.Advance(time.Hour)
+		}
+		var rl *desk.RateLimitError
+		if err := ask(10); !errors.As(err, &rl) || rl.RetryAfter != 21*time.Hour {
+			t.Fatalf("one mail too many: %v", err)
+		}
+		if n := len(out.take()); n != desk.MaxContactAddressMails {
+			t.Fatalf("%d mails", n)
+		}
+		h.clock.Advance(22 * time.Hour) // the first request is a day old
+		if err := ask(11); err != nil {
+			t.Fatalf("a day later: %v", err)
 		}
 	})
 }
