@@ -17,10 +17,10 @@ import (
 // Idempotency-Key. A new address replaces the old one. A customer's
 // conversation is 409 contact_not_visitor (customers are emailed at their
 // account's verified address); past three confirmation mails a day for
-// the conversation, or to the address, 429 rate_limited. GET answers the address and whether it was confirmed
-// ("email": null when none was left: the conversation's own 404 means the
-// caller may not see it). The mail is in the caller's language
-// (Accept-Language).
+// the conversation, or to the address, 429 rate_limited. GET answers the
+// address and whether it was confirmed ("email": null when none was left:
+// the conversation's own 404 means the caller may not see it). The mail
+// is in the caller's language (Accept-Language).
 
 type contactRequest struct {
 	Email string `json:"email"`
