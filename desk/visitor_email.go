@@ -17,23 +17,26 @@ import (
 )
 
 // A visitor's email: continuity for a chat that outlives the visit. A
-// visitor (no account) who leaves the page before an agent answers would
-// never see the answer; so the widget asks for an address. The desk
-// mails a confirmation link to it first (typed is not proved: the link
-// shows that whoever typed it reads that mailbox, and nobody can have the
-// desk's replies sent to someone else); once confirmed, the offline
-// mailer emails the conversation's unread agent replies there as it does
-// a customer's (offline.go). Agents see the address and whether it was
-// confirmed (an address typed by an anonymous visitor, never an identity:
-// DESK.md's "claimed" level, below a signed-in customer).
+// visitor (no account) who leaves the page before an agent answers sees
+// the answer only if they come back in the same browser; so the widget
+// asks for an address. The desk mails a confirmation link to it first
+// (typed is not proved: the link shows that whoever typed it reads that
+// mailbox, and nobody can have the desk's replies sent to someone else);
+// once confirmed, the offline mailer emails the conversation's unread
+// agent replies there as it does a customer's (offline.go): the replies'
+// excerpts, and the chat's link, which opens the conversation in the
+// browser that holds the visitor's cookie. Agents see the address and
+// whether it was confirmed (an address typed by an anonymous visitor,
+// never an identity: DESK.md's "claimed" level, below a signed-in
+// customer).
 //
 // One address per conversation (desk_visitor_contacts); asking again with
 // another address replaces it, and only the latest request's link
 // confirms. A conversation sends at most MaxContactMails confirmation
 // mails a day, an address receives at most MaxContactAddressMails a day
 // for other conversations; the same address asked again within a minute
-// sends none (a double click). A conversation claimed by a customer (sign-in) is
-// emailed at the account's verified address instead.
+// sends none (a double click). A conversation claimed by a customer
+// (sign-in) is emailed at the account's verified address instead.
 
 // Notification kind of the confirmation mail, and its link's path.
 const (
@@ -170,11 +173,11 @@ func parseLink(token string) (parsedLink, bool) {
 // Request records email as the address of visitor v's chat conversation
 // convID and mails it a confirmation link in lang (mailed). The same
 // address asked again within a minute, or already confirmed, mails
-// nothing; a new
-// address replaces the old one (and its confirmation). Only the
-// conversation's visitor may (a customer gets EContactNotVisitor, as does
-// a conversation of another channel or a closed one; another's
-// conversation is ENotFound).
+// nothing; a new address replaces the old one (and its confirmation).
+// Only the conversation's visitor may (a customer gets
+// EContactNotVisitor, as does a conversation of another channel or a
+// closed one; another's conversation is ENotFound). Past the day's mails
+// (MaxContactMails, MaxContactAddressMails) it is a *RateLimitError.
 func (ve *VisitorEmails) Request(ctx context.Context, v Viewer, convID int64, email string, lang i18n.Lang) (e *VisitorEmail, mailed bool, err error) {
 	if v.Kind != KindVisitor {
 		// Another's conversation stays "not found" (nothing revealed).
