@@ -60,6 +60,11 @@ type OfflineDeps struct {
 	// Online reports whether the customer follows the conversation live
 	// (optional).
 	Online func(conversationID int64) bool
+	// Visitors, if given, makes a visitor's mail link to the conversation
+	// with a continuation link (VisitorEmails.ContinueToken), which opens
+	// it in whatever browser follows it; without, the chat's link, which
+	// opens it only where the visitor's cookie is.
+	Visitors *VisitorEmails
 }
 
 // OfflineConfig tunes an OfflineMailer. Zero fields take the defaults.
@@ -213,9 +218,12 @@ func (o *OfflineMailer) mailOne(ctx context.Context, c offlineCandidate, now tim
 		if owner != c.customer {
 			return nil // claimed or moved meanwhile: next run
 		}
+		link := o.cfg.BaseURL + "/?chat=" + ConversationRef(c.id)
 		if reader == KindVisitor {
 			var email, lang string
-			err := tx.QueryRowContext(ctx, `SELECT email, lang FROM desk_visitor_contacts WHERE conversation_id = $1 AND confirmed_at > 0`, c.id).Scan(&email, &lang)
+			var confirmed int64
+			err := tx.QueryRowContext(ctx, `SELECT email, lang, confirmed_at FROM desk_visitor_contacts WHERE conversation_id = $1 AND confirmed_at > 0`, c.id).
+				Scan(&email, &lang, &confirmed)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil // replaced by an address not confirmed yet
 			}
@@ -224,6 +232,9 @@ func (o *OfflineMailer) mailOne(ctx context.Context, c offlineCandidate, now tim
 			}
 			contact.Email = email
 			contact.Lang, _ = i18n.ParseLang(lang)
+			if o.d.Visitors != nil {
+				link = o.cfg.BaseURL + ContinuePath + o.d.Visitors.ContinueToken(c.id, now, email, fromMicros(confirmed))
+			}
 		}
 		var read, mailed int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(last_seq), 0) FROM desk_reads WHERE conversation_id = $1 AND reader_kind = $2 AND reader_id = $3`,
@@ -265,7 +276,7 @@ func (o *OfflineMailer) mailOne(ctx context.Context, c offlineCandidate, now tim
 			mark = replies[len(replies)-1].seq
 		}
 		if len(replies) > 0 && contact.Email != "" {
-			if err := o.d.Outbox.Enqueue(ctx, tx, o.email(c, contact, replies)); err != nil {
+			if err := o.d.Outbox.Enqueue(ctx, tx, o.email(c, contact, replies, link)); err != nil {
 				return err
 			}
 			sent = true
@@ -282,7 +293,7 @@ func (o *OfflineMailer) mailOne(ctx context.Context, c offlineCandidate, now tim
 }
 
 // email renders the notification of replies to c's customer.
-func (o *OfflineMailer) email(c offlineCandidate, contact Contact, replies []unreadReply) notify.Message {
+func (o *OfflineMailer) email(c offlineCandidate, contact Contact, replies []unreadReply, link string) notify.Message {
 	lang := contact.Lang
 	if lang == "" {
 		lang, _ = i18n.ParseLang(c.lang)
@@ -303,7 +314,7 @@ func (o *OfflineMailer) email(c offlineCandidate, contact Contact, replies []unr
 		"N":       len(replies),
 		"Subject": CleanLine(subject),
 		"Replies": strings.TrimRight(b.String(), "\n"),
-		"Link":    o.cfg.BaseURL + "/?chat=" + ref,
+		"Link":    link,
 	}
 	last := replies[len(replies)-1].seq
 	return notify.Message{

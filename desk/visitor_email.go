@@ -38,10 +38,12 @@ import (
 // sends none (a double click). A conversation claimed by a customer
 // (sign-in) is emailed at the account's verified address instead.
 
-// Notification kind of the confirmation mail, and its link's path.
+// Notification kind of the confirmation mail, its link's path, and the
+// path of a reply mail's continuation link.
 const (
 	NoteContactConfirm = "desk_contact_confirm"
 	ContactPath        = "/support/contact/"
+	ContinuePath       = "/support/continue/"
 )
 
 // Codes of the visitor email.
@@ -62,8 +64,12 @@ const (
 	MaxContactAddressMails = 3
 )
 
-// contactLinkTTL is how long a confirmation link works.
-const contactLinkTTL = 24 * time.Hour
+// contactLinkTTL is how long a confirmation link works, continueLinkTTL
+// a reply mail's continuation link.
+const (
+	contactLinkTTL  = 24 * time.Hour
+	continueLinkTTL = 7 * 24 * time.Hour
+)
 
 // VisitorEmail is the address a visitor left on a conversation.
 type VisitorEmail struct {
@@ -354,6 +360,107 @@ func (ve *VisitorEmails) Confirm(ctx context.Context, token string) (*VisitorEma
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// A reply mail's continuation link. The reply mail to a visitor's
+// confirmed address links ContinuePath + token: following it, whatever
+// browser the visitor reads their mail in becomes the conversation's
+// visitor (the one before loses it: a conversation has one visitor), so
+// the visitor answers where they read. The token names the conversation
+// and when the mail was written; its MAC covers the confirmed address and
+// the confirmation's time too, so it ends when the address changes, and
+// it works continueLinkTTL. It is a bearer link to one conversation,
+// mailed only to the address its visitor proved.
+
+// ContinueToken returns the continuation token of a reply mail written at
+// issued to the confirmed address email (confirmed at confirmedAt) of
+// conversation convID.
+func (ve *VisitorEmails) ContinueToken(convID int64, issued time.Time, email string, confirmedAt time.Time) string {
+	ref := strings.TrimPrefix(ConversationRef(convID), ConversationPrefix+"_")
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(issued.UnixMicro()))
+	body := ref + "." + linkEncoding.EncodeToString(b[:])
+	return body + "." + ve.continueMAC(body, email, confirmedAt)
+}
+
+func (ve *VisitorEmails) continueMAC(body, email string, confirmedAt time.Time) string {
+	var at [8]byte
+	binary.BigEndian.PutUint64(at[:], uint64(confirmedAt.UnixMicro()))
+	return linkEncoding.EncodeToString(ve.d.Links.Sum([]byte("continue"), []byte(body), []byte(email), at[:])[:linkMACLen])
+}
+
+// Continuation returns the address a continuation link was mailed to, if
+// the link still works (opening it changes nothing).
+func (ve *VisitorEmails) Continuation(ctx context.Context, token string) (*VisitorEmail, error) {
+	e, _, err := ve.byContinue(ctx, ve.svc.DB.Read, token)
+	return e, err
+}
+
+func (ve *VisitorEmails) byContinue(ctx context.Context, q querier, token string) (*VisitorEmail, *convRow, error) {
+	p, ok := parseLink(token)
+	if !ok {
+		return nil, nil, errContactLink
+	}
+	e, err := ve.load(ctx, q, p.convID)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := ve.svc.Clock.Now()
+	if e == nil || !e.Confirmed() || !ve.d.Links.Equal([]byte(ve.continueMAC(p.body, e.Email, e.ConfirmedAt)), []byte(p.mac)) ||
+		now.Sub(p.requestedAt) > continueLinkTTL || p.requestedAt.After(now.Add(time.Minute)) {
+		return nil, nil, errContactLink
+	}
+	c, err := ve.svc.loadConv(ctx, q, System, p.convID, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.CustomerID != 0 || c.Channel != ChannelChat {
+		return nil, nil, errContactLink // signed in since: the account has it
+	}
+	return &e.VisitorEmail, c, nil
+}
+
+// Continue makes visitorID (the browser that followed a continuation
+// link) the visitor of the link's conversation, and returns the address
+// the link was mailed to. The browser that had it sees it no more (its
+// live connection is told, as when a customer claims it).
+func (ve *VisitorEmails) Continue(ctx context.Context, token, visitorID string) (*VisitorEmail, error) {
+	v := Visitor(visitorID)
+	if err := v.valid(); err != nil {
+		return nil, err
+	}
+	s := ve.svc
+	var out *VisitorEmail
+	moved := false
+	err := s.inTx(ctx, "continue visitor conversation", func(tx *sql.Tx) error {
+		moved = false
+		e, c, err := ve.byContinue(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		out = e
+		if c.VisitorID == visitorID {
+			return nil // this browser has it already
+		}
+		now := s.Clock.Now()
+		res, err := tx.ExecContext(ctx, `UPDATE desk_conversations SET visitor_id = $1, start_key = '', updated_at = $2 WHERE id = $3 AND customer_id = 0 AND visitor_id = $4`,
+			visitorID, micros(now), c.ID, c.VisitorID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errContactLink // claimed or moved meanwhile
+		}
+		moved = true
+		return s.record(ctx, tx, c.ID, v, "contact", "continued in another browser", now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if moved {
+		s.publishClaimed(ctx, out.ConversationID)
 	}
 	return out, nil
 }

@@ -101,7 +101,7 @@ func TestVisitorEmail(t *testing.T) {
 		if got, err := ve.ByLink(h.ctx, token); err != nil || got.Confirmed() || got.Email != "li.wei@example.cn" {
 			t.Fatalf("by link: %+v %v", got, err)
 		}
-		for _, bad := range []string{token[:len(token)-1] + "a", strings.ToUpper(token[:5]) + "x" + token[6:], "nope", ""} {
+		for _, bad := range []string{forged(token, -1), strings.ToUpper(forged(token, 5)), "nope", ""} {
 			if _, err := ve.ByLink(h.ctx, bad); okpay.ErrorCode(err) != desk.EContactLinkInvalid {
 				t.Errorf("forged %q: %v", bad, err)
 			}
@@ -282,6 +282,114 @@ func TestVisitorEmailAddressCap(t *testing.T) {
 	})
 }
 
+var continueLinkRE = regexp.MustCompile(`https://okpay\.test/support/continue/(\S+)`)
+
+// TestVisitorEmailContinue: a reply mail to a confirmed visitor links a
+// continuation: following it makes another browser the conversation's
+// visitor (the first sees it no more); it is refused when forged, once
+// the address changed, after seven days, and once a customer claimed the
+// conversation.
+func TestVisitorEmailContinue(t *testing.T) {
+	t.Parallel()
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db)
+		out := &fakeOutbox{}
+		ve := newVisitorEmails(t, h, out, cat)
+		m, err := desk.NewOfflineMailer(h.svc, desk.OfflineDeps{Outbox: out, Catalog: cat, Visitors: ve,
+			Contact: func(_ context.Context, id int64) (desk.Contact, error) { return desk.Contact{}, nil }}, desk.OfflineConfig{BaseURL: "https://okpay.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, phone := desk.Visitor(visitor), desk.Visitor("vis_phonebrowser0123456789")
+		c := h.start(first, desk.CategoryAccount, "hello")
+		if _, _, err := ve.Request(h.ctx, first, c.ID, "li@example.cn", i18n.En); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ve.Confirm(h.ctx, link(t, out.take()[0])); err != nil {
+			t.Fatal(err)
+		}
+		reply := func() string {
+			t.Helper()
+			h.send(desk.Agent(agentA), c.ID, "An answer")
+			h.clock.Advance(6 * time.Minute)
+			if n, err := m.Run(h.ctx); err != nil || n != 1 {
+				t.Fatalf("run: %d %v", n, err)
+			}
+			msgs := out.take()
+			got := continueLinkRE.FindStringSubmatch(msgs[0].Body)
+			if got == nil {
+				t.Fatalf("no continuation link in %q", msgs[0].Body)
+			}
+			return got[1]
+		}
+		token := reply()
+		// Opening changes nothing; forged links are refused.
+		if e, err := ve.Continuation(h.ctx, token); err != nil || e.Email != "li@example.cn" {
+			t.Fatalf("continuation: %+v %v", e, err)
+		}
+		for _, bad := range []string{forged(token, -1), link(t, notify.Message{Body: "https://okpay.test/support/contact/" + ve.Token(c.ID, h.clock.Now(), "li@example.cn")}), "x"} {
+			if _, err := ve.Continue(h.ctx, bad, phone.VisitorID); okpay.ErrorCode(err) != desk.EContactLinkInvalid {
+				t.Errorf("forged %q: %v", bad, err)
+			}
+		}
+		if _, err := h.svc.Conversation(h.ctx, first, c.ID); err != nil {
+			t.Fatalf("the first browser lost it to a refused link: %v", err)
+		}
+		// Followed on the phone: the phone has it, the first browser not;
+		// again changes nothing.
+		for range 2 {
+			if e, err := ve.Continue(h.ctx, token, phone.VisitorID); err != nil || e.ConversationID != c.ID {
+				t.Fatalf("continue: %+v %v", e, err)
+			}
+		}
+		if _, err := h.svc.Conversation(h.ctx, phone, c.ID); err != nil {
+			t.Fatalf("the phone: %v", err)
+		}
+		if _, err := h.svc.Conversation(h.ctx, first, c.ID); okpay.ErrorCode(err) != okpay.ENotFound {
+			t.Fatalf("the first browser still sees it: %v", err)
+		}
+		// The phone's visitor answers; its own address stays confirmed.
+		h.send(phone, c.ID, "Thanks, answering from my phone")
+		if e, _ := ve.Of(h.ctx, phone, c.ID); e == nil || !e.Confirmed() {
+			t.Fatalf("the address after the move: %+v", e)
+		}
+		// Seven days later the link has ended.
+		h.clock.Advance(7*24*time.Hour + time.Minute)
+		if _, err := ve.Continuation(h.ctx, token); okpay.ErrorCode(err) != desk.EContactLinkInvalid {
+			t.Fatalf("an old link: %v", err)
+		}
+		// A new address ends the links mailed to the old one.
+		token = reply()
+		if _, _, err := ve.Request(h.ctx, phone, c.ID, "other@example.cn", i18n.En); err != nil {
+			t.Fatal(err)
+		}
+		out.take()
+		if _, err := ve.Continue(h.ctx, token, first.VisitorID); okpay.ErrorCode(err) != desk.EContactLinkInvalid {
+			t.Fatalf("a link to the old address: %v", err)
+		}
+		// Claimed by a customer: the account has it, the link does not work.
+		c2 := h.start(first, desk.CategoryAccount, "again")
+		if _, _, err := ve.Request(h.ctx, first, c2.ID, "li@example.cn", i18n.En); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ve.Confirm(h.ctx, link(t, out.take()[0])); err != nil {
+			t.Fatal(err)
+		}
+		e, _ := ve.Of(h.ctx, first, c2.ID)
+		tok2 := ve.ContinueToken(c2.ID, h.clock.Now(), e.Email, e.ConfirmedAt)
+		if _, err := h.svc.ClaimVisitorConversations(h.ctx, visitor, alice); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ve.Continue(h.ctx, tok2, phone.VisitorID); okpay.ErrorCode(err) != desk.EContactLinkInvalid {
+			t.Fatalf("a claimed conversation: %v", err)
+		}
+	})
+}
+
 // link is the token of a confirmation mail's link.
 func link(t *testing.T, m notify.Message) string {
 	t.Helper()
@@ -326,4 +434,17 @@ func FuzzContactToken(f *testing.F) {
 			t.Fatalf("%q parsed as %d %v, which makes %q", s, id, req, again)
 		}
 	})
+}
+
+// forged returns s with its i-th character (from the end when i < 0)
+// replaced by another lower-case letter: a token that differs for sure.
+func forged(s string, i int) string {
+	if i < 0 {
+		i += len(s)
+	}
+	c := byte('a')
+	if s[i] == 'a' {
+		c = 'b'
+	}
+	return s[:i] + string(c) + s[i+1:]
 }

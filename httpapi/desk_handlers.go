@@ -3,8 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -18,6 +16,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/desk/chat"
+	"github.com/okpay/okpay/desk/visitorcookie"
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/identity"
 	"github.com/okpay/okpay/ids"
@@ -76,16 +75,15 @@ const AuthChat = "session_or_visitor"
 // Cookies and paths of the chat.
 const (
 	// VisitorCookie carries a visitor's token (32 random bytes, base64url).
-	VisitorCookie = "__Host-visitor"
+	VisitorCookie = visitorcookie.Name
 	// VisitorMarkerCookie ("1") tells the web app's script, which cannot
 	// read the HttpOnly VisitorCookie, that this browser has visitor
 	// conversations: after sign-in the chat widget calls the API at once,
 	// which claims them. It holds no secret.
-	VisitorMarkerCookie = "__Host-chat"
+	VisitorMarkerCookie = visitorcookie.MarkerName
 	// ChatSocketPath is the chat's WebSocket endpoint.
 	ChatSocketPath = "/api/v1/chat/ws"
 
-	visitorCookieMaxAge = 30 * 24 * 60 * 60
 	// maxChatKey is the longest Idempotency-Key of a chat route (the
 	// desk stores it with the message).
 	maxChatKey = 100
@@ -186,42 +184,12 @@ func (c *chatCaller) anonymous() bool { return c.principal == "" }
 // Idempotency-Key (routes with IdemRequired).
 type chatHandler func(w http.ResponseWriter, r *http.Request, c *chatCaller, key string)
 
-// visitorToken returns the request's visitor token, if it has a valid one.
-func visitorToken(r *http.Request) string {
-	ck, err := r.Cookie(VisitorCookie)
-	if err != nil || len(ck.Value) != 43 {
-		return ""
-	}
-	if b, err := base64.RawURLEncoding.DecodeString(ck.Value); err != nil || len(b) != 32 {
-		return ""
-	}
-	return ck.Value
-}
-
-// visitorID is the desk's name of a visitor: a hash of the token, so the
-// database never holds the credential itself.
-func visitorID(token string) string {
-	sum := sha256.Sum256([]byte("okpay desk visitor\x00" + token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func newVisitorToken() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func setVisitorCookie(w http.ResponseWriter, token string) {
-	http.SetCookie(w, &http.Cookie{Name: VisitorCookie, Value: token, Path: "/", MaxAge: visitorCookieMaxAge,
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	http.SetCookie(w, &http.Cookie{Name: VisitorMarkerCookie, Value: "1", Path: "/", MaxAge: visitorCookieMaxAge,
-		Secure: true, SameSite: http.SameSiteLaxMode})
-}
-
-func clearVisitorCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: VisitorCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	http.SetCookie(w, &http.Cookie{Name: VisitorMarkerCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, SameSite: http.SameSiteLaxMode})
-}
+// The visitor's cookie (package visitorcookie, shared with the pages).
+func visitorToken(r *http.Request) string                { return visitorcookie.Token(r) }
+func visitorID(token string) string                      { return visitorcookie.ID(token) }
+func newVisitorToken() string                            { return visitorcookie.New() }
+func setVisitorCookie(w http.ResponseWriter, tok string) { visitorcookie.Set(w, tok) }
+func clearVisitorCookie(w http.ResponseWriter)           { visitorcookie.Clear(w) }
 
 // chatCallerOf finds who calls a chat route (see the package comment
 // above), claiming a visitor's conversations for a signed-in customer.

@@ -65,6 +65,7 @@ var accountPages = []string{
 	pageRecoveryCancel, // REC-08's cancel link (recovery_cancel.go)
 	pageCSATLink,       // a rating request's link (csat_link.go)
 	pageContactLink,    // a visitor's email confirmation link (contact_link.go)
+	pageContinueLink,   // a reply mail's continuation link (contact_link.go)
 }
 
 // accountMessageIDs are the ids the account pages use from Go code; New

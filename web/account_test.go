@@ -566,7 +566,7 @@ func TestAccountRouteTable(t *testing.T) {
 		case p == "/freeze/{token}", p == "/account/sessions/{id}/revoke", p == "/account/passkeys/{id}/remove":
 		case p == "/recovery/cancel/{token}": // REC-08's one-click cancel link, like the freeze link
 		case p == maildesk.SurveyPath+"{token}": // a rating request's link, like the freeze link
-		case p == desk.ContactPath+"{token}": // a visitor's email confirmation link, likewise
+		case p == desk.ContactPath+"{token}", p == desk.ContinuePath+"{token}": // a visitor's email links, likewise
 		case p == "/account/notifications/{id}/read":
 		case strings.HasPrefix(p, "/account/contact/{kind}"): // email or phone, never the value
 		default:

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/desk/visitorcookie"
 )
 
 // The confirmation page of a visitor's email (desk/visitor_email.go): the
@@ -23,6 +24,8 @@ func (s *Server) contactLinkRoutes() []Route {
 	return []Route{
 		{http.MethodGet, desk.ContactPath + "{token}", s.account(s.handleContactLinkPage)},
 		{http.MethodPost, desk.ContactPath, s.account(s.handleContactLinkConfirm)},
+		{http.MethodGet, desk.ContinuePath + "{token}", s.account(s.handleContinuePage)},
+		{http.MethodPost, desk.ContinuePath, s.account(s.handleContinue)},
 	}
 }
 
@@ -104,4 +107,58 @@ func (s *Server) contactInvalid(w http.ResponseWriter, r *http.Request, p *page)
 func (s *Server) contactConfirmed(w http.ResponseWriter, r *http.Request, p *page, e *desk.VisitorEmail) {
 	s.renderMessage(w, r, p, http.StatusOK, "deskcontact.page.done.title", messageData{TestID: "contact-link-done",
 		Body: []string{p.T("deskcontact.page.done.body", "Email", e.Email, "Ref", desk.ConversationRef(e.ConversationID))}})
+}
+
+// A reply mail's continuation link (desk.VisitorEmails.Continue): the page
+// says which conversation it opens; its button makes this browser the
+// conversation's visitor (the browser's visitor cookie, or a new one) and
+// goes to the chat with the conversation open. Like the confirmation
+// link, opening it changes nothing.
+
+const pageContinueLink = "continue_link.html"
+
+func (s *Server) handleContinuePage(w http.ResponseWriter, r *http.Request) {
+	p, ve := s.contactLinkPage(w, r)
+	if ve == nil {
+		return
+	}
+	token := r.PathValue("token")
+	e, err := ve.Continuation(r.Context(), token)
+	switch {
+	case code(err) == desk.EContactLinkInvalid:
+		s.continueInvalid(w, r, p)
+	case err != nil:
+		s.internalError(w, r, err)
+	default:
+		p.Data = contactLinkData{Token: token, Ref: desk.ConversationRef(e.ConversationID), Email: e.Email}
+		s.render(w, r, pageContinueLink, p)
+	}
+}
+
+func (s *Server) handleContinue(w http.ResponseWriter, r *http.Request) {
+	p, ve := s.contactLinkPage(w, r)
+	if ve == nil {
+		return
+	}
+	tok := visitorcookie.Token(r)
+	fresh := tok == ""
+	if fresh {
+		tok = visitorcookie.New()
+	}
+	e, err := ve.Continue(r.Context(), r.PostForm.Get("token"), visitorcookie.ID(tok))
+	switch {
+	case code(err) == desk.EContactLinkInvalid:
+		s.continueInvalid(w, r, p)
+	case err != nil:
+		s.internalError(w, r, err)
+	default:
+		if fresh {
+			visitorcookie.Set(w, tok)
+		}
+		http.Redirect(w, r, "/?chat="+desk.ConversationRef(e.ConversationID), http.StatusSeeOther)
+	}
+}
+
+func (s *Server) continueInvalid(w http.ResponseWriter, r *http.Request, p *page) {
+	s.renderMessage(w, r, p, http.StatusBadRequest, "deskcontact.continue.invalid.title", messageData{TestID: "continue-link-invalid", Body: []string{p.T("deskcontact.continue.invalid.body")}})
 }

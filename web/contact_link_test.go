@@ -9,6 +9,7 @@ import (
 
 	"github.com/okpay/okpay/agent"
 	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/desk/visitorcookie"
 	"github.com/okpay/okpay/i18n"
 )
 
@@ -91,11 +92,100 @@ func TestContactLinkPage(t *testing.T) {
 	if _, _, err := ve.Request(e.ctx, vis, conv.ID, "other@example.cn", i18n.En); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{token, token[:len(token)-1] + "q", "nope"} {
+	for _, bad := range []string{token, forged(token, -1), "nope"} {
 		page := c.get(desk.ContactPath + bad)
 		wantStatus(t, page, http.StatusBadRequest)
 		wantContains(t, page.body, `data-testid="contact-link-invalid"`, e.text(i18n.En, "deskcontact.page.invalid.body"))
 	}
 	wantStatus(t, c.post(desk.ContactPath, url.Values{"token": {token}}), http.StatusBadRequest)
 	wantContains(t, console(), `data-confirmed="false">other@example.cn`)
+}
+
+// TestContinueLinkPage: a reply mail's continuation link shows the
+// conversation (both languages) and opening it moves nothing; its button
+// makes this browser the conversation's visitor — a new visitor cookie
+// when it has none, its own when it has one — and goes to the chat with
+// the conversation open; a forged link is 400.
+func TestContinueLinkPage(t *testing.T) {
+	t.Parallel()
+	e := newStaffEnv(t, agent.Config{})
+	ve, err := desk.NewVisitorEmails(e.desk, desk.VisitorEmailDeps{Outbox: e.outbox, Catalog: e.cat, Links: e.id.Deps.Keys.MAC("desk.visitor-email-link"), BaseURL: "http://okpay.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.server.EnableVisitorEmails(ve); err != nil {
+		t.Fatal(err)
+	}
+	first := desk.Visitor("vis_continuelinkpage0123456")
+	conv, err := e.desk.StartConversation(e.ctx, first, desk.StartInput{Category: desk.CategoryAccount, Body: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _, err := ve.Request(e.ctx, first, conv.ID, "li@example.cn", i18n.En)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := ve.Confirm(e.ctx, ve.Token(conv.ID, left.RequestedAt, left.Email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := ve.ContinueToken(conv.ID, e.clock.Now(), conf.Email, conf.ConfirmedAt)
+	ref := desk.ConversationRef(conv.ID)
+	owner := func() string {
+		t.Helper()
+		c, err := e.desk.Conversation(e.ctx, desk.System, conv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.VisitorID
+	}
+
+	phone := e.client()
+	for _, l := range []i18n.Lang{i18n.En, i18n.ZhCN} {
+		phone.lang = string(l)
+		page := phone.get(desk.ContinuePath + token)
+		wantStatus(t, page, http.StatusOK)
+		wantContains(t, page.body, `data-testid="continue-link-form"`, `value="`+token+`"`, e.text(l, "deskcontact.continue.lead", "Ref", ref))
+	}
+	if owner() != first.VisitorID || phone.cookie(visitorcookie.Name) != "" {
+		t.Fatal("opening the link moved the conversation or gave a cookie")
+	}
+	// A browser without a visitor cookie gets one, and the conversation.
+	res := phone.post(desk.ContinuePath, url.Values{"token": {token}})
+	wantRedirect(t, res, "/?chat="+ref)
+	tok := phone.cookie(visitorcookie.Name)
+	if tok == "" || phone.cookie(visitorcookie.MarkerName) != "1" || owner() != visitorcookie.ID(tok) {
+		t.Fatalf("after following: cookie %q, owner %q", tok, owner())
+	}
+	// A browser with its own visitor cookie keeps it.
+	laptop := e.client()
+	mine := visitorcookie.New()
+	laptop.cookies[visitorcookie.Name] = &http.Cookie{Name: visitorcookie.Name, Value: mine}
+	wantRedirect(t, laptop.post(desk.ContinuePath, url.Values{"token": {token}}), "/?chat="+ref)
+	if laptop.cookie(visitorcookie.Name) != mine || owner() != visitorcookie.ID(mine) {
+		t.Fatalf("the laptop: cookie %q, owner %q", laptop.cookie(visitorcookie.Name), owner())
+	}
+	// Forged.
+	for _, bad := range []string{forged(token, -1), "nope"} {
+		page := phone.get(desk.ContinuePath + bad)
+		wantStatus(t, page, http.StatusBadRequest)
+		wantContains(t, page.body, `data-testid="continue-link-invalid"`)
+	}
+	wantStatus(t, phone.post(desk.ContinuePath, url.Values{"token": {"nope"}}), http.StatusBadRequest)
+	if owner() != visitorcookie.ID(mine) {
+		t.Fatal("a forged link moved the conversation")
+	}
+}
+
+// forged returns s with its i-th character (from the end when i < 0)
+// replaced by another lower-case letter: a token that differs for sure.
+func forged(s string, i int) string {
+	if i < 0 {
+		i += len(s)
+	}
+	c := byte('a')
+	if s[i] == 'a' {
+		c = 'b'
+	}
+	return s[:i] + string(c) + s[i+1:]
 }

@@ -81,7 +81,7 @@ func TestCSATLinkPage(t *testing.T) {
 	}
 
 	// Forged links.
-	for _, bad := range []string{token[:len(token)-1] + "z", "nope", svc.Tokens.Token(conv)} {
+	for _, bad := range []string{forged(token, -1), "nope", svc.Tokens.Token(conv)} {
 		page := c.get(maildesk.SurveyPath + bad)
 		wantStatus(t, page, http.StatusBadRequest)
 		wantContains(t, page.body, `data-testid="csat-link-invalid"`)

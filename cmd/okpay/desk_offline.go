@@ -35,13 +35,13 @@ func startDeskOffline(ctx context.Context, log *slog.Logger, svc *desk.Service, 
 		}
 		return c, nil
 	}
-	m, err := desk.NewOfflineMailer(svc, desk.OfflineDeps{Outbox: ident.outbox, Catalog: catalog, Contact: contact},
-		desk.OfflineConfig{BaseURL: ident.svc.Config().BaseURL})
+	emails, err := desk.NewVisitorEmails(svc, desk.VisitorEmailDeps{Outbox: ident.outbox, Catalog: catalog,
+		Links: ident.svc.Keys.MAC("desk.visitor-email-link"), BaseURL: ident.svc.Config().BaseURL})
 	if err != nil {
 		return nil, err
 	}
-	emails, err := desk.NewVisitorEmails(svc, desk.VisitorEmailDeps{Outbox: ident.outbox, Catalog: catalog,
-		Links: ident.svc.Keys.MAC("desk.visitor-email-link"), BaseURL: ident.svc.Config().BaseURL})
+	m, err := desk.NewOfflineMailer(svc, desk.OfflineDeps{Outbox: ident.outbox, Catalog: catalog, Contact: contact, Visitors: emails},
+		desk.OfflineConfig{BaseURL: ident.svc.Config().BaseURL})
 	if err != nil {
 		return nil, err
 	}
