@@ -46,7 +46,8 @@ func isJSON(ct string) bool {
 	return err == nil && mt == "application/json"
 }
 
-// decode parses body into v: strict (unknown fields rejected), one value
+// decode parses body into v: strict (unknown fields rejected, member
+// names matched with their case and given once: names.go), one value
 // only, nesting limited.
 func decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -54,6 +55,9 @@ func decode(body []byte, v any) error {
 	}
 	if depth(body) > maxDepth {
 		return okpay.Errorf(EInvalidRequest, "the JSON body is nested too deeply")
+	}
+	if msg := misnamed(body, v); msg != "" {
+		return okpay.Errorf(EInvalidRequest, "the body is not valid JSON for this request: %s", msg)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -72,7 +76,8 @@ func decode(body []byte, v any) error {
 		}
 		return okpay.Errorf(EInvalidRequest, "the body is not valid JSON for this request: %s", jsonMessage(err))
 	}
-	if dec.More() {
+	// Only JSON whitespace may follow (dec.More misses a stray '}' or ']').
+	if len(bytes.Trim(body[dec.InputOffset():], " \t\r\n")) != 0 {
 		return okpay.Errorf(EInvalidRequest, "the body must hold one JSON object")
 	}
 	return nil

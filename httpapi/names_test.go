@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/money"
+)
+
+type namesInner struct {
+	Note string `json:"note"`
+}
+
+type namesEmbedded struct {
+	Tag string `json:"tag"`
+}
+
+type namesRequest struct {
+	namesEmbedded
+	Amount  money.Amount      `json:"amount"`
+	Payee   string            `json:"payee"`
+	Ignored string            `json:"-"`
+	Inner   *namesInner       `json:"inner"`
+	List    []namesInner      `json:"list"`
+	Meta    map[string]string `json:"meta"`
+	Plain   int
+}
+
+// TestDecodeNames: member names are matched with their case and given
+// once, at every depth decode knows the type of; map keys and the values
+// a type decodes itself are not looked into.
+func TestDecodeNames(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want string // "" accepted, else a fragment of the error
+	}{
+		{`{"amount":{"amount":"1.00","currency":"USD"},"payee":"a","inner":{"note":"x"},"list":[{"note":"y"}],"meta":{"Any":"case","any":"ok"},"tag":"t","Plain":1}`, ""},
+		{`{"Payee":"a"}`, `unknown field "Payee" (names are case-sensitive: "payee")`},
+		{`{"PAYEE":"a"}`, `"payee"`},
+		{`{"inner":{"Note":"x"}}`, `unknown field "Note"`},
+		{`{"list":[{"note":"y"},{"NOTE":"z"}]}`, `unknown field "NOTE"`},
+		{`{"Tag":"t"}`, `"tag"`},   // an embedded struct's field
+		{`{"plain":1}`, `"Plain"`}, // an untagged field's name is its own
+		{`{"payee":"a","payee":"b"}`, `field "payee" appears twice`},
+		{`{"inner":{"note":"x","note":"y"}}`, `appears twice`},
+		{`{"ignored":"x"}`, `unknown field`},                        // json:"-": encoding/json's own refusal
+		{`{"amount":{"Amount":"1.00","currency":"USD"}}`, `amount`}, // money checks its own names
+		{`{"payee":"a"} }`, `one JSON object`},                      // a stray closing brace after the object
+		{`{"payee":"a"}]`, `one JSON object`},
+		{"{\"payee\":\"a\"} \r\n\t", ""},
+	} {
+		var v namesRequest
+		err := decode([]byte(tc.body), &v)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.body, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want an error with %q", tc.body, err, tc.want)
+		case tc.want != "" && okpay.ErrorCode(err) == "":
+			t.Errorf("%s: an uncoded error %v", tc.body, err)
+		}
+	}
+}
+
+// FuzzDecodeNames: what decode accepts, encoding/json accepts alike (the
+// name check only refuses), and every member name of an accepted body's
+// top-level object is one of the type's, with its case, given once.
+func FuzzDecodeNames(f *testing.F) {
+	for _, s := range []string{`{"payee":"a","inner":{"note":"x"}}`, `{"Payee":"a"}`, `{"payee":"a","payee":"b"}`, `{"list":[{"note":"y"}]}`, `{"meta":{"A":"b"}}`, `[1]`, `{`} {
+		f.Add(s)
+	}
+	names, _ := structNames(reflect.TypeFor[namesRequest]())
+	f.Fuzz(func(t *testing.T, body string) {
+		var v namesRequest
+		if decode([]byte(body), &v) != nil {
+			return
+		}
+		var plain namesRequest
+		if err := json.Unmarshal([]byte(body), &plain); err != nil {
+			t.Fatalf("decode accepted %q, encoding/json did not: %v", body, err)
+		}
+		var top map[string]json.RawMessage
+		if json.Unmarshal([]byte(body), &top) != nil {
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.Token()
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return
+			}
+			key := k.(string)
+			if _, ok := names[key]; !ok || seen[key] {
+				t.Fatalf("decode accepted %q with member %q", body, key)
+			}
+			seen[key] = true
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return
+			}
+		}
+	})
+}
