@@ -52,12 +52,12 @@ func walkNames(dec *json.Decoder, t reflect.Type) (msg string, ok bool) {
 	switch d {
 	case '{':
 		var fields map[string]reflect.Type
-		var folded map[string]string
+		var names []string
 		var elem reflect.Type
 		if t != nil {
 			switch t.Kind() {
 			case reflect.Struct:
-				fields, folded = structNames(t)
+				fields, names = structNames(t)
 			case reflect.Map:
 				elem = t.Elem()
 			}
@@ -73,8 +73,12 @@ func walkNames(dec *json.Decoder, t reflect.Type) (msg string, ok bool) {
 			if fields != nil {
 				var exact bool
 				if ft, exact = fields[key]; !exact {
-					if w, near := folded[strings.ToLower(key)]; near {
-						return fmt.Sprintf("unknown field %q (names are case-sensitive: %q)", key, w), true
+					// encoding/json's folding is Unicode's simple case
+					// folding (the Kelvin sign is a k, ſ an s), as EqualFold.
+					for _, w := range names {
+						if strings.EqualFold(key, w) {
+							return fmt.Sprintf("unknown field %q (names are case-sensitive: %q)", key, w), true
+						}
 					}
 				} else {
 					if seen[key] {
@@ -109,13 +113,13 @@ func walkNames(dec *json.Decoder, t reflect.Type) (msg string, ok bool) {
 
 // structNames returns the member names of struct type t as encoding/json
 // reads them (tag name, else the field's name; embedded structs' fields
-// promoted), with their types, and the same names lower-cased.
-func structNames(t reflect.Type) (map[string]reflect.Type, map[string]string) {
+// promoted), with their types, and the names in field order.
+func structNames(t reflect.Type) (map[string]reflect.Type, []string) {
 	if c, ok := nameCache.Load(t); ok {
 		n := c.(structNameSet)
-		return n.fields, n.folded
+		return n.fields, n.names
 	}
-	n := structNameSet{fields: map[string]reflect.Type{}, folded: map[string]string{}}
+	n := structNameSet{fields: map[string]reflect.Type{}}
 	var add func(t reflect.Type, depth int)
 	add = func(t reflect.Type, depth int) {
 		for i := range t.NumField() {
@@ -144,18 +148,18 @@ func structNames(t reflect.Type) (map[string]reflect.Type, map[string]string) {
 			}
 			if _, dup := n.fields[name]; !dup {
 				n.fields[name] = ft
-				n.folded[strings.ToLower(name)] = name
+				n.names = append(n.names, name)
 			}
 		}
 	}
 	add(t, 0)
 	nameCache.Store(t, n)
-	return n.fields, n.folded
+	return n.fields, n.names
 }
 
 type structNameSet struct {
 	fields map[string]reflect.Type
-	folded map[string]string
+	names  []string
 }
 
 // nameCache keeps structNames per type (request types are few and fixed).

@@ -48,6 +48,7 @@ func TestDecodeNames(t *testing.T) {
 		{`{"inner":{"note":"x","note":"y"}}`, `appears twice`},
 		{`{"ignored":"x"}`, `unknown field`},                        // json:"-": encoding/json's own refusal
 		{`{"amount":{"Amount":"1.00","currency":"USD"}}`, `amount`}, // money checks its own names
+		{`{"liſt":[]}`, `names are case-sensitive: "list"`},         // ſ folds to s, as encoding/json matches
 		{`{"payee":"a"} }`, `one JSON object`},                      // a stray closing brace after the object
 		{`{"payee":"a"}]`, `one JSON object`},
 		{"{\"payee\":\"a\"} \r\n\t", ""},
