@@ -64,7 +64,15 @@ func decode(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var ce interface{ Code() string }
 		if errors.As(err, &ce) {
-			return err // a money error: keep its code
+			// A money error: keep its code, and name the amount
+			// (amounts.go).
+			if p := amountPath(body, v); p != "" {
+				msg := ce.(error).Error()
+				e := okpay.Errorf(ce.Code(), "%s", msg)
+				e.Fields = map[string]string{p: msg}
+				return e
+			}
+			return err
 		}
 		var pe *time.ParseError
 		if errors.As(err, &pe) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -106,4 +107,36 @@ func FuzzDecodeNames(f *testing.F) {
 			}
 		}
 	})
+}
+
+type amountsRequest struct {
+	Amount   *money.Amount `json:"amount"`
+	Postings []struct {
+		Amount *money.Amount `json:"amount"`
+	} `json:"postings"`
+	Meta map[string]string `json:"meta"`
+}
+
+// TestDecodeAmountPath: a refused amount keeps its code, and the problem
+// names the member, at any depth.
+func TestDecodeAmountPath(t *testing.T) {
+	for _, tc := range []struct {
+		body, code, path string
+	}{
+		{`{"amount":{"amount":"1.001","currency":"USD"}}`, money.CodeTooManyDecimals, "amount"},
+		{`{"amount":{"amount":"1.00","currency":"USD"},"postings":[{"amount":{"amount":"2.00","currency":"EUR"}},{"amount":{"amount":"-1","currency":"EUR"}}]}`, money.CodeNegativeAmount, "postings[1].amount"},
+		{`{"meta":{"amount":"x"},"postings":[{"amount":{"amount":1,"currency":"USD"}}]}`, money.CodeInvalidAmount, "postings[0].amount"},
+		{`{"amount":{"amount":"1","currency":"XXY"}}`, money.CodeUnknownCurrency, "amount"},
+	} {
+		var v amountsRequest
+		err := decode([]byte(tc.body), &v)
+		var e *okpay.Error
+		if !errors.As(err, &e) || e.Code != tc.code || e.Fields[tc.path] == "" || len(e.Fields) != 1 {
+			t.Errorf("%s: %#v, want %s at %s", tc.body, err, tc.code, tc.path)
+		}
+	}
+	var v amountsRequest
+	if err := decode([]byte(`{"amount":null,"postings":[{"amount":{"amount":"1.00","currency":"USD"}}]}`), &v); err != nil {
+		t.Fatalf("valid amounts: %v", err)
+	}
 }
