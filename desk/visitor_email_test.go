@@ -32,6 +32,18 @@ func newVisitorEmails(t *testing.T, h *harness, out desk.Enqueuer, cat *i18n.Cat
 	return ve
 }
 
+// newMailer is an offline mailer writing to out, with every customer's
+// contact, and continuation links when ve is given.
+func newMailer(t *testing.T, h *harness, out desk.Enqueuer, cat *i18n.Catalog, ve *desk.VisitorEmails, contact desk.Contact) *desk.OfflineMailer {
+	t.Helper()
+	m, err := desk.NewOfflineMailer(h.svc, desk.OfflineDeps{Outbox: out, Catalog: cat, Visitors: ve,
+		Contact: func(context.Context, int64) (desk.Contact, error) { return contact, nil }}, desk.OfflineConfig{BaseURL: "https://okpay.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 var contactLinkRE = regexp.MustCompile(`https://okpay\.test/support/contact/(\S+)`)
 
 // TestVisitorEmail: a visitor leaves an address on their chat
@@ -107,11 +119,7 @@ func TestVisitorEmail(t *testing.T) {
 			}
 		}
 		// The visitor's unread reply is not emailed before confirmation.
-		m, err := desk.NewOfflineMailer(h.svc, desk.OfflineDeps{Outbox: out, Catalog: cat,
-			Contact: func(_ context.Context, id int64) (desk.Contact, error) { return desk.Contact{}, nil }}, desk.OfflineConfig{BaseURL: "https://okpay.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := newMailer(t, h, out, cat, nil, desk.Contact{})
 		h.send(desk.Agent(agentA), c.ID, "We are looking into it.")
 		h.clock.Advance(6 * time.Minute)
 		if n, err := m.Run(h.ctx); err != nil || n != 0 || len(out.take()) != 0 {
@@ -224,13 +232,7 @@ func TestVisitorEmailClaimed(t *testing.T) {
 		if n, err := h.svc.ClaimVisitorConversations(h.ctx, visitor, alice); err != nil || n != 1 {
 			t.Fatalf("claim: %d %v", n, err)
 		}
-		m, err := desk.NewOfflineMailer(h.svc, desk.OfflineDeps{Outbox: out, Catalog: cat,
-			Contact: func(_ context.Context, id int64) (desk.Contact, error) {
-				return desk.Contact{Email: "alice@account.example", Lang: i18n.En}, nil
-			}}, desk.OfflineConfig{BaseURL: "https://okpay.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := newMailer(t, h, out, cat, nil, desk.Contact{Email: "alice@account.example", Lang: i18n.En})
 		h.send(desk.Agent(agentA), c.ID, "Signed in now?")
 		h.clock.Advance(6 * time.Minute)
 		if n, err := m.Run(h.ctx); err != nil || n != 1 {
@@ -299,11 +301,7 @@ func TestVisitorEmailContinue(t *testing.T) {
 		h := newHarness(t, db)
 		out := &fakeOutbox{}
 		ve := newVisitorEmails(t, h, out, cat)
-		m, err := desk.NewOfflineMailer(h.svc, desk.OfflineDeps{Outbox: out, Catalog: cat, Visitors: ve,
-			Contact: func(_ context.Context, id int64) (desk.Contact, error) { return desk.Contact{}, nil }}, desk.OfflineConfig{BaseURL: "https://okpay.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := newMailer(t, h, out, cat, ve, desk.Contact{})
 		first, phone := desk.Visitor(visitor), desk.Visitor("vis_phonebrowser0123456789")
 		c := h.start(first, desk.CategoryAccount, "hello")
 		if _, _, err := ve.Request(h.ctx, first, c.ID, "li@example.cn", i18n.En); err != nil {
