@@ -543,16 +543,20 @@ func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) err
 }
 
 // StageNotices is WriteNotices for a ledger hook that defers its inserts
-// (ledger.TxHook): the messages and in-app copies go to ins, to be
-// inserted in the event's transaction with the batch's other rows.
+// (ledger.TxHook): the in-app copies go to ins, to be inserted in the
+// event's transaction with the batch's other rows, and the messages as one
+// bundle (notify.Outbox.StageBundle), which the dispatcher writes to the
+// outbox after the commit.
 func (m *Money) StageNotices(ins notify.Inserter, ns ...*Notice) {
+	var msgs []notify.Sealed
 	for _, n := range ns {
 		if n == nil {
 			continue
 		}
-		m.s.Outbox.Stage(ins, n.msgs...)
+		msgs = append(msgs, n.msgs...)
 		m.s.Outbox.StageInApp(ins, n.inapp...)
 	}
+	m.s.Outbox.StageBundle(ins, msgs...)
 }
 
 // WriteNotices is Money.WriteNotices without prepared statements.

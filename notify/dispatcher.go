@@ -256,14 +256,37 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 		return 0, 0, nil
 	}
 	batch, err := d.claim(ctx)
-	if err != nil || len(batch) == 0 {
+	if err != nil {
 		return 0, 0, err
 	}
-	outs := make([]outcome, len(batch))
-	var wg sync.WaitGroup
+	// Bundled messages (StageBundle, bundle.go) go out with the claimed
+	// ones.
+	bundles, err := d.claimBundles(ctx, d.opts.Batch)
+	if err != nil {
+		d.log.Error("notify: dispatch bundles", "node", d.lockedBy, "err", err)
+	}
+	outs := make([]outcome, len(batch), len(batch)+3*len(bundles))
 	for i, c := range batch {
+		outs[i].c = c
+	}
+	if len(bundles) > 0 {
+		bouts, err := d.bundleOutcomes(ctx, bundles)
+		if err != nil {
+			// Their lease runs out and they are taken again.
+			d.log.Error("notify: dispatch bundles", "node", d.lockedBy, "err", err)
+		}
+		outs = append(outs, bouts...)
+	}
+	if len(outs) == 0 && len(bundles) == 0 {
+		return 0, 0, nil
+	}
+	var wg sync.WaitGroup
+	for i := range outs {
 		o := &outs[i]
-		o.c = c
+		c := o.c
+		if o.wait {
+			continue
+		}
 		if o.m, o.err = d.open(c); o.err != nil {
 			continue
 		}
@@ -292,9 +315,9 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 			}
 		}
 	}
-	sent, err = d.recordBatch(ctx, outs)
+	sent, err = d.recordBatch(ctx, outs, bundles)
 	if err == nil {
-		return len(batch), sent, nil
+		return len(outs), sent, nil
 	}
 	// The batch's transaction failed: record message by message, the
 	// TxSender ones delivered through their own Send.
@@ -303,7 +326,9 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 	var errs []error
 	for i := range outs {
 		o := &outs[i]
-		if o.keep {
+		if o.keep || o.bundle != nil {
+			// A bundle's messages are recorded with its bundle only:
+			// its lease runs out and it is sent again.
 			continue
 		}
 		if o.inTx {
@@ -318,7 +343,7 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 			sent++
 		}
 	}
-	return len(batch), sent, errors.Join(errs...)
+	return len(outs), sent, errors.Join(errs...)
 }
 
 // outcome is what happened to one claimed message of a round.
@@ -328,6 +353,12 @@ type outcome struct {
 	err  error // the send's (nil: sent)
 	inTx bool  // delivered by a TxSender inside recordBatch
 	keep bool  // outcome unknown (shutting down): record nothing, keep the lease
+
+	// A bundled message (bundle.go): its bundle, the message as staged,
+	// and whether it waits (written as staged, not sent this round).
+	bundle *bundle
+	staged Sealed
+	wait   bool
 }
 
 // open unseals a claimed message. A message that cannot be opened fails
@@ -348,9 +379,10 @@ func (d *Dispatcher) open(c claimed) (Message, error) {
 }
 
 // recordBatch delivers the TxSender messages of outs and records every
-// outcome in one transaction, and returns how many were sent. On error
+// outcome in one transaction, the leased bundles' too (recordBundles),
+// and returns how many were sent. On error
 // nothing of it is committed.
-func (d *Dispatcher) recordBatch(ctx context.Context, outs []outcome) (int, error) {
+func (d *Dispatcher) recordBatch(ctx context.Context, outs []outcome, bundles []bundle) (int, error) {
 	o := d.outbox
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -371,7 +403,7 @@ func (d *Dispatcher) recordBatch(ctx context.Context, outs []outcome) (int, erro
 		args := []any{now.UnixMicro()}
 		for i := range outs {
 			out := &outs[i]
-			if out.keep {
+			if out.keep || out.bundle != nil {
 				continue
 			}
 			if out.inTx {
@@ -400,7 +432,9 @@ func (d *Dispatcher) recordBatch(ctx context.Context, outs []outcome) (int, erro
 			}
 			sent = len(args) - 1
 		}
-		return nil
+		n, err := d.recordBundles(ctx, tx, outs, bundles, now)
+		sent += n
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("notify: record the outcomes of a batch: %w", err)
@@ -495,8 +529,20 @@ func (d *Dispatcher) send(ctx context.Context, m Message) (err error) {
 
 // failure is the statement recording a failed attempt (and logs it).
 func (d *Dispatcher) failure(c claimed, m Message, sendErr error, now time.Time) (string, []any) {
+	status, next, msg := d.failed(c, m, sendErr, now)
+	// Only while this claim still holds the lease: another dispatcher
+	// may have taken over (and sent) the message since.
+	return `UPDATE notification_outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
+				last_error = $4, locked_until = NULL
+			WHERE id = $1 AND status = 'pending' AND locked_by = $5 AND locked_until = $6`,
+		[]any{c.id, status, next, msg, d.lockedBy, c.until}
+}
+
+// failed is what a failed attempt leaves (and logs): the message's status,
+// when it is tried again (unix µs) and the scrubbed error.
+func (d *Dispatcher) failed(c claimed, m Message, sendErr error, now time.Time) (status string, next int64, msg string) {
 	attempts := c.attempts + 1
-	status := StatusPending
+	status = StatusPending
 	if IsPermanent(sendErr) || attempts >= d.opts.MaxAttempts {
 		status = StatusFailed
 	}
@@ -505,15 +551,10 @@ func (d *Dispatcher) failure(c claimed, m Message, sendErr error, now time.Time)
 	if errors.As(sendErr, &ra) && ra.After > wait {
 		wait = ra.After
 	}
-	msg := scrub(sendErr.Error(), m)
+	msg = scrub(sendErr.Error(), m)
 	d.log.Warn("notify: delivery failed", "id", c.id, "channel", c.channel, "kind", c.kind,
 		"attempt", attempts, "status", status, "err", msg)
-	// Only while this claim still holds the lease: another dispatcher
-	// may have taken over (and sent) the message since.
-	return `UPDATE notification_outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
-				last_error = $4, locked_until = NULL
-			WHERE id = $1 AND status = 'pending' AND locked_by = $5 AND locked_until = $6`,
-		[]any{c.id, status, now.Add(wait).UnixMicro(), msg, d.lockedBy, c.until}
+	return status, now.Add(wait).UnixMicro(), msg
 }
 
 // record stores the outcome of one attempt in its own transaction (when a

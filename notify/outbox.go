@@ -6,8 +6,10 @@
 // notifies nobody, a committed one is delivered even if the process dies
 // right after the commit. A caller whose transaction must stay short (a
 // ledger hook) seals its messages before it (Seal) and only writes them
-// inside it (Write, or Stage to a hook's deferred multi-row inserts). A Dispatcher claims due messages under a lease,
-// sends them through one Sender per channel and records the outcome.
+// inside it (Write, or Stage to a hook's deferred multi-row inserts, or
+// StageBundle: the event's messages as one row, bundle.go). A Dispatcher
+// claims due messages under a lease, sends them through one Sender per
+// channel and records the outcome.
 // Delivery is at least once; every message carries a dedupe key that the
 // providers see (SMTP Message-ID, SMS Idempotency-Key, the in-app row's
 // unique key) so a redelivery is recognisable and the user sees one copy
@@ -364,7 +366,8 @@ func (o *Outbox) subscribe() (<-chan struct{}, func()) {
 
 // Stats describes the outbox for health checks and metrics.
 type Stats struct {
-	// Pending counts messages not yet sent nor given up.
+	// Pending counts messages not yet sent nor given up, bundled ones
+	// (StageBundle) included; they count as due too.
 	Pending int64
 	// Due counts pending messages whose time has come (a growing Due means
 	// the dispatchers are not keeping up or a provider is down).
@@ -389,6 +392,17 @@ func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("notify: stats: %w", err)
 	}
+	// Bundled messages (StageBundle) are pending and due from their commit.
+	var bundled int64
+	var oldestBundle sql.NullInt64
+	if err := o.db.Read.QueryRowContext(ctx, `SELECT COALESCE(SUM(messages), 0), MIN(created_at) FROM notification_bundles`).Scan(&bundled, &oldestBundle); err != nil {
+		return Stats{}, fmt.Errorf("notify: stats: %w", err)
+	}
+	s.Pending += bundled
+	s.Due += bundled
+	if oldestBundle.Valid && (!oldest.Valid || oldestBundle.Int64 < oldest.Int64) {
+		oldest = oldestBundle
+	}
 	if oldest.Valid {
 		s.OldestDue = time.UnixMicro(oldest.Int64).UTC()
 	}
@@ -398,10 +412,12 @@ func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
 	return s, nil
 }
 
-// Pending returns how many messages wait to be sent.
+// Pending returns how many messages wait to be sent, bundled ones
+// (StageBundle) included.
 func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	var n int64
-	if err := o.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM notification_outbox WHERE status = 'pending'`).Scan(&n); err != nil {
+	if err := o.db.Read.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM notification_outbox WHERE status = 'pending') +
+		(SELECT COALESCE(SUM(messages), 0) FROM notification_bundles)`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("notify: count pending: %w", err)
 	}
 	return n, nil

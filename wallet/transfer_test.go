@@ -577,6 +577,19 @@ func TestNOT01_NotificationsCommitWithTheTransfer(t *testing.T) {
 			t.Fatalf("in-app notices queued in the outbox: %d (%v)", queued, err)
 		}
 
+		// The three messages committed with the transfer as one bundle
+		// (notify.Outbox.StageBundle): pending from the commit on, written
+		// to the outbox by the dispatcher's round that sends them.
+		var bundles, bundled int
+		if err := db.Read.QueryRow(`SELECT COUNT(*), COALESCE(SUM(messages), 0) FROM notification_bundles`).Scan(&bundles, &bundled); err != nil || bundles != 1 || bundled != 3 {
+			t.Fatalf("bundles right after the transfer: %d holding %d messages (%v), want 1 holding 3", bundles, bundled, err)
+		}
+		if _, err := h.disp.RunOnce(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := h.outbox.Pending(h.ctx); err != nil || n != 0 {
+			t.Fatalf("pending after the dispatcher's round: %d (%v)", n, err)
+		}
 		a, b := h.outboxKinds(alice.id), h.outboxKinds(bob.id)
 		for _, k := range []string{"transfer_sent/email", "transfer_sent/sms", "transfer_sent/inapp"} {
 			if a[k] != 1 {

@@ -362,8 +362,10 @@ func (s *p2pServer) drain(ctx context.Context, max time.Duration) error {
 	deadline := time.Now().Add(max)
 	for {
 		var pending int64
-		// Counted in the index of due messages: no scan of sent ones.
-		err := s.outbox.QueryRowContext(ctx, `SELECT COUNT(*) FROM notification_outbox WHERE status = 'pending'`).Scan(&pending)
+		// Counted in the index of due messages (no scan of sent ones), and
+		// those still in bundles.
+		err := s.outbox.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM notification_outbox WHERE status = 'pending') +
+			(SELECT COALESCE(SUM(messages), 0) FROM notification_bundles)`).Scan(&pending)
 		if err != nil || pending == 0 || time.Now().After(deadline) {
 			return err
 		}

@@ -391,8 +391,14 @@ func (s *p2pServer) ledgerStats(ctx context.Context) (busy, batches, reqs float6
 }
 
 // outboxCounts returns how many messages the outbox holds and how many of
-// them wait to be sent.
+// them wait to be sent, those still in bundles (notify.Outbox.StageBundle)
+// included.
 func (s *p2pServer) outboxCounts(ctx context.Context) (total, pending int64, err error) {
 	err = s.outbox.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) FROM notification_outbox`).Scan(&total, &pending)
-	return total, pending, err
+	if err != nil {
+		return 0, 0, err
+	}
+	var bundled int64
+	err = s.outbox.QueryRowContext(ctx, `SELECT COALESCE(SUM(messages), 0) FROM notification_bundles`).Scan(&bundled)
+	return total + bundled, pending + bundled, err
 }

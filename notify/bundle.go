@@ -1,0 +1,380 @@
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/okpay/okpay/sqldb"
+)
+
+// Bundles. A P2P transfer notifies by email and SMS to the payer and by
+// email to the payee: three outbox rows, each with four index entries
+// (its dedupe key, the claim scan, the per-user order, the primary key),
+// written by the ledger's single SQLite writer inside the transfer's
+// commit, then updated twice by the dispatcher (claimed, sent), moving in
+// two of those indexes each time. StageBundle stages an event's messages
+// as one row of notification_bundles instead, appended in id order (one
+// index). A dispatcher leases bundles beside its claim of outbox rows,
+// sends their messages with the claimed ones, and in the same transaction
+// that records the round writes each message to the outbox once, in its
+// final state (sent; waiting for a retry; failed), and deletes the bundle:
+// a sent message costs one insert that never enters the per-user index.
+// A message that must wait (behind an older unsent message of its user and
+// channel, or for a sender this dispatcher lacks) is written as sealed,
+// and claimed in its turn; one whose dedupe key the outbox already holds
+// is dropped, as Write skips it. Bundled messages are pending from their
+// commit and counted by Stats and Pending; delivery is at least once, as
+// for outbox rows. The per-user order holds among bundled messages and
+// behind older outbox rows; an outbox row written after a bundle was
+// committed may leave before the bundle's messages (the claim does not
+// look into bundles). Measured in README, "P2P transfers through the
+// wallet".
+
+// bundleInto names the columns of a bundle row.
+const bundleInto = `notification_bundles (id, messages, data, created_at)`
+
+// bundleVersion starts an encoded bundle.
+const bundleVersion = 1
+
+// StageBundle hands sealed messages to ins as one bundle row, to be
+// inserted in the event's transaction with the rest of its rows (a ledger
+// hook's deferred inserts). A dispatcher sends them and writes them to the
+// outbox as it does (see above); call Wake after the commit.
+func (o *Outbox) StageBundle(ins Inserter, ms ...Sealed) {
+	if len(ms) == 0 {
+		return
+	}
+	ins.Insert(bundleInto, "", ms[0].id, len(ms), encodeBundle(ms), ms[0].at)
+}
+
+// encodeBundle writes ms as a version byte then, per message, its fields:
+// integers as varints, strings and the sealed content length-prefixed.
+func encodeBundle(ms []Sealed) []byte {
+	n := 1
+	for i := range ms {
+		m := &ms[i]
+		n += 3*binary.MaxVarintLen64 + 5*binary.MaxVarintLen32 + len(m.dedupeKey) + len(m.channel) + len(m.kind) + len(m.sealed) + len(m.status) + len(m.lastErr)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, bundleVersion)
+	for i := range ms {
+		m := &ms[i]
+		b = binary.AppendVarint(b, m.id)
+		b = binary.AppendVarint(b, m.userID)
+		b = binary.AppendVarint(b, m.at)
+		for _, s := range []string{m.dedupeKey, m.channel, m.kind, m.status, m.lastErr} {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.sealed)))
+		b = append(b, m.sealed...)
+	}
+	return b
+}
+
+var errBadBundle = errors.New("notify: malformed bundle")
+
+// decodeBundle reads what encodeBundle wrote.
+func decodeBundle(b []byte) ([]Sealed, error) {
+	if len(b) == 0 || b[0] != bundleVersion {
+		return nil, errBadBundle
+	}
+	b = b[1:]
+	varint := func() (int64, bool) {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	bytes := func() ([]byte, bool) {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return nil, false
+		}
+		v := b[n : n+int(l) : n+int(l)]
+		b = b[n+int(l):]
+		return v, true
+	}
+	var out []Sealed
+	for len(b) > 0 {
+		var m Sealed
+		var ok1, ok2, ok3 bool
+		m.id, ok1 = varint()
+		m.userID, ok2 = varint()
+		m.at, ok3 = varint()
+		if !ok1 || !ok2 || !ok3 {
+			return nil, errBadBundle
+		}
+		for _, s := range []*string{&m.dedupeKey, &m.channel, &m.kind, &m.status, &m.lastErr} {
+			v, ok := bytes()
+			if !ok {
+				return nil, errBadBundle
+			}
+			*s = string(v)
+		}
+		v, ok := bytes()
+		if !ok {
+			return nil, errBadBundle
+		}
+		m.sealed = append([]byte(nil), v...)
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, errBadBundle
+	}
+	return out, nil
+}
+
+// bundle is a leased bundle: its id, the lease, and its messages.
+type bundle struct {
+	id    int64
+	until int64
+	msgs  []Sealed
+}
+
+// claimBundles leases up to limit bundles that no dispatcher holds, oldest
+// first (PostgreSQL: SKIP LOCKED, so dispatchers on several nodes take
+// different ones). A bundle that cannot be read is leased too (so it is
+// not read again before its lease ends), reported and left in place. It
+// costs one read when there is none.
+func (d *Dispatcher) claimBundles(ctx context.Context, limit int) ([]bundle, error) {
+	o := d.outbox
+	now := o.clock.Now()
+	var found int
+	err := o.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM notification_bundles WHERE locked_until <= $1 LIMIT 1) b`, now.UnixMicro()).Scan(&found)
+	if err != nil || found == 0 {
+		return nil, err
+	}
+	until := now.Add(d.opts.Lease).UnixMicro()
+	q := fmt.Sprintf(`SELECT id, data FROM notification_bundles WHERE locked_until <= $1 ORDER BY id LIMIT %d`, limit)
+	if o.db.Dialect == sqldb.Postgres {
+		q += ` FOR UPDATE SKIP LOCKED`
+	}
+	var out []bundle
+	var bad []error
+	err = o.db.InTx(ctx, func(tx *sql.Tx) error {
+		out, bad = out[:0], nil
+		rows, err := tx.QueryContext(ctx, q, now.UnixMicro())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var ids []any
+		for rows.Next() {
+			var id int64
+			var data []byte
+			if err := rows.Scan(&id, &data); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			ms, err := decodeBundle(data)
+			if err != nil {
+				bad = append(bad, fmt.Errorf("bundle %d: %w", id, err))
+				continue
+			}
+			out = append(out, bundle{id: id, until: until, msgs: ms})
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		if len(ids) == 0 {
+			return nil
+		}
+		upd := []byte(`UPDATE notification_bundles SET locked_until = $1, locked_by = $2 WHERE id IN (`)
+		upd = sqldb.Placeholders(upd, 3, len(ids))
+		upd = append(upd, ')')
+		_, err = tx.ExecContext(ctx, string(upd), append([]any{until, d.lockedBy}, ids...)...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: claim bundles: %w", err)
+	}
+	if len(bad) > 0 {
+		d.log.Error("notify: bundles that cannot be read are left in place", "node", d.lockedBy, "err", errors.Join(bad...))
+	}
+	return out, nil
+}
+
+// bundleOutcomes turns leased bundles into outcomes for the round: each
+// message is sent now unless it must wait — failed when sealed (no
+// destination), of a channel this dispatcher has no sender for or whose
+// sender writes in the transaction (TxSender), or behind an older unsent
+// message of its user and channel (in the outbox, or earlier in this
+// round): those are written to the outbox as they were sealed, to be
+// claimed in their turn.
+func (d *Dispatcher) bundleOutcomes(ctx context.Context, bs []bundle) ([]outcome, error) {
+	type lane struct {
+		user    int64
+		channel string
+	}
+	var users []any
+	seenUser := map[int64]bool{}
+	for _, b := range bs {
+		for _, m := range b.msgs {
+			if m.userID != 0 && !seenUser[m.userID] {
+				seenUser[m.userID] = true
+				users = append(users, m.userID)
+			}
+		}
+	}
+	// A dedupe key already in the outbox was sent (or is queued) already:
+	// its message is dropped, as Write skips it.
+	var keys []any
+	for _, b := range bs {
+		for _, m := range b.msgs {
+			keys = append(keys, m.dedupeKey)
+		}
+	}
+	known := map[string]bool{}
+	for chunk := range slices.Chunk(keys, 500) {
+		q := []byte(`SELECT dedupe_key FROM notification_outbox WHERE dedupe_key IN (`)
+		q = sqldb.Placeholders(q, 1, len(chunk))
+		q = append(q, ')')
+		if err := scanAll(ctx, d.outbox.db.Read, string(q), chunk, func(rows *sql.Rows) error {
+			var k string
+			err := rows.Scan(&k)
+			known[k] = true
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("notify: look up known messages: %w", err)
+		}
+	}
+	busy := map[lane]bool{}
+	for chunk := range slices.Chunk(users, 500) {
+		q := []byte(`SELECT DISTINCT user_id, channel FROM notification_outbox WHERE status = 'pending' AND substr(kind, 1, 5) <> 'code_' AND user_id IN (`)
+		q = sqldb.Placeholders(q, 1, len(chunk))
+		q = append(q, ')')
+		if err := scanAll(ctx, d.outbox.db.Read, string(q), chunk, func(rows *sql.Rows) error {
+			var l lane
+			err := rows.Scan(&l.user, &l.channel)
+			busy[l] = true
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("notify: look up unsent messages: %w", err)
+		}
+	}
+	var outs []outcome
+	for bi := range bs {
+		b := &bs[bi]
+		for _, m := range b.msgs {
+			if known[m.dedupeKey] {
+				continue
+			}
+			known[m.dedupeKey] = true
+			o := outcome{c: claimed{id: m.id, dedupeKey: m.dedupeKey, userID: m.userID, channel: m.channel, kind: m.kind, sealed: m.sealed, until: b.until},
+				bundle: b, staged: m}
+			s, ok := d.senders[m.channel]
+			_, inTx := s.(TxSender)
+			ordered := m.userID != 0 && !strings.HasPrefix(m.kind, UrgentKindPrefix)
+			l := lane{m.userID, m.channel}
+			switch {
+			case m.status != StatusPending || !ok || inTx || (ordered && busy[l]):
+				o.wait = true
+			default:
+				if ordered {
+					busy[l] = true // the lane's next message waits for this one
+				}
+			}
+			outs = append(outs, o)
+		}
+	}
+	return outs, nil
+}
+
+// outboxFinal names the columns of an outbox row written with its first
+// outcome (a bundled message).
+const outboxFinal = `INSERT INTO notification_outbox (id, dedupe_key, user_id, channel, kind, sealed, status, attempts, next_attempt_at, locked_by, last_error, created_at, sent_at) VALUES `
+
+// recordBundles writes, inside the round's transaction, the outbox rows of
+// the bundled outcomes — sent, waiting for a retry or failed, or as sealed
+// when they were not sent — and deletes their bundles while this
+// dispatcher's lease holds. A bundle with a message whose outcome is
+// unknown (shutting down) is left alone: its lease runs out and it is sent
+// again (at least once, as outbox messages are). It returns how many were
+// sent.
+func (d *Dispatcher) recordBundles(ctx context.Context, tx *sql.Tx, outs []outcome, bundles []bundle, now time.Time) (int, error) {
+	skip := map[*bundle]bool{}
+	for i := range outs {
+		if outs[i].bundle != nil && outs[i].keep {
+			skip[outs[i].bundle] = true
+		}
+	}
+	var done []any
+	for i := range bundles {
+		if !skip[&bundles[i]] {
+			done = append(done, bundles[i].id)
+		}
+	}
+	var q []byte
+	var args []any
+	sent := 0
+	for i := range outs {
+		out := &outs[i]
+		b := out.bundle
+		if b == nil || skip[b] {
+			continue
+		}
+		m := &out.staged
+		status, attempts, next, lastErr, sentAt := m.status, 0, m.at, m.lastErr, any(nil)
+		switch {
+		case out.wait:
+		case out.err == nil:
+			status, attempts, sentAt = StatusSent, 1, now.UnixMicro()
+			sent++
+		default:
+			status, next, lastErr = d.failed(out.c, out.m, out.err, now)
+			attempts = 1
+		}
+		if len(args) > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, '(')
+		q = sqldb.Placeholders(q, len(args)+1, 13)
+		q = append(q, ')')
+		args = append(args, m.id, m.dedupeKey, m.userID, m.channel, m.kind, m.sealed, status, attempts, next, "", lastErr, m.at, sentAt)
+		if len(args) >= 13*400 {
+			if _, err := tx.ExecContext(ctx, outboxFinal+string(q)+" "+outboxConflict, args...); err != nil {
+				return 0, err
+			}
+			q, args = q[:0], args[:0]
+		}
+	}
+	if len(args) > 0 {
+		if _, err := tx.ExecContext(ctx, outboxFinal+string(q)+" "+outboxConflict, args...); err != nil {
+			return 0, err
+		}
+	}
+	if len(done) > 0 {
+		del := []byte(`DELETE FROM notification_bundles WHERE locked_by = $1 AND id IN (`)
+		del = sqldb.Placeholders(del, 2, len(done))
+		del = append(del, ')')
+		if _, err := tx.ExecContext(ctx, string(del), append([]any{d.lockedBy}, done...)...); err != nil {
+			return 0, err
+		}
+	}
+	return sent, nil
+}
+
+// scanAll runs a query and calls each for every row.
+func scanAll(ctx context.Context, db *sql.DB, q string, args []any, each func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
