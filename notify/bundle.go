@@ -140,68 +140,58 @@ type bundle struct {
 	msgs  []Sealed
 }
 
-// claimBundles leases up to limit bundles that no dispatcher holds, oldest
-// first (PostgreSQL: SKIP LOCKED, so dispatchers on several nodes take
-// different ones). A bundle that cannot be read is leased too (so it is
-// not read again before its lease ends), reported and left in place. It
-// costs one read when there is none.
-func (d *Dispatcher) claimBundles(ctx context.Context, limit int) ([]bundle, error) {
-	o := d.outbox
-	now := o.clock.Now()
+// bundlesWaiting says whether a bundle waits that no dispatcher holds: a
+// read, so a claim opens no write for bundles when there are none.
+func (d *Dispatcher) bundlesWaiting(ctx context.Context, now int64) (bool, error) {
 	var found int
-	err := o.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM notification_bundles WHERE locked_until <= $1 LIMIT 1) b`, now.UnixMicro()).Scan(&found)
-	if err != nil || found == 0 {
-		return nil, err
-	}
-	until := now.Add(d.opts.Lease).UnixMicro()
+	err := d.outbox.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM notification_bundles WHERE locked_until <= $1 LIMIT 1) b`, now).Scan(&found)
+	return found > 0, err
+}
+
+// leaseBundles leases, inside tx (the claim's transaction), up to limit
+// bundles that no dispatcher holds, oldest first (PostgreSQL: SKIP LOCKED,
+// so dispatchers on several nodes take different ones), until until. A
+// bundle that cannot be read is leased too (so it is not read again before
+// its lease ends) and returned in bad, to be reported; it stays in place.
+func (d *Dispatcher) leaseBundles(ctx context.Context, tx *sql.Tx, now, until int64, limit int) (out []bundle, bad []error, err error) {
 	q := fmt.Sprintf(`SELECT id, data FROM notification_bundles WHERE locked_until <= $1 ORDER BY id LIMIT %d`, limit)
-	if o.db.Dialect == sqldb.Postgres {
+	if d.outbox.db.Dialect == sqldb.Postgres {
 		q += ` FOR UPDATE SKIP LOCKED`
 	}
-	var out []bundle
-	var bad []error
-	err = o.db.InTx(ctx, func(tx *sql.Tx) error {
-		out, bad = out[:0], nil
-		rows, err := tx.QueryContext(ctx, q, now.UnixMicro())
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var ids []any
-		for rows.Next() {
-			var id int64
-			var data []byte
-			if err := rows.Scan(&id, &data); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-			ms, err := decodeBundle(data)
-			if err != nil {
-				bad = append(bad, fmt.Errorf("bundle %d: %w", id, err))
-				continue
-			}
-			out = append(out, bundle{id: id, until: until, msgs: ms})
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		if len(ids) == 0 {
-			return nil
-		}
-		upd := []byte(`UPDATE notification_bundles SET locked_until = $1, locked_by = $2 WHERE id IN (`)
-		upd = sqldb.Placeholders(upd, 3, len(ids))
-		upd = append(upd, ')')
-		_, err = tx.ExecContext(ctx, string(upd), append([]any{until, d.lockedBy}, ids...)...)
-		return err
-	})
+	rows, err := tx.QueryContext(ctx, q, now)
 	if err != nil {
-		return nil, fmt.Errorf("notify: claim bundles: %w", err)
+		return nil, nil, err
 	}
-	if len(bad) > 0 {
-		d.log.Error("notify: bundles that cannot be read are left in place", "node", d.lockedBy, "err", errors.Join(bad...))
+	defer rows.Close()
+	var ids []any
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, id)
+		ms, err := decodeBundle(data)
+		if err != nil {
+			bad = append(bad, fmt.Errorf("bundle %d: %w", id, err))
+			continue
+		}
+		out = append(out, bundle{id: id, until: until, msgs: ms})
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	upd := []byte(`UPDATE notification_bundles SET locked_until = $1, locked_by = $2 WHERE id IN (`)
+	upd = sqldb.Placeholders(upd, 3, len(ids))
+	upd = append(upd, ')')
+	if _, err := tx.ExecContext(ctx, string(upd), append([]any{until, d.lockedBy}, ids...)...); err != nil {
+		return nil, nil, err
+	}
+	return out, bad, nil
 }
 
 // bundleOutcomes turns leased bundles into outcomes for the round: each

@@ -255,15 +255,11 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 	if len(d.channels) == 0 {
 		return 0, 0, nil
 	}
-	batch, err := d.claim(ctx)
+	// Bundled messages (StageBundle, bundle.go) are leased with the claim
+	// and go out with the claimed ones.
+	batch, bundles, err := d.claim(ctx)
 	if err != nil {
 		return 0, 0, err
-	}
-	// Bundled messages (StageBundle, bundle.go) go out with the claimed
-	// ones.
-	bundles, err := d.claimBundles(ctx, d.opts.Batch)
-	if err != nil {
-		d.log.Error("notify: dispatch bundles", "node", d.lockedBy, "err", err)
 	}
 	outs := make([]outcome, len(batch), len(batch)+3*len(bundles))
 	for i, c := range batch {
@@ -465,13 +461,21 @@ const claimSQL = `SELECT m.id, m.dedupe_key, m.user_id, m.channel, m.kind, m.sea
 // per-user order does not hold back.
 const UrgentKindPrefix = "code_"
 
-// claim leases up to Batch due messages. On PostgreSQL, FOR UPDATE SKIP
-// LOCKED lets concurrent dispatchers take disjoint rows without waiting;
-// on SQLite the single writer (BEGIN IMMEDIATE) serialises claims.
-func (d *Dispatcher) claim(ctx context.Context) ([]claimed, error) {
+// claim leases up to Batch due messages, and up to Batch bundles
+// (bundle.go) when some wait, in one transaction. On PostgreSQL, FOR
+// UPDATE SKIP LOCKED lets concurrent dispatchers take disjoint rows
+// without waiting; on SQLite the single writer (BEGIN IMMEDIATE)
+// serialises claims.
+func (d *Dispatcher) claim(ctx context.Context) ([]claimed, []bundle, error) {
 	o := d.outbox
 	now := o.clock.Now()
 	until := now.Add(d.opts.Lease).UnixMicro()
+	bundled, err := d.bundlesWaiting(ctx, now.UnixMicro())
+	if err != nil {
+		return nil, nil, fmt.Errorf("notify: claim: %w", err)
+	}
+	var bundles []bundle
+	var bad []error
 	q := fmt.Sprintf(claimSQL, sqldb.Placeholders(nil, 2, len(d.channels)), d.opts.Batch)
 	if o.db.Dialect == sqldb.Postgres {
 		q += " FOR UPDATE OF m SKIP LOCKED"
@@ -481,8 +485,14 @@ func (d *Dispatcher) claim(ctx context.Context) ([]claimed, error) {
 		args = append(args, ch)
 	}
 	var out []claimed
-	err := o.db.InTx(ctx, func(tx *sql.Tx) error {
-		out = out[:0]
+	err = o.db.InTx(ctx, func(tx *sql.Tx) error {
+		out, bundles, bad = out[:0], nil, nil
+		if bundled {
+			var err error
+			if bundles, bad, err = d.leaseBundles(ctx, tx, now.UnixMicro(), until, d.opts.Batch); err != nil {
+				return err
+			}
+		}
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
@@ -513,9 +523,12 @@ func (d *Dispatcher) claim(ctx context.Context) ([]claimed, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("notify: claim: %w", err)
+		return nil, nil, fmt.Errorf("notify: claim: %w", err)
 	}
-	return out, nil
+	if len(bad) > 0 {
+		d.log.Error("notify: bundles that cannot be read are left in place", "node", d.lockedBy, "err", errors.Join(bad...))
+	}
+	return out, bundles, nil
 }
 
 func (d *Dispatcher) send(ctx context.Context, m Message) (err error) {
