@@ -268,8 +268,10 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 	if len(bundles) > 0 {
 		bouts, err := d.bundleOutcomes(ctx, bundles)
 		if err != nil {
-			// Their lease runs out and they are taken again.
+			// Not recorded, not deleted: their lease runs out and they
+			// are taken again.
 			d.log.Error("notify: dispatch bundles", "node", d.lockedBy, "err", err)
+			bundles, bouts = nil, nil
 		}
 		outs = append(outs, bouts...)
 	}
@@ -313,7 +315,7 @@ func (d *Dispatcher) round(ctx context.Context) (claimedN, sent int, err error) 
 	}
 	sent, err = d.recordBatch(ctx, outs, bundles)
 	if err == nil {
-		return len(outs), sent, nil
+		return len(outs) + len(bundles), sent, nil
 	}
 	// The batch's transaction failed: record message by message, the
 	// TxSender ones delivered through their own Send.
