@@ -545,8 +545,8 @@ func (m *Money) WriteNotices(ctx context.Context, tx *sql.Tx, ns ...*Notice) err
 // StageNotices is WriteNotices for a ledger hook that defers its inserts
 // (ledger.TxHook): the in-app copies go to ins, to be inserted in the
 // event's transaction with the batch's other rows, and the messages as one
-// bundle (notify.Outbox.StageBundle), which the dispatcher writes to the
-// outbox after the commit.
+// bundle (notify.Outbox.StageBundle), which a dispatcher sends after the
+// commit and then writes to the outbox.
 func (m *Money) StageNotices(ins notify.Inserter, ns ...*Notice) {
 	var msgs []notify.Sealed
 	for _, n := range ns {
