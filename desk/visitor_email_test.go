@@ -13,6 +13,7 @@ import (
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/internal/tokentest"
 	"github.com/okpay/okpay/notify"
 	"github.com/okpay/okpay/secret"
 	"github.com/okpay/okpay/sqldb"
@@ -113,7 +114,7 @@ func TestVisitorEmail(t *testing.T) {
 		if got, err := ve.ByLink(h.ctx, token); err != nil || got.Confirmed() || got.Email != "li.wei@example.cn" {
 			t.Fatalf("by link: %+v %v", got, err)
 		}
-		for _, bad := range []string{forged(token, -1), strings.ToUpper(forged(token, 5)), "nope", ""} {
+		for _, bad := range []string{tokentest.Forged(token, -1), strings.ToUpper(tokentest.Forged(token, 5)), "nope", ""} {
 			if _, err := ve.ByLink(h.ctx, bad); okpay.ErrorCode(err) != desk.EContactLinkInvalid {
 				t.Errorf("forged %q: %v", bad, err)
 			}
@@ -329,7 +330,7 @@ func TestVisitorEmailContinue(t *testing.T) {
 		if e, err := ve.Continuation(h.ctx, token); err != nil || e.Email != "li@example.cn" {
 			t.Fatalf("continuation: %+v %v", e, err)
 		}
-		for _, bad := range []string{forged(token, -1), link(t, notify.Message{Body: "https://okpay.test/support/contact/" + ve.Token(c.ID, h.clock.Now(), "li@example.cn")}), "x"} {
+		for _, bad := range []string{tokentest.Forged(token, -1), link(t, notify.Message{Body: "https://okpay.test/support/contact/" + ve.Token(c.ID, h.clock.Now(), "li@example.cn")}), "x"} {
 			if _, err := ve.Continue(h.ctx, bad, phone.VisitorID); okpay.ErrorCode(err) != desk.EContactLinkInvalid {
 				t.Errorf("forged %q: %v", bad, err)
 			}
@@ -432,17 +433,4 @@ func FuzzContactToken(f *testing.F) {
 			t.Fatalf("%q parsed as %d %v, which makes %q", s, id, req, again)
 		}
 	})
-}
-
-// forged returns s with its i-th character (from the end when i < 0)
-// replaced by another lower-case letter: a token that differs for sure.
-func forged(s string, i int) string {
-	if i < 0 {
-		i += len(s)
-	}
-	c := byte('a')
-	if s[i] == 'a' {
-		c = 'b'
-	}
-	return s[:i] + string(c) + s[i+1:]
 }

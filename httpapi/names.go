@@ -220,6 +220,24 @@ func (s *nameScanner) space() {
 	}
 }
 
+// after reads what follows a member or an element: close ends its object
+// or array (done), a comma another follows; anything else is not JSON.
+func (s *nameScanner) after(close byte) (done, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case close:
+		s.i++
+		return true, true
+	case ',':
+		s.i++
+		return false, true
+	}
+	return false, false
+}
+
 // str reads a string (no escapes here) and returns its contents.
 func (s *nameScanner) str() ([]byte, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
@@ -285,18 +303,9 @@ func (s *nameScanner) value(t reflect.Type) (string, bool) {
 			if msg, ok := s.value(ft); msg != "" || !ok {
 				return msg, ok
 			}
-			s.space()
-			if s.i >= len(s.b) {
-				return "", false
+			if done, ok := s.after('}'); done || !ok {
+				return "", ok
 			}
-			if s.b[s.i] == '}' {
-				s.i++
-				return "", true
-			}
-			if s.b[s.i] != ',' {
-				return "", false
-			}
-			s.i++
 		}
 	case '[':
 		s.i++
@@ -310,18 +319,9 @@ func (s *nameScanner) value(t reflect.Type) (string, bool) {
 			if msg, ok := s.value(elem); msg != "" || !ok {
 				return msg, ok
 			}
-			s.space()
-			if s.i >= len(s.b) {
-				return "", false
+			if done, ok := s.after(']'); done || !ok {
+				return "", ok
 			}
-			if s.b[s.i] == ']' {
-				s.i++
-				return "", true
-			}
-			if s.b[s.i] != ',' {
-				return "", false
-			}
-			s.i++
 		}
 	default: // a number or a literal: up to the next delimiter
 		start := s.i

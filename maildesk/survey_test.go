@@ -12,6 +12,7 @@ import (
 
 	"github.com/okpay/okpay"
 	"github.com/okpay/okpay/desk"
+	"github.com/okpay/okpay/internal/tokentest"
 	"github.com/okpay/okpay/maildesk"
 	"github.com/okpay/okpay/sqldb"
 	"github.com/okpay/okpay/sqldb/sqldbtest"
@@ -118,7 +119,7 @@ func TestSurveyByEmail(t *testing.T) {
 			t.Fatalf("survey %+v %v", sv, err)
 		}
 		// Forged and altered links rate nothing.
-		for _, bad := range []string{"", "x", token + "a", forged(token, -1), strings.Replace(token, ".", "..", 1),
+		for _, bad := range []string{"", "x", token + "a", tokentest.Forged(token, -1), strings.Replace(token, ".", "..", 1),
 			h.svc.Tokens.Token(conv), h.svc.Tokens.SurveyToken(chat.ID, time.Now())} {
 			if _, err := h.svc.RateByLink(h.ctx, bad, 5, ""); okpay.ErrorCode(err) != maildesk.ESurveyLinkInvalid {
 				t.Errorf("link %q: %v", bad, err)
@@ -171,17 +172,4 @@ func TestSurveyByEmail(t *testing.T) {
 		h.clock.Advance(11 * time.Minute)
 		queue(0)
 	})
-}
-
-// forged returns s with its i-th character (from the end when i < 0)
-// replaced by another lower-case letter: a token that differs for sure.
-func forged(s string, i int) string {
-	if i < 0 {
-		i += len(s)
-	}
-	c := byte('a')
-	if s[i] == 'a' {
-		c = 'b'
-	}
-	return s[:i] + string(c) + s[i+1:]
 }

@@ -225,32 +225,24 @@ func (d *Dispatcher) bundleOutcomes(ctx context.Context, bs []bundle) ([]outcome
 		}
 	}
 	known := map[string]bool{}
-	for chunk := range slices.Chunk(keys, 500) {
-		q := []byte(`SELECT dedupe_key FROM notification_outbox WHERE dedupe_key IN (`)
-		q = sqldb.Placeholders(q, 1, len(chunk))
-		q = append(q, ')')
-		if err := scanAll(ctx, d.outbox.db.Read, string(q), chunk, func(rows *sql.Rows) error {
-			var k string
-			err := rows.Scan(&k)
-			known[k] = true
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("notify: look up known messages: %w", err)
-		}
+	err := scanIn(ctx, d.outbox.db.Read, `SELECT dedupe_key FROM notification_outbox WHERE dedupe_key IN (`, keys, func(rows *sql.Rows) error {
+		var k string
+		err := rows.Scan(&k)
+		known[k] = true
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: look up known messages: %w", err)
 	}
 	busy := map[lane]bool{}
-	for chunk := range slices.Chunk(users, 500) {
-		q := []byte(`SELECT DISTINCT user_id, channel FROM notification_outbox WHERE status = 'pending' AND substr(kind, 1, 5) <> 'code_' AND user_id IN (`)
-		q = sqldb.Placeholders(q, 1, len(chunk))
-		q = append(q, ')')
-		if err := scanAll(ctx, d.outbox.db.Read, string(q), chunk, func(rows *sql.Rows) error {
-			var l lane
-			err := rows.Scan(&l.user, &l.channel)
-			busy[l] = true
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("notify: look up unsent messages: %w", err)
-		}
+	err = scanIn(ctx, d.outbox.db.Read, `SELECT DISTINCT user_id, channel FROM notification_outbox WHERE status = 'pending' AND substr(kind, 1, 5) <> 'code_' AND user_id IN (`, users, func(rows *sql.Rows) error {
+		var l lane
+		err := rows.Scan(&l.user, &l.channel)
+		busy[l] = true
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: look up unsent messages: %w", err)
 	}
 	var outs []outcome
 	for bi := range bs {
@@ -354,17 +346,25 @@ func (d *Dispatcher) recordBundles(ctx context.Context, tx *sql.Tx, outs []outco
 	return sent, nil
 }
 
-// scanAll runs a query and calls each for every row.
-func scanAll(ctx context.Context, db *sql.DB, q string, args []any, each func(*sql.Rows) error) error {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
+// scanIn runs prefix, a query ending in "IN (", with args as the list,
+// 500 at a time, and calls each for every row.
+func scanIn(ctx context.Context, db *sql.DB, prefix string, args []any, each func(*sql.Rows) error) error {
+	for chunk := range slices.Chunk(args, 500) {
+		q := sqldb.Placeholders([]byte(prefix), 1, len(chunk))
+		rows, err := db.QueryContext(ctx, string(append(q, ')')), chunk...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
 	}
-	return rows.Err()
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/desk/visitorcookie"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/internal/tokentest"
 )
 
 // TestContactLinkPage: a visitor's email confirmation link shows the
@@ -92,7 +93,7 @@ func TestContactLinkPage(t *testing.T) {
 	if _, _, err := ve.Request(e.ctx, vis, conv.ID, "other@example.cn", i18n.En); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{token, forged(token, -1), "nope"} {
+	for _, bad := range []string{token, tokentest.Forged(token, -1), "nope"} {
 		page := c.get(desk.ContactPath + bad)
 		wantStatus(t, page, http.StatusBadRequest)
 		wantContains(t, page.body, `data-testid="contact-link-invalid"`, e.text(i18n.En, "deskcontact.page.invalid.body"))
@@ -166,7 +167,7 @@ func TestContinueLinkPage(t *testing.T) {
 		t.Fatalf("the laptop: cookie %q, owner %q", laptop.cookie(visitorcookie.Name), owner())
 	}
 	// Forged.
-	for _, bad := range []string{forged(token, -1), "nope"} {
+	for _, bad := range []string{tokentest.Forged(token, -1), "nope"} {
 		page := phone.get(desk.ContinuePath + bad)
 		wantStatus(t, page, http.StatusBadRequest)
 		wantContains(t, page.body, `data-testid="continue-link-invalid"`)
@@ -175,17 +176,4 @@ func TestContinueLinkPage(t *testing.T) {
 	if owner() != visitorcookie.ID(mine) {
 		t.Fatal("a forged link moved the conversation")
 	}
-}
-
-// forged returns s with its i-th character (from the end when i < 0)
-// replaced by another lower-case letter: a token that differs for sure.
-func forged(s string, i int) string {
-	if i < 0 {
-		i += len(s)
-	}
-	c := byte('a')
-	if s[i] == 'a' {
-		c = 'b'
-	}
-	return s[:i] + string(c) + s[i+1:]
 }

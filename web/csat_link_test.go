@@ -10,6 +10,7 @@ import (
 	"github.com/okpay/okpay/agent"
 	"github.com/okpay/okpay/desk"
 	"github.com/okpay/okpay/i18n"
+	"github.com/okpay/okpay/internal/tokentest"
 	"github.com/okpay/okpay/maildesk"
 )
 
@@ -81,7 +82,7 @@ func TestCSATLinkPage(t *testing.T) {
 	}
 
 	// Forged links.
-	for _, bad := range []string{forged(token, -1), "nope", svc.Tokens.Token(conv)} {
+	for _, bad := range []string{tokentest.Forged(token, -1), "nope", svc.Tokens.Token(conv)} {
 		page := c.get(maildesk.SurveyPath + bad)
 		wantStatus(t, page, http.StatusBadRequest)
 		wantContains(t, page.body, `data-testid="csat-link-invalid"`)
