@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -30,11 +31,15 @@ import (
 // and claimed in its turn; one whose dedupe key the outbox already holds
 // is dropped, as Write skips it. Bundled messages are pending from their
 // commit and counted by Stats and Pending; delivery is at least once, as
-// for outbox rows. The per-user order holds among bundled messages and
-// behind older outbox rows; an outbox row written after a bundle was
-// committed may leave before the bundle's messages (the claim does not
-// look into bundles). Measured in README, "P2P transfers through the
-// wallet".
+// for outbox rows. A user's order holds among bundled messages and
+// outbox rows both ways: one dispatcher at a time leases bundles (the
+// notification_bundle_lease row, released when its round is recorded), a
+// bundled message waits behind an older unsent outbox message of its
+// lane, and an outbox message waits while a bundle older than it is
+// unsent (the claim cannot look into bundles, so it holds back every
+// user's ordered messages newer than the oldest bundle: they leave as fast
+// as the bundles before them). Measured in README, "P2P transfers through
+// the wallet".
 
 // bundleInto names the columns of a bundle row.
 const bundleInto = `notification_bundles (id, messages, data, created_at)`
@@ -154,6 +159,16 @@ func (d *Dispatcher) bundlesWaiting(ctx context.Context, now int64) (bool, error
 // bundle that cannot be read is leased too (so it is not read again before
 // its lease ends) and returned in bad, to be reported; it stays in place.
 func (d *Dispatcher) leaseBundles(ctx context.Context, tx *sql.Tx, now, until int64, limit int) (out []bundle, bad []error, err error) {
+	// One dispatcher at a time: two sending bundles at once could send a
+	// user's messages out of order. The row is released when the round is
+	// recorded (recordBundles), or when its lease ends.
+	res, err := tx.ExecContext(ctx, `UPDATE notification_bundle_lease SET locked_until = $1, locked_by = $2 WHERE id = 1 AND locked_until <= $3`, until, d.lockedBy, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return nil, nil, err // another dispatcher sends bundles
+	}
 	q := fmt.Sprintf(`SELECT id, data FROM notification_bundles WHERE locked_until <= $1 ORDER BY id LIMIT %d`, limit)
 	if d.outbox.db.Dialect == sqldb.Postgres {
 		q += ` FOR UPDATE SKIP LOCKED`
@@ -163,35 +178,68 @@ func (d *Dispatcher) leaseBundles(ctx context.Context, tx *sql.Tx, now, until in
 		return nil, nil, err
 	}
 	defer rows.Close()
-	var ids []any
+	var ids, badIDs []any
 	for rows.Next() {
 		var id int64
 		var data []byte
 		if err := rows.Scan(&id, &data); err != nil {
 			return nil, nil, err
 		}
-		ids = append(ids, id)
 		ms, err := decodeBundle(data)
 		if err != nil {
 			bad = append(bad, fmt.Errorf("bundle %d: %w", id, err))
+			badIDs = append(badIDs, id)
 			continue
 		}
+		ids = append(ids, id)
 		out = append(out, bundle{id: id, until: until, msgs: ms})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
 	rows.Close()
-	if len(ids) == 0 {
-		return nil, nil, nil
+	for _, l := range []struct {
+		by  string
+		ids []any
+	}{{d.lockedBy, ids}, {unreadable, badIDs}} {
+		if len(l.ids) == 0 {
+			continue
+		}
+		upd := []byte(`UPDATE notification_bundles SET locked_until = $1, locked_by = $2 WHERE id IN (`)
+		upd = sqldb.Placeholders(upd, 3, len(l.ids))
+		upd = append(upd, ')')
+		if _, err := tx.ExecContext(ctx, string(upd), append([]any{until, l.by}, l.ids...)...); err != nil {
+			return nil, nil, err
+		}
 	}
-	upd := []byte(`UPDATE notification_bundles SET locked_until = $1, locked_by = $2 WHERE id IN (`)
-	upd = sqldb.Placeholders(upd, 3, len(ids))
-	upd = append(upd, ')')
-	if _, err := tx.ExecContext(ctx, string(upd), append([]any{until, d.lockedBy}, ids...)...); err != nil {
-		return nil, nil, err
+	if len(ids) == 0 {
+		// Nothing to send: the next claim may take bundles at once.
+		if _, err := tx.ExecContext(ctx, qReleaseBundles, d.lockedBy, until); err != nil {
+			return nil, nil, err
+		}
 	}
 	return out, bad, nil
+}
+
+// unreadable marks the lease of a bundle this build cannot decode (one
+// written by a newer version, say): another node may read it when the
+// lease ends, and meanwhile it holds back no outbox message (firstBundle).
+const unreadable = "(unreadable)"
+
+// qReleaseBundles gives up the notification_bundle_lease row this
+// dispatcher took for the round ($1, $2: its name and lease end).
+const qReleaseBundles = `UPDATE notification_bundle_lease SET locked_until = 0 WHERE id = 1 AND locked_by = $1 AND locked_until = $2`
+
+// firstBundle returns, inside tx (the claim's), the id of the oldest
+// bundle that may still be sent, or the largest id when there is none: an
+// ordered outbox message newer than it waits (claimSQL).
+func firstBundle(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM notification_bundles WHERE locked_by <> $1 ORDER BY id LIMIT 1`, unreadable).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return math.MaxInt64, nil
+	}
+	return id, err
 }
 
 // bundleOutcomes turns leased bundles into outcomes for the round: each
@@ -225,7 +273,7 @@ func (d *Dispatcher) bundleOutcomes(ctx context.Context, bs []bundle) ([]outcome
 		}
 	}
 	known := map[string]bool{}
-	err := scanIn(ctx, d.outbox.db.Read, `SELECT dedupe_key FROM notification_outbox WHERE dedupe_key IN (`, keys, func(rows *sql.Rows) error {
+	err := scanIn(ctx, d.outbox.db.Read, `SELECT dedupe_key FROM notification_outbox WHERE dedupe_key IN (`, ")", keys, func(rows *sql.Rows) error {
 		var k string
 		err := rows.Scan(&k)
 		known[k] = true
@@ -234,16 +282,20 @@ func (d *Dispatcher) bundleOutcomes(ctx context.Context, bs []bundle) ([]outcome
 	if err != nil {
 		return nil, fmt.Errorf("notify: look up known messages: %w", err)
 	}
-	busy := map[lane]bool{}
-	err = scanIn(ctx, d.outbox.db.Read, `SELECT DISTINCT user_id, channel FROM notification_outbox WHERE status = 'pending' AND substr(kind, 1, 5) <> 'code_' AND user_id IN (`, users, func(rows *sql.Rows) error {
+	// The oldest unsent message of each lane in the outbox: a bundled
+	// message newer than it waits for it.
+	oldest := map[lane]int64{}
+	err = scanIn(ctx, d.outbox.db.Read, `SELECT user_id, channel, MIN(id) FROM notification_outbox WHERE status = 'pending' AND substr(kind, 1, 5) <> 'code_' AND user_id IN (`, ") GROUP BY user_id, channel", users, func(rows *sql.Rows) error {
 		var l lane
-		err := rows.Scan(&l.user, &l.channel)
-		busy[l] = true
+		var id int64
+		err := rows.Scan(&l.user, &l.channel, &id)
+		oldest[l] = id
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notify: look up unsent messages: %w", err)
 	}
+	taken := map[lane]bool{} // lanes with a message sent this round
 	var outs []outcome
 	for bi := range bs {
 		b := &bs[bi]
@@ -258,12 +310,13 @@ func (d *Dispatcher) bundleOutcomes(ctx context.Context, bs []bundle) ([]outcome
 			_, inTx := s.(TxSender)
 			ordered := m.userID != 0 && !strings.HasPrefix(m.kind, UrgentKindPrefix)
 			l := lane{m.userID, m.channel}
+			first, behind := oldest[l]
 			switch {
-			case m.status != StatusPending || !ok || inTx || (ordered && busy[l]):
+			case m.status != StatusPending || !ok || inTx || (ordered && (taken[l] || behind && first < m.id)):
 				o.wait = true
 			default:
 				if ordered {
-					busy[l] = true // the lane's next message waits for this one
+					taken[l] = true // the lane's next message waits for this one
 				}
 			}
 			outs = append(outs, o)
@@ -281,8 +334,9 @@ const outboxFinal = `INSERT INTO notification_outbox (id, dedupe_key, user_id, c
 // when they were not sent — and deletes their bundles while this
 // dispatcher's lease holds. A bundle with a message whose outcome is
 // unknown (shutting down) is left alone: its lease runs out and it is sent
-// again (at least once, as outbox messages are). It returns how many were
-// sent.
+// again (at least once, as outbox messages are), and so is the bundle lease
+// (notification_bundle_lease), given up when every bundle is done. It
+// returns how many were sent.
 func (d *Dispatcher) recordBundles(ctx context.Context, tx *sql.Tx, outs []outcome, bundles []bundle, now time.Time) (int, error) {
 	skip := map[*bundle]bool{}
 	for i := range outs {
@@ -343,15 +397,23 @@ func (d *Dispatcher) recordBundles(ctx context.Context, tx *sql.Tx, outs []outco
 			return 0, err
 		}
 	}
+	if len(bundles) > 0 && len(skip) == 0 {
+		// Every bundle of the round is done: the next claim, this
+		// dispatcher's or another's, may take the next ones at once.
+		if _, err := tx.ExecContext(ctx, qReleaseBundles, d.lockedBy, bundles[0].until); err != nil {
+			return 0, err
+		}
+	}
 	return sent, nil
 }
 
 // scanIn runs prefix, a query ending in "IN (", with args as the list,
-// 500 at a time, and calls each for every row.
-func scanIn(ctx context.Context, db *sql.DB, prefix string, args []any, each func(*sql.Rows) error) error {
+// 500 at a time, then suffix (")" and what follows the list), and calls
+// each for every row.
+func scanIn(ctx context.Context, db *sql.DB, prefix, suffix string, args []any, each func(*sql.Rows) error) error {
 	for chunk := range slices.Chunk(args, 500) {
 		q := sqldb.Placeholders([]byte(prefix), 1, len(chunk))
-		rows, err := db.QueryContext(ctx, string(append(q, ')')), chunk...)
+		rows, err := db.QueryContext(ctx, string(append(q, suffix...)), chunk...)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -257,6 +258,99 @@ func TestBundleDispatchers(t *testing.T) {
 		var left int
 		if err := db.Read.QueryRow(`SELECT COUNT(*) FROM notification_bundles WHERE id = 1`).Scan(&left); err != nil || left != 1 || e.bundles(t) != 1 {
 			t.Fatalf("the unreadable bundle: %d left of %d (%v)", left, e.bundles(t), err)
+		}
+	})
+}
+
+// A user's order holds between bundles and outbox rows and across
+// dispatchers (REL-11): an outbox message written after a bundle leaves
+// after the bundle's messages; one dispatcher at a time sends bundles, so
+// a second one takes none while the first holds its lease, and takes the
+// next ones at once when the first has recorded its round; a bundle that
+// cannot be read holds back no outbox message.
+func TestBundleKeepsOrder(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		ctx := context.Background()
+		rec := newRecorder()
+		senders := map[string]Sender{ChannelEmail: rec, ChannelSMS: rec}
+		d1 := e.dispatcher(senders, DispatcherOptions{Batch: 1})
+		d2 := e.dispatcher(senders, DispatcherOptions{Batch: 1})
+		sms := func(key string) Message {
+			return Message{DedupeKey: key, UserID: 8, Channel: ChannelSMS, Kind: "k", To: "+8613800138000", Body: key}
+		}
+
+		if err := e.stageBundle(t, nil, email("p2p:email", 7)); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(time.Millisecond)
+		e.enqueue(t, email("later:email", 7), Message{DedupeKey: "code_2:email", UserID: 7, Channel: ChannelEmail, Kind: "code_login", To: "a@b.c", Subject: "code", Body: "654321"})
+		// The first round takes the bundle and the code; the later notice
+		// waits for the bundle to be gone.
+		if _, _, err := d1.round(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.keys(); !slices.Contains(got, "p2p:email") || slices.Contains(got, "later:email") {
+			t.Fatalf("first round sent %v: the bundle's message, not the later one", got)
+		}
+		runOnce(t, d1)
+		if got := rec.keys(); len(got) != 3 || slices.Index(got, "p2p:email") > slices.Index(got, "later:email") {
+			t.Fatalf("sent %v: p2p:email before later:email", got)
+		}
+
+		// Two dispatchers: d1 has leased the first of two bundles and not
+		// recorded it (say it is still sending): d2 takes no bundle.
+		for _, k := range []string{"s-1:sms", "s-2:sms"} {
+			e.clk.Advance(time.Millisecond)
+			if err := e.stageBundle(t, nil, sms(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, bs, err := d1.claim(ctx); err != nil || len(bs) != 1 {
+			t.Fatalf("d1 leased %d bundles (%v), want 1", len(bs), err)
+		}
+		if n := runOnce(t, d2); n != 0 || e.bundles(t) != 2 {
+			t.Fatalf("d2 sent %d while d1 held the bundles, %d left", n, e.bundles(t))
+		}
+		e.clk.Advance(31 * time.Second) // d1's lease ends
+		if n := runOnce(t, d2); n != 2 || e.bundles(t) != 0 {
+			t.Fatalf("after d1's lease d2 sent %d, %d bundles left", n, e.bundles(t))
+		}
+		// A recorded round gives the lease up: d2 goes on at once.
+		for _, k := range []string{"s-3:sms", "s-4:sms"} {
+			e.clk.Advance(time.Millisecond)
+			if err := e.stageBundle(t, nil, sms(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, n, err := d1.round(ctx); err != nil || n != 1 {
+			t.Fatalf("d1's round sent %d (%v)", n, err)
+		}
+		if _, n, err := d2.round(ctx); err != nil || n != 1 {
+			t.Fatalf("d2's round right after sent %d (%v)", n, err)
+		}
+		var order []string
+		for _, k := range rec.keys() {
+			if strings.HasPrefix(k, "s-") {
+				order = append(order, k)
+			}
+		}
+		if !reflect.DeepEqual(order, []string{"s-1:sms", "s-2:sms", "s-3:sms", "s-4:sms"}) {
+			t.Fatalf("user 8's messages sent as %v", order)
+		}
+
+		// An unreadable bundle, the oldest, holds back nothing once leased.
+		var ins rowsInserter
+		ins.Insert(bundleInto, "", int64(1), 1, []byte{bundleVersion, 0xff}, int64(1))
+		if err := db.InTx(ctx, func(tx *sql.Tx) error { return ins.flush(ctx, tx) }); err != nil {
+			t.Fatal(err)
+		}
+		e.enqueue(t, email("after-bad:email", 7))
+		if n := runOnce(t, d1); n != 1 || e.row(t, "after-bad:email").Status != StatusSent || e.bundles(t) != 1 {
+			t.Fatalf("behind an unreadable bundle: sent %d, %+v, %d bundles", n, e.row(t, "after-bad:email"), e.bundles(t))
+		}
+		if n := runOnce(t, d2); n != 0 {
+			t.Fatalf("the lease is held by no one after a round of an unreadable bundle only, yet %d sent", n)
 		}
 	})
 }

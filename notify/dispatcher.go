@@ -446,13 +446,15 @@ func (d *Dispatcher) recordBatch(ctx context.Context, outs []outcome, bundles []
 // order; messages without a user are not ordered. One-time codes (kinds
 // starting with UrgentKindPrefix) are outside that order both ways: a
 // sign-in code must not wait behind a notice in backoff, and nothing
-// waits for a code.
+// waits for a code. An ordered message also waits while a bundle older
+// than it ($2, firstBundle) is unsent: it may hold a message of the same
+// lane (bundle.go).
 const claimSQL = `SELECT m.id, m.dedupe_key, m.user_id, m.channel, m.kind, m.sealed, m.attempts
 	FROM notification_outbox m
 	WHERE m.status = 'pending' AND m.next_attempt_at <= $1
 	  AND (m.locked_until IS NULL OR m.locked_until <= $1)
 	  AND m.channel IN (%s)
-	  AND (m.user_id = 0 OR substr(m.kind, 1, 5) = 'code_' OR NOT EXISTS (
+	  AND (m.user_id = 0 OR substr(m.kind, 1, 5) = 'code_' OR m.id < $2 AND NOT EXISTS (
 	        SELECT 1 FROM notification_outbox o
 	        WHERE o.user_id = m.user_id AND o.channel = m.channel AND o.status = 'pending' AND o.id < m.id
 	          AND substr(o.kind, 1, 5) <> 'code_'))
@@ -478,11 +480,11 @@ func (d *Dispatcher) claim(ctx context.Context) ([]claimed, []bundle, error) {
 	}
 	var bundles []bundle
 	var bad []error
-	q := fmt.Sprintf(claimSQL, sqldb.Placeholders(nil, 2, len(d.channels)), d.opts.Batch)
+	q := fmt.Sprintf(claimSQL, sqldb.Placeholders(nil, 3, len(d.channels)), d.opts.Batch)
 	if o.db.Dialect == sqldb.Postgres {
 		q += " FOR UPDATE OF m SKIP LOCKED"
 	}
-	args := []any{now.UnixMicro()}
+	args := []any{now.UnixMicro(), int64(0)}
 	for _, ch := range d.channels {
 		args = append(args, ch)
 	}
@@ -495,6 +497,11 @@ func (d *Dispatcher) claim(ctx context.Context) ([]claimed, []bundle, error) {
 				return err
 			}
 		}
+		first, err := firstBundle(ctx, tx)
+		if err != nil {
+			return err
+		}
+		args[1] = first
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
