@@ -125,6 +125,9 @@ func sqliteDSN(path string, readOnly bool) string {
 		// 9% (bench-results/wallet.md, sitting 23).
 		q.Add("_pragma", "cache_size(-32768)")
 		q.Set("_txlock", "immediate")
+		// Its WAL frames reach the file in one write call per commit
+		// (walvfs.go).
+		q.Set("vfs", walVFSName)
 		// The writer never checkpoints: a background connection does
 		// (see checkpointer), so commits do not wait for the copy back
 		// into the database file and its fsync.
@@ -186,6 +189,7 @@ func OpenSQLiteSide(ctx context.Context, path string, pageSize, readers int) (w,
 			q.Add("_pragma", "query_only(1)")
 		} else {
 			q.Set("_txlock", "immediate")
+			q.Set("vfs", walVFSName)
 			// The owner checkpoints when it sees fit (CheckpointSide): a
 			// page rewritten by many commits is then copied back once.
 			q.Add("_pragma", "wal_autocheckpoint(0)")

@@ -31,6 +31,9 @@ const stmtCacheSize = 256
 // openSQLiteDB opens a pool of modernc SQLite connections to dsn, each
 // wrapped with a statement cache.
 func openSQLiteDB(dsn string) (*sql.DB, error) {
+	if err := registerWALVFS(); err != nil {
+		return nil, err
+	}
 	c, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
