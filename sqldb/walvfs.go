@@ -144,6 +144,14 @@ func inner(p uintptr) (uintptr, *sqlite3.Tsqlite3_io_methods) {
 	return q, (*sqlite3.Tsqlite3_io_methods)(cmem((*sqlite3.Tsqlite3_file)(cmem(q)).FpMethods))
 }
 
+// flushed writes what is pending, then returns the unixFile behind p and
+// its methods for the call that needed it.
+func flushed(tls *libc.TLS, p uintptr) (uintptr, *sqlite3.Tsqlite3_io_methods, int32) {
+	rc := flush(tls, p)
+	q, m := inner(p)
+	return q, m, rc
+}
+
 // flush writes the pending bytes with one call.
 func flush(tls *libc.TLS, p uintptr) int32 {
 	f := (*walFile)(cmem(p))
@@ -225,10 +233,10 @@ func walClose(tls *libc.TLS, p uintptr) int32 {
 }
 
 func walRead(tls *libc.TLS, p uintptr, dst uintptr, amt int32, off int64) int32 {
-	if rc := flush(tls, p); rc != sqlite3.SQLITE_OK {
+	q, m, rc := flushed(tls, p)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	q, m := inner(p)
 	return call[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](m.FxRead)(tls, q, dst, amt, off)
 }
 
@@ -243,34 +251,34 @@ func walTruncate(tls *libc.TLS, p uintptr, size int64) int32 {
 }
 
 func walSync(tls *libc.TLS, p uintptr, flags int32) int32 {
-	if rc := flush(tls, p); rc != sqlite3.SQLITE_OK {
+	q, m, rc := flushed(tls, p)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	q, m := inner(p)
 	return call[func(*libc.TLS, uintptr, int32) int32](m.FxSync)(tls, q, flags)
 }
 
 func walFileSizeOf(tls *libc.TLS, p uintptr, pSize uintptr) int32 {
-	if rc := flush(tls, p); rc != sqlite3.SQLITE_OK {
+	q, m, rc := flushed(tls, p)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	q, m := inner(p)
 	return call[func(*libc.TLS, uintptr, uintptr) int32](m.FxFileSize)(tls, q, pSize)
 }
 
 func walLock(tls *libc.TLS, p uintptr, level int32) int32 {
-	if rc := flush(tls, p); rc != sqlite3.SQLITE_OK {
+	q, m, rc := flushed(tls, p)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	q, m := inner(p)
 	return call[func(*libc.TLS, uintptr, int32) int32](m.FxLock)(tls, q, level)
 }
 
 func walUnlock(tls *libc.TLS, p uintptr, level int32) int32 {
-	if rc := flush(tls, p); rc != sqlite3.SQLITE_OK {
+	q, m, rc := flushed(tls, p)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	q, m := inner(p)
 	return call[func(*libc.TLS, uintptr, int32) int32](m.FxUnlock)(tls, q, level)
 }
 
@@ -280,10 +288,10 @@ func walCheckReservedLock(tls *libc.TLS, p uintptr, pResOut uintptr) int32 {
 }
 
 func walFileControl(tls *libc.TLS, p uintptr, op int32, pArg uintptr) int32 {
-	if rc := flush(tls, p); rc != sqlite3.SQLITE_OK {
+	q, m, rc := flushed(tls, p)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	q, m := inner(p)
 	return call[func(*libc.TLS, uintptr, int32, uintptr) int32](m.FxFileControl)(tls, q, op, pArg)
 }
 
