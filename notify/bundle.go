@@ -154,10 +154,12 @@ func (d *Dispatcher) bundlesWaiting(ctx context.Context, now int64) (bool, error
 }
 
 // leaseBundles leases, inside tx (the claim's transaction), up to limit
-// bundles that no dispatcher holds, oldest first (PostgreSQL: SKIP LOCKED,
-// so dispatchers on several nodes take different ones), until until. A
-// bundle that cannot be read is leased too (so it is not read again before
-// its lease ends) and returned in bad, to be reported; it stays in place.
+// bundles, oldest first, until until, when no other dispatcher holds the
+// bundle lease (then none: on PostgreSQL the lease row's lock makes a
+// concurrent claim wait for this one and then see the lease held). A
+// bundle that cannot be read is leased too, marked unreadable (so it is not
+// read again before its lease ends), and returned in bad, to be reported;
+// it stays in place.
 func (d *Dispatcher) leaseBundles(ctx context.Context, tx *sql.Tx, now, until int64, limit int) (out []bundle, bad []error, err error) {
 	// One dispatcher at a time: two sending bundles at once could send a
 	// user's messages out of order. The row is released when the round is

@@ -35,8 +35,10 @@ import (
 //
 // Frames a commit has not yet published are not read by anyone, and a crash
 // that loses them loses only that unpublished commit, as a crash between
-// SQLite's own writes would. Only the writer connections use it (the DSN's
-// vfs parameter); readers and everything else use "unix" unchanged.
+// SQLite's own writes would; the files are SQLite's own format. The writer
+// connections use it (the DSN's vfs parameter; the checkpointer's too, which
+// opens with the writer's settings and appends nothing); readers and
+// everything else use "unix" unchanged.
 const walVFSName = "okpay-wal"
 
 var walVFS struct {
