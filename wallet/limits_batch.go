@@ -3,7 +3,6 @@ package wallet
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/okpay/okpay"
@@ -43,8 +42,14 @@ type countersKey struct {
 }
 
 const (
-	qReadVelocity = `SELECT level, hour_start, hour_count, day_start, day_count, day_new_payees, day_withdrawals FROM wallet_limits WHERE user_id = $1`
-	qReadSpend    = `SELECT day_start, day_amount, month_start, month_amount FROM wallet_spend WHERE user_id = $1 AND currency = $2`
+	// qReadCounters reads a customer's velocity and spending counters in
+	// one statement (zero where there is no row yet).
+	qReadCounters = `SELECT COALESCE(l.level, 0), COALESCE(l.hour_start, 0), COALESCE(l.hour_count, 0), COALESCE(l.day_start, 0),
+		COALESCE(l.day_count, 0), COALESCE(l.day_new_payees, 0), COALESCE(l.day_withdrawals, 0),
+		COALESCE(s.day_start, 0), COALESCE(s.day_amount, 0), COALESCE(s.month_start, 0), COALESCE(s.month_amount, 0)
+		FROM (SELECT $1 AS user_id) k
+		LEFT JOIN wallet_limits l ON l.user_id = k.user_id
+		LEFT JOIN wallet_spend s ON s.user_id = k.user_id AND s.currency = $2`
 
 	// The deferred increments (velocityAdd, spendAdd: qVelocity's and
 	// qSpend's updates without their WHERE; the request was checked).
@@ -107,13 +112,10 @@ func (s *Service) checkCounts(mv move, w windows) error {
 // readCounters reads a customer's stored counters (zero when none).
 func (s *Service) readCounters(ctx context.Context, tx *sql.Tx, k countersKey) (counters, error) {
 	var c counters
-	err := s.st.queryRow(ctx, tx, qReadVelocity, k.userID).Scan(&c.level, &c.hourStart, &c.hourCount, &c.dayStart, &c.dayCount, &c.payees, &c.payouts)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return c, okpay.Internal(err, "read velocity")
-	}
-	err = s.st.queryRow(ctx, tx, qReadSpend, k.userID, string(k.currency)).Scan(&c.spendDayStart, &c.dayAmount, &c.spendMonthStart, &c.monthAmount)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return c, okpay.Internal(err, "read spending")
+	err := s.st.queryRow(ctx, tx, qReadCounters, k.userID, string(k.currency)).Scan(&c.level, &c.hourStart, &c.hourCount, &c.dayStart, &c.dayCount, &c.payees, &c.payouts,
+		&c.spendDayStart, &c.dayAmount, &c.spendMonthStart, &c.monthAmount)
+	if err != nil {
+		return counters{}, okpay.Internal(err, "read limit counters")
 	}
 	return c, nil
 }

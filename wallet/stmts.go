@@ -30,7 +30,7 @@ type prepared struct {
 }
 
 // hookStatements are the statements run inside ledger hooks.
-var hookStatements = []string{qInsertTxn, qInsertTxnPair, qCompleteOut, qVelocity, qSpend, qReadVelocity, qReadSpend, qInsertPayee, qInsertEvent, qCompleteDeposit, qKeyTaken}
+var hookStatements = []string{qInsertTxn, qInsertTxnPair, qCompleteOut, qVelocity, qSpend, qReadCounters, qInsertPayee, qInsertEvent, qCompleteDeposit, qKeyTaken}
 
 func prepareStmts(ctx context.Context, db *sqldb.DB) (*stmts, error) {
 	s := &stmts{prepared: map[string]*prepared{}}
