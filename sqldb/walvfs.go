@@ -221,13 +221,12 @@ func walWrite(tls *libc.TLS, p uintptr, src uintptr, amt int32, off int64) int32
 }
 
 func walClose(tls *libc.TLS, p uintptr) int32 {
-	rc := flush(tls, p)
+	q, m, rc := flushed(tls, p)
 	f := (*walFile)(cmem(p))
 	if f.buf != 0 {
 		libc.Xfree(tls, f.buf)
 		f.buf, f.capacity = 0, 0
 	}
-	q, m := inner(p)
 	if rc2 := call[func(*libc.TLS, uintptr) int32](m.FxClose)(tls, q); rc == sqlite3.SQLITE_OK {
 		rc = rc2
 	}
@@ -243,12 +242,11 @@ func walRead(tls *libc.TLS, p uintptr, dst uintptr, amt int32, off int64) int32 
 }
 
 func walTruncate(tls *libc.TLS, p uintptr, size int64) int32 {
-	if rc := flush(tls, p); rc != sqlite3.SQLITE_OK {
+	q, m, rc := flushed(tls, p)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	f := (*walFile)(cmem(p))
-	f.end = -1 // the next write goes straight to the file
-	q, m := inner(p)
+	(*walFile)(cmem(p)).end = -1 // the next write goes straight to the file
 	return call[func(*libc.TLS, uintptr, int64) int32](m.FxTruncate)(tls, q, size)
 }
 
