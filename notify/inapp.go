@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/okpay/okpay"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // InApp is a notification shown to the logged-in user. It never holds a
@@ -136,8 +137,11 @@ func (o *Outbox) ListInApp(ctx context.Context, userID int64, limit int) ([]InAp
 		limit = DefaultInAppLimit
 	}
 	limit = min(limit, MaxInAppLimit)
-	rows, err := o.db.Read.QueryContext(ctx, `SELECT id, kind, title, body, created_at, read_at
-		FROM inapp_notifications WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, userID, limit)
+	q := qListInApp
+	if o.db.Dialect == sqldb.SQLite {
+		q = qListInAppSQLite
+	}
+	rows, err := o.db.Read.QueryContext(ctx, q, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("notify: list in-app: %w", err)
 	}
@@ -164,9 +168,71 @@ func (o *Outbox) ListInApp(ctx context.Context, userID int64, limit int) ([]InAp
 
 // UnreadCount returns how many of userID's in-app notifications are unread.
 func (o *Outbox) UnreadCount(ctx context.Context, userID int64) (int64, error) {
+	q := qUnreadInApp
+	if o.db.Dialect == sqldb.SQLite {
+		q = qUnreadInAppSQLite
+	}
 	var n int64
-	if err := o.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM inapp_notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&n); err != nil {
+	if err := o.db.Read.QueryRowContext(ctx, q, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("notify: count unread: %w", err)
+	}
+	return n, nil
+}
+
+// A customer's notices. PostgreSQL finds them by its index on (user_id,
+// id). SQLite has no such index (migration 39): a new notice is queued in
+// inapp_unindexed by a trigger and moved into inapp_by_user, sorted, by
+// IndexInApp, so a customer's notices are those two tables' ids. Both are
+// read in one statement, one snapshot: a notice moved by a run in between
+// cannot be seen twice or missed. The queue holds at most a few runs'
+// notices and has no index by user: it is scanned.
+const (
+	inappCols  = `id, kind, title, body, created_at, read_at`
+	qListInApp = `SELECT ` + inappCols + ` FROM inapp_notifications WHERE user_id = $1 ORDER BY id DESC LIMIT $2`
+	// The newest limit indexed ids, the queued ones, then those rows.
+	qListInAppSQLite = `SELECT ` + inappCols + ` FROM inapp_notifications WHERE id IN (
+		SELECT id FROM (SELECT id FROM inapp_by_user WHERE user_id = $1 ORDER BY id DESC LIMIT $2)
+		UNION ALL SELECT id FROM inapp_unindexed WHERE user_id = $1)
+		ORDER BY id DESC LIMIT $2`
+	qUnreadInApp       = `SELECT COUNT(*) FROM inapp_notifications WHERE user_id = $1 AND read_at IS NULL`
+	qUnreadInAppSQLite = `SELECT COUNT(*) FROM inapp_notifications WHERE read_at IS NULL AND id IN (
+		SELECT id FROM inapp_by_user WHERE user_id = $1
+		UNION ALL SELECT id FROM inapp_unindexed WHERE user_id = $1)`
+)
+
+// IndexInApp moves the notices queued since the last run into the
+// per-user table, sorted by user (SQLite; a no-op on PostgreSQL), and
+// returns how many it moved. It runs every second beside the server
+// (okpay serve); until it does, the queue answers for them. Copy and
+// removal are one transaction, so two runs at once (two processes) move
+// each notice once.
+func (o *Outbox) IndexInApp(ctx context.Context) (int64, error) {
+	if o.db.Dialect != sqldb.SQLite {
+		return 0, nil
+	}
+	// An idle server takes no write lock: look first.
+	var queued bool
+	if err := o.db.Read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM inapp_unindexed)`).Scan(&queued); err != nil {
+		return 0, fmt.Errorf("notify: index in-app notices: %w", err)
+	}
+	if !queued {
+		return 0, nil
+	}
+	var n int64
+	err := o.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO inapp_by_user (user_id, id)
+			SELECT user_id, id FROM inapp_unindexed ORDER BY user_id, id`)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM inapp_unindexed`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("notify: index in-app notices: %w", err)
 	}
 	return n, nil
 }

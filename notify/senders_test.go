@@ -624,3 +624,95 @@ func TestInApp(t *testing.T) {
 		}
 	})
 }
+
+// A customer's notices are listed and counted the same, newest first,
+// whether they wait in SQLite's queue or were moved into the per-user
+// table (IndexInApp), and while some are in each; the move empties the
+// queue and moves each notice once.
+func TestInAppIndex(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		ctx := context.Background()
+		s := e.outbox.InAppSender()
+		send := func(key string, user int64) {
+			t.Helper()
+			e.clk.Advance(time.Millisecond)
+			if err := s.Send(ctx, Message{DedupeKey: key, UserID: user, Channel: ChannelInApp, Kind: "k", Subject: key, Body: key}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(user int64, limit int, want string, unread int64) {
+			t.Helper()
+			list, err := e.outbox.ListInApp(ctx, user, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, n := range list {
+				got = append(got, n.Title)
+			}
+			if strings.Join(got, " ") != want {
+				t.Fatalf("user %d, limit %d: %q, want %q", user, limit, strings.Join(got, " "), want)
+			}
+			if n, err := e.outbox.UnreadCount(ctx, user); err != nil || n != unread {
+				t.Fatalf("user %d unread %d (%v), want %d", user, n, err, unread)
+			}
+		}
+		queued := func() int {
+			t.Helper()
+			if db.Dialect != sqldb.SQLite {
+				return 0
+			}
+			var n int
+			if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM inapp_unindexed`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		index := func(want int64) {
+			t.Helper()
+			if db.Dialect != sqldb.SQLite {
+				want = 0
+			}
+			if n, err := e.outbox.IndexInApp(ctx); err != nil || n != want {
+				t.Fatalf("IndexInApp moved %d (%v), want %d", n, err, want)
+			}
+			if q := queued(); q != 0 {
+				t.Fatalf("%d left in the queue", q)
+			}
+		}
+		index(0) // nothing queued
+		send("a1", 1)
+		send("b1", 2)
+		send("a2", 1)
+		if db.Dialect == sqldb.SQLite && queued() != 3 {
+			t.Fatalf("queued %d, want 3", queued())
+		}
+		check(1, 10, "a2 a1", 2) // all queued
+		send("a2", 1)            // a redelivery adds nothing, queues nothing
+		if db.Dialect == sqldb.SQLite && queued() != 3 {
+			t.Fatalf("queued %d after a redelivery, want 3", queued())
+		}
+		index(3)
+		index(0)
+		check(1, 10, "a2 a1", 2) // all indexed
+		send("a3", 1)
+		send("a4", 1)
+		check(1, 10, "a4 a3 a2 a1", 4) // two in each
+		check(1, 3, "a4 a3 a2", 4)
+		check(1, 1, "a4", 4)
+		check(2, 10, "b1", 1)
+		list, _ := e.outbox.ListInApp(ctx, 1, 10)
+		for _, n := range list[1:3] { // a queued one and an indexed one
+			if err := e.outbox.MarkRead(ctx, 1, n.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(1, 10, "a4 a3 a2 a1", 2)
+		index(2)
+		check(1, 10, "a4 a3 a2 a1", 2)
+		check(1, 2, "a4 a3", 2)
+		check(2, 10, "b1", 1)
+		check(3, 10, "", 0)
+	})
+}

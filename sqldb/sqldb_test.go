@@ -275,3 +275,69 @@ func TestMigrationScrubsInAppFreezeTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrationIndexesInAppByUser: on SQLite, migration 39 moves the
+// notices already written into inapp_by_user and queues the new ones
+// (trigger); rolled back, the index by user is back and nothing queues.
+func TestMigrationIndexesInAppByUser(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		if db.Dialect != sqldb.SQLite {
+			t.Skip("SQLite only: PostgreSQL keeps its index (migration 39 does nothing there)")
+		}
+		ctx := context.Background()
+		insert := func(id, user int64) {
+			t.Helper()
+			if _, err := db.Write.ExecContext(ctx, `INSERT INTO inapp_notifications (id, dedupe_key, user_id, kind, title, body, created_at) VALUES ($1, $2, $3, 'k', 't', 'b', 0)`,
+				id, fmt.Sprint("d", id), user); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows := func(q string) string {
+			t.Helper()
+			r, err := db.Read.QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var out []string
+			for r.Next() {
+				var a, b int64
+				if err := r.Scan(&a, &b); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprint(a, ":", b))
+			}
+			return strings.Join(out, " ")
+		}
+		if err := sqldb.DownTo(ctx, db, 38); err != nil {
+			t.Fatal(err)
+		}
+		insert(3, 7)
+		insert(1, 7)
+		insert(2, 8)
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := rows(`SELECT user_id, id FROM inapp_by_user`); got != "7:1 7:3 8:2" {
+			t.Fatalf("inapp_by_user after the migration: %q", got)
+		}
+		insert(4, 8)
+		if got := rows(`SELECT user_id, id FROM inapp_unindexed`); got != "8:4" {
+			t.Fatalf("queued: %q, want the new notice", got)
+		}
+		if err := sqldb.DownTo(ctx, db, 38); err != nil {
+			t.Fatal(err)
+		}
+		insert(5, 7)
+		var idx int
+		if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'inapp_notifications_user'`).Scan(&idx); err != nil || idx != 1 {
+			t.Fatalf("index by user after rolling back: %d (%v)", idx, err)
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := rows(`SELECT user_id, id FROM inapp_by_user`); got != "7:1 7:3 7:5 8:2 8:4" {
+			t.Fatalf("inapp_by_user after migrating again: %q", got)
+		}
+	})
+}

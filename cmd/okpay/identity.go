@@ -268,6 +268,13 @@ func (st *identityStack) run(ctx context.Context, log *slog.Logger) {
 			log.Error("notification dispatcher stopped", "err", err)
 		}
 	}()
+	// In-app notices queued since the last second join their users'
+	// lists (SQLite; notify.IndexInApp).
+	every(ctx, time.Second, func() {
+		if _, err := st.outbox.IndexInApp(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("in-app notices index", "err", err)
+		}
+	})
 	every(ctx, 5*time.Minute, func() {
 		if err := st.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("identity sweep", "err", err)
