@@ -180,12 +180,8 @@ func (o *Outbox) UnreadCount(ctx context.Context, userID int64) (int64, error) {
 }
 
 // A customer's notices. PostgreSQL finds them by its index on (user_id,
-// id). SQLite has no such index (migration 39): a new notice is queued in
-// inapp_unindexed by a trigger and moved into inapp_by_user, sorted, by
-// IndexInApp, so a customer's notices are those two tables' ids. Both are
-// read in one statement, one snapshot: a notice moved by a run in between
-// cannot be seen twice or missed. The queue holds at most a few runs'
-// notices and has no index by user: it is scanned.
+// id); SQLite by inapp_by_user and the queue of notices not yet moved
+// there (sqldb.MoveQueued, migration 39), read in one statement.
 const (
 	inappCols  = `id, kind, title, body, created_at, read_at`
 	qListInApp = `SELECT ` + inappCols + ` FROM inapp_notifications WHERE user_id = $1 ORDER BY id DESC LIMIT $2`
@@ -201,36 +197,11 @@ const (
 )
 
 // IndexInApp moves the notices queued since the last run into the
-// per-user table, sorted by user (SQLite; a no-op on PostgreSQL), and
-// returns how many it moved. It runs every second beside the server
-// (okpay serve); until it does, the queue answers for them. Copy and
-// removal are one transaction, so two runs at once (two processes) move
-// each notice once.
+// per-user table, sorted (SQLite; a no-op on PostgreSQL), and returns how
+// many it moved. okpay serve runs it every second; until it runs, the
+// queue answers for them.
 func (o *Outbox) IndexInApp(ctx context.Context) (int64, error) {
-	if o.db.Dialect != sqldb.SQLite {
-		return 0, nil
-	}
-	// An idle server takes no write lock: look first.
-	var queued bool
-	if err := o.db.Read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM inapp_unindexed)`).Scan(&queued); err != nil {
-		return 0, fmt.Errorf("notify: index in-app notices: %w", err)
-	}
-	if !queued {
-		return 0, nil
-	}
-	var n int64
-	err := o.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO inapp_by_user (user_id, id)
-			SELECT user_id, id FROM inapp_unindexed ORDER BY user_id, id`)
-		if err != nil {
-			return err
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM inapp_unindexed`)
-		return err
-	})
+	n, err := o.db.MoveQueued(ctx, "inapp_unindexed", "inapp_by_user")
 	if err != nil {
 		return 0, fmt.Errorf("notify: index in-app notices: %w", err)
 	}

@@ -276,68 +276,82 @@ func TestMigrationScrubsInAppFreezeTokens(t *testing.T) {
 	})
 }
 
-// TestMigrationIndexesInAppByUser: on SQLite, migration 39 moves the
-// notices already written into inapp_by_user and queues the new ones
-// (trigger); rolled back, the index by user is back and nothing queues.
-func TestMigrationIndexesInAppByUser(t *testing.T) {
+// TestMigrationsListByUser: on SQLite, migrations 39 (in-app notices) and
+// 40 (wallet transactions) move the rows already written into the
+// per-user table and queue new ones (trigger); rolled back, the index by
+// user is back and nothing queues; migrated again, nothing is lost.
+func TestMigrationsListByUser(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		if db.Dialect != sqldb.SQLite {
-			t.Skip("SQLite only: PostgreSQL keeps its index (migration 39 does nothing there)")
+			t.Skip("SQLite only: PostgreSQL keeps its indexes (migrations 39 and 40 do nothing there)")
 		}
 		ctx := context.Background()
-		insert := func(id, user int64) {
-			t.Helper()
-			if _, err := db.Write.ExecContext(ctx, `INSERT INTO inapp_notifications (id, dedupe_key, user_id, kind, title, body, created_at) VALUES ($1, $2, $3, 'k', 't', 'b', 0)`,
-				id, fmt.Sprint("d", id), user); err != nil {
-				t.Fatal(err)
-			}
-		}
-		rows := func(q string) string {
-			t.Helper()
-			r, err := db.Read.QueryContext(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			var out []string
-			for r.Next() {
-				var a, b int64
-				if err := r.Scan(&a, &b); err != nil {
+		for _, c := range []struct {
+			version            int64
+			table, queue, list string
+			index, insert      string
+		}{
+			{39, "inapp_notifications", "inapp_unindexed", "inapp_by_user", "inapp_notifications_user",
+				`INSERT INTO inapp_notifications (id, dedupe_key, user_id, kind, title, body, created_at) VALUES ($1, 'd' || $1, $2, 'k', 't', 'b', 0)`},
+			{40, "wallet_txns", "wallet_txns_unindexed", "wallet_txns_by_user", "wallet_txns_user",
+				`INSERT INTO wallet_txns (id, user_id, type, status, currency, amount, created_at, updated_at) VALUES ($1, $2, 'deposit', 'completed', 'USD', 1, 0, 0)`},
+		} {
+			insert := func(id, user int64) {
+				t.Helper()
+				if _, err := db.Write.ExecContext(ctx, c.insert, id, user); err != nil {
 					t.Fatal(err)
 				}
-				out = append(out, fmt.Sprint(a, ":", b))
 			}
-			return strings.Join(out, " ")
-		}
-		if err := sqldb.DownTo(ctx, db, 38); err != nil {
-			t.Fatal(err)
-		}
-		insert(3, 7)
-		insert(1, 7)
-		insert(2, 8)
-		if _, err := db.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := rows(`SELECT user_id, id FROM inapp_by_user`); got != "7:1 7:3 8:2" {
-			t.Fatalf("inapp_by_user after the migration: %q", got)
-		}
-		insert(4, 8)
-		if got := rows(`SELECT user_id, id FROM inapp_unindexed`); got != "8:4" {
-			t.Fatalf("queued: %q, want the new notice", got)
-		}
-		if err := sqldb.DownTo(ctx, db, 38); err != nil {
-			t.Fatal(err)
-		}
-		insert(5, 7)
-		var idx int
-		if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'inapp_notifications_user'`).Scan(&idx); err != nil || idx != 1 {
-			t.Fatalf("index by user after rolling back: %d (%v)", idx, err)
-		}
-		if _, err := db.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := rows(`SELECT user_id, id FROM inapp_by_user`); got != "7:1 7:3 7:5 8:2 8:4" {
-			t.Fatalf("inapp_by_user after migrating again: %q", got)
+			rows := func(table string) string {
+				t.Helper()
+				r, err := db.Read.QueryContext(ctx, `SELECT user_id, id FROM `+table+` ORDER BY user_id, id`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				var out []string
+				for r.Next() {
+					var a, b int64
+					if err := r.Scan(&a, &b); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, fmt.Sprint(a, ":", b))
+				}
+				return strings.Join(out, " ")
+			}
+			if err := sqldb.DownTo(ctx, db, c.version-1); err != nil {
+				t.Fatal(err)
+			}
+			insert(3, 7)
+			insert(1, 7)
+			insert(2, 8)
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := rows(c.list); got != "7:1 7:3 8:2" {
+				t.Fatalf("%s after migration %d: %q", c.list, c.version, got)
+			}
+			insert(4, 8)
+			if got := rows(c.queue); got != "8:4" {
+				t.Fatalf("%s: %q, want the new row", c.queue, got)
+			}
+			if err := sqldb.DownTo(ctx, db, c.version-1); err != nil {
+				t.Fatal(err)
+			}
+			insert(5, 7)
+			var idx int
+			if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = $1`, c.index).Scan(&idx); err != nil || idx != 1 {
+				t.Fatalf("%s after rolling back: %d (%v)", c.index, idx, err)
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := rows(c.list); got != "7:1 7:3 7:5 8:2 8:4" {
+				t.Fatalf("%s after migrating again: %q", c.list, got)
+			}
+			if got := rows(c.queue); got != "" {
+				t.Fatalf("%s after migrating again: %q", c.queue, got)
+			}
 		}
 	})
 }

@@ -116,6 +116,120 @@ func TestHistory(t *testing.T) {
 	})
 }
 
+// TestHistoryIndexed: on SQLite a customer's history is read from the
+// per-user table and the queue of transactions not yet moved there
+// (IndexTxns); every filter and page gives the same transactions whether
+// they wait in the queue, were moved, or are in both places' halves, and
+// pages cross from one to the other. (On PostgreSQL IndexTxns moves
+// nothing and the same checks hold.)
+func TestHistoryIndexed(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db, harnessOpts{})
+		alice, bob := h.signUp(), h.signUp()
+		h.fund(alice, usd(100_00))
+		h.fund(alice, money.New(100_00, "EUR"))
+		index := func() int64 {
+			t.Helper()
+			n, err := h.w.IndexTxns(h.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		pay := func(n int) {
+			for i := 0; i < n; i++ {
+				h.clock.Advance(time.Minute)
+				if i%3 == 2 {
+					h.pay(alice, bob, money.New(int64(i+1), "EUR"))
+				} else {
+					h.pay(alice, bob, usd(int64(i+1)))
+				}
+				if i%4 == 3 {
+					h.pay(bob, alice, usd(5))
+				}
+			}
+		}
+		filters := []wallet.Filter{{}, {Limit: 1}, {Limit: 3}, {Type: wallet.TypeTransferOut}, {Type: wallet.TypeTransferIn, Limit: 2},
+			{Currency: "EUR"}, {Status: wallet.StatusCompleted, Currency: "USD", Limit: 4}}
+		// read lists every filter's transactions, page by page.
+		read := func() string {
+			t.Helper()
+			var b strings.Builder
+			for _, f := range filters {
+				for {
+					p, err := h.w.FindTransactions(h.ctx, alice.id, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, x := range p.Txns {
+						b.WriteString(x.Ref() + string(x.Type) + " ")
+					}
+					if !p.HasMore {
+						break
+					}
+					f.Cursor = p.NextCursor
+				}
+				b.WriteString("| ")
+			}
+			return b.String()
+		}
+		// want lists the same from the customer's rows in the table itself.
+		want := func() string {
+			t.Helper()
+			rows, err := db.Read.QueryContext(h.ctx, `SELECT id, type, status, currency FROM wallet_txns WHERE user_id = $1 ORDER BY id DESC`, alice.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var all []wallet.Txn
+			for rows.Next() {
+				var x wallet.Txn
+				var cur string
+				if err := rows.Scan(&x.ID, &x.Type, &x.Status, &cur); err != nil {
+					t.Fatal(err)
+				}
+				x.Amount.Currency = money.Currency(cur)
+				all = append(all, x)
+			}
+			var b strings.Builder
+			for _, f := range filters {
+				for _, x := range all {
+					if (f.Type == "" || x.Type == f.Type) && (f.Status == "" || x.Status == f.Status) && (f.Currency == "" || x.Amount.Currency == f.Currency) {
+						b.WriteString(x.Ref() + string(x.Type) + " ")
+					}
+				}
+				b.WriteString("| ")
+			}
+			return b.String()
+		}
+		index() // the deposits
+		pay(7)
+		queued := read()
+		if queued != want() {
+			t.Fatalf("all queued:\n%s\nwant\n%s", queued, want())
+		}
+		moved := index()
+		if db.Dialect == sqldb.SQLite && moved != 16 {
+			t.Fatalf("moved %d, want 16 (8 transfers, both halves)", moved)
+		}
+		if got := read(); got != queued {
+			t.Fatalf("after the move:\n%s\nbefore\n%s", got, queued)
+		}
+		if n := index(); n != 0 {
+			t.Fatalf("moved %d again", n)
+		}
+		pay(6) // half moved, half queued
+		mixed := read()
+		if mixed != want() || mixed == queued {
+			t.Fatalf("mixed:\n%s\nwant\n%s", mixed, want())
+		}
+		index()
+		if got := read(); got != mixed {
+			t.Fatalf("after the second move:\n%s\nbefore\n%s", got, mixed)
+		}
+	})
+}
+
 func lenTxns(p *wallet.Page) int {
 	if p == nil {
 		return -1

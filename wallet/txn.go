@@ -12,6 +12,7 @@ import (
 	"github.com/okpay/okpay/i18n"
 	"github.com/okpay/okpay/ids"
 	"github.com/okpay/okpay/money"
+	"github.com/okpay/okpay/sqldb"
 )
 
 // Txn is one transaction of one customer, as the customer sees it. A
@@ -89,6 +90,9 @@ func (t *Txn) Total() money.Amount {
 const txnCols = `id, user_id, type, status, currency, amount, fee, fee_rule, other_currency, other_amount, rate,
 	counterparty_id, counterparty, related_id, method_id, note, idem_key, entry_id, settle_entry_id, provider_ref, action_url,
 	auth_method, auth_attempts, codes_sent, new_payee, failure_code, failure_reason, created_at, updated_at, expires_at`
+
+// txnColsT is txnCols of the table named t.
+var txnColsT = "t." + strings.ReplaceAll(strings.Join(strings.Fields(txnCols), " "), ", ", ", t.")
 
 // txnColCount is the number of columns in txnCols.
 const txnColCount = 30
@@ -257,32 +261,52 @@ func (s *Service) FindTransactions(ctx context.Context, userID int64, f Filter) 
 	if len(fields) > 0 {
 		return nil, okpay.Invalid(fields)
 	}
-	q := `SELECT ` + txnCols + ` FROM wallet_txns WHERE user_id = $1`
-	args := []any{userID}
+	// The conditions on the transaction (t), and the keyset bound on the
+	// id where the list is read (u, the per-user table, on SQLite).
+	conds, args := "", []any{userID}
 	add := func(cond string, v any) {
 		args = append(args, v)
-		q += " AND " + cond + " $" + strconv.Itoa(len(args))
+		conds += " AND " + cond + " $" + strconv.Itoa(len(args))
 	}
 	if f.Type != "" {
-		add("type =", string(f.Type))
+		add("t.type =", string(f.Type))
 	}
 	if f.Status != "" {
-		add("status =", string(f.Status))
+		add("t.status =", string(f.Status))
 	}
 	if f.Currency != "" {
-		add("currency =", string(f.Currency))
+		add("t.currency =", string(f.Currency))
 	}
 	if !f.From.IsZero() {
-		add("created_at >=", micros(f.From))
+		add("t.created_at >=", micros(f.From))
 	}
 	if !f.To.IsZero() {
-		add("created_at <", micros(f.To))
+		add("t.created_at <", micros(f.To))
 	}
 	if before > 0 {
-		add("id <", before)
+		if s.db.Dialect == sqldb.SQLite {
+			add("u.id <", before)
+		} else {
+			add("t.id <", before)
+		}
 	}
 	args = append(args, f.Limit+1)
-	q += " ORDER BY id DESC LIMIT $" + strconv.Itoa(len(args))
+	limit := " LIMIT $" + strconv.Itoa(len(args))
+	var q string
+	if s.db.Dialect == sqldb.SQLite {
+		// SQLite: the per-user table and the queue of transactions not
+		// yet moved there (sqldb.MoveQueued, migration 40), merged in id
+		// order in one statement; each side is read newest first and the
+		// merge stops at the page's end. The id is read as u.id (the same
+		// value): ordered by it, SQLite walks the per-user table backwards
+		// instead of sorting all of the customer's rows.
+		cols := "u" + txnColsT[1:]
+		q = `SELECT ` + cols + ` FROM wallet_txns_by_user u JOIN wallet_txns t ON t.id = u.id WHERE u.user_id = $1` + conds +
+			` UNION ALL SELECT ` + cols + ` FROM wallet_txns_unindexed u JOIN wallet_txns t ON t.id = u.id WHERE u.user_id = $1` + conds +
+			` ORDER BY 1 DESC` + limit
+	} else {
+		q = `SELECT ` + txnColsT + ` FROM wallet_txns t WHERE t.user_id = $1` + conds + ` ORDER BY t.id DESC` + limit
+	}
 	rows, err := s.db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, okpay.Internal(err, "list transactions")
@@ -305,6 +329,18 @@ func (s *Service) FindTransactions(ctx context.Context, userID int64, f Filter) 
 		p.NextCursor = p.Txns[len(p.Txns)-1].Ref()
 	}
 	return p, nil
+}
+
+// IndexTxns moves the transactions queued since the last run into the
+// per-user table the history reads, sorted (SQLite; a no-op on
+// PostgreSQL), and returns how many it moved. okpay serve runs it every
+// second; until it runs, the queue answers for them.
+func (s *Service) IndexTxns(ctx context.Context) (int64, error) {
+	n, err := s.db.MoveQueued(ctx, "wallet_txns_unindexed", "wallet_txns_by_user")
+	if err != nil {
+		return 0, okpay.Internal(err, "index transactions")
+	}
+	return n, nil
 }
 
 // FailureText is why t failed, in lang: the catalog's text for its

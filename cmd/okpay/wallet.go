@@ -55,10 +55,18 @@ func buildWallet(ctx context.Context, log *slog.Logger, db *sqldb.DB, led *ledge
 	return w, nil
 }
 
-// runWallet fails the transfers whose confirmation window passed, now and
+// runWallet moves new transactions into the customers' histories every
+// second, and fails the transfers whose confirmation window passed now and
 // then, until ctx ends; with exch, the remittances too, and it prunes the
 // quotes nobody took (exchange.go).
 func runWallet(ctx context.Context, log *slog.Logger, w *wallet.Service, exch *exchangeStack) {
+	// Transactions queued since the last second join their customers'
+	// histories (SQLite; wallet.IndexTxns).
+	every(ctx, time.Second, func() {
+		if _, err := w.IndexTxns(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("wallet: index transactions", "err", err)
+		}
+	})
 	every(ctx, walletJobInterval, func() {
 		if n, err := w.Sweep(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("wallet: expire unconfirmed transfers", "err", err)
