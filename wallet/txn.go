@@ -292,21 +292,7 @@ func (s *Service) FindTransactions(ctx context.Context, userID int64, f Filter) 
 	}
 	args = append(args, f.Limit+1)
 	limit := " LIMIT $" + strconv.Itoa(len(args))
-	var q string
-	if s.db.Dialect == sqldb.SQLite {
-		// SQLite: the per-user table and the queue of transactions not
-		// yet moved there (sqldb.MoveQueued, migration 40), merged in id
-		// order in one statement; each side is read newest first and the
-		// merge stops at the page's end. The id is read as u.id (the same
-		// value): ordered by it, SQLite walks the per-user table backwards
-		// instead of sorting all of the customer's rows.
-		cols := "u" + txnColsT[1:]
-		q = `SELECT ` + cols + ` FROM wallet_txns_by_user u JOIN wallet_txns t ON t.id = u.id WHERE u.user_id = $1` + conds +
-			` UNION ALL SELECT ` + cols + ` FROM wallet_txns_unindexed u JOIN wallet_txns t ON t.id = u.id WHERE u.user_id = $1` + conds +
-			` ORDER BY 1 DESC` + limit
-	} else {
-		q = `SELECT ` + txnColsT + ` FROM wallet_txns t WHERE t.user_id = $1` + conds + ` ORDER BY t.id DESC` + limit
-	}
+	q := txnListQuery(s.db.Dialect, conds, limit)
 	rows, err := s.db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, okpay.Internal(err, "list transactions")
@@ -329,6 +315,24 @@ func (s *Service) FindTransactions(ctx context.Context, userID int64, f Filter) 
 		p.NextCursor = p.Txns[len(p.Txns)-1].Ref()
 	}
 	return p, nil
+}
+
+// txnListQuery is FindTransactions' statement: a customer's ($1)
+// transactions meeting conds, newest first, up to limit.
+func txnListQuery(d sqldb.Dialect, conds, limit string) string {
+	if d != sqldb.SQLite {
+		return `SELECT ` + txnColsT + ` FROM wallet_txns t WHERE t.user_id = $1` + conds + ` ORDER BY t.id DESC` + limit
+	}
+	// SQLite: the per-user table and the queue of transactions not yet
+	// moved there (sqldb.MoveQueued, migration 40), merged in id order in
+	// one statement; each side is read newest first and the merge stops at
+	// the page's end. The id is read as u.id (the same value): ordered by
+	// it, SQLite walks the per-user table backwards instead of sorting all
+	// of the customer's rows.
+	cols := "u" + txnColsT[1:]
+	return `SELECT ` + cols + ` FROM wallet_txns_by_user u JOIN wallet_txns t ON t.id = u.id WHERE u.user_id = $1` + conds +
+		` UNION ALL SELECT ` + cols + ` FROM wallet_txns_unindexed u JOIN wallet_txns t ON t.id = u.id WHERE u.user_id = $1` + conds +
+		` ORDER BY 1 DESC` + limit
 }
 
 // IndexTxns moves the transactions queued since the last run into the
