@@ -208,7 +208,7 @@ func (d *Dispatcher) leaseBundles(ctx context.Context, tx *sql.Tx, now, until in
 			continue
 		}
 		upd := []byte(`UPDATE notification_bundles SET locked_until = $1, locked_by = $2 WHERE id IN (`)
-		upd = sqldb.Placeholders(upd, 3, len(l.ids))
+		upd = sqldb.ListPlaceholders(d.outbox.db.Dialect, upd, 3, len(l.ids))
 		upd = append(upd, ')')
 		if _, err := tx.ExecContext(ctx, string(upd), append([]any{until, l.by}, l.ids...)...); err != nil {
 			return nil, nil, err
@@ -275,7 +275,7 @@ func (d *Dispatcher) bundleOutcomes(ctx context.Context, bs []bundle) ([]outcome
 		}
 	}
 	known := map[string]bool{}
-	err := scanIn(ctx, d.outbox.db.Read, `SELECT dedupe_key FROM notification_outbox WHERE dedupe_key IN (`, ")", keys, func(rows *sql.Rows) error {
+	err := scanIn(ctx, d.outbox.db, `SELECT dedupe_key FROM notification_outbox WHERE dedupe_key IN (`, ")", keys, func(rows *sql.Rows) error {
 		var k string
 		err := rows.Scan(&k)
 		known[k] = true
@@ -287,7 +287,7 @@ func (d *Dispatcher) bundleOutcomes(ctx context.Context, bs []bundle) ([]outcome
 	// The oldest unsent message of each lane in the outbox: a bundled
 	// message newer than it waits for it.
 	oldest := map[lane]int64{}
-	err = scanIn(ctx, d.outbox.db.Read, `SELECT user_id, channel, MIN(id) FROM notification_outbox WHERE status = 'pending' AND substr(kind, 1, 5) <> 'code_' AND user_id IN (`, ") GROUP BY user_id, channel", users, func(rows *sql.Rows) error {
+	err = scanIn(ctx, d.outbox.db, `SELECT user_id, channel, MIN(id) FROM notification_outbox WHERE status = 'pending' AND substr(kind, 1, 5) <> 'code_' AND user_id IN (`, ") GROUP BY user_id, channel", users, func(rows *sql.Rows) error {
 		var l lane
 		var id int64
 		err := rows.Scan(&l.user, &l.channel, &id)
@@ -376,7 +376,7 @@ func (d *Dispatcher) recordBundles(ctx context.Context, tx *sql.Tx, outs []outco
 			q = append(q, ", "...)
 		}
 		q = append(q, '(')
-		q = sqldb.Placeholders(q, len(args)+1, 13)
+		q = sqldb.ListPlaceholders(d.outbox.db.Dialect, q, len(args)+1, 13)
 		q = append(q, ')')
 		args = append(args, m.id, m.dedupeKey, m.userID, m.channel, m.kind, m.sealed, status, attempts, next, "", lastErr, m.at, sentAt)
 		if len(args) >= 13*400 {
@@ -393,7 +393,7 @@ func (d *Dispatcher) recordBundles(ctx context.Context, tx *sql.Tx, outs []outco
 	}
 	if len(done) > 0 {
 		del := []byte(`DELETE FROM notification_bundles WHERE locked_by = $1 AND id IN (`)
-		del = sqldb.Placeholders(del, 2, len(done))
+		del = sqldb.ListPlaceholders(d.outbox.db.Dialect, del, 2, len(done))
 		del = append(del, ')')
 		if _, err := tx.ExecContext(ctx, string(del), append([]any{d.lockedBy}, done...)...); err != nil {
 			return 0, err
@@ -412,10 +412,10 @@ func (d *Dispatcher) recordBundles(ctx context.Context, tx *sql.Tx, outs []outco
 // scanIn runs prefix, a query ending in "IN (", with args as the list,
 // 500 at a time, then suffix (")" and what follows the list), and calls
 // each for every row.
-func scanIn(ctx context.Context, db *sql.DB, prefix, suffix string, args []any, each func(*sql.Rows) error) error {
+func scanIn(ctx context.Context, db *sqldb.DB, prefix, suffix string, args []any, each func(*sql.Rows) error) error {
 	for chunk := range slices.Chunk(args, 500) {
-		q := sqldb.Placeholders([]byte(prefix), 1, len(chunk))
-		rows, err := db.QueryContext(ctx, string(append(q, suffix...)), chunk...)
+		q := sqldb.ListPlaceholders(db.Dialect, []byte(prefix), 1, len(chunk))
+		rows, err := db.Read.QueryContext(ctx, string(append(q, suffix...)), chunk...)
 		if err != nil {
 			return err
 		}

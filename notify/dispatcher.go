@@ -522,7 +522,7 @@ func (d *Dispatcher) claim(ctx context.Context) ([]claimed, []bundle, error) {
 			return nil
 		}
 		upd := []byte(`UPDATE notification_outbox SET locked_until = $1, locked_by = $2 WHERE id IN (`)
-		upd = sqldb.Placeholders(upd, 3, len(out))
+		upd = sqldb.ListPlaceholders(o.db.Dialect, upd, 3, len(out))
 		upd = append(upd, ')')
 		uargs := []any{until, d.lockedBy}
 		for _, c := range out {

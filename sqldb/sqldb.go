@@ -529,7 +529,8 @@ func IsUniqueViolation(err error) bool {
 }
 
 // Placeholders appends n placeholders "$k" starting at k=start, joined by
-// commas, to b. Both engines accept $N.
+// commas, to b. Both engines accept $N. For long lists on SQLite see
+// ListPlaceholders.
 func Placeholders(b []byte, start, n int) []byte {
 	for i := 0; i < n; i++ {
 		if i > 0 {
@@ -537,6 +538,29 @@ func Placeholders(b []byte, start, n int) []byte {
 		}
 		b = append(b, '$')
 		b = appendInt(b, start+i)
+	}
+	return b
+}
+
+// ListPlaceholders appends the n placeholders of a statement's trailing
+// list of values (a multi-row VALUES or an IN list), numbered from start,
+// to b: "$start,...". On SQLite they are anonymous ("?,?,..."). SQLite
+// keeps a statement's numbered parameters in a list that binding walks
+// from the start for every parameter, so a statement with thousands of
+// them cost time quadratic in their number (a dispatcher round's outbox
+// insert of 400 rows × 13 values spent 40% of its time there). An
+// anonymous "?" takes the number after the largest before it, so on SQLite
+// every other parameter of the statement must come before the list in
+// the text, numbered 1 to start-1 in order, and none after it.
+func ListPlaceholders(d Dialect, b []byte, start, n int) []byte {
+	if d != SQLite {
+		return Placeholders(b, start, n)
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '?')
 	}
 	return b
 }
