@@ -12,7 +12,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -415,8 +414,7 @@ func (d *Dispatcher) recordBatch(ctx context.Context, outs []outcome, bundles []
 					ok = append(ok, ", "...)
 				}
 				args = append(args, out.c.id)
-				ok = append(ok, '$')
-				ok = strconv.AppendInt(ok, int64(len(args)), 10)
+				ok = sqldb.ListPlaceholders(o.db.Dialect, ok, len(args), 1)
 				continue
 			}
 			q, qargs := d.failure(out.c, out.m, out.err, now)
