@@ -68,7 +68,7 @@ type DB struct {
 // Options tune Open.
 type Options struct {
 	// MaxConns caps the PostgreSQL pool (default 32) and the SQLite reader
-	// pool (default 2×GOMAXPROCS+2).
+	// pool (default GOMAXPROCS+1, see openSQLitePools).
 	MaxConns int
 }
 
@@ -200,7 +200,17 @@ func OpenSQLiteSide(ctx context.Context, path string, pageSize, readers int) (w,
 }
 
 // openSQLitePools opens an SQLite file's one writing connection (checked)
-// and its pool of readers (default 2×GOMAXPROCS+2).
+// and its pool of readers (default GOMAXPROCS+1).
+//
+// The readers are few because each one reads its pages again after every
+// commit: a connection that begins a read after another connection has
+// committed drops its whole page cache. More readers than goroutines can
+// run at once only spread the queries over more cold caches (one spare
+// covers a reader whose goroutine is descheduled mid-query). In okpay
+// bench p2p, where every request reads through the pool between the
+// ledger's commits, 4 readers instead of 8 on two CPUs (GOMAXPROCS 3) gave
+// +10% transfers/s, the median of five alternating pairs
+// (bench-results/wallet.md, sitting 34).
 func openSQLitePools(ctx context.Context, path, writeDSN, readDSN string, readers int) (w, r *sql.DB, err error) {
 	if w, err = openSQLiteDB(writeDSN); err != nil {
 		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
@@ -218,7 +228,7 @@ func openSQLitePools(ctx context.Context, path, writeDSN, readDSN string, reader
 		return nil, nil, fmt.Errorf("sqldb: open %s: %w", path, err)
 	}
 	if readers <= 0 {
-		readers = 2*runtime.GOMAXPROCS(0) + 2
+		readers = runtime.GOMAXPROCS(0) + 1
 	}
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)

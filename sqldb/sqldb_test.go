@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -52,6 +53,26 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 	if _, err := db.Read.ExecContext(ctx, "CREATE TABLE x(a)"); err == nil {
 		t.Error("the read pool accepted a write")
+	}
+}
+
+// The SQLite reader pool defaults to GOMAXPROCS+1 connections (see
+// openSQLitePools: every reader reads its pages again after each commit),
+// and MaxConns sets it.
+func TestSQLiteReaderPool(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct{ opt, want int }{{0, runtime.GOMAXPROCS(0) + 1}, {7, 7}} {
+		db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"), sqldb.Options{MaxConns: c.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.Read.Stats().MaxOpenConnections; got != c.want {
+			t.Errorf("MaxConns %d: %d readers, want %d", c.opt, got, c.want)
+		}
+		if got := db.Write.Stats().MaxOpenConnections; got != 1 {
+			t.Errorf("MaxConns %d: %d writers, want 1", c.opt, got)
+		}
+		db.Close()
 	}
 }
 

@@ -123,7 +123,7 @@ func runBenchP2P(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&c.ledger, "ledger", true, "also run the ledger alone in-process after each round (the in-process figure of okpay bench ledger)")
 	fs.StringVar(&c.profileDir, "profile", "", "if set, run one more round (not in the medians) with CPU (labelled side=client|server), block and mutex profiles, a 1 s execution trace and the CPU profile of the notices' delivery written to this folder")
 	fs.StringVar(&c.out, "out", "bench-results/wallet.md", "file to write the results to (markdown; empty: none)")
-	fs.IntVar(&c.readers, "db-max-conns", 0, "the server's SQLite reader pool (0: its default, 2×GOMAXPROCS+2)")
+	fs.IntVar(&c.readers, "db-max-conns", 0, "the server's SQLite reader pool (0: its default, GOMAXPROCS+1)")
 	fs.IntVar(&c.ledgerAccounts, "ledger-accounts", 1000, "accounts of the ledger-alone run (as okpay bench ledger's default)")
 	fs.StringVar(&c.keep, "keep", "", "if set, keep the server's database in this (new) folder for inspection")
 	if err := fs.Parse(args); err != nil {
