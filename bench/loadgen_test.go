@@ -2,8 +2,12 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -45,6 +49,59 @@ func TestHTTPLoadCountsAndLatency(t *testing.T) {
 	}
 	if r.Requests != 0 || r.Errors == 0 || r.FirstError != "status 400" {
 		t.Fatalf("wrong-status run %+v", r)
+	}
+}
+
+// Conn returns each answer's status and whole body, on one keep-alive
+// connection, and reports a closed connection as an error.
+func TestConnReturnsBodies(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Authorization") != "Bearer t" {
+			w.WriteHeader(401)
+			return
+		}
+		out := fmt.Sprintf(`{"echo":%s,"pad":"%s"}`, b, strings.Repeat("x", 20000)) // longer than the reader's buffer
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.WriteHeader(201)
+		io.WriteString(w, out)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	c, err := Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	for i := 0; i < 3; i++ {
+		req := Post(nil, addr, "/t", []string{"Authorization: Bearer t"}, []byte(`{"n":`+strconv.Itoa(i)+`}`))
+		var status int
+		status, body, err = c.Do(req, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"echo":{"n":` + strconv.Itoa(i) + `},"pad":"` + strings.Repeat("x", 20000) + `"}`
+		if status != 201 || string(body) != want {
+			t.Fatalf("answer %d: %d, %d bytes %.40q", i, status, len(body), body)
+		}
+	}
+	status, body, err := c.Do(Post(nil, addr, "/t", nil, []byte(`{}`)), body)
+	if err != nil || status != 401 || len(body) != 0 {
+		t.Fatalf("unauthorised: %d %q %v", status, body, err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1 (keep-alive)", n)
+	}
+	c.Close()
+	if _, _, err := c.Do(Post(nil, addr, "/t", nil, []byte(`{}`)), nil); err == nil {
+		t.Fatal("a closed connection answered")
 	}
 }
 

@@ -169,7 +169,7 @@ func runBenchP2P(ctx context.Context, e *env, args []string) error {
 
 	var rounds []p2pRound
 	for i := 1; i <= c.rounds; i++ {
-		r, err := p2pRun(ctx, c, srv, client, users, work, "")
+		r, err := p2pRun(ctx, c, srv, users, work, "")
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func runBenchP2P(ctx context.Context, e *env, args []string) error {
 		if err := os.MkdirAll(c.profileDir, 0o755); err != nil {
 			return err
 		}
-		r, err := p2pRun(ctx, c, srv, client, users, work, c.profileDir)
+		r, err := p2pRun(ctx, c, srv, users, work, c.profileDir)
 		if err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func median[T any](rs []T, key func(T) float64) float64 {
 
 func p2pMarkdown(started time.Time, c p2pBenchConfig, rounds []p2pRound, profiled *p2pRound) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# okpay bench p2p\n\n%s, %s/%s, %d CPUs, %s. `okpay serve` in the benchmark's process on a fresh SQLite database; %d customers, %d clients over HTTP/1.1 keep-alive on loopback (one request in flight each); %s warm-up + %s measured per round; %d rounds, medians quoted.\n\n",
+	fmt.Fprintf(&b, "# okpay bench p2p\n\n%s, %s/%s, %d CPUs, %s. `okpay serve` in the benchmark's process on a fresh SQLite database; %d customers, %d clients over HTTP/1.1 keep-alive on loopback (one request in flight each; the lean load generator of okpay bench ledger, on the same cores); %s warm-up + %s measured per round; %d rounds, medians quoted.\n\n",
 		started.Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.users, c.concurrency, c.warmup, c.duration, len(rounds))
 	b.WriteString("Each request is `POST /api/v1/p2p_transfers` with the customer's session token (signed in through the API with password and authenticator app), its own Idempotency-Key, the payee by email (paid before) and 0.01–99.99 USD (below the 300.00 step-up threshold): session check, payee look-up, fee, final gate, limits and velocity counters, both customers' transactions and their notices (three messages: email and SMS to the payer, email to the payee, staged as one bundle row that the dispatcher sends and then writes to the outbox; two in-app notices written as they are) staged with the entry, the answer stored with the ledger entry, acknowledged after the durable commit. It counts only when answered 201 with status `completed`. The server's dispatcher delivers the outbox meanwhile (to the dev mailbox), as in `okpay serve`. *Ledger alone*: the in-process figure of `okpay bench ledger` (random transfers between 1,000 accounts, same concurrency), run right after each round.\n\n")
 	b.WriteString("| round | transfers/s | p50 | p95 | p99 | errors | peak RSS | load before | CPU busy (this process) | CPU per transfer | ledger writer busy (requests per batch) | outbox staged / pending at end / then sent in | ledger alone | ledger p99 | wallet ÷ ledger |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
