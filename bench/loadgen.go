@@ -88,7 +88,8 @@ func HTTPLoad(ctx context.Context, addr string, conc int, warm, dur time.Duratio
 					return
 				}
 				if c == nil {
-					nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					var err error
+					c, err = dial(addr)
 					if err != nil {
 						st.errs++
 						if st.first == "" {
@@ -97,7 +98,6 @@ func HTTPLoad(ctx context.Context, addr string, conc int, warm, dur time.Duratio
 						time.Sleep(10 * time.Millisecond)
 						continue
 					}
-					c = &conn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}
 				}
 				buf = req(buf[:0], w, n)
 				status, _, err := c.roundTrip(buf, nil)
@@ -217,11 +217,20 @@ type Conn struct{ c conn }
 
 // Dial opens a connection to addr (host:port).
 func Dial(addr string) (*Conn, error) {
+	c, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{*c}, nil
+}
+
+// dial opens a keep-alive connection to addr with its reader.
+func dial(addr string) (*conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{conn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}}, nil
+	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}, nil
 }
 
 // Do sends req, a whole HTTP/1.1 request (Post), and returns the answer's

@@ -185,16 +185,14 @@ func (c *stmtCache) inList(query string, n int) string {
 }
 
 // expandIn replaces "(?)" in query by n placeholders: anonymous "?" for
-// SQLite's writer statements, "$1".."$n" otherwise.
+// SQLite's writer statements (sqldb.ListPlaceholders), "$1".."$n"
+// otherwise.
 func expandIn(query string, n int, anonymous bool) string {
-	var ph string
+	d := sqldb.Postgres // numbered: readers' statements on either engine
 	if anonymous {
-		ph = strings.Repeat("?,", n)
-		ph = ph[:len(ph)-1]
-	} else {
-		ph = string(sqldb.Placeholders(nil, 1, n))
+		d = sqldb.SQLite
 	}
-	return strings.Replace(query, "(?)", "("+ph+")", 1)
+	return strings.Replace(query, "(?)", "("+string(sqldb.ListPlaceholders(d, nil, 1, n))+")", 1)
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
